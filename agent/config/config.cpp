@@ -1,0 +1,402 @@
+#include "rsagent/config/config.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <dirent.h>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <sys/stat.h>
+
+namespace rsagent::config {
+
+namespace {
+
+using nlohmann::json;
+
+const std::vector<std::string> kTopKeys{"vips", "arp", "routes"};
+const std::vector<std::string> kVipKeys{"address", "label"};
+const std::vector<std::string> kArpKeys{"ignore", "announce", "interfaces"};
+
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> prev(b.size() + 1);
+  std::vector<std::size_t> cur(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string did_you_mean(const std::string& key, const std::vector<std::string>& known) {
+  std::string best;
+  std::size_t best_d = 3;  // only near misses are worth suggesting
+  std::string lower = key;
+  std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+  for (const auto& k : known) {
+    const std::size_t d = edit_distance(lower, k);
+    if (d < best_d) {
+      best_d = d;
+      best = k;
+    }
+  }
+  std::string list;
+  for (const auto& k : known) list += (list.empty() ? "" : ", ") + ("\"" + k + "\"");
+  if (!best.empty()) return "; did you mean \"" + best + "\"?";
+  return " (known keys: " + list + ")";
+}
+
+std::string type_name(const json& v) {
+  switch (v.type()) {
+    case json::value_t::null: return "null";
+    case json::value_t::boolean: return "a boolean";
+    case json::value_t::string: return "a string";
+    case json::value_t::array: return "an array";
+    case json::value_t::object: return "an object";
+    default: return "a number";
+  }
+}
+
+// Per-file result before merging: which top-level keys the file set.
+struct Partial {
+  std::vector<Vip> vips;
+  std::optional<Arp> arp;
+  std::optional<bool> routes;
+};
+
+class FileValidator {
+ public:
+  FileValidator(const std::string& file, const JsoncDoc& doc, std::vector<Diagnostic>& errors)
+      : file_(file), doc_(doc), errors_(errors) {}
+
+  Partial run() {
+    Partial out;
+    const json& root = doc_.root;
+    if (!root.is_object()) {
+      err_at("", "the configuration must be a JSON object ({ ... }), found " + type_name(root));
+      return out;
+    }
+    check_keys("", root, kTopKeys, "top level");
+    if (root.contains("vips")) out.vips = vips(root["vips"]);
+    if (root.contains("arp")) out.arp = arp(root["arp"]);
+    if (root.contains("routes")) {
+      if (root["routes"].is_boolean()) {
+        out.routes = root["routes"].get<bool>();
+      } else {
+        err_at("/routes", "\"routes\" must be true or false, found " + type_name(root["routes"]));
+      }
+    }
+    return out;
+  }
+
+ private:
+  const std::string& file_;
+  const JsoncDoc& doc_;
+  std::vector<Diagnostic>& errors_;
+
+  void err_at(const std::string& ptr, std::string msg) {
+    errors_.push_back(Diagnostic{file_, doc_.pos_of(ptr), std::move(msg)});
+  }
+  void err_key(const std::string& ptr, std::string msg) {
+    errors_.push_back(Diagnostic{file_, doc_.key_pos_of(ptr), std::move(msg)});
+  }
+  std::string origin(const std::string& ptr) const {
+    const Pos p = doc_.pos_of(ptr);
+    return file_ + ":" + std::to_string(p.line) + ":" + std::to_string(p.col);
+  }
+
+  void check_keys(const std::string& ptr, const json& obj, const std::vector<std::string>& known,
+                  const std::string& where) {
+    for (const auto& [key, _] : obj.items()) {
+      if (std::find(known.begin(), known.end(), key) == known.end()) {
+        err_key(pointer_child(ptr, key),
+                "unknown key \"" + key + "\" in " + where + did_you_mean(key, known));
+      }
+    }
+  }
+
+  std::vector<Vip> vips(const json& v) {
+    std::vector<Vip> out;
+    if (!v.is_array()) {
+      err_at("/vips", "\"vips\" must be an array of addresses, found " + type_name(v));
+      return out;
+    }
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      const std::string ptr = pointer_child("/vips", i);
+      if (auto vip = one_vip(v[i], ptr)) out.push_back(std::move(*vip));
+    }
+    return out;
+  }
+
+  std::optional<Vip> one_vip(const json& v, const std::string& ptr) {
+    std::string addr_ptr = ptr;
+    const json* addr = &v;
+    std::optional<std::string> label;
+    bool ok = true;
+    if (v.is_object()) {
+      check_keys(ptr, v, kVipKeys, "a VIP");
+      if (!v.contains("address")) {
+        err_at(ptr, "VIP object has no \"address\"; write {\"address\": \"198.51.100.100\"}");
+        return std::nullopt;
+      }
+      addr_ptr = pointer_child(ptr, "address");
+      addr = &v["address"];
+      if (v.contains("label")) {
+        const std::string lptr = pointer_child(ptr, "label");
+        if (!v["label"].is_string()) {
+          err_at(lptr, "\"label\" must be a string like \"lo:web\", found " + type_name(v["label"]));
+          ok = false;
+        } else {
+          label = v["label"].get<std::string>();
+        }
+      }
+    } else if (!v.is_string()) {
+      err_at(ptr, "a VIP is an address string or {\"address\": ...}, found " + type_name(v));
+      return std::nullopt;
+    }
+    if (!addr->is_string()) {
+      err_at(addr_ptr, "\"address\" must be a string, found " + type_name(*addr));
+      return std::nullopt;
+    }
+    const std::string text = addr->get<std::string>();
+    auto parsed = parse_vip_text(text, addr_ptr);
+    if (!parsed) return std::nullopt;
+    Vip vip{*parsed, {}, origin(addr_ptr)};
+    if (label) {
+      const std::string lptr = pointer_child(ptr, "label");
+      if (parsed->family == net::Family::kV6) {
+        err_at(lptr, "label on IPv6 VIP " + parsed->str() +
+                         ": Linux labels only IPv4 addresses; remove \"label\"");
+        ok = false;
+      } else if (label->rfind("lo:", 0) != 0 || label->size() < 4) {
+        err_at(lptr, "label \"" + *label +
+                         "\" must start with \"lo:\" and name an alias, e.g. \"lo:web\"");
+        ok = false;
+      } else if (label->size() > 15) {
+        err_at(lptr, "label \"" + *label + "\" is " + std::to_string(label->size()) +
+                         " bytes; Linux allows at most 15");
+        ok = false;
+      } else if (label->find_first_of(" \t\n/") != std::string::npos) {
+        err_at(lptr, "label \"" + *label + "\" must not contain whitespace or '/'");
+        ok = false;
+      }
+      vip.label = *label;
+    } else if (parsed->family == net::Family::kV4) {
+      vip.label = kDefaultLabel;
+    }
+    if (!ok) return std::nullopt;
+    return vip;
+  }
+
+  std::optional<net::IpAddress> parse_vip_text(const std::string& text, const std::string& ptr) {
+    std::string host = text;
+    std::optional<int> prefix;
+    if (const auto slash = text.find('/'); slash != std::string::npos) {
+      host = text.substr(0, slash);
+      const std::string p = text.substr(slash + 1);
+      if (p.empty() || p.size() > 3 || p.find_first_not_of("0123456789") != std::string::npos) {
+        err_at(ptr, "\"" + text + "\" is not an IP address (bad prefix length)");
+        return std::nullopt;
+      }
+      prefix = std::stoi(p);
+    }
+    auto a = net::IpAddress::parse(host);
+    if (!a) {
+      err_at(ptr, "\"" + text + "\" is not an IPv4 or IPv6 address");
+      return std::nullopt;
+    }
+    if (prefix && *prefix != a->max_prefix()) {
+      err_at(ptr, "\"" + text + "\" is a network, not a host address; a VIP is one address: write \"" +
+                      a->str() + "\"");
+      return std::nullopt;
+    }
+    if (const std::string why = a->unusable_as_vip(); !why.empty()) {
+      err_at(ptr, a->str() + " " + why + "; a VIP must be a unicast host address");
+      return std::nullopt;
+    }
+    return a;
+  }
+
+  std::optional<int> small_int(const json& obj, const std::string& ptr, const char* key, int lo,
+                               int hi, const std::string& meaning) {
+    const std::string kptr = pointer_child(ptr, key);
+    const json& v = obj[key];
+    if (!v.is_number_integer() || v.get<std::int64_t>() < lo || v.get<std::int64_t>() > hi) {
+      err_at(kptr, std::string("arp.") + key + " must be an integer " + std::to_string(lo) + "-" +
+                       std::to_string(hi) + " (" + meaning + "), found " +
+                       (v.is_number() ? v.dump() : type_name(v)));
+      return std::nullopt;
+    }
+    return static_cast<int>(v.get<std::int64_t>());
+  }
+
+  std::optional<Arp> arp(const json& v) {
+    if (!v.is_object()) {
+      err_at("/arp", "\"arp\" must be an object like {\"ignore\": 1, \"announce\": 2}, found " +
+                         type_name(v));
+      return std::nullopt;
+    }
+    check_keys("/arp", v, kArpKeys, "\"arp\"");
+    Arp out;
+    bool ok = true;
+    if (v.contains("ignore")) {
+      auto x = small_int(v, "/arp", "ignore", 0, 8, "1 is what DR needs");
+      ok = ok && x;
+      if (x) out.ignore = *x;
+    }
+    if (v.contains("announce")) {
+      auto x = small_int(v, "/arp", "announce", 0, 2, "2 is what DR needs");
+      ok = ok && x;
+      if (x) out.announce = *x;
+    }
+    if (v.contains("interfaces")) {
+      const json& ifs = v["interfaces"];
+      const std::string iptr = "/arp/interfaces";
+      if (!ifs.is_array()) {
+        err_at(iptr, "arp.interfaces must be an array of interface names, found " + type_name(ifs));
+        return std::nullopt;
+      }
+      out.interfaces.clear();
+      for (std::size_t i = 0; i < ifs.size(); ++i) {
+        const std::string eptr = pointer_child(iptr, i);
+        if (!ifs[i].is_string()) {
+          err_at(eptr, "an interface name must be a string, found " + type_name(ifs[i]));
+          ok = false;
+          continue;
+        }
+        const std::string name = ifs[i].get<std::string>();
+        if (!valid_interface_name(name)) {
+          err_at(eptr, "\"" + name +
+                           "\" is not a valid interface name (1-15 bytes, no '/', ':' or "
+                           "whitespace; \"all\" and \"default\" are allowed)");
+          ok = false;
+          continue;
+        }
+        if (std::find(out.interfaces.begin(), out.interfaces.end(), name) != out.interfaces.end()) {
+          err_at(eptr, "interface \"" + name + "\" is listed twice in arp.interfaces");
+          ok = false;
+          continue;
+        }
+        out.interfaces.push_back(name);
+      }
+    }
+    if (!ok) return std::nullopt;
+    return out;
+  }
+};
+
+std::optional<std::string> read_file(const std::string& path, std::string& err) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    err = std::strerror(errno);
+    return std::nullopt;
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) {
+    err = std::strerror(errno);
+    return std::nullopt;
+  }
+  return ss.str();
+}
+
+}  // namespace
+
+std::string Diagnostic::str() const {
+  return file + ":" + std::to_string(pos.line) + ":" + std::to_string(pos.col) + ": " + message;
+}
+
+bool valid_interface_name(const std::string& name) {
+  if (name.empty() || name.size() > 15 || name == "." || name == "..") return false;
+  return std::none_of(name.begin(), name.end(), [](char c) {
+    return c == '/' || c == ':' || c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
+           c == '\v' || c == '\f' || c == '\0';
+  });
+}
+
+LoadResult parse_sources(const std::vector<Source>& sources) {
+  LoadResult result;
+  Config cfg;
+  std::map<net::IpAddress, std::string> seen;  // address -> origin of first declaration
+  for (const auto& src : sources) {
+    cfg.files.push_back(src.name);
+    auto parsed = parse_jsonc(src.text);
+    if (auto* e = std::get_if<JsoncError>(&parsed)) {
+      result.errors.push_back(Diagnostic{src.name, e->pos, e->message});
+      continue;
+    }
+    const auto& doc = std::get<JsoncDoc>(parsed);
+    const Partial part = FileValidator(src.name, doc, result.errors).run();
+    for (const auto& vip : part.vips) {
+      if (auto [it, fresh] = seen.emplace(vip.address, vip.origin); !fresh) {
+        // origin is FILE:LINE:COL; split it back for the diagnostic.
+        const std::string& o = vip.origin;
+        const auto c2 = o.rfind(':');
+        const auto c1 = o.rfind(':', c2 - 1);
+        result.errors.push_back(Diagnostic{
+            o.substr(0, c1),
+            Pos{std::stoi(o.substr(c1 + 1, c2 - c1 - 1)), std::stoi(o.substr(c2 + 1))},
+            "duplicate VIP " + vip.address.str() + " (first declared at " + it->second +
+                "); remove one"});
+        continue;
+      }
+      cfg.vips.push_back(vip);
+    }
+    if (part.arp) cfg.arp = *part.arp;
+    if (part.routes) cfg.routes = *part.routes;
+  }
+  if (result.errors.empty()) result.config = std::move(cfg);
+  return result;
+}
+
+LoadResult load(const std::string& main_path) {
+  std::vector<Source> sources;
+  LoadResult fail;
+  std::string err;
+  auto main_text = read_file(main_path, err);
+  if (!main_text) {
+    fail.errors.push_back(Diagnostic{main_path, Pos{}, "cannot read the configuration: " + err});
+    return fail;
+  }
+  sources.push_back(Source{main_path, std::move(*main_text)});
+
+  const auto slash = main_path.rfind('/');
+  const std::string dir =
+      (slash == std::string::npos ? std::string(".") : main_path.substr(0, slash)) + "/conf.d";
+  std::vector<std::string> names;
+  if (DIR* d = opendir(dir.c_str())) {
+    while (const dirent* ent = readdir(d)) {
+      const std::string n = ent->d_name;
+      // Only *.json, and not hidden files: editors and dpkg leave .swp,
+      // .dpkg-old and similar siblings that must never be loaded.
+      if (n.size() > 5 && n[0] != '.' && n.compare(n.size() - 5, 5, ".json") == 0)
+        names.push_back(n);
+    }
+    closedir(d);
+  } else if (errno != ENOENT) {
+    fail.errors.push_back(
+        Diagnostic{dir, Pos{}, std::string("cannot read the conf.d folder: ") + std::strerror(errno)});
+    return fail;
+  }
+  std::sort(names.begin(), names.end());
+  for (const auto& n : names) {
+    const std::string path = dir + "/" + n;
+    struct stat st {};
+    if (stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) continue;
+    auto text = read_file(path, err);
+    if (!text) {
+      fail.errors.push_back(Diagnostic{path, Pos{}, "cannot read: " + err});
+      return fail;
+    }
+    sources.push_back(Source{path, std::move(*text)});
+  }
+  return parse_sources(sources);
+}
+
+}  // namespace rsagent::config

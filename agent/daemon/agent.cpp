@@ -1,0 +1,55 @@
+#include "rsagent/daemon/agent.hpp"
+
+#include "rsagent/util/log.hpp"
+
+namespace rsagent::daemon {
+
+Result<std::unique_ptr<Agent>> Agent::open(const Paths& paths) {
+  auto k = net::make_netlink_kernel();
+  if (!k) return k.error();
+  return std::unique_ptr<Agent>(new Agent(std::move(*k), net::make_proc_sysctl_store(),
+                                          net::JournalStore(paths.journal())));
+}
+
+Result<net::ObservedState> Agent::observe(const net::Journal& j) {
+  return engine_.observe(net::DesiredState{}, j);
+}
+
+Result<net::Plan> Agent::plan(const config::Config& cfg) {
+  auto prior = journal_.load();
+  if (!prior) return prior.error();
+  const net::Journal prior_j = prior->value_or(net::Journal{});
+  const auto want = net::desired_state(cfg);
+  auto have = engine_.observe(want, prior_j);
+  if (!have) return have.error();
+  return net::make_plan(want, *have, prior_j);
+}
+
+Result<Converged> Agent::converge(const config::Config& cfg) {
+  auto prior = journal_.load();
+  if (!prior) return prior.error();
+  const net::Journal prior_j = prior->value_or(net::Journal{});
+  const auto want = net::desired_state(cfg);
+  auto have = engine_.observe(want, prior_j);
+  if (!have) return have.error();
+  net::Plan p = net::make_plan(want, *have, prior_j);
+  if (!p.errors.empty()) {
+    std::string all = "refusing to change anything:";
+    for (const auto& e : p.errors) all += "\n  " + e;
+    return make_error(all);
+  }
+  for (const auto& n : p.notes) log::notice(n);
+  for (const auto& w : p.warnings) log::warning(w);
+  auto report = engine_.apply(p, prior_j);
+  if (!report) return report.error();
+  return Converged{*report, std::move(p)};
+}
+
+Status Agent::revert_all() {
+  auto j = journal_.load();
+  if (!j) return Status(j.error());
+  if (!*j) return {};
+  return engine_.revert(**j);
+}
+
+}  // namespace rsagent::daemon

@@ -1,0 +1,129 @@
+// CLI parsing and dispatch only; the commands live in agent/daemon/.
+#include "rsagent/daemon/commands.hpp"
+#include "rsagent/util/log.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#ifndef RSAGENT_VERSION
+#define RSAGENT_VERSION "0.0.0"
+#endif
+
+namespace {
+
+using rsagent::daemon::CommandOptions;
+namespace exit_code = rsagent::daemon::exit_code;
+
+constexpr const char* kUsage = R"(usage: rsagent [OPTIONS] COMMAND [ARGS]
+
+Puts LVS direct-routing VIPs on lo, adds their host routes, tames ARP, and
+puts back exactly what was there before when it stops.
+
+Commands:
+  run             run the daemon in the foreground (what systemd runs)
+  start           start the daemon; returns once everything is applied
+  stop            revert every change and stop the daemon (also after a crash)
+  status [--json] what is applied and owned, and any drift
+                  (exit 0 running, 1 dead but changes left, 3 not running)
+  plan            print what `start` would change; changes nothing
+  check-config    validate the configuration; changes nothing
+  version         print the version
+
+Options:
+  --config FILE     main configuration file (default /etc/rsagent/rsagent.json;
+                    conf.d/*.json beside it is merged in lexical order)
+  --state-dir DIR   keep every file rsagent writes under DIR
+                    (default /run/rsagent and /var/lib/rsagent)
+  --log-level LVL   error, warning, notice, info (default) or debug
+  -h, --help        this help
+
+Exit codes: 0 ok, 1 failure, 2 usage, 4 not privileged, 6 bad configuration.
+)";
+
+int usage_error(const std::string& msg) {
+  std::cerr << "rsagent: " << msg << "\nTry `rsagent --help`.\n";
+  return exit_code::kUsage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CommandOptions opts;
+  rsagent::log::Options log_opts;
+  // journald sets JOURNAL_STREAM on our stderr; it reads <N> prefixes as priorities.
+  log_opts.prefix_priority = std::getenv("JOURNAL_STREAM") != nullptr;
+  std::string command;
+  std::vector<std::string> rest;
+
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&](const char* name) -> const std::string* {
+      if (i + 1 >= args.size()) return nullptr;
+      (void)name;
+      return &args[++i];
+    };
+    if (a == "-h" || a == "--help" || a == "help") {
+      std::cout << kUsage;
+      return exit_code::kOk;
+    }
+    if (a == "--version") {
+      std::cout << "rsagent " << RSAGENT_VERSION << "\n";
+      return exit_code::kOk;
+    }
+    if (a == "--config" || a == "--state-dir" || a == "--log-level") {
+      const std::string* v = value(a.c_str());
+      if (!v) return usage_error(a + " needs a value");
+      if (a == "--config") {
+        opts.config = *v;
+      } else if (a == "--state-dir") {
+        if (v->empty()) return usage_error("--state-dir needs a folder");
+        opts.state_dir = *v;
+      } else {
+        auto lvl = rsagent::log::parse_level(*v);
+        if (!lvl) return usage_error("unknown log level \"" + *v + "\" (error, warning, notice, info, debug)");
+        log_opts.level = *lvl;
+      }
+      continue;
+    }
+    if (a.rfind("--config=", 0) == 0) {
+      opts.config = a.substr(9);
+      continue;
+    }
+    if (a.rfind("--state-dir=", 0) == 0) {
+      opts.state_dir = a.substr(12);
+      continue;
+    }
+    if (command.empty() && (a.empty() || a[0] != '-')) {
+      command = a;
+      continue;
+    }
+    if (command.empty()) return usage_error("unknown option " + a);
+    rest.push_back(a);
+  }
+  rsagent::log::configure(log_opts);
+  if (command.empty()) return usage_error("no command given");
+
+  for (const auto& r : rest) {
+    if (command == "status" && r == "--json") {
+      opts.json = true;
+    } else {
+      return usage_error("`" + command + "` does not take " + r);
+    }
+  }
+  using namespace rsagent::daemon;
+  if (command == "run") return cmd_run(opts);
+  if (command == "start") return cmd_start(opts);
+  if (command == "stop") return cmd_stop(opts);
+  if (command == "status") return cmd_status(opts);
+  if (command == "plan") return cmd_plan(opts);
+  if (command == "check-config") return cmd_check_config(opts);
+  if (command == "version") {
+    std::cout << "rsagent " << RSAGENT_VERSION << "\n";
+    return exit_code::kOk;
+  }
+  return usage_error("unknown command \"" + command + "\"");
+}

@@ -1,0 +1,45 @@
+// The agent's network job: turn a Config into kernel state and back.
+// Owns: the real Kernel, SysctlStore and JournalStore for one state folder,
+// and the sequence load journal -> observe -> plan -> apply (or revert).
+// Threads: one; the daemon's main thread owns the Agent (and so the netlink
+// socket). Errors: Result/Status; a plan refusal lists every reason.
+#pragma once
+
+#include "rsagent/config/config.hpp"
+#include "rsagent/daemon/paths.hpp"
+#include "rsagent/net/engine.hpp"
+
+#include <memory>
+
+namespace rsagent::daemon {
+
+struct Converged {
+  net::ApplyReport report;
+  net::Plan plan;
+};
+
+class Agent {
+ public:
+  [[nodiscard]] static Result<std::unique_ptr<Agent>> open(const Paths& paths);
+
+  // The plan `start` would carry out now (with the journal's ownership).
+  [[nodiscard]] Result<net::Plan> plan(const config::Config& cfg);
+  // Plan and apply; refusals come back as one error listing every reason.
+  [[nodiscard]] Result<Converged> converge(const config::Config& cfg);
+  // Revert everything the journal owns; no journal: nothing to do.
+  [[nodiscard]] Status revert_all();
+
+  [[nodiscard]] Result<std::optional<net::Journal>> journal() const { return journal_.load(); }
+  [[nodiscard]] Result<net::ObservedState> observe(const net::Journal& j);
+
+ private:
+  Agent(std::unique_ptr<net::Kernel> k, std::unique_ptr<net::SysctlStore> s, net::JournalStore j)
+      : kernel_(std::move(k)), sysctls_(std::move(s)), journal_(std::move(j)),
+        engine_(*kernel_, *sysctls_, journal_) {}
+  std::unique_ptr<net::Kernel> kernel_;
+  std::unique_ptr<net::SysctlStore> sysctls_;
+  net::JournalStore journal_;
+  net::Engine engine_;
+};
+
+}  // namespace rsagent::daemon

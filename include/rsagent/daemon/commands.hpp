@@ -1,0 +1,41 @@
+// The CLI commands behind agent/main.cpp: run, start, stop, status, plan,
+// check-config. Owns: process lifecycle (daemonizing, readiness pipe,
+// signals, pidfile) and the exit-code contract. Threads: the daemon's main
+// thread runs the loop; commands are single-threaded. Errors: printed to
+// stderr with what to do, and turned into an exit code; nothing throws.
+#pragma once
+
+#include "rsagent/config/config.hpp"
+#include "rsagent/util/log.hpp"
+
+#include <optional>
+#include <string>
+
+namespace rsagent::daemon {
+
+namespace exit_code {
+inline constexpr int kOk = 0;
+inline constexpr int kFailure = 1;
+inline constexpr int kUsage = 2;
+inline constexpr int kNotPrivileged = 4;
+inline constexpr int kBadConfig = 6;
+// LSB status codes, for `status` only.
+inline constexpr int kStatusRunning = 0;
+inline constexpr int kStatusDeadStateLeft = 1;
+inline constexpr int kStatusNotRunning = 3;
+}  // namespace exit_code
+
+struct CommandOptions {
+  std::string config = config::kDefaultConfigPath;
+  std::optional<std::string> state_dir;
+  bool json = false;
+};
+
+[[nodiscard]] int cmd_run(const CommandOptions& opts);
+[[nodiscard]] int cmd_start(const CommandOptions& opts);
+[[nodiscard]] int cmd_stop(const CommandOptions& opts);
+[[nodiscard]] int cmd_status(const CommandOptions& opts);
+[[nodiscard]] int cmd_plan(const CommandOptions& opts);
+[[nodiscard]] int cmd_check_config(const CommandOptions& opts);
+
+}  // namespace rsagent::daemon

@@ -1,0 +1,46 @@
+// The edges to the kernel: rtnetlink (links, addresses, routes) and
+// /proc/sys (ARP sysctls), each behind a small interface with one real
+// implementation here and a fake in tests/unit.
+// Threads: a Kernel is not thread-safe (libnl sockets are not); one thread
+// owns it. Errors: Status/Result carrying errno and the kernel's extended-ack
+// text, with the object in the context ("add 198.51.100.100/32 dev lo").
+// Deleting what is already gone succeeds; adding what exists returns EEXIST.
+#pragma once
+
+#include "rsagent/net/model.hpp"
+#include "rsagent/util/result.hpp"
+
+#include <memory>
+#include <string>
+
+namespace rsagent::net {
+
+struct KernelSnapshot {
+  std::vector<Link> links;
+  std::vector<ObservedAddress> addresses;
+  std::vector<ObservedRoute> routes;  // main table and other non-local tables
+};
+
+class Kernel {
+ public:
+  virtual ~Kernel() = default;
+  [[nodiscard]] virtual Result<KernelSnapshot> observe() = 0;
+  [[nodiscard]] virtual Status add_address(const AddressSpec& a, int ifindex) = 0;
+  [[nodiscard]] virtual Status del_address(const AddressSpec& a, int ifindex) = 0;
+  [[nodiscard]] virtual Status add_route(const RouteSpec& r, int ifindex) = 0;
+  [[nodiscard]] virtual Status del_route(const RouteSpec& r, int ifindex) = 0;
+};
+
+class SysctlStore {
+ public:
+  virtual ~SysctlStore() = default;
+  // ENOENT when the interface (and so the file) does not exist.
+  [[nodiscard]] virtual Result<int> read(const SysctlKey& key) = 0;
+  [[nodiscard]] virtual Status write(const SysctlKey& key, int value) = 0;
+};
+
+// The real ones. make_netlink_kernel fails when no rtnetlink socket can be opened.
+[[nodiscard]] Result<std::unique_ptr<Kernel>> make_netlink_kernel();
+[[nodiscard]] std::unique_ptr<SysctlStore> make_proc_sysctl_store(std::string root = "/proc/sys");
+
+}  // namespace rsagent::net

@@ -1,0 +1,125 @@
+// The network model: what rsagent wants (DesiredState), what the kernel has
+// (ObservedState), and what rsagent owns (Journal). Plain values with
+// defaulted comparison and str(); no threads, no I/O, nothing fails here.
+#pragma once
+
+#include "rsagent/net/ip.hpp"
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace rsagent::net {
+
+// Our own route protocol number so `ip route` shows who installed a route
+// (packaging/iproute2/rsagent.conf names it "rsagent" for iproute2).
+inline constexpr std::uint8_t kRouteProtocol = 244;
+inline constexpr std::uint32_t kMainTable = 254;
+inline constexpr const char* kLoopback = "lo";
+
+struct AddressSpec {
+  IpAddress address;
+  int prefix = 32;    // /32 or /128: a VIP is one host address
+  std::string label;  // IPv4 only ("lo:0"); IPv6 addresses get IFA_F_NODAD instead
+  [[nodiscard]] std::string str() const;  // "198.51.100.100/32 dev lo label lo:0"
+  bool operator==(const AddressSpec&) const = default;
+};
+
+struct RouteSpec {
+  IpAddress dst;
+  int prefix = 32;
+  std::uint32_t table = kMainTable;
+  // IPv4 host routes conventionally sit at metric 0; IPv6 userspace routes
+  // default to 1024 (the kernel's own prefix route for the address is 256).
+  std::uint32_t metric = 0;
+  [[nodiscard]] std::string str() const;  // "198.51.100.100/32 dev lo proto rsagent"
+  bool operator==(const RouteSpec&) const = default;
+};
+
+struct SysctlKey {
+  std::string iface;  // "all", "default", "lo", "eth0.100"
+  std::string name;   // "arp_ignore", "arp_announce"
+  [[nodiscard]] std::string path() const;  // relative to /proc/sys: net/ipv4/conf/IF/NAME
+  [[nodiscard]] std::string str() const;   // sysctl(8) spelling, '.' in IF as '/'
+  auto operator<=>(const SysctlKey&) const = default;
+};
+
+struct SysctlSetting {
+  SysctlKey key;
+  int value = 0;
+  bool operator==(const SysctlSetting&) const = default;
+};
+
+struct DesiredState {
+  std::vector<SysctlSetting> sysctls;  // applied first: ARP must be tame before a VIP exists
+  std::vector<AddressSpec> addresses;
+  std::vector<RouteSpec> routes;
+  bool operator==(const DesiredState&) const = default;
+};
+
+struct Link {
+  int ifindex = 0;
+  std::string name;
+  bool up = false;
+  bool loopback = false;
+  bool operator==(const Link&) const = default;
+};
+
+struct ObservedAddress {
+  IpAddress address;
+  int prefix = 0;
+  int ifindex = 0;
+  std::string label;
+  bool operator==(const ObservedAddress&) const = default;
+};
+
+struct ObservedRoute {
+  IpAddress dst;
+  int prefix = 0;
+  std::uint32_t table = kMainTable;
+  std::uint32_t metric = 0;
+  std::uint8_t protocol = 0;
+  int oif = 0;  // 0 when the route has no single output interface
+  bool operator==(const ObservedRoute&) const = default;
+};
+
+struct ObservedState {
+  std::vector<Link> links;
+  std::vector<ObservedAddress> addresses;
+  std::vector<ObservedRoute> routes;
+  std::map<SysctlKey, int> sysctls;  // absent key: the /proc file does not exist
+
+  [[nodiscard]] const Link* link_by_index(int ifindex) const;
+  [[nodiscard]] const Link* link_by_name(const std::string& name) const;
+  [[nodiscard]] std::string link_name(int ifindex) const;
+};
+
+// What rsagent did, recorded before doing it. `created` false means the object
+// was there before rsagent (adopted): it is never removed.
+struct AddressEntry {
+  AddressSpec spec;
+  bool created = false;
+  bool operator==(const AddressEntry&) const = default;
+};
+struct RouteEntry {
+  RouteSpec spec;
+  bool created = false;
+  bool operator==(const RouteEntry&) const = default;
+};
+struct SysctlEntry {
+  SysctlKey key;
+  int original = 0;  // value before rsagent first wrote it
+  int wrote = 0;     // value rsagent wrote; restore only while it is still this
+  bool operator==(const SysctlEntry&) const = default;
+};
+using JournalEntry = std::variant<SysctlEntry, AddressEntry, RouteEntry>;
+
+struct Journal {
+  std::vector<JournalEntry> entries;  // in the order applied; revert walks it backwards
+  bool operator==(const Journal&) const = default;
+  [[nodiscard]] bool empty() const { return entries.empty(); }
+};
+
+}  // namespace rsagent::net
