@@ -107,12 +107,12 @@ Result<ApplyReport> Engine::apply(const Plan& plan, const Journal& prior) {
   for (std::size_t i = 0; i < plan.actions.size(); ++i) {
     const Action& a = plan.actions[i];
     if (auto s = execute(a); !s) {
-      log::error("apply: " + a.str() + " failed: " + s.error().str() + "; rolling back " +
-                 std::to_string(i) + " change(s)");
+      log::error("apply: " + s.error().str() + "; rolling back " + std::to_string(i) +
+                 " change(s)");
       for (std::size_t k = i; k-- > 0;) {
         const Action undo = plan.actions[k].inverse();
         if (auto u = execute(undo); !u) {
-          log::error("rollback: " + undo.str() + " failed: " + u.error().str());
+          log::error("rollback: " + u.error().str());
         } else {
           log::info("rollback: " + past_tense(undo));
         }
@@ -138,7 +138,7 @@ Status Engine::revert(const Journal& journal) {
   bool failed = false;
   for (const auto& a : plan.actions) {
     if (auto s = execute(a); !s) {
-      log::error("revert: " + a.str() + " failed: " + s.error().str());
+      log::error("revert: " + s.error().str());
       if (!failed) first = s.error();
       failed = true;
       for (const auto& e : journal.entries)

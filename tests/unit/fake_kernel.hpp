@@ -1,0 +1,130 @@
+// In-memory Kernel and SysctlStore for unit tests. They keep state like the
+// kernel does and fail the way it does: EEXIST on a duplicate add,
+// EADDRNOTAVAIL / ESRCH on deleting what is gone (the real edge maps those to
+// success, so the fakes do too), ENODEV for an unknown interface, ENOENT for a
+// sysctl of a missing interface. `fail_on` injects one failure by substring.
+#pragma once
+
+#include "rsagent/net/kernel.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <map>
+#include <string>
+
+namespace rsagent::test {
+
+class FakeKernel final : public net::Kernel {
+ public:
+  net::KernelSnapshot state;
+  std::string fail_on;  // a substring of an action's object; that call fails with fail_errno
+  int fail_errno = EPERM;
+  int calls = 0;
+
+  FakeKernel() {
+    state.links = {{1, "lo", true, true}, {2, "eth0", true, false}};
+    auto lo4 = net::IpAddress::parse("127.0.0.1");
+    state.addresses.push_back({*lo4, 8, 1, "lo"});
+  }
+
+  Result<net::KernelSnapshot> observe() override { return state; }
+
+  Status add_address(const net::AddressSpec& a, int ifindex) override {
+    ++calls;
+    if (auto e = injected("add address " + a.str())) return *e;
+    if (!has_link(ifindex)) return errno_error(ENODEV, "add address " + a.str());
+    for (const auto& o : state.addresses)
+      if (o.address == a.address && o.ifindex == ifindex)
+        return errno_error(EEXIST, "add address " + a.str());
+    state.addresses.push_back({a.address, a.prefix, ifindex, a.label});
+    return {};
+  }
+  Status del_address(const net::AddressSpec& a, int ifindex) override {
+    ++calls;
+    if (auto e = injected("delete address " + a.str())) return *e;
+    auto& v = state.addresses;
+    v.erase(std::remove_if(v.begin(), v.end(),
+                           [&](const net::ObservedAddress& o) {
+                             return o.address == a.address && o.ifindex == ifindex;
+                           }),
+            v.end());
+    return {};
+  }
+  Status add_route(const net::RouteSpec& r, int ifindex) override {
+    ++calls;
+    if (auto e = injected("add route " + r.str())) return *e;
+    for (const auto& o : state.routes)
+      if (o.dst == r.dst && o.table == r.table && o.metric == r.metric)
+        return errno_error(EEXIST, "add route " + r.str());
+    state.routes.push_back({r.dst, r.prefix, r.table, r.metric, net::kRouteProtocol, ifindex});
+    return {};
+  }
+  Status del_route(const net::RouteSpec& r, int /*ifindex*/) override {
+    ++calls;
+    if (auto e = injected("delete route " + r.str())) return *e;
+    auto& v = state.routes;
+    v.erase(std::remove_if(v.begin(), v.end(),
+                           [&](const net::ObservedRoute& o) {
+                             return o.dst == r.dst && o.table == r.table && o.metric == r.metric &&
+                                    o.protocol == net::kRouteProtocol;
+                           }),
+            v.end());
+    return {};
+  }
+
+  [[nodiscard]] bool has_address(const std::string& ip) const {
+    auto a = net::IpAddress::parse(ip);
+    return std::any_of(state.addresses.begin(), state.addresses.end(),
+                       [&](const net::ObservedAddress& o) { return o.address == *a; });
+  }
+  [[nodiscard]] bool has_route(const std::string& ip) const {
+    auto a = net::IpAddress::parse(ip);
+    return std::any_of(state.routes.begin(), state.routes.end(),
+                       [&](const net::ObservedRoute& o) { return o.dst == *a; });
+  }
+
+ private:
+  [[nodiscard]] bool has_link(int ifindex) const {
+    return std::any_of(state.links.begin(), state.links.end(),
+                       [&](const net::Link& l) { return l.ifindex == ifindex; });
+  }
+  std::optional<Error> injected(const std::string& what) {
+    if (!fail_on.empty() && what.find(fail_on) != std::string::npos) {
+      Error e = errno_error(fail_errno);
+      e.context.push_back(what);
+      return e;
+    }
+    return std::nullopt;
+  }
+};
+
+class FakeSysctls final : public net::SysctlStore {
+ public:
+  std::map<net::SysctlKey, int> values;
+  std::string fail_on;
+
+  explicit FakeSysctls(const std::vector<std::string>& ifaces = {"all", "default", "lo", "eth0"}) {
+    for (const auto& i : ifaces)
+      for (const char* n : {"arp_ignore", "arp_announce"}) values[{i, n}] = 0;
+  }
+  Result<int> read(const net::SysctlKey& k) override {
+    auto it = values.find(k);
+    if (it == values.end()) return errno_error(ENOENT, "read " + k.str());
+    return it->second;
+  }
+  Status write(const net::SysctlKey& k, int v) override {
+    if (!fail_on.empty() && k.str().find(fail_on) != std::string::npos)
+    {
+      Error e = errno_error(EPERM);
+      e.context.push_back("set " + k.str());
+      return e;
+    }
+    auto it = values.find(k);
+    if (it == values.end()) return errno_error(ENOENT, "set " + k.str());
+    it->second = v;
+    return {};
+  }
+  int& at(const std::string& iface, const std::string& name) { return values[{iface, name}]; }
+};
+
+}  // namespace rsagent::test

@@ -1,0 +1,191 @@
+#include "rsagent/config/config.hpp"
+
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+
+using namespace rsagent::config;
+
+namespace {
+
+LoadResult one(const std::string& text) { return parse_sources({Source{"rsagent.json", text}}); }
+
+// "FILE:LINE:COL: message" lines, for asserting on position and wording together.
+std::vector<std::string> lines(const LoadResult& r) {
+  std::vector<std::string> out;
+  for (const auto& d : r.errors) out.push_back(d.str());
+  return out;
+}
+
+bool has_error(const LoadResult& r, const std::string& prefix, const std::string& words) {
+  for (const auto& l : lines(r))
+    if (l.rfind(prefix, 0) == 0 && l.find(words) != std::string::npos) return true;
+  return false;
+}
+
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    char tmpl[] = "/tmp/rsagent-cfg-XXXXXX";
+    path = mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+  void write(const std::string& rel, const std::string& text) const {
+    std::filesystem::create_directories((path / rel).parent_path());
+    std::ofstream(path / rel) << text;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("the configuration from the issue is accepted as is") {
+  const auto r = one(R"({
+  // VIPs this node serves in direct-routing mode
+  "vips": ["198.51.100.100", {"address": "2001:db8::100"}, {"address": "198.51.100.101", "label": "lo:web"}],
+  "arp": {"ignore": 1, "announce": 2, "interfaces": ["all", "lo"]},
+  "routes": true
+})");
+  REQUIRE_MESSAGE(r.config, (r.errors.empty() ? "" : r.errors[0].str()));
+  const auto& c = *r.config;
+  REQUIRE(c.vips.size() == 3);
+  CHECK(c.vips[0].address.str() == "198.51.100.100");
+  CHECK(c.vips[0].label == "lo:0");
+  CHECK(c.vips[1].address.str() == "2001:db8::100");
+  CHECK(c.vips[1].label.empty());
+  CHECK(c.vips[2].label == "lo:web");
+  CHECK(c.arp == Arp{1, 2, {"all", "lo"}});
+  CHECK(c.routes);
+}
+
+TEST_CASE("defaults: arp 1/2 on all and lo, routes on, lo:0 labels") {
+  const auto r = one(R"({"vips": ["198.51.100.7"]})");
+  REQUIRE(r.config);
+  CHECK(r.config->arp == Arp{1, 2, {"all", "lo"}});
+  CHECK(r.config->routes);
+  CHECK(r.config->vips[0].label == "lo:0");
+  CHECK(one("{}").config->vips.empty());
+}
+
+TEST_CASE("every error is reported at once with file, line and column") {
+  const auto r = one(R"({
+  "vips": ["198.51.100.300", "224.0.0.1", {"address": "2001:db8::1", "label": "lo:6"}],
+  "arp": {"ignore": 9, "announce": 3, "interfaces": ["eth/0"]},
+  "route": true
+})");
+  CHECK_FALSE(r.config);
+  CHECK(r.errors.size() == 7);
+  CHECK(has_error(r, "rsagent.json:2:12:", "not an IPv4 or IPv6 address"));
+  CHECK(has_error(r, "rsagent.json:2:30:", "multicast"));
+  CHECK(has_error(r, "rsagent.json:2:79:", "label on IPv6 VIP"));
+  CHECK(has_error(r, "rsagent.json:3:21:", "arp.ignore must be an integer 0-8"));
+  CHECK(has_error(r, "rsagent.json:3:36:", "arp.announce must be an integer 0-2"));
+  CHECK(has_error(r, "rsagent.json:3:54:", "not a valid interface name"));
+  CHECK(has_error(r, "rsagent.json:4:3:", "did you mean \"routes\""));
+}
+
+TEST_CASE("VIPs that cannot be VIPs are refused with the reason") {
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {"0.0.0.0", "unspecified"},           {"127.0.0.2", "loopback"},
+      {"169.254.1.1", "link-local"},        {"239.1.1.1", "multicast"},
+      {"255.255.255.255", "broadcast"},     {"198.51.100.0/24", "is a network"},
+      {"::", "unspecified"},                {"::1", "loopback"},
+      {"fe80::1", "link-local"},            {"ff02::1", "multicast"},
+      {"::ffff:198.51.100.1", "IPv4-mapped"}, {"example.com", "not an IPv4"},
+      {"198.51.100.1/x", "bad prefix"},
+  };
+  for (const auto& [addr, why] : cases) {
+    CAPTURE(addr);
+    const auto r = one("{\"vips\": [\"" + addr + "\"]}");
+    CHECK_FALSE(r.config);
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].message.find(why) != std::string::npos);
+    CHECK(r.errors[0].pos == Pos{1, 11});
+  }
+  CHECK(one(R"({"vips": ["198.51.100.1/32", "2001:db8::5/128"]})").config);
+}
+
+TEST_CASE("labels must start with lo:, fit in 15 bytes and be IPv4 only") {
+  CHECK(one(R"({"vips": [{"address": "198.51.100.1", "label": "eth0:1"}]})").errors.size() == 1);
+  CHECK(one(R"({"vips": [{"address": "198.51.100.1", "label": "lo:"}]})").errors.size() == 1);
+  const auto r = one(R"({"vips": [{"address": "198.51.100.1", "label": "lo:abcdefghijklm"}]})");
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors[0].message.find("at most 15") != std::string::npos);
+  CHECK(one(R"({"vips": [{"address": "198.51.100.1", "label": "lo:abcdefghijkl"}]})").config);
+}
+
+TEST_CASE("duplicate VIPs are refused, also when written differently") {
+  const auto r = one(R"({"vips": ["2001:db8::100", "2001:DB8:0::100"]})");
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors[0].str().rfind("rsagent.json:1:28: duplicate VIP 2001:db8::100", 0) == 0);
+  CHECK(r.errors[0].message.find("rsagent.json:1:11") != std::string::npos);
+}
+
+TEST_CASE("unknown keys at every level get a did-you-mean hint or the known keys") {
+  auto r = one(R"({"vips": [{"adress": "198.51.100.1"}]})");
+  CHECK(has_error(r, "rsagent.json:1:12:", "did you mean \"address\""));
+  r = one(R"({"arp": {"ignroe": 1}})");
+  CHECK(has_error(r, "rsagent.json:1:10:", "did you mean \"ignore\""));
+  r = one(R"({"zzzzzzzz": 1})");
+  CHECK(has_error(r, "rsagent.json:1:2:", "known keys"));
+}
+
+TEST_CASE("wrong types name what was expected and what was found") {
+  CHECK(has_error(one(R"({"routes": "yes"})"), "rsagent.json:1:12:", "true or false"));
+  CHECK(has_error(one(R"({"vips": "198.51.100.1"})"), "rsagent.json:1:10:", "must be an array"));
+  CHECK(has_error(one(R"({"arp": {"ignore": 1.5}})"), "rsagent.json:1:20:", "found 1.5"));
+  CHECK(has_error(one(R"({"arp": {"ignore": "1"}})"), "rsagent.json:1:20:", "found a string"));
+  CHECK(has_error(one("[]"), "rsagent.json:1:1:", "must be a JSON object"));
+}
+
+TEST_CASE("interface names with dots are valid; slashes, colons and long names are not") {
+  CHECK(valid_interface_name("eth0.100"));
+  CHECK(valid_interface_name("all"));
+  CHECK_FALSE(valid_interface_name("eth0:1"));
+  CHECK_FALSE(valid_interface_name("a/b"));
+  CHECK_FALSE(valid_interface_name("0123456789abcdef"));
+  CHECK_FALSE(valid_interface_name(".."));
+  CHECK(one(R"({"arp": {"interfaces": ["all", "eth0.100"]}})").config);
+}
+
+TEST_CASE("conf.d files merge in lexical order: vips concatenate, later keys win") {
+  TempDir d;
+  d.write("rsagent.json", R"({"vips": ["198.51.100.1"], "routes": true})");
+  d.write("conf.d/20-b.json", R"({"vips": ["198.51.100.3"], "routes": false})");
+  d.write("conf.d/10-a.json", R"({"vips": ["198.51.100.2"], "arp": {"ignore": 2}})");
+  d.write("conf.d/.hidden.json", R"({"vips": ["not even an address"]})");
+  d.write("conf.d/notes.txt", "ignored");
+  const auto r = load((d.path / "rsagent.json").string());
+  REQUIRE_MESSAGE(r.config, (r.errors.empty() ? "" : r.errors[0].str()));
+  REQUIRE(r.config->vips.size() == 3);
+  CHECK(r.config->vips[1].address.str() == "198.51.100.2");
+  CHECK(r.config->vips[2].address.str() == "198.51.100.3");
+  CHECK_FALSE(r.config->routes);
+  CHECK(r.config->arp.ignore == 2);
+  CHECK(r.config->files.size() == 3);
+}
+
+TEST_CASE("a VIP duplicated across files names both files") {
+  TempDir d;
+  d.write("rsagent.json", R"({"vips": ["198.51.100.1"]})");
+  d.write("conf.d/a.json", "{\n  \"vips\": [\"198.51.100.1\"]\n}");
+  const auto r = load((d.path / "rsagent.json").string());
+  REQUIRE(r.errors.size() == 1);
+  const std::string s = r.errors[0].str();
+  CHECK(s.find((d.path / "conf.d/a.json").string() + ":2:12: duplicate VIP") == 0);
+  CHECK(s.find((d.path / "rsagent.json").string() + ":1:11") != std::string::npos);
+}
+
+TEST_CASE("errors in several files are all reported") {
+  TempDir d;
+  d.write("rsagent.json", R"({"vips": ["bad"]})");
+  d.write("conf.d/a.json", R"({"vips": [1,]})");
+  const auto r = load((d.path / "rsagent.json").string());
+  CHECK(r.errors.size() == 2);
+}
+
+TEST_CASE("a missing main file is an error naming the path") {
+  const auto r = load("/nonexistent/rsagent.json");
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors[0].str().find("/nonexistent/rsagent.json:1:1: cannot read") == 0);
+}
