@@ -8,7 +8,9 @@
 #include <cstring>
 #include <fcntl.h>
 #include <iostream>
+#include <poll.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <thread>
@@ -69,6 +71,32 @@ std::string summary(const config::Config& cfg, const Converged& c, pid_t pid) {
   return "rsagent running (pid " + std::to_string(pid) + "): " + std::to_string(cfg.vips.size()) +
          " VIP(s) in place, " + std::to_string(c.report.changed) + " change(s) made, " +
          std::to_string(c.report.adopted) + " existing object(s) adopted";
+}
+
+// Waits until the daemon has exited and released its lock. A pidfd wakes us
+// the moment it exits; polling the lock covers kernels without pidfd_open.
+bool wait_for_exit(pid_t pid, const std::string& lockfile, std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const int pfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  while (lock_is_held(lockfile)) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      if (pfd >= 0) ::close(pfd);
+      return false;
+    }
+    if (pfd >= 0) {
+      pollfd p{pfd, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(std::min<long>(left.count(), 1000))) > 0) {
+        // Exited: the kernel releases its flock as the files close.
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+      }
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  if (pfd >= 0) ::close(pfd);
+  return true;
 }
 
 int print_config_errors(const config::LoadResult& r) {
@@ -134,7 +162,7 @@ int run_daemon(const CommandOptions& opts, int ready_fd) {
   if (!agent) return rep.fail(exit_code::kFailure, agent.error().str());
   auto conv = (*agent)->converge(cfg);
   if (!conv) return rep.fail(exit_code::kFailure, conv.error().str());
-  if (auto s = fs::write_atomic(paths.pidfile(), std::to_string(getpid()) + "\n", 0644); !s)
+  if (auto s = fs::write_atomic(paths.pidfile(), std::to_string(getpid()) + "\n", 0644, false); !s)
     log::warning("pidfile: " + s.error().str());
   rep.ready(summary(cfg, *conv, getpid()));
 
@@ -210,7 +238,10 @@ int cmd_start(const CommandOptions& opts) {
     }
     auto o = log::current();
     o.to_syslog = true;
-    o.stderr_max = log::Level::kWarning;  // the operator sees warnings until ready
+    // Until ready the operator sees warnings here; errors come back through
+    // the readiness pipe (printed once, by the parent).
+    o.stderr_max = log::Level::kWarning;
+    o.stderr_min = log::Level::kWarning;
     log::configure(o);
     ::_exit(run_daemon(opts, fds[1]));
   }
@@ -266,14 +297,10 @@ int cmd_stop(const CommandOptions& opts) {
       std::cerr << "rsagent: signal pid " << *pid << ": " << std::strerror(errno) << "\n";
       return exit_code::kFailure;
     }
-    const auto deadline = std::chrono::steady_clock::now() + kStopTimeout;
-    while (lock_is_held(paths.lockfile())) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        std::cerr << "rsagent: pid " << *pid << " did not stop within 60 s; it may be stuck in "
-                     "the kernel. Try again, or kill -9 it and run `rsagent stop` to revert\n";
-        return exit_code::kFailure;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (!wait_for_exit(*pid, paths.lockfile(), kStopTimeout)) {
+      std::cerr << "rsagent: pid " << *pid << " did not stop within 60 s; it may be stuck in "
+                   "the kernel. Try again, or kill -9 it and run `rsagent stop` to revert\n";
+      return exit_code::kFailure;
     }
     stopped_daemon = true;
   }

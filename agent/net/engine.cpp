@@ -30,6 +30,21 @@ bool entry_matches(const JournalEntry& e, const Action& a) {
   return false;
 }
 
+KernelOp to_op(const Action& a, int ifindex) {
+  KernelOp op;
+  op.ifindex = ifindex;
+  op.address = a.address;
+  op.route = a.route;
+  switch (a.kind) {
+    case Action::Kind::kAddAddress: op.kind = KernelOp::Kind::kAddAddress; break;
+    case Action::Kind::kDelAddress: op.kind = KernelOp::Kind::kDelAddress; break;
+    case Action::Kind::kAddRoute: op.kind = KernelOp::Kind::kAddRoute; break;
+    case Action::Kind::kDelRoute: op.kind = KernelOp::Kind::kDelRoute; break;
+    case Action::Kind::kWriteSysctl: break;
+  }
+  return op;
+}
+
 std::string past_tense(const Action& a) {
   switch (a.kind) {
     case Action::Kind::kWriteSysctl:
@@ -44,8 +59,9 @@ std::string past_tense(const Action& a) {
 
 }  // namespace
 
-Result<ObservedState> Engine::observe(const DesiredState& want, const Journal& prior) {
-  auto snap = kernel_.observe();
+Result<ObservedState> Engine::observe(const DesiredState& want, const Journal& prior,
+                                      bool with_objects) {
+  auto snap = kernel_.observe(with_objects);
   if (!snap) return Result<ObservedState>(snap.error()).with_context("observe");
   ObservedState st;
   st.links = std::move(snap->links);
@@ -64,25 +80,40 @@ Result<ObservedState> Engine::observe(const DesiredState& want, const Journal& p
   return st;
 }
 
-Status Engine::execute(const Action& a) {
-  switch (a.kind) {
-    case Action::Kind::kWriteSysctl: return sysctls_.write(a.key, a.to);
-    case Action::Kind::kAddAddress: {
-      auto s = kernel_.add_address(a.address, lo_ifindex_);
-      // EEXIST: it appeared on lo since we looked (an IPv4 add only collides
-      // on the same device), which is the state we wanted.
-      if (!s && s.error().err == EEXIST) return {};
-      return s;
+std::vector<std::optional<Status>> Engine::run(const std::vector<Action>& actions,
+                                               bool stop_on_failure) {
+  std::vector<std::optional<Status>> out(actions.size());
+  std::size_t i = 0;
+  while (i < actions.size()) {
+    bool failed = false;
+    if (actions[i].kind == Action::Kind::kWriteSysctl) {
+      out[i] = sysctls_.write(actions[i].key, actions[i].to);
+      failed = !out[i]->ok();
+      ++i;
+    } else {
+      // Consecutive kernel changes go down as one pipelined batch.
+      std::vector<KernelOp> ops;
+      std::size_t j = i;
+      for (; j < actions.size() && actions[j].kind != Action::Kind::kWriteSysctl &&
+             ops.size() < kBatch;
+           ++j)
+        ops.push_back(to_op(actions[j], lo_ifindex_));
+      auto res = kernel_.execute(ops);
+      for (std::size_t k = 0; k < ops.size(); ++k) {
+        Status st = std::move(res[k]);
+        // EEXIST on an add: it appeared on lo since we looked (an IPv4 add
+        // only collides on the same device), which is the state we wanted.
+        const bool add = ops[k].kind == KernelOp::Kind::kAddAddress ||
+                         ops[k].kind == KernelOp::Kind::kAddRoute;
+        if (!st && add && st.error().err == EEXIST) st = Status{};
+        failed = failed || !st;
+        out[i + k] = std::move(st);
+      }
+      i = j;
     }
-    case Action::Kind::kDelAddress: return kernel_.del_address(a.address, lo_ifindex_);
-    case Action::Kind::kAddRoute: {
-      auto s = kernel_.add_route(a.route, lo_ifindex_);
-      if (!s && s.error().err == EEXIST) return {};
-      return s;
-    }
-    case Action::Kind::kDelRoute: return kernel_.del_route(a.route, lo_ifindex_);
+    if (failed && stop_on_failure) break;
   }
-  return make_error("unknown action");
+  return out;
 }
 
 Status Engine::save_or_remove(const Journal& j) {
@@ -104,31 +135,45 @@ Result<ApplyReport> Engine::apply(const Plan& plan, const Journal& prior) {
   // Write-ahead: the whole intent is durable before the first change, so a
   // crash anywhere below leaves a journal that covers every change made.
   if (auto s = journal_.save(plan.intent); !s) return Result<ApplyReport>(s.error()).with_context("apply");
-  for (std::size_t i = 0; i < plan.actions.size(); ++i) {
-    const Action& a = plan.actions[i];
-    if (auto s = execute(a); !s) {
-      log::error("apply: " + s.error().str() + "; rolling back " + std::to_string(i) +
-                 " change(s)");
-      for (std::size_t k = i; k-- > 0;) {
-        const Action undo = plan.actions[k].inverse();
-        if (auto u = execute(undo); !u) {
-          log::error("rollback: " + u.error().str());
-        } else {
-          log::info("rollback: " + past_tense(undo));
-        }
-      }
-      if (auto j = save_or_remove(prior); !j) log::error("rollback: " + j.error().str());
-      return Result<ApplyReport>(s.error()).with_context("apply");
+  const auto results = run(plan.actions, true);
+  std::vector<Action> done;
+  std::optional<Error> failure;
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    if (!results[i]) continue;
+    if (results[i]->ok()) {
+      done.push_back(plan.actions[i]);
+      log::info(past_tense(plan.actions[i]));
+    } else if (!failure) {
+      failure = results[i]->error();
     }
-    ++report.changed;
-    log::info(past_tense(a));
   }
-  if (auto s = save_or_remove(plan.journal); !s) return Result<ApplyReport>(s.error()).with_context("apply");
+  if (failure) {
+    log::error("apply: " + failure->str() + "; rolling back " + std::to_string(done.size()) +
+               " change(s)");
+    std::vector<Action> undo;
+    for (auto it = done.rbegin(); it != done.rend(); ++it) undo.push_back(it->inverse());
+    const auto undone = run(undo, false);
+    for (std::size_t i = 0; i < undo.size(); ++i) {
+      if (undone[i] && !undone[i]->ok()) {
+        log::error("rollback: " + undone[i]->error().str());
+      } else {
+        log::info("rollback: " + past_tense(undo[i]));
+      }
+    }
+    if (auto j = save_or_remove(prior); !j) log::error("rollback: " + j.error().str());
+    return Result<ApplyReport>(*failure).with_context("apply");
+  }
+  report.changed = static_cast<int>(done.size());
+  // The intent already says exactly this unless something was being removed.
+  if (!(plan.journal == plan.intent)) {
+    if (auto s = save_or_remove(plan.journal); !s)
+      return Result<ApplyReport>(s.error()).with_context("apply");
+  }
   return report;
 }
 
 Status Engine::revert(const Journal& journal) {
-  auto st = observe(DesiredState{}, journal);
+  auto st = observe(DesiredState{}, journal, false);
   if (!st) return Status(st.error()).with_context("revert");
   const Plan plan = make_revert_plan(journal, *st);
   for (const auto& w : plan.warnings) log::warning(w);
@@ -136,16 +181,19 @@ Status Engine::revert(const Journal& journal) {
   Journal left;
   Error first;
   bool failed = false;
-  for (const auto& a : plan.actions) {
-    if (auto s = execute(a); !s) {
-      log::error("revert: " + s.error().str());
-      if (!failed) first = s.error();
-      failed = true;
-      for (const auto& e : journal.entries)
-        if (entry_matches(e, a)) left.entries.push_back(e);
+  const auto results = run(plan.actions, false);
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    const Action& a = plan.actions[i];
+    if (results[i] && results[i]->ok()) {
+      log::info(past_tense(a));
       continue;
     }
-    log::info(past_tense(a));
+    const Error err = results[i] ? results[i]->error() : make_error("not attempted");
+    log::error("revert: " + err.str());
+    if (!failed) first = err;
+    failed = true;
+    for (const auto& e : journal.entries)
+      if (entry_matches(e, a)) left.entries.push_back(e);
   }
   // Collected newest first; the journal keeps application order.
   std::reverse(left.entries.begin(), left.entries.end());

@@ -1,5 +1,7 @@
 #include "rsagent/net/model.hpp"
 
+#include "rsagent/net/kernel.hpp"
+
 #include <algorithm>
 
 namespace rsagent::net {
@@ -27,6 +29,16 @@ std::string SysctlKey::str() const {
   std::string dev = iface;
   std::replace(dev.begin(), dev.end(), '.', '/');
   return "net.ipv4.conf." + dev + "." + name;
+}
+
+std::string KernelOp::str() const {
+  switch (kind) {
+    case Kind::kAddAddress: return "add address " + address.str();
+    case Kind::kDelAddress: return "delete address " + address.str();
+    case Kind::kAddRoute: return "add route " + route.str();
+    case Kind::kDelRoute: return "delete route " + route.str();
+  }
+  return "?";
 }
 
 const Link* ObservedState::link_by_index(int ifindex) const {

@@ -5,6 +5,7 @@
 #include <netlink/addr.h>
 #include <netlink/cache.h>
 #include <netlink/errno.h>
+#include <netlink/msg.h>
 #include <netlink/netlink.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
@@ -39,8 +40,12 @@ using NlCache = std::unique_ptr<nl_cache, Deleter<nl_cache, nl_cache_free>>;
 using NlAddr = std::unique_ptr<nl_addr, Deleter<nl_addr, nl_addr_put>>;
 using RtnlAddr = std::unique_ptr<rtnl_addr, Deleter<rtnl_addr, rtnl_addr_put>>;
 using RtnlRoute = std::unique_ptr<rtnl_route, Deleter<rtnl_route, rtnl_route_put>>;
+using NlMsg = std::unique_ptr<nl_msg, Deleter<nl_msg, nlmsg_free>>;
 
 constexpr int kDumpRetries = 5;
+constexpr std::size_t kWindow = 128;         // requests per sendmsg
+constexpr std::size_t kRecvBuffer = 1 << 16;  // bytes per recv
+constexpr int kSocketBuffer = 1 << 20;       // SO_RCVBUF/SO_SNDBUF, far above a window of acks
 
 int af_of(Family f) { return f == Family::kV4 ? AF_INET : AF_INET6; }
 
@@ -66,9 +71,30 @@ bool to_ip(nl_addr* a, IpAddress& out) {
   return true;
 }
 
-// What the kernel said about the last failed request: errno plus the
-// extended-ack text ("Nexthop device is not up"). libnl maps errno to its own
-// NLE_* codes and drops the text, so capture both from the raw NLMSG_ERROR.
+// The kernel's extended-ack text ("Nexthop device is not up") of an
+// NLMSG_ERROR, if it sent one. libnl maps errno to its own NLE_* codes and
+// drops this text, so rsagent reads the raw message.
+std::string ext_ack_message(const nlmsghdr* hdr) {
+  if (!(hdr->nlmsg_flags & NLM_F_ACK_TLVS)) return {};
+  const auto* e = static_cast<const nlmsgerr*>(NLMSG_DATA(hdr));
+  // With NETLINK_CAP_ACK the echoed request is only its header.
+  std::size_t off = NLMSG_HDRLEN + sizeof(nlmsgerr);
+  if (!(hdr->nlmsg_flags & NLM_F_CAPPED)) off += e->msg.nlmsg_len - sizeof(nlmsghdr);
+  off = NLMSG_ALIGN(off);
+  const auto* base = reinterpret_cast<const char*>(hdr);
+  while (off + sizeof(nlattr) <= hdr->nlmsg_len) {
+    const auto* at = reinterpret_cast<const nlattr*>(base + off);
+    if (at->nla_len < sizeof(nlattr) || off + at->nla_len > hdr->nlmsg_len) break;
+    if ((at->nla_type & NLA_TYPE_MASK) == NLMSGERR_ATTR_MSG) {
+      const char* str = base + off + NLA_HDRLEN;
+      return std::string(str, strnlen(str, at->nla_len - NLA_HDRLEN));
+    }
+    off += NLA_ALIGN(at->nla_len);
+  }
+  return {};
+}
+
+// Errors of libnl's own request/ack exchanges (the dumps), with errno and text.
 struct LastError {
   int err = 0;
   std::string message;
@@ -77,26 +103,16 @@ struct LastError {
 int on_error(sockaddr_nl* /*nla*/, nlmsgerr* e, void* arg) {
   auto* last = static_cast<LastError*>(arg);
   last->err = -e->error;
-  last->message.clear();
-  const auto* hdr =
-      reinterpret_cast<const nlmsghdr*>(reinterpret_cast<const char*>(e) - NLMSG_HDRLEN);
-  if (hdr->nlmsg_flags & NLM_F_ACK_TLVS) {
-    // With NETLINK_CAP_ACK the echoed request is only its header.
-    std::size_t off = NLMSG_HDRLEN + sizeof(nlmsgerr);
-    if (!(hdr->nlmsg_flags & NLM_F_CAPPED)) off += e->msg.nlmsg_len - sizeof(nlmsghdr);
-    off = NLMSG_ALIGN(off);
-    const auto* base = reinterpret_cast<const char*>(hdr);
-    while (off + sizeof(nlattr) <= hdr->nlmsg_len) {
-      const auto* at = reinterpret_cast<const nlattr*>(base + off);
-      if (at->nla_len < sizeof(nlattr) || off + at->nla_len > hdr->nlmsg_len) break;
-      if ((at->nla_type & NLA_TYPE_MASK) == NLMSGERR_ATTR_MSG) {
-        const char* s = base + off + NLA_HDRLEN;
-        last->message.assign(s, strnlen(s, at->nla_len - NLA_HDRLEN));
-      }
-      off += NLA_ALIGN(at->nla_len);
-    }
-  }
+  last->message = ext_ack_message(
+      reinterpret_cast<const nlmsghdr*>(reinterpret_cast<const char*>(e) - NLMSG_HDRLEN));
   return NL_STOP;
+}
+
+bool already_gone(const KernelOp& op, int err) {
+  if (op.kind == KernelOp::Kind::kDelAddress)
+    return err == EADDRNOTAVAIL || err == ENOENT || err == ENODEV;
+  if (op.kind == KernelOp::Kind::kDelRoute) return err == ESRCH || err == ENOENT || err == ENODEV;
+  return false;
 }
 
 class NetlinkKernel final : public Kernel {
@@ -113,20 +129,23 @@ class NetlinkKernel final : public Kernel {
     (void)setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one);
     (void)setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
     nl_socket_modify_err_cb(k->sock_.get(), NL_CB_CUSTOM, on_error, &k->last_);
+    (void)nl_socket_set_buffer_size(k->sock_.get(), kSocketBuffer, kSocketBuffer);
     return std::unique_ptr<Kernel>(std::move(k));
   }
 
-  Result<KernelSnapshot> observe() override {
+  Result<KernelSnapshot> observe(bool with_objects) override {
     KernelSnapshot snap;
     NlCache links;
     NlCache addrs;
     NlCache routes;
     if (auto s = dump("links", [&](nl_cache** c) { return rtnl_link_alloc_cache(sock_.get(), AF_UNSPEC, c); }, links); !s)
       return s.error();
-    if (auto s = dump("addresses", [&](nl_cache** c) { return rtnl_addr_alloc_cache(sock_.get(), c); }, addrs); !s)
-      return s.error();
-    if (auto s = dump("routes", [&](nl_cache** c) { return rtnl_route_alloc_cache(sock_.get(), AF_UNSPEC, 0, c); }, routes); !s)
-      return s.error();
+    if (with_objects) {
+      if (auto s = dump("addresses", [&](nl_cache** c) { return rtnl_addr_alloc_cache(sock_.get(), c); }, addrs); !s)
+        return s.error();
+      if (auto s = dump("routes", [&](nl_cache** c) { return rtnl_route_alloc_cache(sock_.get(), AF_UNSPEC, 0, c); }, routes); !s)
+        return s.error();
+    }
 
     for (nl_object* o = nl_cache_get_first(links.get()); o; o = nl_cache_get_next(o)) {
       auto* l = reinterpret_cast<rtnl_link*>(o);
@@ -135,6 +154,7 @@ class NetlinkKernel final : public Kernel {
       snap.links.push_back(Link{rtnl_link_get_ifindex(l), name ? name : "", (flags & IFF_UP) != 0,
                                 (flags & IFF_LOOPBACK) != 0});
     }
+    if (!with_objects) return snap;
     for (nl_object* o = nl_cache_get_first(addrs.get()); o; o = nl_cache_get_next(o)) {
       auto* a = reinterpret_cast<rtnl_addr*>(o);
       ObservedAddress oa;
@@ -166,42 +186,114 @@ class NetlinkKernel final : public Kernel {
     return snap;
   }
 
-  Status add_address(const AddressSpec& spec, int ifindex) override {
-    auto a = build(spec, ifindex, true);
-    if (!a) return errno_error(ENOMEM, "add address " + spec.str());
-    return check(rtnl_addr_add(sock_.get(), a.get(), NLM_F_EXCL), "add address " + spec.str());
-  }
-
-  Status del_address(const AddressSpec& spec, int ifindex) override {
-    // No label here: IPv4 delete matches on the label when one is given, and
-    // a relabelled address is still the one rsagent created.
-    auto a = build(spec, ifindex, false);
-    if (!a) return errno_error(ENOMEM, "delete address " + spec.str());
-    auto s = check(rtnl_addr_delete(sock_.get(), a.get(), 0), "delete address " + spec.str());
-    if (!s && (s.error().err == EADDRNOTAVAIL || s.error().err == ENOENT || s.error().err == ENODEV))
-      return {};  // already gone
-    return s;
-  }
-
-  Status add_route(const RouteSpec& spec, int ifindex) override {
-    auto r = build(spec, ifindex);
-    if (!r) return errno_error(ENOMEM, "add route " + spec.str());
-    return check(rtnl_route_add(sock_.get(), r.get(), NLM_F_EXCL), "add route " + spec.str());
-  }
-
-  Status del_route(const RouteSpec& spec, int ifindex) override {
-    auto r = build(spec, ifindex);
-    if (!r) return errno_error(ENOMEM, "delete route " + spec.str());
-    auto s = check(rtnl_route_delete(sock_.get(), r.get(), 0), "delete route " + spec.str());
-    if (!s && (s.error().err == ESRCH || s.error().err == ENOENT || s.error().err == ENODEV))
-      return {};  // already gone
-    return s;
+  std::vector<Status> execute(const std::vector<KernelOp>& ops) override {
+    std::vector<Status> results(ops.size());
+    std::size_t next = 0;
+    while (next < ops.size()) next = run_window(ops, next, results);
+    return results;
   }
 
  private:
   NetlinkKernel() = default;
   NlSock sock_;
   LastError last_;
+  std::uint32_t seq_ = 0x52530000;  // our own range, apart from libnl's counters
+
+  // Sends up to kWindow requests in one sendmsg and collects their acks.
+  // The kernel handles each message of the batch in turn and acks each, so
+  // one failure does not stop the rest; the window keeps the acks well
+  // inside the receive buffer.
+  std::size_t run_window(const std::vector<KernelOp>& ops, std::size_t first,
+                         std::vector<Status>& results) {
+    std::string buf;
+    std::vector<std::size_t> index;  // op index by seq - first_seq
+    const std::uint32_t first_seq = seq_;
+    std::size_t i = first;
+    for (; i < ops.size() && index.size() < kWindow; ++i) {
+      NlMsg msg = build_request(ops[i]);
+      if (!msg) {
+        results[i] = errno_error(ENOMEM, "build request");
+        results[i] = Status(results[i].error()).with_context(ops[i].str());
+        continue;
+      }
+      nlmsghdr* h = nlmsg_hdr(msg.get());
+      h->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+      h->nlmsg_seq = seq_++;
+      h->nlmsg_pid = 0;
+      buf.append(reinterpret_cast<const char*>(h), NLMSG_ALIGN(h->nlmsg_len));
+      index.push_back(i);
+    }
+    if (index.empty()) return i;
+    const int fd = nl_socket_get_fd(sock_.get());
+    sockaddr_nl kernel{};
+    kernel.nl_family = AF_NETLINK;
+    ssize_t sent;
+    do {
+      sent = ::sendto(fd, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel);
+    } while (sent < 0 && errno == EINTR);
+    if (sent < 0) {
+      const int e = errno;
+      for (std::size_t k : index) results[k] = Status(errno_error(e, "netlink send")).with_context(ops[k].str());
+      return i;
+    }
+    std::vector<bool> answered(index.size(), false);
+    std::size_t pending = index.size();
+    std::vector<char> rbuf(kRecvBuffer);
+    while (pending > 0) {
+      const ssize_t n = ::recv(fd, rbuf.data(), rbuf.size(), 0);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        const int e = errno;
+        // Lost acks (ENOBUFS): the outcome of what is unanswered is unknown.
+        for (std::size_t k = 0; k < index.size(); ++k)
+          if (!answered[k])
+            results[index[k]] = Status(errno_error(e, "netlink receive; outcome unknown"))
+                                    .with_context(ops[index[k]].str());
+        break;
+      }
+      int len = static_cast<int>(n);
+      for (auto* h = reinterpret_cast<nlmsghdr*>(rbuf.data()); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+        if (h->nlmsg_type != NLMSG_ERROR) continue;
+        const std::uint32_t off = h->nlmsg_seq - first_seq;
+        if (off >= index.size() || answered[off]) continue;
+        answered[off] = true;
+        --pending;
+        const auto* e = static_cast<const nlmsgerr*>(NLMSG_DATA(h));
+        const std::size_t k = index[off];
+        if (e->error == 0 || already_gone(ops[k], -e->error)) continue;
+        results[k] = Status(errno_error(-e->error, ext_ack_message(h))).with_context(ops[k].str());
+      }
+    }
+    return i;
+  }
+
+  NlMsg build_request(const KernelOp& op) {
+    nl_msg* m = nullptr;
+    int rc = -1;
+    switch (op.kind) {
+      case KernelOp::Kind::kAddAddress:
+      case KernelOp::Kind::kDelAddress: {
+        const bool add = op.kind == KernelOp::Kind::kAddAddress;
+        // No label on delete: IPv4 delete matches on the label when one is
+        // given, and a relabelled address is still the one rsagent created.
+        auto a = build(op.address, op.ifindex, add);
+        if (!a) return nullptr;
+        rc = add ? rtnl_addr_build_add_request(a.get(), NLM_F_EXCL, &m)
+                 : rtnl_addr_build_delete_request(a.get(), 0, &m);
+        break;
+      }
+      case KernelOp::Kind::kAddRoute:
+      case KernelOp::Kind::kDelRoute: {
+        auto r = build(op.route, op.ifindex);
+        if (!r) return nullptr;
+        rc = op.kind == KernelOp::Kind::kAddRoute ? rtnl_route_build_add_request(r.get(), NLM_F_EXCL, &m)
+                                                  : rtnl_route_build_del_request(r.get(), 0, &m);
+        break;
+      }
+    }
+    if (rc < 0) return nullptr;
+    return NlMsg(m);
+  }
 
   template <typename F>
   Status dump(const char* what, F alloc, NlCache& out) {

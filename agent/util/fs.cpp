@@ -30,7 +30,8 @@ class Fd {
 
 }  // namespace
 
-Status write_atomic(const std::string& path, const std::string& content, unsigned mode) {
+Status write_atomic(const std::string& path, const std::string& content, unsigned mode,
+                    bool durable) {
   const std::string tmp = path + ".tmp";
   Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
   if (fd.get() < 0) return errno_error(errno, "create " + tmp);
@@ -45,7 +46,7 @@ Status write_atomic(const std::string& path, const std::string& content, unsigne
     }
     done += static_cast<std::size_t>(n);
   }
-  if (::fsync(fd.get()) != 0) {
+  if (durable && ::fsync(fd.get()) != 0) {
     const int e = errno;
     ::unlink(tmp.c_str());
     return errno_error(e, "fsync " + tmp);
@@ -60,6 +61,7 @@ Status write_atomic(const std::string& path, const std::string& content, unsigne
     ::unlink(tmp.c_str());
     return errno_error(e, "rename " + tmp + " to " + path);
   }
+  if (!durable) return {};
   // The rename is durable only once the folder entry is.
   const auto slash = path.rfind('/');
   const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));

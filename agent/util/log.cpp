@@ -43,14 +43,19 @@ void write(Level level, std::string_view message) {
   if (static_cast<int>(level) > static_cast<int>(g_opts.level)) return;
   if (g_opts.to_syslog)
     syslog(static_cast<int>(level), "%.*s", static_cast<int>(message.size()), message.data());
-  if (!g_opts.to_stderr || static_cast<int>(level) > static_cast<int>(g_opts.stderr_max)) return;
+  if (!g_opts.to_stderr || static_cast<int>(level) > static_cast<int>(g_opts.stderr_max) ||
+      static_cast<int>(level) < static_cast<int>(g_opts.stderr_min))
+    return;
   std::string line;
+  line.reserve(message.size() + 24);
   if (g_opts.prefix_priority) {
-    line = "<" + std::to_string(static_cast<int>(level)) + ">";
+    line.push_back('<');
+    line.push_back(static_cast<char>('0' + static_cast<int>(level)));
+    line.push_back('>');
   } else {
-    line = "rsagent: ";
-    if (level == Level::kError) line += "error: ";
-    if (level == Level::kWarning) line += "warning: ";
+    line.append("rsagent: ");
+    if (level == Level::kError) line.append("error: ");
+    if (level == Level::kWarning) line.append("warning: ");
   }
   line.append(message);
   line += '\n';

@@ -162,7 +162,9 @@ TEST_CASE("every bad configuration exits 6 and leaves the namespace byte-identic
   };
   AgentNode n("{}");
   const std::string before = n.ns.snapshot();
-  for (const auto& [text, words] : bad) {
+  for (const auto& b : bad) {
+    const std::string& text = b.first;
+    const std::string& words = b.second;
     CAPTURE(text);
     n.write_config(text);
     for (const char* cmd : {"start", "run", "plan", "check-config"}) {
@@ -275,4 +277,18 @@ TEST_CASE("usage errors exit 2") {
   CHECK(n.ns.run(std::string(RSAGENT_BIN)).code == 2);
   CHECK(n.ns.run(std::string(RSAGENT_BIN) + " --help").code == 0);
   CHECK(n.ns.run(std::string(RSAGENT_BIN) + " version").code == 0);
+}
+
+TEST_CASE("a kernel refusal halfway through start rolls everything back and says why") {
+  AgentNode n(kIssueConfig);
+  // IPv6 off on lo: the kernel refuses the IPv6 VIP after the sysctls and the
+  // first IPv4 VIP went in.
+  n.ns.run("sysctl -qw net.ipv6.conf.lo.disable_ipv6=1");
+  const std::string before = n.ns.snapshot();
+  auto r = n.rsagent("start");
+  CHECK(r.code == 1);
+  CHECK_MESSAGE(r.out.find("add address 2001:db8::100/128 dev lo nodad") != std::string::npos, r.out);
+  CHECK_MESSAGE(r.out.find("IPv6 is disabled") != std::string::npos, r.out);  // the kernel's ext-ack text
+  CHECK(n.ns.snapshot() == before);
+  CHECK(n.rsagent("status").code == 3);
 }

@@ -27,9 +27,28 @@ class FakeKernel final : public net::Kernel {
     state.addresses.push_back({*lo4, 8, 1, "lo"});
   }
 
-  Result<net::KernelSnapshot> observe() override { return state; }
+  Result<net::KernelSnapshot> observe(bool with_objects = true) override {
+    if (with_objects) return state;
+    net::KernelSnapshot links_only;
+    links_only.links = state.links;
+    return links_only;
+  }
 
-  Status add_address(const net::AddressSpec& a, int ifindex) override {
+  std::vector<Status> execute(const std::vector<net::KernelOp>& ops) override {
+    std::vector<Status> out;
+    for (const auto& op : ops) {
+      switch (op.kind) {
+        case net::KernelOp::Kind::kAddAddress: out.push_back(add_address(op.address, op.ifindex)); break;
+        case net::KernelOp::Kind::kDelAddress: out.push_back(del_address(op.address, op.ifindex)); break;
+        case net::KernelOp::Kind::kAddRoute: out.push_back(add_route(op.route, op.ifindex)); break;
+        case net::KernelOp::Kind::kDelRoute: out.push_back(del_route(op.route, op.ifindex)); break;
+      }
+    }
+    return out;
+  }
+
+ private:
+  Status add_address(const net::AddressSpec& a, int ifindex) {
     ++calls;
     if (auto e = injected("add address " + a.str())) return *e;
     if (!has_link(ifindex)) return errno_error(ENODEV, "add address " + a.str());
@@ -39,7 +58,7 @@ class FakeKernel final : public net::Kernel {
     state.addresses.push_back({a.address, a.prefix, ifindex, a.label});
     return {};
   }
-  Status del_address(const net::AddressSpec& a, int ifindex) override {
+  Status del_address(const net::AddressSpec& a, int ifindex) {
     ++calls;
     if (auto e = injected("delete address " + a.str())) return *e;
     auto& v = state.addresses;
@@ -50,7 +69,7 @@ class FakeKernel final : public net::Kernel {
             v.end());
     return {};
   }
-  Status add_route(const net::RouteSpec& r, int ifindex) override {
+  Status add_route(const net::RouteSpec& r, int ifindex) {
     ++calls;
     if (auto e = injected("add route " + r.str())) return *e;
     for (const auto& o : state.routes)
@@ -59,7 +78,7 @@ class FakeKernel final : public net::Kernel {
     state.routes.push_back({r.dst, r.prefix, r.table, r.metric, net::kRouteProtocol, ifindex});
     return {};
   }
-  Status del_route(const net::RouteSpec& r, int /*ifindex*/) override {
+  Status del_route(const net::RouteSpec& r, int /*ifindex*/) {
     ++calls;
     if (auto e = injected("delete route " + r.str())) return *e;
     auto& v = state.routes;
@@ -72,6 +91,7 @@ class FakeKernel final : public net::Kernel {
     return {};
   }
 
+ public:
   [[nodiscard]] bool has_address(const std::string& ip) const {
     auto a = net::IpAddress::parse(ip);
     return std::any_of(state.addresses.begin(), state.addresses.end(),

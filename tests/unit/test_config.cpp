@@ -94,7 +94,9 @@ TEST_CASE("VIPs that cannot be VIPs are refused with the reason") {
       {"::ffff:198.51.100.1", "IPv4-mapped"}, {"example.com", "not an IPv4"},
       {"198.51.100.1/x", "bad prefix"},
   };
-  for (const auto& [addr, why] : cases) {
+  for (const auto& c : cases) {
+    const std::string& addr = c.first;
+    const std::string& why = c.second;
     CAPTURE(addr);
     const auto r = one("{\"vips\": [\"" + addr + "\"]}");
     CHECK_FALSE(r.config);

@@ -9,7 +9,8 @@
 #include "rsagent/net/kernel.hpp"
 #include "rsagent/net/plan.hpp"
 
-#include <functional>
+#include <optional>
+#include <vector>
 
 namespace rsagent::net {
 
@@ -20,11 +21,14 @@ struct ApplyReport {
 
 class Engine {
  public:
+  static constexpr std::size_t kBatch = 4096;  // kernel changes handed down at once
+
   Engine(Kernel& kernel, SysctlStore& sysctls, const JournalStore& journal)
       : kernel_(kernel), sysctls_(sysctls), journal_(journal) {}
 
   // Kernel objects plus the sysctls planning needs for `want` and `prior`.
-  [[nodiscard]] Result<ObservedState> observe(const DesiredState& want, const Journal& prior);
+  [[nodiscard]] Result<ObservedState> observe(const DesiredState& want, const Journal& prior,
+                                              bool with_objects = true);
 
   // Executes plan.actions in order. The plan must have no errors.
   [[nodiscard]] Result<ApplyReport> apply(const Plan& plan, const Journal& prior);
@@ -39,7 +43,10 @@ class Engine {
   const JournalStore& journal_;
   int lo_ifindex_ = 1;
 
-  [[nodiscard]] Status execute(const Action& a);
+  // Runs actions in order, kernel changes in batches; one result per
+  // action, empty for those not attempted after a failure (stop_on_failure).
+  [[nodiscard]] std::vector<std::optional<Status>> run(const std::vector<Action>& actions,
+                                                       bool stop_on_failure);
   [[nodiscard]] Status save_or_remove(const Journal& j);
 };
 

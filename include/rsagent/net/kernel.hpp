@@ -21,14 +21,26 @@ struct KernelSnapshot {
   std::vector<ObservedRoute> routes;  // main table and other non-local tables
 };
 
+struct KernelOp {
+  enum class Kind : std::uint8_t { kAddAddress, kDelAddress, kAddRoute, kDelRoute };
+  Kind kind = Kind::kAddAddress;
+  AddressSpec address;
+  RouteSpec route;
+  int ifindex = 0;
+  [[nodiscard]] std::string str() const;  // "add address 198.51.100.1/32 dev lo label lo:0"
+};
+
 class Kernel {
  public:
   virtual ~Kernel() = default;
-  [[nodiscard]] virtual Result<KernelSnapshot> observe() = 0;
-  [[nodiscard]] virtual Status add_address(const AddressSpec& a, int ifindex) = 0;
-  [[nodiscard]] virtual Status del_address(const AddressSpec& a, int ifindex) = 0;
-  [[nodiscard]] virtual Status add_route(const RouteSpec& r, int ifindex) = 0;
-  [[nodiscard]] virtual Status del_route(const RouteSpec& r, int ifindex) = 0;
+  // with_objects=false: links only (a revert needs no address or route dump).
+  [[nodiscard]] virtual Result<KernelSnapshot> observe(bool with_objects = true) = 0;
+  // Carries out every op, in order, and returns one Status per op. The real
+  // implementation sends them in pipelined batches (as `ip -batch` would, but
+  // without a round trip per op); a failure does not stop the ops after it.
+  [[nodiscard]] virtual std::vector<Status> execute(const std::vector<KernelOp>& ops) = 0;
+
+  [[nodiscard]] Status execute_one(const KernelOp& op) { return std::move(execute({op}).at(0)); }
 };
 
 class SysctlStore {

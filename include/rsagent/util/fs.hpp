@@ -11,8 +11,10 @@
 
 namespace rsagent::fs {
 
+// durable=false skips the fsyncs: still never torn, but may be lost in a
+// power cut (fine for advisory files such as the pidfile in /run).
 [[nodiscard]] Status write_atomic(const std::string& path, const std::string& content,
-                                  unsigned mode = 0600);
+                                  unsigned mode = 0600, bool durable = true);
 // nullopt when the file does not exist; an error for anything else.
 [[nodiscard]] Result<std::optional<std::string>> read_if_exists(const std::string& path);
 [[nodiscard]] Status make_dirs(const std::string& path, unsigned mode = 0755);

@@ -17,7 +17,8 @@ struct Options {
   Level level = Level::kInfo;
   bool prefix_priority = false;  // "<6>..." for journald
   bool to_syslog = false;
-  Level stderr_max = Level::kDebug;  // lines above this level skip stderr
+  Level stderr_max = Level::kDebug;  // lines less severe than this skip stderr
+  Level stderr_min = Level::kError;  // lines more severe than this skip stderr
   bool to_stderr = true;
 };
 

@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Benchmark: `rsagent start` + `rsagent stop` with N VIPs against `ip -batch`
+# doing the same adds and deletes, and against the per-VIP init script, in one
+# run, each in a fresh network namespace. Prints times (best of R runs) and
+# ratios, then the peak RSS of `rsagent run` holding 1000 VIPs.
+# Usage: tests/bench/apply_bench.sh [BUILD_DIR] (default: build-bench, built here)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root="$(pwd)"
+build="${1:-}"
+if [ -z "$build" ]; then
+  build="$root/build-bench"
+  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DRSAGENT_BUILD_TESTS=OFF >/dev/null
+  cmake --build "$build" -j"$(nproc)" >/dev/null
+fi
+bin="$build/rsagent"
+sizes="${SIZES:-1 100 1000 10000}"
+runs="${RUNS:-9}"          # best of: kernel timings jitter by +-20% run to run
+runs_big="${RUNS_BIG:-3}"  # for N >= 10000
+# State on tmpfs, as /run/rsagent is in production.
+work="$(mktemp -d /run/rsagent-bench-XXXXXX)"
+ns="rsabench$$"
+cleanup() {
+  for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
+  ip netns del "$ns" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+fresh_ns() {
+  for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
+  ip netns del "$ns" 2>/dev/null || true
+  ip netns add "$ns"
+  ip -n "$ns" link set lo up
+}
+now_ns() { date +%s%N; }
+# The i-th address of the benchmarking range 198.18.0.0/15, skipping .0/.255.
+vip() { local i=$1; echo "198.$((18 + i / 64516)).$(((i / 254) % 254 + 1)).$((i % 254 + 1))"; }
+
+make_inputs() {
+  local n=$1 i
+  {
+    printf '{"vips": ['
+    for ((i = 0; i < n; i++)); do printf '%s"%s"' "$([ $i -gt 0 ] && echo ,)" "$(vip $i)"; done
+    printf ']}\n'
+  } >"$work/cfg-$n.json"
+  : >"$work/add-$n.batch"
+  : >"$work/del-$n.batch"
+  for ((i = 0; i < n; i++)); do
+    echo "address add $(vip $i)/32 dev lo label lo:0" >>"$work/add-$n.batch"
+  done
+  for ((i = 0; i < n; i++)); do
+    echo "route add $(vip $i)/32 dev lo scope link proto 244" >>"$work/add-$n.batch"
+  done
+  for ((i = n - 1; i >= 0; i--)); do
+    echo "route del $(vip $i)/32 dev lo scope link proto 244" >>"$work/del-$n.batch"
+  done
+  for ((i = n - 1; i >= 0; i--)); do
+    echo "address del $(vip $i)/32 dev lo" >>"$work/del-$n.batch"
+  done
+  # What operators run today: one process per step, per VIP.
+  {
+    echo 'set -e'
+    echo 'for f in /proc/sys/net/ipv4/conf/{all,lo}; do echo 1 > $f/arp_ignore; echo 2 > $f/arp_announce; done'
+    for ((i = 0; i < n; i++)); do
+      echo "ip addr add $(vip $i)/32 dev lo label lo:0; ip route add $(vip $i)/32 dev lo scope link"
+    done
+    for ((i = n - 1; i >= 0; i--)); do
+      echo "ip route del $(vip $i)/32 dev lo; ip addr del $(vip $i)/32 dev lo"
+    done
+    echo 'for f in /proc/sys/net/ipv4/conf/{all,lo}; do echo 0 > $f/arp_ignore; echo 0 > $f/arp_announce; done'
+  } >"$work/script-$n.sh"
+}
+
+time_rsagent() {
+  local n=$1 t0 t1
+  fresh_ns
+  rm -rf "$work/state"
+  t0=$(now_ns)
+  ip netns exec "$ns" "$bin" --log-level warning --config "$work/cfg-$n.json" --state-dir "$work/state" start >/dev/null
+  ip netns exec "$ns" "$bin" --log-level warning --config "$work/cfg-$n.json" --state-dir "$work/state" stop >/dev/null
+  t1=$(now_ns)
+  echo $(((t1 - t0) / 1000))
+}
+
+time_batch() {
+  local n=$1 t0 t1
+  fresh_ns
+  t0=$(now_ns)
+  ip netns exec "$ns" bash -c 'for f in /proc/sys/net/ipv4/conf/{all,lo}; do echo 1 > $f/arp_ignore; echo 2 > $f/arp_announce; done'
+  ip -n "$ns" -batch "$work/add-$n.batch"
+  ip -n "$ns" -batch "$work/del-$n.batch"
+  ip netns exec "$ns" bash -c 'for f in /proc/sys/net/ipv4/conf/{all,lo}; do echo 0 > $f/arp_ignore; echo 0 > $f/arp_announce; done'
+  t1=$(now_ns)
+  echo $(((t1 - t0) / 1000))
+}
+
+time_script() {
+  local n=$1 t0 t1
+  fresh_ns
+  t0=$(now_ns)
+  ip netns exec "$ns" bash "$work/script-$n.sh"
+  t1=$(now_ns)
+  echo $(((t1 - t0) / 1000))
+}
+
+best() {  # best of $runs runs of "$@", in microseconds
+  local b="" t i
+  for ((i = 0; i < runs; i++)); do
+    t=$("$@")
+    if [ -z "$b" ] || [ "$t" -lt "$b" ]; then b=$t; fi
+  done
+  echo "$b"
+}
+
+ms() { awk -v us="$1" 'BEGIN { printf "%.1f", us / 1000 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
+
+echo "rsagent $("$bin" version | cut -d' ' -f2), kernel $(uname -r), $(nproc) cores; best of $runs runs ($runs_big at N>=10000, the script once); ms for start+stop"
+printf '%7s %12s %12s %14s %16s %18s\n' N rsagent "ip -batch" "per-VIP script" "rsagent/batch" "rsagent/script"
+for n in $sizes; do
+  make_inputs "$n"
+  if [ "$n" -ge 10000 ]; then
+    r=$(runs=$runs_big best time_rsagent "$n")
+    b=$(runs=$runs_big best time_batch "$n")
+    s=$(time_script "$n")
+  else
+    r=$(best time_rsagent "$n")
+    b=$(best time_batch "$n")
+    s=$(best time_script "$n")
+  fi
+  printf '%7s %12s %12s %14s %16s %18s\n' "$n" "$(ms "$r")" "$(ms "$b")" "$(ms "$s")" "$(ratio "$r" "$b")" "$(ratio "$r" "$s")"
+done
+
+echo
+make_inputs 1000
+fresh_ns
+rm -rf "$work/state"
+ip netns exec "$ns" "$bin" --log-level warning --config "$work/cfg-1000.json" --state-dir "$work/state" run &
+pid=$!
+for _ in $(seq 1 500); do
+  ip netns exec "$ns" "$bin" --state-dir "$work/state" status >/dev/null 2>&1 && break
+  sleep 0.02
+done
+sleep 0.2
+count=$(ip -n "$ns" -4 addr show dev lo | grep -c 'inet 198\.')
+hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
+echo "rsagent run holding $count VIPs: peak RSS (VmHWM) $((hwm / 1024)).$(((hwm % 1024) * 10 / 1024)) MiB, current RSS $((rss / 1024)).$(((rss % 1024) * 10 / 1024)) MiB (target: 10 MiB or less)"
+kill -TERM "$pid"
+wait "$pid" || true
