@@ -251,15 +251,19 @@ class NetlinkKernel final : public Kernel {
                                     .with_context(ops[index[k]].str());
         break;
       }
-      int len = static_cast<int>(n);
-      for (auto* h = reinterpret_cast<nlmsghdr*>(rbuf.data()); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+      // NLMSG_OK/NLMSG_NEXT mix signed and unsigned; walk the buffer by hand.
+      const auto total = static_cast<std::size_t>(n);
+      for (std::size_t off = 0; off + sizeof(nlmsghdr) <= total;) {
+        auto* h = reinterpret_cast<nlmsghdr*>(rbuf.data() + off);
+        if (h->nlmsg_len < sizeof(nlmsghdr) || off + h->nlmsg_len > total) break;
+        off += NLMSG_ALIGN(h->nlmsg_len);
         if (h->nlmsg_type != NLMSG_ERROR) continue;
-        const std::uint32_t off = h->nlmsg_seq - first_seq;
-        if (off >= index.size() || answered[off]) continue;
-        answered[off] = true;
+        const std::uint32_t slot = h->nlmsg_seq - first_seq;
+        if (slot >= index.size() || answered[slot]) continue;
+        answered[slot] = true;
         --pending;
         const auto* e = static_cast<const nlmsgerr*>(NLMSG_DATA(h));
-        const std::size_t k = index[off];
+        const std::size_t k = index[slot];
         if (e->error == 0 || already_gone(ops[k], -e->error)) continue;
         results[k] = Status(errno_error(-e->error, ext_ack_message(h))).with_context(ops[k].str());
       }
