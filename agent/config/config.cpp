@@ -1,5 +1,7 @@
 #include "rsagent/config/config.hpp"
 
+#include "validator.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -14,70 +16,29 @@ namespace rsagent::config {
 namespace {
 
 using nlohmann::json;
+using detail::did_you_mean;
+using detail::type_name;
 
-const std::vector<std::string> kTopKeys{"vips", "arp", "routes"};
+const std::vector<std::string> kTopKeys{"vips", "arp", "routes", "health", "stop"};
 const std::vector<std::string> kVipKeys{"address", "label"};
 const std::vector<std::string> kArpKeys{"ignore", "announce", "interfaces"};
-
-std::size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> prev(b.size() + 1);
-  std::vector<std::size_t> cur(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
-std::string did_you_mean(const std::string& key, const std::vector<std::string>& known) {
-  std::string best;
-  std::size_t best_d = 3;  // only near misses are worth suggesting
-  std::string lower = key;
-  std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
-  for (const auto& k : known) {
-    const std::size_t d = edit_distance(lower, k);
-    if (d < best_d) {
-      best_d = d;
-      best = k;
-    }
-  }
-  std::string list;
-  for (const auto& k : known) list += (list.empty() ? "" : ", ") + ("\"" + k + "\"");
-  if (!best.empty()) return "; did you mean \"" + best + "\"?";
-  return " (known keys: " + list + ")";
-}
-
-std::string type_name(const json& v) {
-  switch (v.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::boolean: return "a boolean";
-    case json::value_t::string: return "a string";
-    case json::value_t::array: return "an array";
-    case json::value_t::object: return "an object";
-    default: return "a number";
-  }
-}
 
 // Per-file result before merging: which top-level keys the file set.
 struct Partial {
   std::vector<Vip> vips;
   std::optional<Arp> arp;
   std::optional<bool> routes;
+  std::optional<Health> health;
+  std::optional<Stop> stop;
 };
 
-class FileValidator {
+class FileValidator : public detail::Checker {
  public:
-  FileValidator(const std::string& file, const JsoncDoc& doc, std::vector<Diagnostic>& errors)
-      : file_(file), doc_(doc), errors_(errors) {}
+  using Checker::Checker;
 
-  Partial run() {
+  Partial run(const JsoncDoc& doc) {
     Partial out;
-    const json& root = doc_.root;
+    const json& root = doc.root;
     if (!root.is_object()) {
       err_at("", "the configuration must be a JSON object ({ ... }), found " + type_name(root));
       return out;
@@ -92,35 +53,12 @@ class FileValidator {
         err_at("/routes", "\"routes\" must be true or false, found " + type_name(root["routes"]));
       }
     }
+    if (root.contains("health")) out.health = detail::parse_health(*this, root["health"]);
+    if (root.contains("stop")) out.stop = detail::parse_stop(*this, root["stop"]);
     return out;
   }
 
  private:
-  const std::string& file_;
-  const JsoncDoc& doc_;
-  std::vector<Diagnostic>& errors_;
-
-  void err_at(const std::string& ptr, std::string msg) {
-    errors_.push_back(Diagnostic{file_, doc_.pos_of(ptr), std::move(msg)});
-  }
-  void err_key(const std::string& ptr, std::string msg) {
-    errors_.push_back(Diagnostic{file_, doc_.key_pos_of(ptr), std::move(msg)});
-  }
-  std::string origin(const std::string& ptr) const {
-    const Pos p = doc_.pos_of(ptr);
-    return file_ + ":" + std::to_string(p.line) + ":" + std::to_string(p.col);
-  }
-
-  void check_keys(const std::string& ptr, const json& obj, const std::vector<std::string>& known,
-                  const std::string& where) {
-    for (const auto& [key, _] : obj.items()) {
-      if (std::find(known.begin(), known.end(), key) == known.end()) {
-        err_key(pointer_child(ptr, key),
-                "unknown key \"" + key + "\" in " + where + did_you_mean(key, known));
-      }
-    }
-  }
-
   std::vector<Vip> vips(const json& v) {
     std::vector<Vip> out;
     if (!v.is_array()) {
@@ -332,7 +270,7 @@ LoadResult parse_sources(const std::vector<Source>& sources) {
       continue;
     }
     const auto& doc = std::get<JsoncDoc>(parsed);
-    const Partial part = FileValidator(src.name, doc, result.errors).run();
+    const Partial part = FileValidator(src.name, doc, result.errors).run(doc);
     for (const auto& vip : part.vips) {
       if (auto [it, fresh] = seen.emplace(vip.address, vip.origin); !fresh) {
         // origin is FILE:LINE:COL; split it back for the diagnostic.
@@ -350,6 +288,8 @@ LoadResult parse_sources(const std::vector<Source>& sources) {
     }
     if (part.arp) cfg.arp = *part.arp;
     if (part.routes) cfg.routes = *part.routes;
+    if (part.health) cfg.health = *part.health;
+    if (part.stop) cfg.stop = *part.stop;
   }
   if (result.errors.empty()) result.config = std::move(cfg);
   return result;

@@ -9,6 +9,8 @@
 #include "rsagent/config/jsonc.hpp"
 #include "rsagent/net/ip.hpp"
 
+#include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,15 +34,68 @@ struct Arp {
   bool operator==(const Arp&) const = default;
 };
 
+// A TCP endpoint: "0.0.0.0:9799", "[::1]:80".
+struct Endpoint {
+  net::IpAddress address;
+  std::uint16_t port = 0;
+  [[nodiscard]] std::string str() const;
+  bool operator==(const Endpoint&) const = default;
+};
+
+struct Cidr {
+  net::IpAddress network;
+  int prefix = 0;
+  [[nodiscard]] bool contains(const net::IpAddress& a) const;
+  bool operator==(const Cidr&) const = default;
+};
+
+struct Check {
+  enum class Type : std::uint8_t { kTcp, kHttp, kExec };
+  std::string name;
+  Type type = Type::kTcp;
+  std::chrono::milliseconds interval{1000};
+  std::chrono::milliseconds timeout{1000};
+  int rise = 2;
+  int fall = 2;
+  Endpoint address;                  // tcp; http: where the URL points
+  std::string url;                   // http, as written
+  std::string path = "/";            // http: path and query
+  std::vector<int> expect;           // http: empty means 200-399
+  std::string contains;              // http: required in the body
+  std::string host;                  // http: Host header (default: the URL's host)
+  std::vector<std::string> command;  // exec: argv, no shell
+  bool operator==(const Check&) const = default;
+};
+
+struct Health {
+  std::vector<Endpoint> listen{Endpoint{net::IpAddress{}, 9799}};  // 0.0.0.0:9799
+  std::vector<Cidr> allow;       // empty: everyone
+  std::vector<Check> checks;
+  std::optional<Endpoint> agent_check;
+  std::string maintenance_file = "/etc/rsagent/maintenance";
+  bool operator==(const Health&) const = default;
+};
+
+struct Stop {
+  std::chrono::milliseconds drain{0};  // wait for connections to VIPs to end before revert
+  bool operator==(const Stop&) const = default;
+};
+
 struct Config {
   std::vector<Vip> vips;
   Arp arp;
   bool routes = true;
+  Health health;
+  Stop stop;
   std::vector<std::string> files;  // what was read, in merge order
   bool operator==(const Config& o) const {
-    return vips == o.vips && arp == o.arp && routes == o.routes;
+    return vips == o.vips && arp == o.arp && routes == o.routes && health == o.health &&
+           stop == o.stop;
   }
 };
+
+[[nodiscard]] std::optional<Endpoint> parse_endpoint(const std::string& text);
+[[nodiscard]] std::optional<Cidr> parse_cidr(const std::string& text);
 
 struct Diagnostic {
   std::string file;

@@ -1,0 +1,328 @@
+// The "health" and "stop" sections of the configuration.
+#include "validator.hpp"
+
+#include <algorithm>
+#include <set>
+
+namespace rsagent::config {
+
+std::string Endpoint::str() const {
+  const std::string a = address.str();
+  return (address.family == net::Family::kV6 ? "[" + a + "]" : a) + ":" + std::to_string(port);
+}
+
+std::optional<Endpoint> parse_endpoint(const std::string& text) {
+  std::string host;
+  std::string port;
+  if (!text.empty() && text[0] == '[') {
+    const auto close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':')
+      return std::nullopt;
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string::npos || text.find(':') != colon) return std::nullopt;
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  auto a = net::IpAddress::parse(host);
+  if (!a || port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
+  const int p = std::stoi(port);
+  if (p < 1 || p > 65535) return std::nullopt;
+  return Endpoint{*a, static_cast<std::uint16_t>(p)};
+}
+
+std::optional<Cidr> parse_cidr(const std::string& text) {
+  const auto slash = text.find('/');
+  auto a = net::IpAddress::parse(text.substr(0, slash));
+  if (!a) return std::nullopt;
+  int prefix = a->max_prefix();
+  if (slash != std::string::npos) {
+    const std::string p = text.substr(slash + 1);
+    if (p.empty() || p.size() > 3 || p.find_first_not_of("0123456789") != std::string::npos)
+      return std::nullopt;
+    prefix = std::stoi(p);
+    if (prefix > a->max_prefix()) return std::nullopt;
+  }
+  return Cidr{*a, prefix};
+}
+
+bool Cidr::contains(const net::IpAddress& a) const {
+  net::IpAddress x = a;
+  // An IPv4 client on a dual-stack socket shows up as ::ffff:a.b.c.d.
+  if (network.family == net::Family::kV4 && a.family == net::Family::kV6) {
+    static constexpr std::uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (!std::equal(kMapped, kMapped + 12, a.bytes.begin())) return false;
+    x = net::IpAddress{};
+    std::copy(a.bytes.begin() + 12, a.bytes.end(), x.bytes.begin());
+  }
+  if (x.family != network.family) return false;
+  for (int bit = 0; bit < prefix; ++bit) {
+    const int byte = bit / 8;
+    const int mask = 0x80 >> (bit % 8);
+    if ((x.bytes[byte] & mask) != (network.bytes[byte] & mask)) return false;
+  }
+  return true;
+}
+
+namespace detail {
+
+namespace {
+
+using nlohmann::json;
+
+const std::vector<std::string> kHealthKeys{"listen", "allow", "checks", "agent_check",
+                                           "maintenance_file"};
+const std::vector<std::string> kCheckKeys{"name", "type", "interval", "timeout", "rise", "fall",
+                                          "address", "url", "expect", "contains", "host",
+                                          "command"};
+const std::vector<std::string> kAgentKeys{"listen"};
+const std::vector<std::string> kStopKeys{"drain"};
+
+constexpr std::chrono::milliseconds kMinInterval{100};
+constexpr std::chrono::milliseconds kMaxInterval{3'600'000};
+
+bool valid_check_name(const std::string& n) {
+  return !n.empty() && n.size() <= 64 && std::all_of(n.begin(), n.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+  });
+}
+
+std::optional<Endpoint> endpoint_at(Checker& c, const json& v, const std::string& ptr,
+                                    const std::string& what) {
+  auto s = c.string_at(v, ptr, what);
+  if (!s) return std::nullopt;
+  auto e = parse_endpoint(*s);
+  if (!e) c.err_at(ptr, what + " \"" + *s + "\" is not ADDRESS:PORT (e.g. \"127.0.0.1:80\" or \"[::1]:80\")");
+  return e;
+}
+
+// "http://HOST:PORT/PATH" with a literal IP host; checks talk to the local
+// service, never to a name that needs DNS.
+bool parse_url(Check& ck, const std::string& url) {
+  const std::string scheme = "http://";
+  if (url.rfind(scheme, 0) != 0) return false;
+  const std::string rest = url.substr(scheme.size());
+  const auto slash = rest.find('/');
+  std::string hostport = rest.substr(0, slash);
+  ck.path = slash == std::string::npos ? "/" : rest.substr(slash);
+  const bool has_port = hostport.find("]:") != std::string::npos ||
+                        (hostport[0] != '[' && hostport.find(':') != std::string::npos);
+  if (!has_port) hostport += ":80";
+  auto e = parse_endpoint(hostport);
+  if (!e) return false;
+  ck.address = *e;
+  return true;
+}
+
+std::optional<Check> parse_check(Checker& c, const json& v, const std::string& ptr,
+                                 std::set<std::string>& names) {
+  if (!v.is_object()) {
+    c.err_at(ptr, "a check is an object like {\"name\": \"web\", \"type\": \"tcp\", \"address\": "
+                  "\"127.0.0.1:80\"}, found " + type_name(v));
+    return std::nullopt;
+  }
+  const std::size_t before = c.error_count();
+  c.check_keys(ptr, v, kCheckKeys, "a check");
+  Check ck;
+  if (!v.contains("name")) {
+    c.err_at(ptr, "a check needs a \"name\" (used in /health/NAME and in messages)");
+  } else if (auto n = c.string_at(v["name"], pointer_child(ptr, "name"), "\"name\"")) {
+    if (!valid_check_name(*n)) {
+      c.err_at(pointer_child(ptr, "name"), "check name \"" + *n +
+                                               "\" must be 1-64 letters, digits, '-', '_' or '.'");
+    } else if (!names.insert(*n).second) {
+      c.err_at(pointer_child(ptr, "name"), "duplicate check name \"" + *n + "\"");
+    }
+    ck.name = *n;
+  }
+  std::string type;
+  if (!v.contains("type")) {
+    c.err_at(ptr, "a check needs a \"type\": \"tcp\", \"http\" or \"exec\"");
+  } else if (auto t = c.string_at(v["type"], pointer_child(ptr, "type"), "\"type\"")) {
+    type = *t;
+    if (type == "tcp") {
+      ck.type = Check::Type::kTcp;
+    } else if (type == "http") {
+      ck.type = Check::Type::kHttp;
+    } else if (type == "exec") {
+      ck.type = Check::Type::kExec;
+    } else {
+      c.err_at(pointer_child(ptr, "type"),
+               "unknown check type \"" + type + "\"; use \"tcp\", \"http\" or \"exec\"");
+      type.clear();
+    }
+  }
+  if (v.contains("interval"))
+    if (auto d = c.duration_at(v["interval"], pointer_child(ptr, "interval"), "interval",
+                               kMinInterval, kMaxInterval))
+      ck.interval = *d;
+  if (v.contains("timeout"))
+    if (auto d = c.duration_at(v["timeout"], pointer_child(ptr, "timeout"), "timeout",
+                               std::chrono::milliseconds(10), kMaxInterval))
+      ck.timeout = *d;
+  if (ck.timeout > ck.interval)
+    c.err_at(v.contains("timeout") ? pointer_child(ptr, "timeout") : ptr,
+             "timeout (" + std::to_string(ck.timeout.count()) + "ms) must not exceed interval (" +
+                 std::to_string(ck.interval.count()) + "ms)");
+  if (v.contains("rise"))
+    if (auto x = c.int_at(v["rise"], pointer_child(ptr, "rise"), "rise", 1, 100)) ck.rise = *x;
+  if (v.contains("fall"))
+    if (auto x = c.int_at(v["fall"], pointer_child(ptr, "fall"), "fall", 1, 100)) ck.fall = *x;
+
+  // Keys that belong to one type only.
+  const std::vector<std::pair<std::string, std::string>> owner{
+      {"address", "tcp"}, {"url", "http"},  {"expect", "http"},
+      {"contains", "http"}, {"host", "http"}, {"command", "exec"}};
+  for (const auto& [key, t] : owner)
+    if (!type.empty() && v.contains(key) && t != type)
+      c.err_key(pointer_child(ptr, key), "\"" + key + "\" is for " + t + " checks, not " + type);
+
+  if (type == "tcp") {
+    if (!v.contains("address")) {
+      c.err_at(ptr, "a tcp check needs \"address\": \"127.0.0.1:80\"");
+    } else if (auto e = endpoint_at(c, v["address"], pointer_child(ptr, "address"), "address")) {
+      ck.address = *e;
+    }
+  } else if (type == "http") {
+    if (!v.contains("url")) {
+      c.err_at(ptr, "an http check needs \"url\": \"http://127.0.0.1:80/path\"");
+    } else if (auto u = c.string_at(v["url"], pointer_child(ptr, "url"), "\"url\"")) {
+      ck.url = *u;
+      if (!parse_url(ck, *u))
+        c.err_at(pointer_child(ptr, "url"),
+                 "url \"" + *u + "\" must be http://ADDRESS[:PORT]/PATH with a literal IP address");
+    }
+    if (v.contains("expect")) {
+      const std::string eptr = pointer_child(ptr, "expect");
+      if (!v["expect"].is_array() || v["expect"].empty()) {
+        c.err_at(eptr, "\"expect\" must be a non-empty array of status codes like [200, 204]");
+      } else {
+        for (std::size_t i = 0; i < v["expect"].size(); ++i)
+          if (auto x = c.int_at(v["expect"][i], pointer_child(eptr, i), "a status code", 100, 599))
+            ck.expect.push_back(*x);
+      }
+    }
+    if (v.contains("contains"))
+      if (auto s = c.string_at(v["contains"], pointer_child(ptr, "contains"), "\"contains\"")) ck.contains = *s;
+    if (v.contains("host"))
+      if (auto s = c.string_at(v["host"], pointer_child(ptr, "host"), "\"host\"")) ck.host = *s;
+  } else if (type == "exec") {
+    const std::string cptr = pointer_child(ptr, "command");
+    if (!v.contains("command")) {
+      c.err_at(ptr, "an exec check needs \"command\": [\"/usr/local/bin/check\", \"arg\"]");
+    } else if (!v["command"].is_array() || v["command"].empty()) {
+      c.err_at(cptr, "\"command\" must be a non-empty array: the program and its arguments (no shell)");
+    } else {
+      for (std::size_t i = 0; i < v["command"].size(); ++i)
+        if (auto s = c.string_at(v["command"][i], pointer_child(cptr, i), "a command argument"))
+          ck.command.push_back(*s);
+      if (!ck.command.empty() && ck.command[0].rfind('/', 0) != 0)
+        c.err_at(pointer_child(cptr, 0), "the program \"" + ck.command[0] +
+                                             "\" must be an absolute path (no shell, no PATH search)");
+    }
+  }
+  if (c.error_count() != before) return std::nullopt;
+  return ck;
+}
+
+}  // namespace
+
+std::optional<Health> parse_health(Checker& c, const json& v) {
+  if (!v.is_object()) {
+    c.err_at("/health", "\"health\" must be an object, found " + type_name(v));
+    return std::nullopt;
+  }
+  const std::size_t before = c.error_count();
+  c.check_keys("/health", v, kHealthKeys, "\"health\"");
+  Health h;
+  if (v.contains("listen")) {
+    const std::string lptr = "/health/listen";
+    if (!v["listen"].is_array() || v["listen"].empty()) {
+      c.err_at(lptr, "health.listen must be a non-empty array like [\"0.0.0.0:9799\"]");
+    } else {
+      h.listen.clear();
+      for (std::size_t i = 0; i < v["listen"].size(); ++i)
+        if (auto e = endpoint_at(c, v["listen"][i], pointer_child(lptr, i), "health.listen entry"))
+          h.listen.push_back(*e);
+    }
+  }
+  if (v.contains("allow")) {
+    const std::string aptr = "/health/allow";
+    if (!v["allow"].is_array()) {
+      c.err_at(aptr, "health.allow must be an array of networks like [\"198.51.100.0/24\"]");
+    } else {
+      for (std::size_t i = 0; i < v["allow"].size(); ++i) {
+        const std::string eptr = pointer_child(aptr, i);
+        auto s = c.string_at(v["allow"][i], eptr, "a health.allow entry");
+        if (!s) continue;
+        if (auto cidr = parse_cidr(*s)) {
+          h.allow.push_back(*cidr);
+        } else {
+          c.err_at(eptr, "\"" + *s + "\" is not a network like \"198.51.100.0/24\" or an address");
+        }
+      }
+    }
+  }
+  if (v.contains("checks")) {
+    if (!v["checks"].is_array()) {
+      c.err_at("/health/checks", "health.checks must be an array of checks");
+    } else {
+      std::set<std::string> names;
+      for (std::size_t i = 0; i < v["checks"].size(); ++i)
+        if (auto ck = parse_check(c, v["checks"][i], pointer_child("/health/checks", i), names))
+          h.checks.push_back(std::move(*ck));
+    }
+  }
+  if (v.contains("agent_check")) {
+    const json& a = v["agent_check"];
+    if (!a.is_object()) {
+      c.err_at("/health/agent_check", "health.agent_check must be an object like {\"listen\": \"0.0.0.0:9798\"}");
+    } else {
+      c.check_keys("/health/agent_check", a, kAgentKeys, "health.agent_check");
+      if (!a.contains("listen")) {
+        c.err_at("/health/agent_check", "health.agent_check needs \"listen\": \"0.0.0.0:9798\"");
+      } else {
+        h.agent_check = endpoint_at(c, a["listen"], "/health/agent_check/listen", "agent_check.listen");
+      }
+    }
+  }
+  if (v.contains("maintenance_file")) {
+    if (auto s = c.string_at(v["maintenance_file"], "/health/maintenance_file", "maintenance_file")) {
+      if (s->rfind('/', 0) != 0) {
+        c.err_at("/health/maintenance_file", "maintenance_file must be an absolute path");
+      } else {
+        h.maintenance_file = *s;
+      }
+    }
+  }
+  for (const auto& l : h.listen)
+    if (h.agent_check && l.port == h.agent_check->port &&
+        (l.address == h.agent_check->address || l.address == net::IpAddress{}))
+      c.err_at("/health/agent_check/listen", "agent_check.listen " + h.agent_check->str() +
+                                                 " collides with health.listen " + l.str());
+  if (c.error_count() != before) return std::nullopt;
+  return h;
+}
+
+std::optional<Stop> parse_stop(Checker& c, const json& v) {
+  if (!v.is_object()) {
+    c.err_at("/stop", "\"stop\" must be an object like {\"drain\": \"10s\"}, found " + type_name(v));
+    return std::nullopt;
+  }
+  c.check_keys("/stop", v, kStopKeys, "\"stop\"");
+  Stop s;
+  if (v.contains("drain")) {
+    auto d = c.duration_at(v["drain"], "/stop/drain", "stop.drain", std::chrono::milliseconds(0),
+                           std::chrono::milliseconds(3'600'000));
+    if (!d) return std::nullopt;
+    s.drain = *d;
+  }
+  return s;
+}
+
+}  // namespace detail
+}  // namespace rsagent::config

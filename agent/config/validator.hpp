@@ -1,0 +1,53 @@
+// Internal to the config module: the shared machinery of the validators
+// (positions, unknown-key hints, type names). Each validator appends every
+// error it finds to one list and never stops at the first.
+#pragma once
+
+#include "rsagent/config/config.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace rsagent::config::detail {
+
+[[nodiscard]] std::string did_you_mean(const std::string& key, const std::vector<std::string>& known);
+[[nodiscard]] std::string type_name(const nlohmann::json& v);
+
+class Checker {
+ public:
+  Checker(const std::string& file, const JsoncDoc& doc, std::vector<Diagnostic>& errors)
+      : file_(file), doc_(doc), errors_(errors) {}
+
+  void err_at(const std::string& ptr, std::string msg);
+  void err_key(const std::string& ptr, std::string msg);
+  [[nodiscard]] std::string origin(const std::string& ptr) const;
+  void check_keys(const std::string& ptr, const nlohmann::json& obj,
+                  const std::vector<std::string>& known, const std::string& where);
+  [[nodiscard]] std::size_t error_count() const { return errors_.size(); }
+
+  // Typed getters: nullopt (with an error) when the value has the wrong type or range.
+  std::optional<std::string> string_at(const nlohmann::json& v, const std::string& ptr,
+                                       const std::string& what);
+  std::optional<int> int_at(const nlohmann::json& v, const std::string& ptr,
+                            const std::string& what, int lo, int hi);
+  // "500ms", "2s", "1m", "1h" within [lo, hi].
+  std::optional<std::chrono::milliseconds> duration_at(const nlohmann::json& v,
+                                                       const std::string& ptr,
+                                                       const std::string& what,
+                                                       std::chrono::milliseconds lo,
+                                                       std::chrono::milliseconds hi);
+
+ private:
+  const std::string& file_;
+  const JsoncDoc& doc_;
+  std::vector<Diagnostic>& errors_;
+};
+
+// Sections defined in their own files.
+std::optional<Health> parse_health(Checker& c, const nlohmann::json& v);
+std::optional<Stop> parse_stop(Checker& c, const nlohmann::json& v);
+
+}  // namespace rsagent::config::detail
