@@ -29,6 +29,10 @@ Commands:
   status [--json] what is applied and owned, and any drift
                   (exit 0 running, 1 dead but changes left, 3 not running)
   plan            print what `start` would change; changes nothing
+  drain [--reason TEXT]  report "drain" to the directors (no new flows)
+  maint [--reason TEXT]  report maintenance (the node is taken out)
+  ready           back from drain or maint
+  stop [--now]    --now skips the graceful drain wait (stop.drain)
   check-config    validate the configuration; changes nothing
   version         print the version
 
@@ -107,9 +111,17 @@ int main(int argc, char** argv) {
   rsagent::log::configure(log_opts);
   if (command.empty()) return usage_error("no command given");
 
-  for (const auto& r : rest) {
+  for (std::size_t i = 0; i < rest.size(); ++i) {
+    const std::string& r = rest[i];
     if (command == "status" && r == "--json") {
       opts.json = true;
+    } else if (command == "stop" && r == "--now") {
+      opts.now = true;
+    } else if ((command == "drain" || command == "maint") && r == "--reason") {
+      if (i + 1 >= rest.size()) return usage_error("--reason needs a text");
+      opts.reason = rest[++i];
+    } else if ((command == "drain" || command == "maint") && r.rfind("--reason=", 0) == 0) {
+      opts.reason = r.substr(9);
     } else {
       return usage_error("`" + command + "` does not take " + r);
     }
@@ -121,6 +133,7 @@ int main(int argc, char** argv) {
   if (command == "status") return cmd_status(opts);
   if (command == "plan") return cmd_plan(opts);
   if (command == "check-config") return cmd_check_config(opts);
+  if (command == "drain" || command == "maint" || command == "ready") return cmd_operator(opts, command);
   if (command == "version") {
     std::cout << "rsagent " << RSAGENT_VERSION << "\n";
     return exit_code::kOk;

@@ -1,6 +1,7 @@
 // status, plan and check-config: commands that look and change nothing.
 #include "rsagent/daemon/agent.hpp"
 #include "rsagent/daemon/commands.hpp"
+#include "rsagent/daemon/daemon.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -12,45 +13,6 @@ namespace rsagent::daemon {
 namespace {
 
 using nlohmann::json;
-
-json build_status(const net::Journal& j, const net::ObservedState& have) {
-  json vips = json::array();
-  json routes = json::array();
-  json sysctls = json::array();
-  json drift = json::array();
-  const net::Link* lo = nullptr;
-  for (const auto& l : have.links)
-    if (l.loopback) lo = &l;
-  for (const auto& e : j.entries) {
-    if (const auto* a = std::get_if<net::AddressEntry>(&e)) {
-      bool present = false;
-      for (const auto& o : have.addresses)
-        present = present || (lo && o.ifindex == lo->ifindex && o.address == a->spec.address);
-      vips.push_back({{"address", a->spec.address.str()}, {"prefix", a->spec.prefix},
-                      {"label", a->spec.label}, {"owned", a->created}, {"present", present}});
-      if (!present) drift.push_back("VIP " + a->spec.address.str() + " is missing from lo");
-    } else if (const auto* r = std::get_if<net::RouteEntry>(&e)) {
-      bool present = false;
-      for (const auto& o : have.routes)
-        present = present || (o.dst == r->spec.dst && o.table == r->spec.table &&
-                              o.metric == r->spec.metric && lo && o.oif == lo->ifindex);
-      routes.push_back({{"route", r->spec.str()}, {"owned", r->created}, {"present", present}});
-      if (!present) drift.push_back("route " + r->spec.str() + " is missing");
-    } else if (const auto* s = std::get_if<net::SysctlEntry>(&e)) {
-      auto it = have.sysctls.find(s->key);
-      json row{{"sysctl", s->key.str()}, {"wanted", s->wrote}, {"original", s->original}};
-      row["actual"] = it == have.sysctls.end() ? json(nullptr) : json(it->second);
-      sysctls.push_back(row);
-      if (it == have.sysctls.end()) {
-        drift.push_back(s->key.str() + " no longer exists");
-      } else if (it->second != s->wrote) {
-        drift.push_back(s->key.str() + " is " + std::to_string(it->second) + ", wanted " +
-                        std::to_string(s->wrote));
-      }
-    }
-  }
-  return {{"vips", vips}, {"routes", routes}, {"sysctls", sysctls}, {"drift", drift}};
-}
 
 void print_status_text(const json& st) {
   std::cout << "rsagent: " << st["state"].get<std::string>();
@@ -104,7 +66,7 @@ int cmd_status(const CommandOptions& opts) {
       std::cerr << "rsagent: " << have.error().str() << "\n";
       return exit_code::kFailure;
     }
-    st.update(build_status(**j, *have));
+    st.update(describe_state(**j, *have));
   }
   int code = exit_code::kStatusNotRunning;
   std::string state = "not running";

@@ -1,6 +1,8 @@
 // run, start and stop: the daemon's life from config to revert.
 #include "rsagent/daemon/agent.hpp"
 #include "rsagent/daemon/commands.hpp"
+#include "rsagent/daemon/control.hpp"
+#include "rsagent/daemon/daemon.hpp"
 #include "rsagent/util/fs.hpp"
 
 #include <cerrno>
@@ -22,56 +24,6 @@ namespace {
 
 constexpr auto kStopTimeout = std::chrono::seconds(60);
 
-const char* const kNeedPrivilege =
-    "needs root or CAP_NET_ADMIN: it changes addresses and routes on lo and "
-    "/proc/sys/net; run it as root (sudo)";
-
-// Where a starting daemon reports its outcome: the `start` parent through a
-// pipe, or stderr when run in the foreground.
-class Reporter {
- public:
-  explicit Reporter(int fd) : fd_(fd) {}
-  int fail(int code, const std::string& msg) {
-    if (fd_ < 0) {
-      log::error(msg);
-    } else {
-      send(code, msg);
-    }
-    return code;
-  }
-  void ready(const std::string& summary) {
-    if (fd_ < 0) {
-      log::notice(summary);
-      return;
-    }
-    send(exit_code::kOk, summary);
-    // The terminal belongs to the operator again; from now on, syslog only.
-    const int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (null >= 0) {
-      ::dup2(null, STDOUT_FILENO);
-      ::dup2(null, STDERR_FILENO);
-      ::close(null);
-    }
-    auto o = log::current();
-    o.to_stderr = false;
-    log::configure(o);
-  }
-
- private:
-  int fd_;
-  void send(int code, const std::string& msg) {
-    const std::string out = std::to_string(code) + "\n" + msg;
-    (void)!::write(fd_, out.data(), out.size());
-    ::close(fd_);
-    fd_ = -1;
-  }
-};
-
-std::string summary(const config::Config& cfg, const Converged& c, pid_t pid) {
-  return "rsagent running (pid " + std::to_string(pid) + "): " + std::to_string(cfg.vips.size()) +
-         " VIP(s) in place, " + std::to_string(c.report.changed) + " change(s) made, " +
-         std::to_string(c.report.adopted) + " existing object(s) adopted";
-}
 
 // Waits until the daemon has exited and released its lock. A pidfd wakes us
 // the moment it exits; polling the lock covers kernels without pidfd_open.
@@ -107,94 +59,45 @@ int print_config_errors(const config::LoadResult& r) {
   return exit_code::kBadConfig;
 }
 
-void reload(Agent& agent, const CommandOptions& opts, config::Config& current) {
-  auto r = config::load(opts.config);
-  if (!r.config) {
-    for (const auto& d : r.errors) log::error("reload: " + d.str());
-    log::error("reload refused: keeping the running configuration unchanged");
-    return;
-  }
-  auto c = agent.converge(*r.config);
-  if (!c) {
-    log::error("reload: " + c.error().str());
-    return;
-  }
-  current = *r.config;
-  log::notice("reloaded: " + std::to_string(c->report.changed) + " change(s)");
-}
-
-int run_daemon(const CommandOptions& opts, int ready_fd) {
-  Reporter rep(ready_fd);
-  auto loaded = config::load(opts.config);
-  if (!loaded.config) {
-    std::string all;
-    for (const auto& d : loaded.errors) all += d.str() + "\n";
-    all += std::to_string(loaded.errors.size()) + " configuration error(s); nothing was changed";
-    return rep.fail(exit_code::kBadConfig, all);
-  }
-  config::Config cfg = *loaded.config;
-  if (!has_net_admin()) return rep.fail(exit_code::kNotPrivileged, std::string("rsagent ") + kNeedPrivilege);
-
-  const Paths paths = Paths::for_state_dir(opts.state_dir);
-  if (auto s = fs::make_dirs(paths.runtime); !s) return rep.fail(exit_code::kFailure, s.error().str());
-  auto lock = InstanceLock::try_acquire(paths.lockfile());
-  if (!lock) {
-    if (lock.error().err == EWOULDBLOCK) {
-      const auto pid = read_pid(paths.pidfile());
-      return rep.fail(ready_fd >= 0 ? exit_code::kOk : exit_code::kFailure,
-                      "rsagent is already running" +
-                          (pid ? " (pid " + std::to_string(*pid) + ")" : std::string()) +
-                          " for state folder " + paths.runtime);
-    }
-    return rep.fail(exit_code::kFailure, lock.error().str());
-  }
-
-  // Signals arrive through a signalfd so the loop handles them in order,
-  // never inside a half-finished netlink exchange.
-  sigset_t set;
-  sigemptyset(&set);
-  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, s);
-  sigprocmask(SIG_BLOCK, &set, nullptr);
-  const int sfd = signalfd(-1, &set, SFD_CLOEXEC);
-  if (sfd < 0) return rep.fail(exit_code::kFailure, std::string("signalfd: ") + std::strerror(errno));
-
-  auto agent = Agent::open(paths);
-  if (!agent) return rep.fail(exit_code::kFailure, agent.error().str());
-  auto conv = (*agent)->converge(cfg);
-  if (!conv) return rep.fail(exit_code::kFailure, conv.error().str());
-  if (auto s = fs::write_atomic(paths.pidfile(), std::to_string(getpid()) + "\n", 0644, false); !s)
-    log::warning("pidfile: " + s.error().str());
-  rep.ready(summary(cfg, *conv, getpid()));
-
-  while (true) {
-    signalfd_siginfo si{};
-    const ssize_t n = ::read(sfd, &si, sizeof si);
-    if (n < 0 && errno == EINTR) continue;
-    if (n != sizeof si) break;
-    if (si.ssi_signo == SIGHUP) {
-      log::notice("SIGHUP: reloading " + opts.config);
-      reload(**agent, opts, cfg);
-      continue;
-    }
-    log::notice(std::string("received ") + strsignal(static_cast<int>(si.ssi_signo)) +
-                ": reverting and exiting");
-    break;
-  }
-  ::close(sfd);
-  auto rev = (*agent)->revert_all();
-  (void)fs::remove_if_exists(paths.pidfile());
-  if (!rev) {
-    log::error(rev.error().str() + "; what could not be undone stays in " + paths.journal() +
-               " for `rsagent stop`");
-    return exit_code::kFailure;
-  }
-  log::notice("stopped; every change rsagent made was reverted");
-  return exit_code::kOk;
-}
-
 }  // namespace
 
 int cmd_run(const CommandOptions& opts) { return run_daemon(opts, -1); }
+
+int cmd_operator(const CommandOptions& opts, const std::string& cmd) {
+  if (::geteuid() != 0) {
+    std::cerr << "rsagent: " << cmd << " needs root: the control socket accepts only root\n";
+    return exit_code::kNotPrivileged;
+  }
+  const Paths paths = Paths::for_state_dir(opts.state_dir);
+  auto reply = control_call(paths.control_socket(), {cmd, opts.reason, false});
+  if (reply) {
+    (reply->ok ? std::cout : std::cerr) << "rsagent: " << reply->message << "\n";
+    return reply->ok ? exit_code::kOk : exit_code::kFailure;
+  }
+  if (lock_is_held(paths.lockfile())) {
+    std::cerr << "rsagent: the daemon is running but does not answer on " << paths.control_socket()
+              << ": " << reply.error().str() << "\n";
+    return exit_code::kFailure;
+  }
+  // No daemon: record the state so the next start comes up in it.
+  health::OperatorState op;
+  op.admin = cmd == "drain" ? health::Admin::kDrain
+                            : (cmd == "maint" ? health::Admin::kMaint : health::Admin::kReady);
+  op.reason = opts.reason;
+  op.since_unix = std::chrono::duration_cast<std::chrono::seconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+  if (auto s = fs::make_dirs(paths.persistent); !s) {
+    std::cerr << "rsagent: " << s.error().str() << "\n";
+    return exit_code::kFailure;
+  }
+  if (auto s = OperatorStore(paths.persistent + "/operator.json").save(op); !s) {
+    std::cerr << "rsagent: " << s.error().str() << "\n";
+    return exit_code::kFailure;
+  }
+  std::cout << "rsagent is not running; recorded \"" << cmd << "\": it applies when rsagent starts\n";
+  return exit_code::kOk;
+}
 
 int cmd_start(const CommandOptions& opts) {
   auto loaded = config::load(opts.config);
@@ -293,13 +196,22 @@ int cmd_stop(const CommandOptions& opts) {
                 << " names no pid; stop it with your service manager\n";
       return exit_code::kFailure;
     }
-    if (::kill(*pid, SIGTERM) != 0 && errno != ESRCH) {
+    // --now goes through the control socket (skip the drain wait); a plain
+    // stop is SIGTERM, exactly what systemd sends.
+    bool asked = false;
+    if (opts.now) asked = static_cast<bool>(control_call(paths.control_socket(), {"stop", "", true}));
+    if (!asked && ::kill(*pid, SIGTERM) != 0 && errno != ESRCH) {
       std::cerr << "rsagent: signal pid " << *pid << ": " << std::strerror(errno) << "\n";
       return exit_code::kFailure;
     }
-    if (!wait_for_exit(*pid, paths.lockfile(), kStopTimeout)) {
-      std::cerr << "rsagent: pid " << *pid << " did not stop within 60 s; it may be stuck in "
-                   "the kernel. Try again, or kill -9 it and run `rsagent stop` to revert\n";
+    // Allow for the configured drain wait on top of the revert itself.
+    auto timeout = kStopTimeout;
+    if (auto cfg = config::load(opts.config); cfg.config && !opts.now)
+      timeout += std::chrono::duration_cast<std::chrono::seconds>(cfg.config->stop.drain);
+    if (!wait_for_exit(*pid, paths.lockfile(), timeout)) {
+      std::cerr << "rsagent: pid " << *pid << " did not stop within " << timeout.count()
+                << " s; it may be stuck in the kernel. Try again, or kill -9 it and run "
+                   "`rsagent stop` to revert\n";
       return exit_code::kFailure;
     }
     stopped_daemon = true;

@@ -29,6 +29,8 @@ struct CommandOptions {
   std::string config = config::kDefaultConfigPath;
   std::optional<std::string> state_dir;
   bool json = false;
+  bool now = false;    // stop --now
+  std::string reason;  // drain/maint --reason
 };
 
 [[nodiscard]] int cmd_run(const CommandOptions& opts);
@@ -37,5 +39,8 @@ struct CommandOptions {
 [[nodiscard]] int cmd_status(const CommandOptions& opts);
 [[nodiscard]] int cmd_plan(const CommandOptions& opts);
 [[nodiscard]] int cmd_check_config(const CommandOptions& opts);
+// drain, maint, ready: through the control socket, or recorded for the next
+// start when no daemon runs.
+[[nodiscard]] int cmd_operator(const CommandOptions& opts, const std::string& cmd);
 
 }  // namespace rsagent::daemon

@@ -1,0 +1,184 @@
+#include "rsagent/daemon/control.hpp"
+
+#include "rsagent/util/fs.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cerrno>
+#include <cstring>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+namespace rsagent::daemon {
+
+namespace {
+
+using nlohmann::json;
+constexpr int kIoTimeoutMs = 2000;
+constexpr std::size_t kMaxLine = 4096;
+
+bool fill_addr(const std::string& path, sockaddr_un& sa) {
+  if (path.size() >= sizeof sa.sun_path) return false;
+  sa.sun_family = AF_UNIX;
+  std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
+  return true;
+}
+
+// Reads one '\n'-terminated line (or until EOF) within the timeout.
+bool read_line(int fd, std::string& out) {
+  char buf[512];
+  while (out.find('\n') == std::string::npos && out.size() < kMaxLine) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, kIoTimeoutMs) <= 0) return false;
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  if (auto nl = out.find('\n'); nl != std::string::npos) out.resize(nl);
+  return !out.empty();
+}
+
+void write_all(int fd, const std::string& s) {
+  std::size_t done = 0;
+  while (done < s.size()) {
+    const ssize_t n = ::send(fd, s.data() + done, s.size() - done, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    done += static_cast<std::size_t>(n);
+  }
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ControlServer>> ControlServer::bind(const std::string& path,
+                                                           ControlHandler handler) {
+  sockaddr_un sa{};
+  if (!fill_addr(path, sa)) return make_error("control socket path too long: " + path);
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return errno_error(errno, "control socket");
+  // The caller holds the instance lock, so a socket file left here is stale.
+  ::unlink(path.c_str());
+  const mode_t old = ::umask(0177);  // created 0600: only root talks to it
+  const int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+  ::umask(old);
+  if (rc != 0 || ::listen(fd, 16) != 0) {
+    const int e = errno;
+    ::close(fd);
+    return errno_error(e, "control socket " + path);
+  }
+  const int wake = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  return std::unique_ptr<ControlServer>(new ControlServer(fd, wake, path, std::move(handler)));
+}
+
+ControlServer::~ControlServer() {
+  stop();
+  ::close(fd_);
+  ::close(wake_);
+  ::unlink(path_.c_str());
+}
+
+void ControlServer::start() { thread_ = std::thread([this] { run(); }); }
+
+void ControlServer::stop() {
+  if (!thread_.joinable()) return;
+  const std::uint64_t one = 1;
+  (void)!::write(wake_, &one, sizeof one);
+  thread_.join();
+}
+
+void ControlServer::run() {
+  while (true) {
+    pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_, POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    if (fds[1].revents) return;
+    const int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (c < 0) continue;
+    serve(c);
+    ::close(c);
+  }
+}
+
+void ControlServer::serve(int client) {
+  ControlReply reply;
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(client, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.uid != 0) {
+    reply.message = "refused: only root may change rsagent's state";
+  } else {
+    std::string line;
+    if (!read_line(client, line)) return;
+    try {
+      const json j = json::parse(line);
+      ControlRequest req;
+      req.cmd = j.value("cmd", "");
+      req.reason = j.value("reason", "");
+      req.now = j.value("now", false);
+      reply = handler_(req);
+    } catch (const std::exception& e) {
+      reply.message = std::string("malformed request: ") + e.what();
+    }
+  }
+  write_all(client, json{{"ok", reply.ok}, {"message", reply.message}}.dump() + "\n");
+}
+
+Result<ControlReply> control_call(const std::string& path, const ControlRequest& req) {
+  sockaddr_un sa{};
+  if (!fill_addr(path, sa)) return make_error("control socket path too long: " + path);
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return errno_error(errno, "control socket");
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+    const int e = errno;
+    ::close(fd);
+    return errno_error(e, "connect " + path);
+  }
+  write_all(fd, json{{"cmd", req.cmd}, {"reason", req.reason}, {"now", req.now}}.dump() + "\n");
+  std::string line;
+  const bool got = read_line(fd, line);
+  ::close(fd);
+  if (!got) return make_error("no answer from the daemon on " + path);
+  try {
+    const json j = json::parse(line);
+    return ControlReply{j.value("ok", false), j.value("message", "")};
+  } catch (const std::exception& e) {
+    return make_error(std::string("malformed answer from the daemon: ") + e.what());
+  }
+}
+
+Result<health::OperatorState> OperatorStore::load() const {
+  auto text = fs::read_if_exists(path_);
+  if (!text) return text.error();
+  if (!*text) return health::OperatorState{};
+  try {
+    const json j = json::parse(**text);
+    health::OperatorState s;
+    const std::string st = j.at("state").get<std::string>();
+    if (st == "drain") {
+      s.admin = health::Admin::kDrain;
+    } else if (st == "maint") {
+      s.admin = health::Admin::kMaint;
+    } else if (st != "ready") {
+      return make_error(path_ + ": unknown state \"" + st + "\"");
+    }
+    s.reason = j.value("reason", "");
+    s.since_unix = j.value("since", std::int64_t{0});
+    return s;
+  } catch (const std::exception& e) {
+    return make_error(path_ + ": malformed (" + std::string(e.what()) +
+                      "); fix it or run `rsagent ready` to rewrite it");
+  }
+}
+
+Status OperatorStore::save(const health::OperatorState& s) const {
+  const json j{{"state", health::admin_name(s.admin)}, {"reason", s.reason}, {"since", s.since_unix}};
+  return fs::write_atomic(path_, j.dump() + "\n", 0644);
+}
+
+}  // namespace rsagent::daemon

@@ -1,0 +1,455 @@
+#include "rsagent/daemon/daemon.hpp"
+
+#include "rsagent/daemon/agent.hpp"
+#include "rsagent/daemon/control.hpp"
+#include "rsagent/health/http_server.hpp"
+#include "rsagent/health/monitor.hpp"
+#include "rsagent/net/sockdiag.hpp"
+#include "rsagent/util/fs.hpp"
+#include "rsagent/util/log.hpp"
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+namespace rsagent::daemon {
+
+namespace {
+
+using nlohmann::json;
+constexpr std::chrono::milliseconds kTick{1000};
+constexpr std::chrono::milliseconds kDrainPoll{200};
+
+// Where a starting daemon reports its outcome: the `start` parent through a
+// pipe, or stderr when run in the foreground.
+class Reporter {
+ public:
+  explicit Reporter(int fd) : fd_(fd) {}
+  int fail(int code, const std::string& msg) {
+    if (fd_ < 0) {
+      log::error(msg);
+    } else {
+      send(code, msg);
+    }
+    return code;
+  }
+  void ready(const std::string& summary) {
+    if (fd_ < 0) {
+      log::notice(summary);
+      return;
+    }
+    send(exit_code::kOk, summary);
+    // The terminal belongs to the operator again; from now on, syslog only.
+    const int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) {
+      ::dup2(null, STDOUT_FILENO);
+      ::dup2(null, STDERR_FILENO);
+      ::close(null);
+    }
+    auto o = log::current();
+    o.to_stderr = false;
+    log::configure(o);
+  }
+
+ private:
+  int fd_;
+  void send(int code, const std::string& msg) {
+    const std::string out = std::to_string(code) + "\n" + msg;
+    (void)!::write(fd_, out.data(), out.size());
+    ::close(fd_);
+    fd_ = -1;
+  }
+};
+
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  Fd& operator=(int fd) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+    return *this;
+  }
+  [[nodiscard]] int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+class Daemon {
+ public:
+  Daemon(const CommandOptions& opts, int ready_fd) : opts_(opts), rep_(ready_fd) {}
+
+  int run() {
+    if (const int code = start_up(); code >= 0) return code;
+    loop();
+    return shut_down();
+  }
+
+ private:
+  CommandOptions opts_;
+  Reporter rep_;
+  Paths paths_;
+  config::Config cfg_;
+  InstanceLock lock_;
+  Fd signals_;
+  Fd timer_;
+  Fd wake_;  // control thread -> main loop
+  std::unique_ptr<Agent> agent_;
+  net::Journal journal_;
+  std::unique_ptr<health::Board> board_;
+  std::unique_ptr<health::Monitor> monitor_;
+  std::unique_ptr<health::HttpServer> http_;
+  std::unique_ptr<health::AgentCheckServer> agent_check_;
+  std::unique_ptr<ControlServer> control_;
+  std::unique_ptr<OperatorStore> operator_store_;
+  std::mutex operator_mutex_;
+  std::atomic<bool> stop_requested_{false};
+  std::atomic<bool> stop_now_{false};
+  health::Mode last_mode_ = health::Mode::kDown;
+  bool first_tick_ = true;
+
+  // Returns an exit code on failure, -1 once the daemon is up.
+  int start_up() {
+    auto loaded = config::load(opts_.config);
+    if (!loaded.config) {
+      std::string all;
+      for (const auto& d : loaded.errors) all += d.str() + "\n";
+      all += std::to_string(loaded.errors.size()) + " configuration error(s); nothing was changed";
+      return rep_.fail(exit_code::kBadConfig, all);
+    }
+    cfg_ = *loaded.config;
+    if (!has_net_admin())
+      return rep_.fail(exit_code::kNotPrivileged, std::string("rsagent ") + kNeedPrivilege);
+
+    paths_ = Paths::for_state_dir(opts_.state_dir);
+    for (const auto& dir : {paths_.runtime, paths_.persistent})
+      if (auto s = fs::make_dirs(dir); !s) return rep_.fail(exit_code::kFailure, s.error().str());
+    auto lock = InstanceLock::try_acquire(paths_.lockfile());
+    if (!lock) {
+      if (lock.error().err == EWOULDBLOCK) {
+        const auto pid = read_pid(paths_.pidfile());
+        return rep_.fail(exit_code::kOk, "rsagent is already running" +
+                                             (pid ? " (pid " + std::to_string(*pid) + ")" : std::string()) +
+                                             " for state folder " + paths_.runtime);
+      }
+      return rep_.fail(exit_code::kFailure, lock.error().str());
+    }
+    lock_ = std::move(*lock);
+
+    // Signals arrive through a signalfd so the loop handles them in order,
+    // never inside a half-finished netlink exchange.
+    sigset_t set;
+    sigemptyset(&set);
+    for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, s);
+    sigprocmask(SIG_BLOCK, &set, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+    signals_ = signalfd(-1, &set, SFD_CLOEXEC);
+    timer_ = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+    wake_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (signals_.get() < 0 || timer_.get() < 0 || wake_.get() < 0)
+      return rep_.fail(exit_code::kFailure, std::string("signalfd/timerfd/eventfd: ") + std::strerror(errno));
+
+    operator_store_ = std::make_unique<OperatorStore>(paths_.persistent + "/operator.json");
+    auto op = operator_store_->load();
+    if (!op) return rep_.fail(exit_code::kFailure, op.error().str());
+    board_ = std::make_unique<health::Board>(cfg_.health.checks, cfg_.health.maintenance_file);
+    board_->set_operator(*op);
+
+    // Every listener is bound before the network changes: a taken port must
+    // fail the start with nothing changed.
+    auto http = health::HttpServer::bind(cfg_.health, *board_);
+    if (!http) return rep_.fail(exit_code::kFailure, http.error().str());
+    http_ = std::move(*http);
+    if (cfg_.health.agent_check) {
+      auto ac = health::AgentCheckServer::bind(*cfg_.health.agent_check, *board_);
+      if (!ac) return rep_.fail(exit_code::kFailure, ac.error().str());
+      agent_check_ = std::move(*ac);
+    }
+    auto control = ControlServer::bind(paths_.control_socket(),
+                                       [this](const ControlRequest& r) { return on_control(r); });
+    if (!control) return rep_.fail(exit_code::kFailure, control.error().str());
+    control_ = std::move(*control);
+
+    auto agent = Agent::open(paths_);
+    if (!agent) return rep_.fail(exit_code::kFailure, agent.error().str());
+    agent_ = std::move(*agent);
+    auto conv = agent_->converge(cfg_);
+    if (!conv) return rep_.fail(exit_code::kFailure, conv.error().str());
+    journal_ = conv->plan.journal;
+
+    monitor_ = std::make_unique<health::Monitor>(cfg_.health.checks, *board_, health::make_prober());
+    monitor_->start();
+    http_->start();
+    if (agent_check_) agent_check_->start();
+    control_->start();
+    tick();
+    arm_timer();
+    if (auto s = fs::write_atomic(paths_.pidfile(), std::to_string(getpid()) + "\n", 0644, false); !s)
+      log::warning("pidfile: " + s.error().str());
+    std::string listening;
+    for (const auto& l : cfg_.health.listen) listening += (listening.empty() ? "" : ", ") + l.str();
+    rep_.ready("rsagent running (pid " + std::to_string(getpid()) + "): " +
+               std::to_string(cfg_.vips.size()) + " VIP(s) in place, " +
+               std::to_string(conv->report.changed) + " change(s) made, " +
+               std::to_string(conv->report.adopted) + " existing object(s) adopted; health on " +
+               listening);
+    return -1;
+  }
+
+  void arm_timer() {
+    itimerspec its{};
+    its.it_value.tv_sec = kTick.count() / 1000;
+    its.it_value.tv_nsec = (kTick.count() % 1000) * 1'000'000;
+    its.it_interval = its.it_value;
+    timerfd_settime(timer_.get(), 0, &its, nullptr);
+  }
+
+  // The netlink thread's periodic look at the network, for the verdict.
+  void tick() {
+    http_->heartbeat();
+    struct stat st {};
+    board_->set_maintenance_file(::stat(cfg_.health.maintenance_file.c_str(), &st) == 0);
+    auto have = agent_->observe(journal_);
+    health::NetHealth nh;
+    json detail = json::object();
+    if (!have) {
+      nh = {true, false, "cannot observe the network: " + have.error().str()};
+    } else {
+      detail = describe_state(journal_, *have);
+      nh.known = true;
+      nh.ok = detail["drift"].empty();
+      if (!nh.ok) nh.reason = detail["drift"][0].get<std::string>();
+      const bool wants_all = std::any_of(cfg_.arp.interfaces.begin(), cfg_.arp.interfaces.end(),
+                                         [](const std::string& i) { return i == "all"; });
+      const bool any_v4 = std::any_of(cfg_.vips.begin(), cfg_.vips.end(), [](const config::Vip& v) {
+        return v.address.family == net::Family::kV4;
+      });
+      if (nh.ok && wants_all && any_v4) {
+        if (auto leaks = net::arp_leaks(*have); !leaks.empty()) {
+          nh.ok = false;
+          nh.reason = leaks[0];
+        }
+      }
+    }
+    board_->set_net(nh, std::move(detail));
+    const auto snap = board_->snapshot();
+    if (first_tick_ || snap->verdict.mode != last_mode_) {
+      const std::string line = std::string("state ") + (first_tick_ ? "" : std::string(health::mode_name(last_mode_)) + " -> ") +
+                               health::mode_name(snap->verdict.mode) +
+                               (snap->verdict.reason.empty() ? "" : " (" + snap->verdict.reason + ")");
+      // The first verdict comes before the checks could rise: not a warning.
+      if (snap->verdict.ready() || first_tick_) {
+        log::notice(line);
+      } else {
+        log::warning(line);
+      }
+      last_mode_ = snap->verdict.mode;
+      first_tick_ = false;
+    }
+  }
+
+  ControlReply on_control(const ControlRequest& r) {
+    if (r.cmd == "stop") {
+      stop_now_ = stop_now_ || r.now;
+      stop_requested_ = true;
+      const std::uint64_t one = 1;
+      (void)!::write(wake_.get(), &one, sizeof one);
+      return {true, r.now ? "stopping now" : "stopping"};
+    }
+    health::OperatorState op;
+    if (r.cmd == "drain") {
+      op.admin = health::Admin::kDrain;
+    } else if (r.cmd == "maint") {
+      op.admin = health::Admin::kMaint;
+    } else if (r.cmd != "ready") {
+      return {false, "unknown command \"" + r.cmd + "\""};
+    }
+    op.reason = r.reason.substr(0, 256);
+    op.since_unix = unix_now();
+    std::lock_guard<std::mutex> lock(operator_mutex_);
+    // Persist first: a drain the director saw must survive a restart.
+    if (auto s = operator_store_->save(op); !s) return {false, s.error().str()};
+    board_->set_operator(op);
+    log::notice(std::string("operator: ") + health::admin_name(op.admin) +
+                (op.reason.empty() ? "" : " (" + op.reason + ")"));
+    const auto snap = board_->snapshot();
+    return {true, std::string("state is now ") + health::mode_name(snap->verdict.mode) +
+                      (snap->verdict.reason.empty() ? "" : ": " + snap->verdict.reason)};
+  }
+
+  void reload() {
+    auto r = config::load(opts_.config);
+    if (!r.config) {
+      for (const auto& d : r.errors) log::error("reload: " + d.str());
+      log::error("reload refused: keeping the running configuration unchanged");
+      return;
+    }
+    if (!(r.config->health == cfg_.health) || !(r.config->stop == cfg_.stop))
+      log::warning("reload: changes to \"health\" and \"stop\" take effect at the next restart");
+    config::Config next = cfg_;
+    next.vips = r.config->vips;
+    next.arp = r.config->arp;
+    next.routes = r.config->routes;
+    auto c = agent_->converge(next);
+    if (!c) {
+      log::error("reload: " + c.error().str());
+      return;
+    }
+    cfg_ = next;
+    journal_ = c->plan.journal;
+    log::notice("reloaded: " + std::to_string(c->report.changed) + " change(s)");
+    tick();
+  }
+
+  void loop() {
+    while (!stop_requested_) {
+      pollfd fds[3] = {{signals_.get(), POLLIN, 0}, {timer_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
+      if (::poll(fds, 3, -1) < 0) {
+        if (errno == EINTR) continue;
+        log::error(std::string("poll: ") + std::strerror(errno));
+        return;
+      }
+      if (fds[1].revents) {
+        std::uint64_t n;
+        (void)!::read(timer_.get(), &n, sizeof n);
+        tick();
+      }
+      if (fds[2].revents) {
+        std::uint64_t n;
+        (void)!::read(wake_.get(), &n, sizeof n);
+      }
+      if (fds[0].revents) {
+        signalfd_siginfo si{};
+        if (::read(signals_.get(), &si, sizeof si) != sizeof si) continue;
+        if (si.ssi_signo == SIGHUP) {
+          log::notice("SIGHUP: reloading " + opts_.config);
+          reload();
+          continue;
+        }
+        log::notice(std::string("received ") + strsignal(static_cast<int>(si.ssi_signo)) + ": stopping");
+        stop_requested_ = true;
+      }
+    }
+  }
+
+  std::vector<net::IpAddress> vips() const {
+    std::vector<net::IpAddress> out;
+    for (const auto& v : cfg_.vips) out.push_back(v.address);
+    return out;
+  }
+
+  // Graceful stop: tell the directors we are draining, then wait until no
+  // established connection to a VIP is left or the time is up.
+  void drain_wait() {
+    if (cfg_.stop.drain.count() == 0 || stop_now_ || cfg_.vips.empty()) return;
+    board_->set_stopping();
+    log::notice("stopping: reporting drain, waiting up to " + std::to_string(cfg_.stop.drain.count()) +
+                "ms for connections to the VIPs to end");
+    const auto deadline = std::chrono::steady_clock::now() + cfg_.stop.drain;
+    while (!stop_now_) {
+      auto n = net::count_established(vips());
+      if (!n) {
+        log::warning("drain: " + n.error().str() + "; not waiting");
+        return;
+      }
+      if (*n == 0) {
+        log::notice("drain: no connection to a VIP is left");
+        return;
+      }
+      if (std::chrono::steady_clock::now() >= deadline) {
+        log::warning("drain: time is up with " + std::to_string(*n) + " connection(s) still open");
+        return;
+      }
+      pollfd fds[2] = {{wake_.get(), POLLIN, 0}, {timer_.get(), POLLIN, 0}};
+      ::poll(fds, 2, static_cast<int>(kDrainPoll.count()));
+      std::uint64_t x;
+      if (fds[0].revents) (void)!::read(wake_.get(), &x, sizeof x);
+      if (fds[1].revents) {
+        (void)!::read(timer_.get(), &x, sizeof x);
+        tick();
+      }
+    }
+  }
+
+  int shut_down() {
+    drain_wait();
+    monitor_->stop();
+    auto rev = agent_->revert_all();
+    // The listeners go last: directors see drain/down, never a refused port, while we revert.
+    control_->stop();
+    if (agent_check_) agent_check_->stop();
+    http_->stop();
+    (void)fs::remove_if_exists(paths_.pidfile());
+    if (!rev) {
+      log::error(rev.error().str() + "; what could not be undone stays in " + paths_.journal() +
+                 " for `rsagent stop`");
+      return exit_code::kFailure;
+    }
+    log::notice("stopped; every change rsagent made was reverted");
+    return exit_code::kOk;
+  }
+};
+
+}  // namespace
+
+int run_daemon(const CommandOptions& opts, int ready_fd) { return Daemon(opts, ready_fd).run(); }
+
+json describe_state(const net::Journal& j, const net::ObservedState& have) {
+  json vips = json::array();
+  json routes = json::array();
+  json sysctls = json::array();
+  json drift = json::array();
+  const net::Link* lo = nullptr;
+  for (const auto& l : have.links)
+    if (l.loopback) lo = &l;
+  for (const auto& e : j.entries) {
+    if (const auto* a = std::get_if<net::AddressEntry>(&e)) {
+      bool present = false;
+      for (const auto& o : have.addresses)
+        present = present || (lo && o.ifindex == lo->ifindex && o.address == a->spec.address);
+      vips.push_back({{"address", a->spec.address.str()}, {"prefix", a->spec.prefix},
+                      {"label", a->spec.label}, {"owned", a->created}, {"present", present}});
+      if (!present) drift.push_back("VIP " + a->spec.address.str() + " is missing from lo");
+    } else if (const auto* r = std::get_if<net::RouteEntry>(&e)) {
+      bool present = false;
+      for (const auto& o : have.routes)
+        present = present || (o.dst == r->spec.dst && o.table == r->spec.table &&
+                              o.metric == r->spec.metric && lo && o.oif == lo->ifindex);
+      routes.push_back({{"route", r->spec.str()}, {"owned", r->created}, {"present", present}});
+      if (!present) drift.push_back("route " + r->spec.str() + " is missing");
+    } else if (const auto* s = std::get_if<net::SysctlEntry>(&e)) {
+      auto it = have.sysctls.find(s->key);
+      json row{{"sysctl", s->key.str()}, {"wanted", s->wrote}, {"original", s->original}};
+      row["actual"] = it == have.sysctls.end() ? json(nullptr) : json(it->second);
+      sysctls.push_back(row);
+      if (it == have.sysctls.end()) {
+        drift.push_back(s->key.str() + " no longer exists");
+      } else if (it->second != s->wrote) {
+        drift.push_back(s->key.str() + " is " + std::to_string(it->second) + ", wanted " +
+                        std::to_string(s->wrote));
+      }
+    }
+  }
+  return {{"vips", vips}, {"routes", routes}, {"sysctls", sysctls}, {"drift", drift}};
+}
+
+}  // namespace rsagent::daemon

@@ -1,0 +1,102 @@
+#include "rsagent/health/board.hpp"
+
+namespace rsagent::health {
+
+namespace {
+constexpr std::size_t kMaxDirectors = 64;  // a few directors poll a node; bound the table anyway
+
+const char* type_name(config::Check::Type t) {
+  switch (t) {
+    case config::Check::Type::kTcp: return "tcp";
+    case config::Check::Type::kHttp: return "http";
+    case config::Check::Type::kExec: return "exec";
+  }
+  return "?";
+}
+}  // namespace
+
+Board::Board(const std::vector<config::Check>& checks, std::string maintenance_path) {
+  auto s = std::make_shared<Snapshot>();
+  for (const auto& c : checks) {
+    CheckView v;
+    v.name = c.name;
+    v.type = type_name(c.type);
+    v.rise = c.rise;
+    v.fall = c.fall;
+    s->checks.push_back(v);
+  }
+  s->maintenance_path = std::move(maintenance_path);
+  s->verdict = decide(s->checks, s->net, s->op, s->maintenance_file, s->maintenance_path);
+  current_ = std::move(s);
+}
+
+std::shared_ptr<const Snapshot> Board::snapshot() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return current_;
+}
+
+template <typename F>
+void Board::mutate(F f) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto next = std::make_shared<Snapshot>(*current_);
+  f(*next);
+  next->verdict = decide(next->checks, next->net, next->op, next->maintenance_file,
+                         next->maintenance_path);
+  if (next->stopping && next->verdict.mode == Mode::kReady)
+    next->verdict = Verdict{Mode::kDrain, "rsagent is stopping"};
+  if (!(next->verdict.mode == current_->verdict.mode)) ++verdict_changes;
+  current_ = std::move(next);
+}
+
+void Board::update_check(std::size_t index, const ProbeResult& r) {
+  mutate([&](Snapshot& s) {
+    if (index < s.checks.size()) s.checks[index] = advance(s.checks[index], r, Clock::now());
+  });
+}
+
+void Board::set_net(NetHealth net, nlohmann::json detail) {
+  mutate([&](Snapshot& s) {
+    s.net = std::move(net);
+    s.net_detail = std::move(detail);
+  });
+}
+
+void Board::set_operator(OperatorState op) {
+  mutate([&](Snapshot& s) { s.op = std::move(op); });
+}
+
+void Board::set_maintenance_file(bool present) {
+  if (snapshot()->maintenance_file == present) return;
+  mutate([&](Snapshot& s) { s.maintenance_file = present; });
+}
+
+void Board::set_stopping() {
+  mutate([&](Snapshot& s) { s.stopping = true; });
+}
+
+void Board::note_request(const std::string& source, const std::string& user_agent) {
+  std::lock_guard<std::mutex> lock(directors_mutex_);
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       Clock::now().time_since_epoch()).count();
+  auto it = directors_.find(source);
+  if (it == directors_.end()) {
+    if (directors_.size() >= kMaxDirectors) {
+      // Forget the one silent the longest.
+      auto oldest = directors_.begin();
+      for (auto d = directors_.begin(); d != directors_.end(); ++d)
+        if (d->second.last_seen_unix < oldest->second.last_seen_unix) oldest = d;
+      directors_.erase(oldest);
+    }
+    it = directors_.emplace(source, Director{}).first;
+  }
+  it->second.user_agent = user_agent.substr(0, 128);
+  it->second.last_seen_unix = now;
+  ++it->second.count;
+}
+
+std::map<std::string, Director> Board::directors() const {
+  std::lock_guard<std::mutex> lock(directors_mutex_);
+  return directors_;
+}
+
+}  // namespace rsagent::health

@@ -1,0 +1,134 @@
+#include "rsagent/health/report.hpp"
+
+#include <sstream>
+
+namespace rsagent::health {
+
+namespace {
+
+using nlohmann::json;
+
+std::int64_t unix_seconds(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+double uptime_seconds(const Board& b) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - b.started).count();
+}
+
+// Prometheus label values escape backslash, quote and newline.
+std::string label(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+json status_json(const Snapshot& s, const Board& board) {
+  json checks = json::array();
+  for (const auto& c : s.checks) {
+    json j{{"name", c.name},
+           {"type", c.type},
+           {"state", c.up ? "up" : "down"},
+           {"rise", c.rise},
+           {"fall", c.fall},
+           {"consecutive_ok", c.consecutive_ok},
+           {"consecutive_fail", c.consecutive_fail},
+           {"probes", c.probes},
+           {"failures", c.failures}};
+    if (c.has_result) {
+      j["last"] = {{"ok", c.last.ok},
+                   {"output", c.last.detail},
+                   {"latency_ms", static_cast<double>(c.last.latency.count()) / 1000.0},
+                   {"at", unix_seconds(c.last_at)}};
+    }
+    checks.push_back(std::move(j));
+  }
+  json directors = json::array();
+  for (const auto& [src, d] : board.directors())
+    directors.push_back(
+        {{"source", src}, {"user_agent", d.user_agent}, {"last_seen", d.last_seen_unix}, {"count", d.count}});
+  json out{{"version", RSAGENT_VERSION},
+           {"uptime_seconds", static_cast<std::int64_t>(uptime_seconds(board))},
+           {"ready", s.verdict.ready()},
+           {"state", mode_name(s.verdict.mode)},
+           {"reason", s.verdict.reason},
+           {"operator", {{"state", admin_name(s.op.admin)}, {"reason", s.op.reason}, {"since", s.op.since_unix}}},
+           {"maintenance_file", {{"path", s.maintenance_path}, {"present", s.maintenance_file}}},
+           {"network", {{"ok", s.net.ok}, {"reason", s.net.reason}}},
+           {"checks", checks},
+           {"directors", directors}};
+  for (const char* k : {"vips", "routes", "sysctls", "drift"})
+    out[k] = s.net_detail.contains(k) ? s.net_detail[k] : json::array();
+  return out;
+}
+
+std::string metrics_text(const Snapshot& s, const Board& board) {
+  std::ostringstream m;
+  m << "# HELP rsagent_build_info rsagent version.\n# TYPE rsagent_build_info gauge\n"
+    << "rsagent_build_info{version=\"" << RSAGENT_VERSION << "\"} 1\n";
+  m << "# HELP rsagent_uptime_seconds Seconds since the daemon started.\n# TYPE rsagent_uptime_seconds gauge\n"
+    << "rsagent_uptime_seconds " << static_cast<std::int64_t>(uptime_seconds(board)) << "\n";
+  m << "# HELP rsagent_ready 1 when /healthz answers 200.\n# TYPE rsagent_ready gauge\n"
+    << "rsagent_ready " << (s.verdict.ready() ? 1 : 0) << "\n";
+  m << "# HELP rsagent_state The node's state as the director sees it.\n# TYPE rsagent_state gauge\n";
+  for (Mode mode : {Mode::kReady, Mode::kDrain, Mode::kMaint, Mode::kDown})
+    m << "rsagent_state{state=\"" << mode_name(mode) << "\"} " << (s.verdict.mode == mode ? 1 : 0) << "\n";
+  m << "# HELP rsagent_network_ok 1 when every VIP, route and ARP sysctl is as configured.\n"
+       "# TYPE rsagent_network_ok gauge\nrsagent_network_ok "
+    << (s.net.ok ? 1 : 0) << "\n";
+  std::size_t vips = 0;
+  std::size_t present = 0;
+  if (s.net_detail.contains("vips"))
+    for (const auto& v : s.net_detail["vips"]) {
+      ++vips;
+      if (v.value("present", false)) ++present;
+    }
+  m << "# HELP rsagent_vips VIPs rsagent manages.\n# TYPE rsagent_vips gauge\nrsagent_vips " << vips << "\n";
+  m << "# HELP rsagent_vips_present VIPs present on lo.\n# TYPE rsagent_vips_present gauge\n"
+       "rsagent_vips_present "
+    << present << "\n";
+  m << "# HELP rsagent_check_up 1 when the check is up (after rise/fall).\n# TYPE rsagent_check_up gauge\n";
+  for (const auto& c : s.checks) m << "rsagent_check_up{check=\"" << label(c.name) << "\"} " << (c.up ? 1 : 0) << "\n";
+  m << "# HELP rsagent_check_probes_total Probes run.\n# TYPE rsagent_check_probes_total counter\n";
+  for (const auto& c : s.checks) m << "rsagent_check_probes_total{check=\"" << label(c.name) << "\"} " << c.probes << "\n";
+  m << "# HELP rsagent_check_failures_total Probes that failed.\n# TYPE rsagent_check_failures_total counter\n";
+  for (const auto& c : s.checks)
+    m << "rsagent_check_failures_total{check=\"" << label(c.name) << "\"} " << c.failures << "\n";
+  m << "# HELP rsagent_check_transitions_total Up/down changes.\n# TYPE rsagent_check_transitions_total counter\n";
+  for (const auto& c : s.checks)
+    m << "rsagent_check_transitions_total{check=\"" << label(c.name) << "\"} " << c.transitions << "\n";
+  m << "# HELP rsagent_check_latency_seconds Duration of the last probe.\n"
+       "# TYPE rsagent_check_latency_seconds gauge\n";
+  for (const auto& c : s.checks)
+    m << "rsagent_check_latency_seconds{check=\"" << label(c.name) << "\"} "
+      << static_cast<double>(c.last.latency.count()) / 1e6 << "\n";
+  m << "# HELP rsagent_http_requests_total Requests to the health endpoint.\n"
+       "# TYPE rsagent_http_requests_total counter\nrsagent_http_requests_total "
+    << board.http_requests.load() << "\n";
+  m << "# HELP rsagent_http_denied_total Requests refused by health.allow.\n"
+       "# TYPE rsagent_http_denied_total counter\nrsagent_http_denied_total "
+    << board.http_denied.load() << "\n";
+  m << "# HELP rsagent_agent_checks_total HAProxy agent-check connections answered.\n"
+       "# TYPE rsagent_agent_checks_total counter\nrsagent_agent_checks_total "
+    << board.agent_checks.load() << "\n";
+  m << "# HELP rsagent_verdict_changes_total Changes of the node's state.\n"
+       "# TYPE rsagent_verdict_changes_total counter\nrsagent_verdict_changes_total "
+    << board.verdict_changes.load() << "\n";
+  m << "# HELP rsagent_network_repairs_total Owned objects put back after someone removed them.\n"
+       "# TYPE rsagent_network_repairs_total counter\nrsagent_network_repairs_total "
+    << s.net_repairs << "\n";
+  return m.str();
+}
+
+}  // namespace rsagent::health

@@ -1,0 +1,90 @@
+#include "rsagent/net/sockdiag.hpp"
+
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace rsagent::net {
+
+namespace {
+
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  [[nodiscard]] int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+Result<std::size_t> count_family(int family, const std::vector<IpAddress>& locals) {
+  Fd fd(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
+  if (fd.get() < 0) return errno_error(errno, "sock_diag socket");
+  struct {
+    nlmsghdr nlh;
+    inet_diag_req_v2 req;
+  } msg{};
+  msg.nlh.nlmsg_len = sizeof msg;
+  msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  msg.nlh.nlmsg_seq = 1;
+  msg.req.sdiag_family = static_cast<std::uint8_t>(family);
+  msg.req.sdiag_protocol = IPPROTO_TCP;
+  msg.req.idiag_states = 1U << TCP_ESTABLISHED;
+  sockaddr_nl kernel{};
+  kernel.nl_family = AF_NETLINK;
+  if (::sendto(fd.get(), &msg, sizeof msg, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0)
+    return errno_error(errno, "sock_diag dump");
+  std::size_t count = 0;
+  std::vector<char> buf(1 << 16);
+  while (true) {
+    const ssize_t n = ::recv(fd.get(), buf.data(), buf.size(), 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno_error(errno, "sock_diag receive");
+    }
+    const auto total = static_cast<std::size_t>(n);
+    for (std::size_t off = 0; off + sizeof(nlmsghdr) <= total;) {
+      const auto* h = reinterpret_cast<const nlmsghdr*>(buf.data() + off);
+      if (h->nlmsg_len < sizeof(nlmsghdr) || off + h->nlmsg_len > total) break;
+      off += NLMSG_ALIGN(h->nlmsg_len);
+      if (h->nlmsg_type == NLMSG_DONE) return count;
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        const auto* e = static_cast<const nlmsgerr*>(NLMSG_DATA(h));
+        return errno_error(-e->error, "sock_diag dump");
+      }
+      const auto* d = static_cast<const inet_diag_msg*>(NLMSG_DATA(h));
+      IpAddress local;
+      local.family = family == AF_INET ? Family::kV4 : Family::kV6;
+      std::memcpy(local.bytes.data(), d->id.idiag_src, local.size());
+      if (std::find(locals.begin(), locals.end(), local) != locals.end()) ++count;
+    }
+  }
+}
+
+}  // namespace
+
+Result<std::size_t> count_established(const std::vector<IpAddress>& locals) {
+  std::size_t total = 0;
+  for (const int fam : {AF_INET, AF_INET6}) {
+    auto n = count_family(fam, locals);
+    if (!n) return n;
+    total += *n;
+  }
+  return total;
+}
+
+}  // namespace rsagent::net

@@ -1,0 +1,68 @@
+// The operator's channel to a running daemon: a Unix stream socket in the
+// runtime folder (mode 0600; the peer must be root), one JSON line each way.
+// Never reachable over the network. Also the persistent operator state
+// (drain/maint survive restarts and reboots).
+// Threads: ControlServer has one accept thread and calls the handler on it.
+// Errors: Result with errno and the socket path; a refused peer gets a reply
+// that says why.
+#pragma once
+
+#include "rsagent/health/state.hpp"
+#include "rsagent/util/result.hpp"
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+namespace rsagent::daemon {
+
+struct ControlRequest {
+  std::string cmd;  // "drain", "maint", "ready", "stop"
+  std::string reason;
+  bool now = false;  // stop: skip the drain wait
+};
+
+struct ControlReply {
+  bool ok = false;
+  std::string message;
+};
+
+using ControlHandler = std::function<ControlReply(const ControlRequest&)>;
+
+class ControlServer {
+ public:
+  [[nodiscard]] static Result<std::unique_ptr<ControlServer>> bind(const std::string& path,
+                                                                   ControlHandler handler);
+  ~ControlServer();
+  ControlServer(const ControlServer&) = delete;
+  ControlServer& operator=(const ControlServer&) = delete;
+  void start();
+  void stop();
+
+ private:
+  ControlServer(int fd, int wake, std::string path, ControlHandler h)
+      : fd_(fd), wake_(wake), path_(std::move(path)), handler_(std::move(h)) {}
+  void run();
+  void serve(int client);
+  int fd_;
+  int wake_;
+  std::string path_;
+  ControlHandler handler_;
+  std::thread thread_;
+};
+
+// ENOENT/ECONNREFUSED in the error when no daemon listens.
+[[nodiscard]] Result<ControlReply> control_call(const std::string& path, const ControlRequest& req);
+
+class OperatorStore {
+ public:
+  explicit OperatorStore(std::string path) : path_(std::move(path)) {}
+  [[nodiscard]] Result<health::OperatorState> load() const;  // absent file: ready
+  [[nodiscard]] Status save(const health::OperatorState& s) const;
+
+ private:
+  std::string path_;
+};
+
+}  // namespace rsagent::daemon

@@ -1,0 +1,28 @@
+// The daemon itself: start-up (config, lock, listeners bound before any
+// change, converge), the main loop (signals, a 1 s tick that re-observes the
+// network for the health verdict, control requests), graceful stop and
+// revert. Threads: the main thread owns the netlink socket (Agent); the
+// monitor, HTTP, agent-check and control threads only touch the Board and
+// an eventfd. Errors: reported through the readiness pipe (start) or
+// stderr (run), as an exit code.
+#pragma once
+
+#include "rsagent/daemon/commands.hpp"
+#include "rsagent/net/model.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace rsagent::daemon {
+
+inline constexpr const char* kNeedPrivilege =
+    "needs root or CAP_NET_ADMIN: it changes addresses and routes on lo and "
+    "/proc/sys/net; run it as root (sudo)";
+
+// ready_fd: the `start` parent's pipe, or -1 in the foreground.
+[[nodiscard]] int run_daemon(const CommandOptions& opts, int ready_fd);
+
+// VIPs, routes and sysctls rsagent owns or adopted, with presence and any
+// drift, as /status and `rsagent status --json` show them.
+[[nodiscard]] nlohmann::json describe_state(const net::Journal& j, const net::ObservedState& have);
+
+}  // namespace rsagent::daemon

@@ -1,0 +1,72 @@
+// The Board: everything the health endpoints report, shared between threads.
+// Owns: the current Snapshot (checks, network health, operator state,
+// maintenance file, verdict, status details), replaced whole under a mutex so
+// readers get an immutable std::shared_ptr<const Snapshot> and never wait on
+// a probe; the directors seen; request counters for /metrics.
+// Threads: any thread may update or read. Nothing fails.
+#pragma once
+
+#include "rsagent/config/config.hpp"
+#include "rsagent/health/state.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+
+namespace rsagent::health {
+
+struct Snapshot {
+  std::vector<CheckView> checks;
+  NetHealth net;
+  OperatorState op;
+  bool maintenance_file = false;
+  std::string maintenance_path;
+  Verdict verdict;
+  nlohmann::json net_detail = nlohmann::json::object();  // vips, routes, sysctls, drift
+  std::uint64_t net_repairs = 0;
+  bool stopping = false;
+};
+
+struct Director {
+  std::string user_agent;
+  std::int64_t last_seen_unix = 0;
+  std::uint64_t count = 0;
+};
+
+class Board {
+ public:
+  Board(const std::vector<config::Check>& checks, std::string maintenance_path);
+
+  [[nodiscard]] std::shared_ptr<const Snapshot> snapshot() const;
+
+  void update_check(std::size_t index, const ProbeResult& r);
+  void set_net(NetHealth net, nlohmann::json detail);
+  void set_operator(OperatorState op);
+  void set_maintenance_file(bool present);
+  void set_stopping();  // graceful stop: report drain until the process ends
+
+  void note_request(const std::string& source, const std::string& user_agent);
+  [[nodiscard]] std::map<std::string, Director> directors() const;
+
+  // Counters for /metrics, by response class.
+  std::atomic<std::uint64_t> http_requests{0};
+  std::atomic<std::uint64_t> http_denied{0};
+  std::atomic<std::uint64_t> http_errors{0};
+  std::atomic<std::uint64_t> agent_checks{0};
+  std::atomic<std::uint64_t> verdict_changes{0};
+  const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+
+ private:
+  template <typename F>
+  void mutate(F f);
+
+  mutable std::mutex mutex_;
+  std::shared_ptr<const Snapshot> current_;
+  mutable std::mutex directors_mutex_;
+  std::map<std::string, Director> directors_;
+};
+
+}  // namespace rsagent::health

@@ -1,0 +1,72 @@
+// The health endpoints over HTTP (cpp-httplib) and HAProxy's agent-check.
+// Owns: one listening socket per configured address, bound (and refused if
+// the port is taken: no SO_REUSEPORT) before the daemon changes anything,
+// then served by a bounded worker pool; the agent-check listener and its
+// thread. Handlers only read Board snapshots, so an answer never waits on a
+// probe. Errors: bind() returns an error naming the address and the fix.
+#pragma once
+
+#include "rsagent/config/config.hpp"
+#include "rsagent/health/board.hpp"
+#include "rsagent/util/result.hpp"
+
+#include <atomic>
+#include <memory>
+#include <thread>
+
+namespace httplib {
+class Server;
+}
+
+namespace rsagent::health {
+
+inline constexpr int kListenBacklog = 1024;      // Debian's cpp-httplib hard-codes 5
+inline constexpr std::size_t kWorkers = 16;      // per listening address
+inline constexpr std::size_t kQueuedConnections = 512;
+inline constexpr std::size_t kMaxHeaderBytes = 8192;
+inline constexpr std::size_t kMaxHeaders = 64;
+
+class HttpServer {
+ public:
+  [[nodiscard]] static Result<std::unique_ptr<HttpServer>> bind(const config::Health& cfg,
+                                                                Board& board);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  void start();
+  void stop();
+  // /livez answers 200 only while the daemon's main loop keeps calling this.
+  void heartbeat();
+
+ private:
+  HttpServer(const config::Health& cfg, Board& board);
+  void install_routes(httplib::Server& s);
+
+  config::Health cfg_;
+  Board& board_;
+  std::vector<std::unique_ptr<httplib::Server>> servers_;
+  std::vector<std::thread> threads_;
+  std::atomic<std::int64_t> heartbeat_ms_{0};
+};
+
+class AgentCheckServer {
+ public:
+  [[nodiscard]] static Result<std::unique_ptr<AgentCheckServer>> bind(const config::Endpoint& at,
+                                                                      Board& board);
+  ~AgentCheckServer();
+  AgentCheckServer(const AgentCheckServer&) = delete;
+  AgentCheckServer& operator=(const AgentCheckServer&) = delete;
+  void start();
+  void stop();
+
+ private:
+  AgentCheckServer(int fd, int wake, Board& board) : fd_(fd), wake_(wake), board_(board) {}
+  void run();
+  int fd_;
+  int wake_;
+  Board& board_;
+  std::thread thread_;
+};
+
+}  // namespace rsagent::health

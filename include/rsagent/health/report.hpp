@@ -1,0 +1,16 @@
+// Renderings of a Board snapshot: the /status JSON and the /metrics
+// Prometheus text. Pure functions of their inputs; no threads, no failures.
+#pragma once
+
+#include "rsagent/health/board.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+namespace rsagent::health {
+
+[[nodiscard]] nlohmann::json status_json(const Snapshot& s, const Board& board);
+[[nodiscard]] std::string metrics_text(const Snapshot& s, const Board& board);
+
+}  // namespace rsagent::health
