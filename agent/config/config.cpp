@@ -291,6 +291,19 @@ LoadResult parse_sources(const std::vector<Source>& sources) {
     if (part.health) cfg.health = *part.health;
     if (part.stop) cfg.stop = *part.stop;
   }
+  // Operators fix files top to bottom: list errors in file order, then by
+  // position (validators find them in key order).
+  std::vector<std::string> order;
+  for (const auto& src : sources) order.push_back(src.name);
+  const auto rank = [&](const Diagnostic& d) {
+    return std::find(order.begin(), order.end(), d.file) - order.begin();
+  };
+  std::stable_sort(result.errors.begin(), result.errors.end(),
+                   [&](const Diagnostic& a, const Diagnostic& b) {
+                     if (rank(a) != rank(b)) return rank(a) < rank(b);
+                     if (a.pos.line != b.pos.line) return a.pos.line < b.pos.line;
+                     return a.pos.col < b.pos.col;
+                   });
   if (result.errors.empty()) result.config = std::move(cfg);
   return result;
 }

@@ -160,10 +160,14 @@ std::optional<Check> parse_check(Checker& c, const json& v, const std::string& p
     if (auto d = c.duration_at(v["interval"], pointer_child(ptr, "interval"), "interval",
                                kMinInterval, kMaxInterval))
       ck.interval = *d;
-  if (v.contains("timeout"))
+  if (v.contains("timeout")) {
     if (auto d = c.duration_at(v["timeout"], pointer_child(ptr, "timeout"), "timeout",
                                std::chrono::milliseconds(10), kMaxInterval))
       ck.timeout = *d;
+  } else {
+    // Default 1 s, but never above a shorter interval.
+    ck.timeout = std::min(ck.timeout, ck.interval);
+  }
   if (ck.timeout > ck.interval)
     c.err_at(v.contains("timeout") ? pointer_child(ptr, "timeout") : ptr,
              "timeout (" + std::to_string(ck.timeout.count()) + "ms) must not exceed interval (" +

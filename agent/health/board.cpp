@@ -76,9 +76,11 @@ void Board::set_stopping() {
 
 void Board::note_request(const std::string& source, const std::string& user_agent) {
   std::lock_guard<std::mutex> lock(directors_mutex_);
+  // One row per checker: a director often runs several (HAProxy, keepalived).
+  const std::string key = source + "|" + user_agent.substr(0, 128);
   const auto now = std::chrono::duration_cast<std::chrono::seconds>(
                        Clock::now().time_since_epoch()).count();
-  auto it = directors_.find(source);
+  auto it = directors_.find(key);
   if (it == directors_.end()) {
     if (directors_.size() >= kMaxDirectors) {
       // Forget the one silent the longest.
@@ -87,8 +89,9 @@ void Board::note_request(const std::string& source, const std::string& user_agen
         if (d->second.last_seen_unix < oldest->second.last_seen_unix) oldest = d;
       directors_.erase(oldest);
     }
-    it = directors_.emplace(source, Director{}).first;
+    it = directors_.emplace(key, Director{}).first;
   }
+  it->second.source = source;
   it->second.user_agent = user_agent.substr(0, 128);
   it->second.last_seen_unix = now;
   ++it->second.count;

@@ -55,9 +55,9 @@ json status_json(const Snapshot& s, const Board& board) {
     checks.push_back(std::move(j));
   }
   json directors = json::array();
-  for (const auto& [src, d] : board.directors())
+  for (const auto& [key, d] : board.directors())
     directors.push_back(
-        {{"source", src}, {"user_agent", d.user_agent}, {"last_seen", d.last_seen_unix}, {"count", d.count}});
+        {{"source", d.source}, {"user_agent", d.user_agent}, {"last_seen", d.last_seen_unix}, {"count", d.count}});
   json out{{"version", RSAGENT_VERSION},
            {"uptime_seconds", static_cast<std::int64_t>(uptime_seconds(board))},
            {"ready", s.verdict.ready()},

@@ -31,6 +31,7 @@ struct Snapshot {
 };
 
 struct Director {
+  std::string source;
   std::string user_agent;
   std::int64_t last_seen_unix = 0;
   std::uint64_t count = 0;

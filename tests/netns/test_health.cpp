@@ -1,0 +1,436 @@
+// The health endpoints against real clients: curl, keepalived's genhash,
+// raw sockets, and HAProxy as the director's checker.
+#include "../support/netns.hpp"
+#include "../support/nsnet.hpp"
+
+#include <doctest/doctest.h>
+
+#include <arpa/inet.h>
+#include <filesystem>
+#include <fstream>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <sstream>
+#include <thread>
+
+using namespace rsagent::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+const char* const kNodeConfig = R"({
+  "vips": ["198.51.100.100"],
+  "health": {
+    "checks": [{"name": "web", "type": "tcp", "address": "127.0.0.1:8080",
+                "interval": "200ms", "timeout": "100ms", "rise": 2, "fall": 2}],
+    "agent_check": {"listen": "0.0.0.0:9798"}
+  }
+})";
+
+template <typename F>
+bool wait_until(F pred, std::chrono::milliseconds timeout = 10s) {
+  const auto end = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return pred();
+}
+
+int http_code(const Netns& ns, const std::string& args) {
+  auto r = ns.run("curl -s -o /dev/null -w '%{http_code}' --max-time 5 " + args);
+  return std::atoi(r.out.c_str());
+}
+
+std::string healthz_state(const Netns& ns) {
+  return ns.run("curl -s --max-time 5 http://127.0.0.1:9799/healthz").out;
+}
+
+void start_node(const AgentNode& n) {
+  auto r = n.rsagent("start");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+}
+
+}  // namespace
+
+TEST_CASE("every path answers GET, HEAD and OPTIONS; other methods get 405 with Allow; unknown paths 404") {
+  AgentNode n(kNodeConfig);
+  NsService web(n.ns, "127.0.0.1", 8080);
+  start_node(n);
+  REQUIRE(wait_until([&] { return healthz_state(n.ns) == "ready\n"; }));
+  for (const char* path : {"/healthz", "/readyz", "/health/web", "/livez", "/status", "/metrics"}) {
+    CAPTURE(path);
+    const std::string url = std::string("http://127.0.0.1:9799") + path;
+    CHECK(http_code(n.ns, url) == 200);
+    CHECK(http_code(n.ns, "-I " + url) == 200);
+    CHECK(http_code(n.ns, "-X OPTIONS " + url) == 204);
+    for (const char* m : {"POST", "PUT", "DELETE", "PATCH"}) CHECK(http_code(n.ns, std::string("-X ") + m + " " + url) == 405);
+    const auto head = n.ns.run("curl -sI --max-time 5 " + url).out;
+    CHECK(head.find("Content-Length:") != std::string::npos);
+    CHECK(head.find("chunked") == std::string::npos);
+    CHECK(head.find("Cache-Control: no-store") != std::string::npos);
+  }
+  const auto allow = n.ns.run("curl -si -X POST --max-time 5 http://127.0.0.1:9799/healthz").out;
+  CHECK(allow.find("Allow: GET, HEAD, OPTIONS") != std::string::npos);
+  CHECK(http_code(n.ns, "http://127.0.0.1:9799/nope") == 404);
+  CHECK(http_code(n.ns, "http://127.0.0.1:9799/health/nosuchcheck") == 404);
+  CHECK(http_code(n.ns, "-H 'Host: anything.example' http://127.0.0.1:9799/healthz") == 200);
+}
+
+TEST_CASE("/healthz follows the checked service, drain and maint, with a stable genhash digest per state") {
+  AgentNode n(kNodeConfig);
+  NsService web(n.ns, "127.0.0.1", 8080);
+  start_node(n);
+  const auto digest = [&] { return n.ns.run("genhash -s 127.0.0.1 -p 9799 -u /healthz").out; };
+  REQUIRE(wait_until([&] { return healthz_state(n.ns) == "ready\n"; }));
+  const std::string ready = digest();
+  CHECK(!ready.empty());
+  CHECK(digest() == ready);
+  CHECK(http_code(n.ns, "http://127.0.0.1:9799/health/web") == 200);
+
+  web.stop();
+  REQUIRE(wait_until([&] { return healthz_state(n.ns) == "down\n"; }));
+  CHECK(http_code(n.ns, "http://127.0.0.1:9799/healthz") == 503);
+  CHECK(http_code(n.ns, "http://127.0.0.1:9799/health/web") == 503);
+  const auto headers = n.ns.run("curl -si --max-time 5 http://127.0.0.1:9799/healthz").out;
+  CHECK(headers.find("X-Rsagent-Reason: check web is down") != std::string::npos);
+  const std::string down = digest();
+  CHECK(down != ready);
+  CHECK(digest() == down);
+
+  web.start();
+  REQUIRE(wait_until([&] { return healthz_state(n.ns) == "ready\n"; }));
+  CHECK(digest() == ready);
+
+  REQUIRE(n.rsagent("drain --reason 'kernel upgrade'").code == 0);
+  CHECK(healthz_state(n.ns) == "drain\n");
+  CHECK(http_code(n.ns, "http://127.0.0.1:9799/healthz") == 503);
+  CHECK(digest() != ready);
+  REQUIRE(n.rsagent("maint").code == 0);
+  CHECK(healthz_state(n.ns) == "maint\n");
+  REQUIRE(n.rsagent("ready").code == 0);
+  CHECK(healthz_state(n.ns) == "ready\n");
+}
+
+TEST_CASE("an HTTP/1.0 request without a Connection header sees EOF right after the response") {
+  AgentNode n(kNodeConfig);
+  NsService web(n.ns, "127.0.0.1", 8080);
+  start_node(n);
+  const auto r = raw_exchange(n.ns, "127.0.0.1", 9799, "GET /healthz HTTP/1.0\r\n\r\n", 5000ms);
+  CHECK(r.eof);
+  CHECK(r.elapsed < 1000ms);
+  CHECK(r.data.find("Content-Length:") != std::string::npos);
+  CHECK((status_of(r.data) == 200 || status_of(r.data) == 503));
+}
+
+TEST_CASE("garbage, oversized headers and long URIs get 400, 431 and 414, and the daemon keeps answering") {
+  AgentNode n(kNodeConfig);
+  NsService web(n.ns, "127.0.0.1", 8080);
+  start_node(n);
+  CHECK(status_of(raw_exchange(n.ns, "127.0.0.1", 9799, "garbage\r\n\r\n", 3000ms).data) == 400);
+  CHECK(status_of(raw_exchange(n.ns, "127.0.0.1", 9799, std::string(5000, '\x01') + "\r\n\r\n", 3000ms).data) == 400);
+  std::string big = "GET /healthz HTTP/1.1\r\nConnection: close\r\n";
+  for (int i = 0; i < 20; ++i) big += "X-Filler-" + std::to_string(i) + ": " + std::string(600, 'a') + "\r\n";
+  CHECK(status_of(raw_exchange(n.ns, "127.0.0.1", 9799, big + "\r\n", 3000ms).data) == 431);
+  std::string many = "GET /healthz HTTP/1.1\r\nConnection: close\r\n";
+  for (int i = 0; i < 100; ++i) many += "X-" + std::to_string(i) + ": 1\r\n";
+  CHECK(status_of(raw_exchange(n.ns, "127.0.0.1", 9799, many + "\r\n", 3000ms).data) == 431);
+  const std::string longuri = "GET /healthz?" + std::string(10000, 'a') + " HTTP/1.1\r\nConnection: close\r\n\r\n";
+  CHECK(status_of(raw_exchange(n.ns, "127.0.0.1", 9799, longuri, 3000ms).data) == 414);
+  CHECK(http_code(n.ns, "http://127.0.0.1:9799/livez") == 200);
+}
+
+TEST_CASE("a slow client that never finishes its request is cut off while others are answered") {
+  AgentNode n(kNodeConfig);
+  NsService web(n.ns, "127.0.0.1", 8080);
+  start_node(n);
+  RawReply slow;
+  std::thread t([&] { slow = raw_exchange(n.ns, "127.0.0.1", 9799, "GET /healthz HTTP/1.1\r\nHost: x\r\n", 15000ms); });
+  std::this_thread::sleep_for(200ms);
+  for (int i = 0; i < 20; ++i) CHECK(http_code(n.ns, "http://127.0.0.1:9799/livez") == 200);
+  t.join();
+  CHECK(slow.eof);
+  CHECK(slow.elapsed < 10000ms);
+}
+
+TEST_CASE("1000 concurrent connections are all answered and the daemon keeps answering others") {
+  AgentNode n(kNodeConfig);
+  NsService web(n.ns, "127.0.0.1", 8080);
+  start_node(n);
+  REQUIRE(wait_until([&] { return healthz_state(n.ns) == "ready\n"; }));
+  int answered = 0;
+  int ok = 0;
+  in_netns(n.ns, [&] {
+    std::vector<int> fds;
+    for (int i = 0; i < 1000; ++i) {
+      const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      sockaddr_in sa{};
+      sa.sin_family = AF_INET;
+      sa.sin_port = htons(9799);
+      sa.sin_addr.s_addr = htonl(0x7f000001);
+      REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+      fds.push_back(fd);
+    }
+    const std::string req = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    for (int fd : fds) (void)!::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+    for (int fd : fds) {
+      std::string data;
+      char buf[1024];
+      timeval tv{10, 0};
+      ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      ssize_t k;
+      while ((k = ::recv(fd, buf, sizeof buf, 0)) > 0) data.append(buf, static_cast<std::size_t>(k));
+      if (!data.empty()) ++answered;
+      if (status_of(data) == 200) ++ok;
+      ::close(fd);
+    }
+  });
+  CHECK(answered == 1000);
+  CHECK(ok == 1000);
+  CHECK(http_code(n.ns, "http://127.0.0.1:9799/healthz") == 200);
+}
+
+TEST_CASE("HAProxy sees the node UP, DOWN after the service dies, UP again, DRAIN and MAINT") {
+  AgentNode n(R"({
+    "vips": ["198.51.100.100"],
+    "health": {
+      "checks": [{"name": "web", "type": "tcp", "address": "127.0.0.1:8080",
+                  "interval": "500ms", "timeout": "200ms", "rise": 2, "fall": 2}],
+      "agent_check": {"listen": "0.0.0.0:9798"}
+    }
+  })");
+  Netns director;
+  Lan lan;
+  lan.attach(director, "203.0.113.1/24");
+  lan.attach(n.ns, "203.0.113.11/24");
+  NsService web(n.ns, "127.0.0.1", 8080);
+  start_node(n);
+  n.write_file("haproxy.cfg", R"(global
+  log stderr local0 notice
+defaults
+  mode http
+  log global
+  timeout connect 1s
+  timeout client 5s
+  timeout server 5s
+frontend stats
+  bind 127.0.0.1:8404
+  stats enable
+  stats uri /stats
+backend web
+  option httpchk GET /healthz
+  # Health passes while ready or drained; the agent carries drain and maint.
+  http-check expect hdr name X-Rsagent-State value -m reg ^(ready|drain)$
+  server rs1 203.0.113.11:80 check port 9799 inter 200ms fall 1 rise 1 agent-check agent-port 9798 agent-inter 200ms
+)");
+  director.run("sh -c 'haproxy -f " + n.dir() + "/haproxy.cfg -db >" + n.dir() + "/haproxy.log 2>&1 &'");
+  const auto state = [&] {
+    const auto csv = director.run("curl -s --max-time 2 'http://127.0.0.1:8404/stats;csv'").out;
+    std::istringstream in(csv);
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("web,rs1,", 0) != 0) continue;
+      std::vector<std::string> f;
+      std::stringstream ss(line);
+      std::string x;
+      while (std::getline(ss, x, ',')) f.push_back(x);
+      return f.size() > 17 ? f[17] : std::string();
+    }
+    return std::string();
+  };
+  REQUIRE_MESSAGE(wait_until([&] { return state() == "UP"; }), state());
+
+  // Bound: the check's fall x interval, plus 1 s for HAProxy's own polling.
+  const auto killed = std::chrono::steady_clock::now();
+  web.stop();
+  REQUIRE_MESSAGE(wait_until([&] { return state().rfind("DOWN", 0) == 0; }, 5s), state());
+  const auto took = std::chrono::steady_clock::now() - killed;
+  MESSAGE("DOWN after " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+  CHECK(took <= 2 * 500ms + 1s);
+
+  web.start();
+  REQUIRE(wait_until([&] { return state() == "UP"; }, 5s));
+  REQUIRE(n.rsagent("drain").code == 0);
+  CHECK(wait_until([&] { return state().rfind("DRAIN", 0) == 0; }, 5s));
+  REQUIRE(n.rsagent("maint").code == 0);
+  CHECK(wait_until([&] { return state().rfind("MAINT", 0) == 0; }, 5s));
+  REQUIRE(n.rsagent("ready").code == 0);
+  CHECK(wait_until([&] { return state() == "UP"; }, 5s));
+}
+
+TEST_CASE("drain survives a restart, and the maintenance file forces maint while it exists") {
+  AgentNode n("{}");
+  const std::string mfile = n.dir() + "/maintenance";
+  n.write_config(R"({"vips": ["198.51.100.100"], "health": {"maintenance_file": ")" + mfile + R"("}})");
+  start_node(n);
+  REQUIRE(wait_until([&] { return healthz_state(n.ns) == "ready\n"; }));
+  REQUIRE(n.rsagent("drain --reason 'db migration'").code == 0);
+  REQUIRE(n.rsagent("stop").code == 0);
+  start_node(n);
+  CHECK(wait_until([&] { return healthz_state(n.ns) == "drain\n"; }));
+  const auto st = nlohmann::json::parse(n.ns.run("curl -s http://127.0.0.1:9799/status").out);
+  CHECK(st["operator"]["reason"] == "db migration");
+  REQUIRE(n.rsagent("ready").code == 0);
+  CHECK(healthz_state(n.ns) == "ready\n");
+  n.write_file("maintenance", "");
+  CHECK(wait_until([&] { return healthz_state(n.ns) == "maint\n"; }, 5s));
+  std::filesystem::remove(mfile);
+  CHECK(wait_until([&] { return healthz_state(n.ns) == "ready\n"; }, 5s));
+  // Not running: the state is recorded for the next start.
+  REQUIRE(n.rsagent("stop").code == 0);
+  auto rec = n.rsagent("maint");
+  CHECK(rec.code == 0);
+  CHECK(rec.out.find("not running") != std::string::npos);
+  start_node(n);
+  CHECK(wait_until([&] { return healthz_state(n.ns) == "maint\n"; }));
+}
+
+TEST_CASE("health.allow answers other sources with 403") {
+  AgentNode n(R"({"vips": ["198.51.100.100"], "health": {"allow": ["203.0.113.0/24"]}})");
+  Netns director;
+  Netns stranger;
+  Lan lan;
+  lan.attach(director, "203.0.113.1/24");
+  lan.attach(stranger, "198.51.100.77/24");
+  lan.attach(n.ns, "203.0.113.11/24");
+  n.ns.ip("addr add 198.51.100.11/24 dev eth0");
+  start_node(n);
+  CHECK(http_code(director, "http://203.0.113.11:9799/livez") == 200);
+  CHECK(http_code(stranger, "http://198.51.100.11:9799/livez") == 403);
+  CHECK(http_code(n.ns, "http://127.0.0.1:9799/livez") == 403);
+}
+
+TEST_CASE("a taken health port refuses the start and changes nothing") {
+  AgentNode n(kNodeConfig);
+  NsService squatter(n.ns, "0.0.0.0", 9799);
+  const std::string before = n.ns.snapshot();
+  auto r = n.rsagent("start");
+  CHECK(r.code == 1);
+  CHECK(r.out.find("health.listen 0.0.0.0:9799") != std::string::npos);
+  CHECK(n.ns.snapshot() == before);
+}
+
+TEST_CASE("exec checks: the exit status decides and a timeout kills the whole process group") {
+  AgentNode n("{}");
+  n.write_file("ok.sh", "#!/bin/sh\necho fine\nexit 0\n");
+  n.write_file("bad.sh", "#!/bin/sh\necho 'disk full'\nexit 3\n");
+  n.write_file("hang.sh", "#!/bin/sh\nsleep 987 &\nsleep 987\n");
+  n.ns.run("chmod +x " + n.dir() + "/ok.sh " + n.dir() + "/bad.sh " + n.dir() + "/hang.sh");
+  n.write_config(R"({"health": {"checks": [
+    {"name": "ok", "type": "exec", "command": [")" + n.dir() + R"(/ok.sh"], "interval": "300ms", "rise": 1},
+    {"name": "bad", "type": "exec", "command": [")" + n.dir() + R"(/bad.sh"], "interval": "300ms", "fall": 1},
+    {"name": "hang", "type": "exec", "command": [")" + n.dir() + R"(/hang.sh"], "interval": "1s", "timeout": "300ms", "fall": 1}]}})");
+  start_node(n);
+  REQUIRE(wait_until([&] {
+    const auto st = nlohmann::json::parse(n.ns.run("curl -s http://127.0.0.1:9799/status").out);
+    return st["checks"][2].contains("last");
+  }));
+  std::this_thread::sleep_for(300ms);
+  const auto st = nlohmann::json::parse(n.ns.run("curl -s http://127.0.0.1:9799/status").out);
+  CHECK(st["checks"][0]["state"] == "up");
+  CHECK(st["checks"][0]["last"]["output"] == "fine");
+  CHECK(st["checks"][1]["state"] == "down");
+  CHECK(st["checks"][1]["last"]["output"] == "exit 3: disk full");
+  CHECK(st["checks"][2]["last"]["output"].get<std::string>().find("timed out") == 0);
+  CHECK(http_code(n.ns, "http://127.0.0.1:9799/health/bad") == 503);
+  // Each timed-out probe took its whole process group with it: once the
+  // daemon is gone, no sleeper of any probe is left.
+  REQUIRE(n.rsagent("stop").code == 0);
+  CHECK(sh("pgrep -f 'sleep [9]87'").code == 1);
+}
+
+TEST_CASE("graceful stop reports drain and waits for connections to the VIPs; stop --now does not") {
+  AgentNode n(R"({"vips": ["198.51.100.100"], "stop": {"drain": "20s"}})");
+  const int app = listen_in(n.ns, "0.0.0.0", 8080);
+  start_node(n);
+  // A client holds a connection to the VIP for 1.5 s.
+  std::thread client([&] {
+    in_netns(n.ns, [] {
+      const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      sockaddr_in sa{};
+      sa.sin_family = AF_INET;
+      sa.sin_port = htons(8080);
+      ::inet_pton(AF_INET, "198.51.100.100", &sa.sin_addr);
+      if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0)
+        std::this_thread::sleep_for(1500ms);
+      ::close(fd);
+    });
+  });
+  std::this_thread::sleep_for(200ms);
+  std::string during;
+  std::thread watcher([&] {
+    std::this_thread::sleep_for(400ms);
+    during = healthz_state(n.ns);
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = n.rsagent("stop");
+  const auto took = std::chrono::steady_clock::now() - t0;
+  client.join();
+  watcher.join();
+  CHECK(r.code == 0);
+  CHECK(during == "drain\n");
+  CHECK(took >= 1000ms);
+  CHECK(took < 10s);
+
+  start_node(n);
+  std::thread holder([&] {
+    in_netns(n.ns, [] {
+      const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      sockaddr_in sa{};
+      sa.sin_family = AF_INET;
+      sa.sin_port = htons(8080);
+      ::inet_pton(AF_INET, "198.51.100.100", &sa.sin_addr);
+      if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) std::this_thread::sleep_for(3s);
+      ::close(fd);
+    });
+  });
+  std::this_thread::sleep_for(200ms);
+  const auto t1 = std::chrono::steady_clock::now();
+  CHECK(n.rsagent("stop --now").code == 0);
+  CHECK(std::chrono::steady_clock::now() - t1 < 2s);
+  holder.join();
+  ::close(app);
+}
+
+TEST_CASE("/status and /metrics report VIPs, sysctls, checks, the operator's reason and the directors seen") {
+  AgentNode n(kNodeConfig);
+  NsService web(n.ns, "127.0.0.1", 8080);
+  start_node(n);
+  REQUIRE(wait_until([&] { return healthz_state(n.ns) == "ready\n"; }));
+  REQUIRE(n.rsagent("drain --reason rolling").code == 0);
+  n.ns.run("curl -s -A 'keepalived-test/1' http://127.0.0.1:9799/healthz");
+  const auto st = nlohmann::json::parse(n.ns.run("curl -s http://127.0.0.1:9799/status").out);
+  CHECK(st["version"].is_string());
+  CHECK(st["uptime_seconds"].is_number());
+  CHECK(st["vips"][0]["address"] == "198.51.100.100");
+  CHECK(st["vips"][0]["present"] == true);
+  CHECK(st["vips"][0]["owned"] == true);
+  CHECK(st["sysctls"].size() == 4);
+  CHECK(st["sysctls"][0]["wanted"] == 1);
+  CHECK(st["sysctls"][0]["original"] == 0);
+  CHECK(st["checks"][0]["name"] == "web");
+  CHECK(st["checks"][0]["state"] == "up");
+  CHECK(st["checks"][0]["last"]["latency_ms"].is_number());
+  CHECK(st["operator"]["state"] == "drain");
+  CHECK(st["operator"]["reason"] == "rolling");
+  bool seen = false;
+  for (const auto& d : st["directors"]) seen = seen || (d["user_agent"] == "keepalived-test/1" && d["count"] >= 1);
+  CHECK(seen);
+  const auto metrics = n.ns.run("curl -s http://127.0.0.1:9799/metrics").out;
+  CHECK(metrics.find("rsagent_build_info{version=") != std::string::npos);
+  CHECK(metrics.find("rsagent_check_up{check=\"web\"} 1") != std::string::npos);
+  CHECK(metrics.find("rsagent_state{state=\"drain\"} 1") != std::string::npos);
+  CHECK(metrics.find("rsagent_http_requests_total ") != std::string::npos);
+  // Every sample line is NAME{labels} VALUE with a rsagent_ prefix; counters end in _total.
+  std::istringstream in(metrics);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') {
+      if (line.rfind("# TYPE ", 0) == 0 && line.find(" counter") != std::string::npos)
+        CHECK(line.find("_total counter") != std::string::npos);
+      continue;
+    }
+    CHECK(line.rfind("rsagent_", 0) == 0);
+  }
+}
