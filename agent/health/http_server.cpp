@@ -111,8 +111,10 @@ Result<std::unique_ptr<HttpServer>> HttpServer::bind(const config::Health& cfg, 
     s->new_task_queue = [] { return new BoundedPool(kWorkers, kQueuedConnections); };
     s->set_read_timeout(3, 0);
     s->set_write_timeout(3, 0);
-    s->set_keep_alive_timeout(2);
-    s->set_keep_alive_max_count(1000);
+    // One request per connection: checkers connect per check anyway, and a
+    // kept-alive connection would hold a worker while it idles. Clients that
+    // ask for keep-alive get "Connection: close" and simply reconnect.
+    s->set_keep_alive_max_count(1);
     s->set_payload_max_length(4096);
     hs->install_routes(*s);
     errno = 0;
@@ -165,22 +167,30 @@ void HttpServer::install_routes(httplib::Server& s) {
       res.set_header("Connection", "close");
       return httplib::Server::HandlerResponse::Handled;
     }
-    if (req.method != "GET" && req.method != "HEAD" && req.method != "OPTIONS") {
-      ++board_.http_errors;
-      res.set_header("Allow", kAllow);
-      plain(res, 405, "method not allowed\n");
+    if (req.method == "GET" || req.method == "HEAD") {
+      // Answered here, not through a route: cpp-httplib routes by std::regex,
+      // which costs more than the whole answer.
+      serve_get(req, res);
       return httplib::Server::HandlerResponse::Handled;
     }
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
-
-  s.Options(".*", [](const httplib::Request& req, httplib::Response& res) {
-    if (!known_path(req.path)) return plain(res, 404, "not found\n");
+    if (req.method == "OPTIONS") {
+      if (!known_path(req.path)) {
+        plain(res, 404, "not found\n");
+      } else {
+        res.set_header("Allow", kAllow);
+        res.status = 204;
+      }
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    ++board_.http_errors;
     res.set_header("Allow", kAllow);
-    res.status = 204;
+    plain(res, 405, "method not allowed\n");
+    return httplib::Server::HandlerResponse::Handled;
   });
+}
 
-  s.Get(".*", [this](const httplib::Request& req, httplib::Response& res) {
+void HttpServer::serve_get(const httplib::Request& req, httplib::Response& res) {
+  {
     const auto snap = board_.snapshot();
     const std::string& p = req.path;
     if (p == "/healthz" || p == "/readyz") {
@@ -215,7 +225,7 @@ void HttpServer::install_routes(httplib::Server& s) {
       return;
     }
     plain(res, 404, "not found\n");
-  });
+  }
 }
 
 // --- agent-check ---------------------------------------------------------

@@ -16,12 +16,16 @@
 
 namespace httplib {
 class Server;
+struct Request;
+struct Response;
 }
 
 namespace rsagent::health {
 
 inline constexpr int kListenBacklog = 1024;      // Debian's cpp-httplib hard-codes 5
-inline constexpr std::size_t kWorkers = 16;      // per listening address
+// Per listening address. Each connection carries one short request, so a
+// few workers keep both cores busy; more only add lock handoffs.
+inline constexpr std::size_t kWorkers = 4;
 inline constexpr std::size_t kQueuedConnections = 512;
 inline constexpr std::size_t kMaxHeaderBytes = 8192;
 inline constexpr std::size_t kMaxHeaders = 64;
@@ -42,6 +46,7 @@ class HttpServer {
  private:
   HttpServer(const config::Health& cfg, Board& board);
   void install_routes(httplib::Server& s);
+  void serve_get(const httplib::Request& req, httplib::Response& res);
 
   config::Health cfg_;
   Board& board_;

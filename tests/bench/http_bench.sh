@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Benchmark: rsagent's /healthz against nginx (one worker) returning a fixed
+# 200, on the same machine, in one run, with wrk: keep-alive and
+# "Connection: close" (how directors check), 64 connections. Prints
+# requests/s, p99 latency and the ratios, and rsagent's peak RSS under load.
+# Usage: tests/bench/http_bench.sh [BUILD_DIR]   (DURATION=10s by default)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root="$(pwd)"
+build="${1:-}"
+if [ -z "$build" ]; then
+  build="$root/build-bench"
+  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DRSAGENT_BUILD_TESTS=OFF >/dev/null
+  cmake --build "$build" -j"$(nproc)" >/dev/null
+fi
+bin="$build/rsagent"
+duration="${DURATION:-10s}"
+conns="${CONNS:-64}"
+work="$(mktemp -d /run/rsagent-hbench-XXXXXX)"
+ns="rsahbench$$"
+cleanup() {
+  for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
+  ip netns del "$ns" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ip netns add "$ns"
+ip -n "$ns" link set lo up
+in_ns() { ip netns exec "$ns" "$@"; }
+
+cat >"$work/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $work/nginx.pid;
+error_log $work/nginx.err;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  server {
+    listen 127.0.0.1:8081 backlog=1024;
+    location / { return 200 "ready\n"; }
+  }
+}
+NGINX
+in_ns nginx -c "$work/nginx.conf" -p "$work" &
+nginx_pid=$!
+
+cat >"$work/rsagent.json" <<JSON
+{"vips": ["198.51.100.100"],
+ "health": {"listen": ["127.0.0.1:9799"],
+            "checks": [{"name": "web", "type": "tcp", "address": "127.0.0.1:8081", "interval": "1s"}]}}
+JSON
+in_ns "$bin" --log-level warning --config "$work/rsagent.json" --state-dir "$work/state" run &
+for _ in $(seq 1 200); do
+  [ "$(in_ns curl -s http://127.0.0.1:9799/healthz)" = "ready" ] && break
+  sleep 0.05
+done
+[ "$(in_ns curl -s http://127.0.0.1:9799/healthz)" = "ready" ] || { echo "rsagent did not become ready" >&2; exit 1; }
+pid=$(cat "$work/state/rsagent.pid")
+
+run_wrk() {  # url, extra args -> "rps p99_ms"
+  local out
+  out=$(in_ns wrk -t2 -c"$conns" -d"$duration" --latency "$@" 2>&1)
+  local rps p99
+  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  p99=$(echo "$out" | awk '$1=="99%" {print $2}')
+  local errs
+  errs=$(echo "$out" | awk '/Non-2xx|Socket errors/ {print}' | tr '\n' ' ')
+  echo "$rps $(to_ms "$p99") ${errs:-}"
+}
+to_ms() {
+  awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n = n; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'
+}
+
+echo "wrk -t2 -c$conns -d$duration, $(nproc) cores; nginx 1 worker vs rsagent /healthz"
+printf '%-22s %12s %10s %12s %10s %10s %10s\n' mode "nginx rps" "p99 ms" "rsagent rps" "p99 ms" "rps ratio" "p99 ratio"
+for mode in keep-alive close; do
+  if [ "$mode" = close ]; then hdr=(-H "Connection: close"); else hdr=(); fi
+  read -r n_rps n_p99 n_err <<<"$(run_wrk "${hdr[@]}" http://127.0.0.1:8081/healthz)"
+  read -r r_rps r_p99 r_err <<<"$(run_wrk "${hdr[@]}" http://127.0.0.1:9799/healthz)"
+  printf '%-22s %12s %10s %12s %10s %10s %10s\n' "$mode" "$n_rps" "$n_p99" "$r_rps" "$r_p99" \
+    "$(awk -v a="$r_rps" -v b="$n_rps" 'BEGIN{printf "%.2fx", a/b}')" \
+    "$(awk -v a="$r_p99" -v b="$n_p99" 'BEGIN{printf "%.2fx", a/b}')"
+  [ -n "${r_err// /}" ] && echo "  rsagent: $r_err"
+  [ -n "${n_err// /}" ] && echo "  nginx: $n_err"
+done
+hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+echo "rsagent peak RSS under load (VmHWM): $((hwm / 1024)).$(((hwm % 1024) * 10 / 1024)) MiB"
+kill -TERM "$pid"
+kill -TERM "$nginx_pid" 2>/dev/null || true
+wait || true
