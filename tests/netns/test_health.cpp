@@ -10,6 +10,7 @@
 #include <fstream>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <sstream>
 #include <thread>
@@ -299,6 +300,24 @@ TEST_CASE("health.allow answers other sources with 403") {
   CHECK(http_code(director, "http://203.0.113.11:9799/livez") == 200);
   CHECK(http_code(stranger, "http://198.51.100.11:9799/livez") == 403);
   CHECK(http_code(n.ns, "http://127.0.0.1:9799/livez") == 403);
+}
+
+TEST_CASE("the health listeners have a backlog of at least 128 and the control socket is root-only") {
+  AgentNode n(kNodeConfig);
+  start_node(n);
+  // For a listening socket ss shows the backlog in Send-Q.
+  const auto ss = n.ns.run("ss -Hltn 'sport = :9799'").out;
+  std::istringstream in(ss);
+  std::string state, recvq, sendq;
+  in >> state >> recvq >> sendq;
+  CHECK(std::atoi(sendq.c_str()) >= 128);
+  struct stat st {};
+  REQUIRE(::stat((n.state_dir() + "/control.sock").c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  auto r = n.ns.run("setpriv --reuid=65534 --regid=65534 --clear-groups " + std::string(RSAGENT_BIN) +
+                    " --state-dir " + n.state_dir() + " drain");
+  CHECK(r.code == 4);
+  CHECK(healthz_state(n.ns) != "drain\n");
 }
 
 TEST_CASE("a taken health port refuses the start and changes nothing") {
