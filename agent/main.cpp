@@ -33,6 +33,11 @@ Commands:
   maint [--reason TEXT]  report maintenance (the node is taken out)
   ready           back from drain or maint
   stop [--now]    --now skips the graceful drain wait (stop.drain)
+  reload          re-read the configuration in the running daemon (SIGHUP);
+                  returns once applied; a bad configuration exits 6 and
+                  changes nothing
+  restart         replace the daemon with the binary now on disk, keeping
+                  every VIP, route and sysctl in place (no gap)
   check-config    validate the configuration; changes nothing
   version         print the version
 
@@ -59,6 +64,12 @@ int main(int argc, char** argv) {
   rsagent::log::Options log_opts;
   // journald sets JOURNAL_STREAM on our stderr; it reads <N> prefixes as priorities.
   log_opts.prefix_priority = std::getenv("JOURNAL_STREAM") != nullptr;
+  // A daemon that re-executed itself after `rsagent start` has no terminal.
+  if (std::getenv("RSAGENT_DAEMONIZED") != nullptr) {
+    log_opts.to_syslog = true;
+    log_opts.to_stderr = false;
+    ::unsetenv("RSAGENT_DAEMONIZED");
+  }
   std::string command;
   std::vector<std::string> rest;
 
@@ -90,6 +101,7 @@ int main(int argc, char** argv) {
         auto lvl = rsagent::log::parse_level(*v);
         if (!lvl) return usage_error("unknown log level \"" + *v + "\" (error, warning, notice, info, debug)");
         log_opts.level = *lvl;
+        opts.log_level = *v;
       }
       continue;
     }
@@ -134,6 +146,8 @@ int main(int argc, char** argv) {
   if (command == "plan") return cmd_plan(opts);
   if (command == "check-config") return cmd_check_config(opts);
   if (command == "drain" || command == "maint" || command == "ready") return cmd_operator(opts, command);
+  if (command == "reload") return cmd_reload(opts);
+  if (command == "restart") return cmd_restart(opts);
   if (command == "version") {
     std::cout << "rsagent " << RSAGENT_VERSION << "\n";
     return exit_code::kOk;

@@ -25,7 +25,7 @@ Result<net::Plan> Agent::plan(const config::Config& cfg) {
   return net::make_plan(want, *have, prior_j);
 }
 
-Result<Converged> Agent::converge(const config::Config& cfg) {
+Result<Converged> Agent::converge(const config::Config& cfg, bool quiet) {
   auto prior = journal_.load();
   if (!prior) return prior.error();
   const net::Journal prior_j = prior->value_or(net::Journal{});
@@ -38,8 +38,10 @@ Result<Converged> Agent::converge(const config::Config& cfg) {
     for (const auto& e : p.errors) all += "\n  " + e;
     return make_error(all);
   }
-  for (const auto& n : p.notes) log::notice(n);
-  for (const auto& w : p.warnings) log::warning(w);
+  if (!quiet) {
+    for (const auto& n : p.notes) log::notice(n);
+    for (const auto& w : p.warnings) log::warning(w);
+  }
   auto report = engine_.apply(p, prior_j);
   if (!report) return report.error();
   return Converged{*report, std::move(p)};

@@ -126,7 +126,8 @@ void ControlServer::serve(int client) {
       reply.message = std::string("malformed request: ") + e.what();
     }
   }
-  write_all(client, json{{"ok", reply.ok}, {"message", reply.message}}.dump() + "\n");
+  write_all(client, json{{"ok", reply.ok}, {"message", reply.message}, {"code", reply.code},
+                         {"boot", reply.boot}}.dump() + "\n");
 }
 
 Result<ControlReply> control_call(const std::string& path, const ControlRequest& req) {
@@ -141,12 +142,16 @@ Result<ControlReply> control_call(const std::string& path, const ControlRequest&
   }
   write_all(fd, json{{"cmd", req.cmd}, {"reason", req.reason}, {"now", req.now}}.dump() + "\n");
   std::string line;
+  // A reload answers only once applied: allow it more than the I/O timeout.
+  pollfd p{fd, POLLIN, 0};
+  (void)::poll(&p, 1, req.cmd == "reload" ? 120'000 : kIoTimeoutMs);
   const bool got = read_line(fd, line);
   ::close(fd);
   if (!got) return make_error("no answer from the daemon on " + path);
   try {
     const json j = json::parse(line);
-    return ControlReply{j.value("ok", false), j.value("message", "")};
+    return ControlReply{j.value("ok", false), j.value("message", ""), j.value("code", 0),
+                        j.value("boot", std::uint64_t{0})};
   } catch (const std::exception& e) {
     return make_error(std::string("malformed answer from the daemon: ") + e.what());
   }

@@ -7,8 +7,12 @@
 #include "rsagent/net/sockdiag.hpp"
 #include "rsagent/util/fs.hpp"
 #include "rsagent/util/log.hpp"
+#include "rsagent/util/sd_notify.hpp"
 
 #include <atomic>
+#include <deque>
+#include <future>
+#include <random>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -101,6 +105,7 @@ class Daemon {
   int run() {
     if (const int code = start_up(); code >= 0) return code;
     loop();
+    if (restart_requested_) return reexec();
     return shut_down();
   }
 
@@ -126,6 +131,18 @@ class Daemon {
   std::atomic<bool> stop_now_{false};
   health::Mode last_mode_ = health::Mode::kDown;
   bool first_tick_ = true;
+  int events_fd_ = -1;
+  std::string last_repair_error_;
+  std::string self_exe_;  // the binary on disk, for a restart
+  const std::uint64_t boot_ = std::random_device{}() * 0x100000000ULL + std::random_device{}();
+  std::atomic<bool> restart_requested_{false};
+  // Requests that must run on the netlink thread (reload), with their answer.
+  struct Pending {
+    ControlRequest req;
+    std::promise<ControlReply> reply;
+  };
+  std::mutex pending_mutex_;
+  std::deque<std::shared_ptr<Pending>> pending_;
 
   // Returns an exit code on failure, -1 once the daemon is up.
   int start_up() {
@@ -137,6 +154,8 @@ class Daemon {
       return rep_.fail(exit_code::kBadConfig, all);
     }
     cfg_ = *loaded.config;
+    char exe[4096] = {};
+    if (::readlink("/proc/self/exe", exe, sizeof exe - 1) > 0) self_exe_ = exe;
     if (!has_net_admin())
       return rep_.fail(exit_code::kNotPrivileged, std::string("rsagent ") + kNeedPrivilege);
 
@@ -195,6 +214,12 @@ class Daemon {
     auto conv = agent_->converge(cfg_);
     if (!conv) return rep_.fail(exit_code::kFailure, conv.error().str());
     journal_ = conv->plan.journal;
+    // Self-healing: wake on every link/address/route change.
+    if (auto ev = agent_->open_events(); ev) {
+      events_fd_ = *ev;
+    } else {
+      log::warning("self-healing falls back to the 1 s check: " + ev.error().str());
+    }
 
     monitor_ = std::make_unique<health::Monitor>(cfg_.health.checks, *board_, health::make_prober());
     monitor_->start();
@@ -207,27 +232,63 @@ class Daemon {
       log::warning("pidfile: " + s.error().str());
     std::string listening;
     for (const auto& l : cfg_.health.listen) listening += (listening.empty() ? "" : ", ") + l.str();
-    rep_.ready("rsagent running (pid " + std::to_string(getpid()) + "): " +
-               std::to_string(cfg_.vips.size()) + " VIP(s) in place, " +
-               std::to_string(conv->report.changed) + " change(s) made, " +
-               std::to_string(conv->report.adopted) + " existing object(s) adopted; health on " +
-               listening);
+    const std::string summary = "rsagent running (pid " + std::to_string(getpid()) + "): " +
+                                std::to_string(cfg_.vips.size()) + " VIP(s) in place, " +
+                                std::to_string(conv->report.changed) + " change(s) made, " +
+                                std::to_string(conv->report.adopted) +
+                                " existing object(s) adopted; health on " + listening;
+    sd::notify("READY=1\nSTATUS=" + std::to_string(cfg_.vips.size()) + " VIP(s) in place; " +
+               health::mode_name(board_->snapshot()->verdict.mode) + "\nMAINPID=" +
+               std::to_string(getpid()));
+    rep_.ready(summary);
     return -1;
   }
 
   void arm_timer() {
+    // The watchdog is pinged from this loop, so tick at least that often.
+    auto tick = std::chrono::duration_cast<std::chrono::microseconds>(kTick);
+    if (auto wd = sd::watchdog_interval(); wd && *wd < tick) tick = *wd;
     itimerspec its{};
-    its.it_value.tv_sec = kTick.count() / 1000;
-    its.it_value.tv_nsec = (kTick.count() % 1000) * 1'000'000;
+    its.it_value.tv_sec = tick.count() / 1'000'000;
+    its.it_value.tv_nsec = (tick.count() % 1'000'000) * 1000;
     its.it_interval = its.it_value;
     timerfd_settime(timer_.get(), 0, &its, nullptr);
+  }
+
+  // Puts back what someone removed or changed: owned VIPs and routes, ARP
+  // sysctls. Runs on every netlink event and every tick; the plan is empty
+  // (one dump, no change) when all is in place.
+  void reconcile(const char* why) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto conv = agent_->converge(cfg_, true);
+    if (!conv) {
+      const std::string err = conv.error().str();
+      if (err != last_repair_error_) log::error("self-heal (" + std::string(why) + "): " + err);
+      last_repair_error_ = err;
+      return;
+    }
+    last_repair_error_.clear();
+    journal_ = conv->plan.journal;
+    if (conv->report.changed == 0) return;
+    const auto ms = std::chrono::duration_cast<std::chrono::microseconds>(
+                        std::chrono::steady_clock::now() - t0).count() / 1000.0;
+    board_->net_repairs += static_cast<std::uint64_t>(conv->report.changed);
+    for (const auto& a : conv->plan.actions)
+      log::warning("self-heal: someone changed what rsagent holds; " + a.str() + " (" + why +
+                   ", fixed in " + std::to_string(ms) + " ms)");
   }
 
   // The netlink thread's periodic look at the network, for the verdict.
   void tick() {
     http_->heartbeat();
+    if (sd::watchdog_interval()) sd::notify("WATCHDOG=1");
+    reconcile("periodic check");
     struct stat st {};
     board_->set_maintenance_file(::stat(cfg_.health.maintenance_file.c_str(), &st) == 0);
+    refresh_net();
+  }
+
+  void refresh_net() {
     auto have = agent_->observe(journal_);
     health::NetHealth nh;
     json detail = json::object();
@@ -243,6 +304,10 @@ class Daemon {
       const bool any_v4 = std::any_of(cfg_.vips.begin(), cfg_.vips.end(), [](const config::Vip& v) {
         return v.address.family == net::Family::kV4;
       });
+      if (nh.ok && !last_repair_error_.empty()) {
+        nh.ok = false;
+        nh.reason = last_repair_error_;
+      }
       if (nh.ok && wants_all && any_v4) {
         if (auto leaks = net::arp_leaks(*have); !leaks.empty()) {
           nh.ok = false;
@@ -251,6 +316,10 @@ class Daemon {
       }
     }
     board_->set_net(nh, std::move(detail));
+    log_transition();
+  }
+
+  void log_transition() {
     const auto snap = board_->snapshot();
     if (first_tick_ || snap->verdict.mode != last_mode_) {
       const std::string line = std::string("state ") + (first_tick_ ? "" : std::string(health::mode_name(last_mode_)) + " -> ") +
@@ -268,6 +337,34 @@ class Daemon {
   }
 
   ControlReply on_control(const ControlRequest& r) {
+    ControlReply rep = handle_control(r);
+    rep.boot = boot_;
+    return rep;
+  }
+
+  ControlReply handle_control(const ControlRequest& r) {
+    if (r.cmd == "ping") return {true, "running (pid " + std::to_string(getpid()) + ")"};
+    if (r.cmd == "restart") {
+      restart_requested_ = true;
+      const std::uint64_t one = 1;
+      (void)!::write(wake_.get(), &one, sizeof one);
+      return {true, "restarting with the binary on disk; VIPs, routes and sysctls stay in place"};
+    }
+    if (r.cmd == "reload") {
+      // Netlink belongs to the main thread: hand the request over and wait.
+      auto p = std::make_shared<Pending>();
+      p->req = r;
+      auto fut = p->reply.get_future();
+      {
+        std::lock_guard<std::mutex> lock(pending_mutex_);
+        pending_.push_back(p);
+      }
+      const std::uint64_t one = 1;
+      (void)!::write(wake_.get(), &one, sizeof one);
+      if (fut.wait_for(std::chrono::seconds(110)) != std::future_status::ready)
+        return {false, "reload is taking too long; see the log", 1};
+      return fut.get();
+    }
     if (r.cmd == "stop") {
       stop_now_ = stop_now_ || r.now;
       stop_requested_ = true;
@@ -296,34 +393,79 @@ class Daemon {
                       (snap->verdict.reason.empty() ? "" : ": " + snap->verdict.reason)};
   }
 
-  void reload() {
+  ControlReply reload() {
+    sd::notify("RELOADING=1\n" + sd::monotonic_usec());
+    ControlReply rep = do_reload();
+    sd::notify("READY=1\nSTATUS=" + rep.message);
+    return rep;
+  }
+
+  ControlReply do_reload() {
     auto r = config::load(opts_.config);
     if (!r.config) {
-      for (const auto& d : r.errors) log::error("reload: " + d.str());
+      std::string all;
+      for (const auto& d : r.errors) {
+        log::error("reload: " + d.str());
+        all += d.str() + "\n";
+      }
       log::error("reload refused: keeping the running configuration unchanged");
-      return;
+      return {false, all + std::to_string(r.errors.size()) +
+                         " configuration error(s); the running configuration is unchanged",
+              exit_code::kBadConfig};
     }
-    if (!(r.config->health == cfg_.health) || !(r.config->stop == cfg_.stop))
-      log::warning("reload: changes to \"health\" and \"stop\" take effect at the next restart");
-    config::Config next = cfg_;
-    next.vips = r.config->vips;
-    next.arp = r.config->arp;
-    next.routes = r.config->routes;
+    config::Config next = *r.config;
+    next.files = r.config->files;
+    // Listeners and the stop policy are bound at start; checks are swapped here.
+    std::string note;
+    if (!(next.health.listen == cfg_.health.listen) || !(next.health.allow == cfg_.health.allow) ||
+        !(next.health.agent_check == cfg_.health.agent_check)) {
+      note = "; health.listen/allow/agent_check changes take effect at the next restart";
+      next.health.listen = cfg_.health.listen;
+      next.health.allow = cfg_.health.allow;
+      next.health.agent_check = cfg_.health.agent_check;
+    }
     auto c = agent_->converge(next);
     if (!c) {
       log::error("reload: " + c.error().str());
-      return;
+      return {false, "reload failed: " + c.error().str() + "; the running state is unchanged",
+              exit_code::kFailure};
+    }
+    journal_ = c->plan.journal;
+    if (!(next.health.checks == cfg_.health.checks) ||
+        next.health.maintenance_file != cfg_.health.maintenance_file) {
+      monitor_->stop();
+      board_->reset_checks(cfg_.health.checks, next.health.checks, next.health.maintenance_file);
+      monitor_ = std::make_unique<health::Monitor>(next.health.checks, *board_, health::make_prober());
+      monitor_->start();
+      note += "; checks restarted";
     }
     cfg_ = next;
-    journal_ = c->plan.journal;
-    log::notice("reloaded: " + std::to_string(c->report.changed) + " change(s)");
-    tick();
+    refresh_net();
+    const std::string msg = "reloaded: " + std::to_string(c->report.changed) + " change(s)" + note;
+    log::notice(msg);
+    return {true, msg, exit_code::kOk};
+  }
+
+  void run_pending() {
+    while (true) {
+      std::shared_ptr<Pending> p;
+      {
+        std::lock_guard<std::mutex> lock(pending_mutex_);
+        if (pending_.empty()) return;
+        p = pending_.front();
+        pending_.pop_front();
+      }
+      p->reply.set_value(reload());
+    }
   }
 
   void loop() {
-    while (!stop_requested_) {
-      pollfd fds[3] = {{signals_.get(), POLLIN, 0}, {timer_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
-      if (::poll(fds, 3, -1) < 0) {
+    while (!stop_requested_ && !restart_requested_) {
+      pollfd fds[4] = {{signals_.get(), POLLIN, 0},
+                       {timer_.get(), POLLIN, 0},
+                       {wake_.get(), POLLIN, 0},
+                       {events_fd_, POLLIN, 0}};
+      if (::poll(fds, events_fd_ >= 0 ? 4 : 3, -1) < 0) {
         if (errno == EINTR) continue;
         log::error(std::string("poll: ") + std::strerror(errno));
         return;
@@ -336,19 +478,60 @@ class Daemon {
       if (fds[2].revents) {
         std::uint64_t n;
         (void)!::read(wake_.get(), &n, sizeof n);
+        run_pending();
+      }
+      if (events_fd_ >= 0 && fds[3].revents) {
+        const auto d = agent_->drain_events();
+        if (d.lost) log::warning("netlink events were lost (ENOBUFS): full resync");
+        reconcile(d.lost ? "resync after lost events" : "netlink event");
+        refresh_net();
       }
       if (fds[0].revents) {
         signalfd_siginfo si{};
         if (::read(signals_.get(), &si, sizeof si) != sizeof si) continue;
         if (si.ssi_signo == SIGHUP) {
           log::notice("SIGHUP: reloading " + opts_.config);
-          reload();
+          (void)reload();
           continue;
         }
         log::notice(std::string("received ") + strsignal(static_cast<int>(si.ssi_signo)) + ": stopping");
         stop_requested_ = true;
       }
     }
+  }
+
+  // Restart without a gap: stop our threads, keep the journal (ownership
+  // passes to the new image) and exec the binary now on disk under the same
+  // pid. Nothing is reverted, so no VIP, route or sysctl changes.
+  int reexec() {
+    sd::notify("RELOADING=1\n" + sd::monotonic_usec() + "\nSTATUS=restarting");
+    log::notice("restarting: exec " + self_exe_ + "; VIPs, routes and sysctls stay in place");
+    monitor_->stop();
+    control_->stop();
+    if (agent_check_) agent_check_->stop();
+    http_->stop();
+    control_.reset();
+    agent_check_.reset();
+    http_.reset();
+    std::vector<std::string> args{self_exe_, "--config", opts_.config, "--log-level", opts_.log_level};
+    if (opts_.state_dir) {
+      args.push_back("--state-dir");
+      args.push_back(*opts_.state_dir);
+    }
+    args.push_back("run");
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    if (!log::current().to_stderr) ::setenv("RSAGENT_DAEMONIZED", "1", 1);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    // CLOEXEC closes the lock, listeners and sockets; the new image takes the
+    // lock again and adopts the journal with an empty plan.
+    ::execv(self_exe_.c_str(), argv.data());
+    log::error("restart: exec " + self_exe_ + ": " + std::strerror(errno) +
+               "; the journal stays in place for `rsagent stop` or `rsagent start`");
+    return exit_code::kFailure;
   }
 
   std::vector<net::IpAddress> vips() const {
@@ -391,6 +574,7 @@ class Daemon {
   }
 
   int shut_down() {
+    sd::notify("STOPPING=1\nSTATUS=stopping: reverting");
     drain_wait();
     monitor_->stop();
     auto rev = agent_->revert_all();

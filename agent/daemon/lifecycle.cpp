@@ -63,6 +63,70 @@ int print_config_errors(const config::LoadResult& r) {
 
 int cmd_run(const CommandOptions& opts) { return run_daemon(opts, -1); }
 
+int cmd_reload(const CommandOptions& opts) {
+  if (::geteuid() != 0) {
+    std::cerr << "rsagent: reload needs root: the control socket accepts only root\n";
+    return exit_code::kNotPrivileged;
+  }
+  const Paths paths = Paths::for_state_dir(opts.state_dir);
+  auto reply = control_call(paths.control_socket(), {"reload", "", false});
+  if (!reply) {
+    std::cerr << "rsagent: reload: no daemon answers on " << paths.control_socket() << " ("
+              << reply.error().str() << "); start it with `rsagent start`\n";
+    return exit_code::kFailure;
+  }
+  (reply->ok ? std::cout : std::cerr) << (reply->ok ? "rsagent: " : "") << reply->message << "\n";
+  return reply->ok ? exit_code::kOk : (reply->code ? reply->code : exit_code::kFailure);
+}
+
+int cmd_restart(const CommandOptions& opts) {
+  if (!has_net_admin()) {
+    std::cerr << "rsagent: restart " << kNeedPrivilege << "\n";
+    return exit_code::kNotPrivileged;
+  }
+  // Refuse a broken config before the running daemon is touched.
+  auto loaded = config::load(opts.config);
+  if (!loaded.config) return print_config_errors(loaded);
+  const Paths paths = Paths::for_state_dir(opts.state_dir);
+  if (!lock_is_held(paths.lockfile())) return cmd_start(opts);
+  auto reply = control_call(paths.control_socket(), {"restart", "", false});
+  if (!reply || !reply->ok) {
+    std::cerr << "rsagent: restart: " << (reply ? reply->message : reply.error().str()) << "\n";
+    return exit_code::kFailure;
+  }
+  const std::uint64_t old_boot = reply->boot;
+  const auto deadline = std::chrono::steady_clock::now() + kStopTimeout;
+  bool gone = false;
+  auto gone_since = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    auto ping = control_call(paths.control_socket(), {"ping", "", false});
+    if (ping && ping->ok && ping->boot != old_boot) {
+      std::cout << "rsagent restarted: " << ping->message
+                << "; VIPs, routes and sysctls stayed in place\n";
+      return exit_code::kOk;
+    }
+    // The lock is free for a moment while the new image starts; only a
+    // lasting absence means it did not come back.
+    if (lock_is_held(paths.lockfile()) || ping) {
+      gone = false;
+      continue;
+    }
+    if (!gone) {
+      gone = true;
+      gone_since = std::chrono::steady_clock::now();
+    }
+    if (std::chrono::steady_clock::now() - gone_since > std::chrono::seconds(3)) {
+      // It went away without coming back: its journal is intact.
+      std::cerr << "rsagent: the daemon did not come back after exec; its changes are still in "
+                   "place (see the log); run `rsagent start` to take them over\n";
+      return exit_code::kFailure;
+    }
+  }
+  std::cerr << "rsagent: the restarted daemon did not answer within 60 s\n";
+  return exit_code::kFailure;
+}
+
 int cmd_operator(const CommandOptions& opts, const std::string& cmd) {
   if (::geteuid() != 0) {
     std::cerr << "rsagent: " << cmd << " needs root: the control socket accepts only root\n";

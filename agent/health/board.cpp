@@ -15,16 +15,20 @@ const char* type_name(config::Check::Type t) {
 }
 }  // namespace
 
+namespace {
+CheckView view_of(const config::Check& c) {
+  CheckView v;
+  v.name = c.name;
+  v.type = type_name(c.type);
+  v.rise = c.rise;
+  v.fall = c.fall;
+  return v;
+}
+}  // namespace
+
 Board::Board(const std::vector<config::Check>& checks, std::string maintenance_path) {
   auto s = std::make_shared<Snapshot>();
-  for (const auto& c : checks) {
-    CheckView v;
-    v.name = c.name;
-    v.type = type_name(c.type);
-    v.rise = c.rise;
-    v.fall = c.fall;
-    s->checks.push_back(v);
-  }
+  for (const auto& c : checks) s->checks.push_back(view_of(c));
   s->maintenance_path = std::move(maintenance_path);
   s->verdict = decide(s->checks, s->net, s->op, s->maintenance_file, s->maintenance_path);
   current_ = std::move(s);
@@ -72,6 +76,21 @@ void Board::set_maintenance_file(bool present) {
 
 void Board::set_stopping() {
   mutate([&](Snapshot& s) { s.stopping = true; });
+}
+
+void Board::reset_checks(const std::vector<config::Check>& old_checks,
+                         const std::vector<config::Check>& new_checks, std::string maintenance_path) {
+  mutate([&](Snapshot& s) {
+    std::vector<CheckView> next;
+    for (const auto& c : new_checks) {
+      CheckView v = view_of(c);
+      for (std::size_t i = 0; i < old_checks.size() && i < s.checks.size(); ++i)
+        if (old_checks[i] == c) v = s.checks[i];
+      next.push_back(std::move(v));
+    }
+    s.checks = std::move(next);
+    s.maintenance_path = std::move(maintenance_path);
+  });
 }
 
 void Board::note_request(const std::string& source, const std::string& user_agent) {

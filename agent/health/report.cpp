@@ -127,7 +127,7 @@ std::string metrics_text(const Snapshot& s, const Board& board) {
     << board.verdict_changes.load() << "\n";
   m << "# HELP rsagent_network_repairs_total Owned objects put back after someone removed them.\n"
        "# TYPE rsagent_network_repairs_total counter\nrsagent_network_repairs_total "
-    << s.net_repairs << "\n";
+    << board.net_repairs.load() << "\n";
   return m.str();
 }
 

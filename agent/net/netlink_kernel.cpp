@@ -46,6 +46,7 @@ constexpr int kDumpRetries = 5;
 constexpr std::size_t kWindow = 128;         // requests per sendmsg
 constexpr std::size_t kRecvBuffer = 1 << 16;  // bytes per recv
 constexpr int kSocketBuffer = 1 << 20;       // SO_RCVBUF/SO_SNDBUF, far above a window of acks
+constexpr int kEventBuffer = 8 << 20;        // event socket SO_RCVBUF
 
 int af_of(Family f) { return f == Family::kV4 ? AF_INET : AF_INET6; }
 
@@ -186,6 +187,47 @@ class NetlinkKernel final : public Kernel {
     return snap;
   }
 
+  Result<int> open_events() override {
+    if (events_) return nl_socket_get_fd(events_.get());
+    NlSock ev(nl_socket_alloc());
+    if (!ev) return errno_error(ENOMEM, "netlink: allocate event socket");
+    nl_socket_disable_seq_check(ev.get());
+    if (const int rc = nl_connect(ev.get(), NETLINK_ROUTE); rc < 0)
+      return make_error(std::string("netlink: connect event socket: ") + nl_geterror(rc));
+    if (const int rc = nl_socket_add_memberships(ev.get(), RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR,
+                                                 RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV4_ROUTE,
+                                                 RTNLGRP_IPV6_ROUTE, 0);
+        rc < 0)
+      return make_error(std::string("netlink: subscribe: ") + nl_geterror(rc));
+    // A big buffer rides out bursts (a flood of changes elsewhere); if it
+    // still overflows, drain_events() reports it and the caller resyncs.
+    (void)nl_socket_set_buffer_size(ev.get(), kEventBuffer, 0);
+    (void)nl_socket_set_nonblocking(ev.get());
+    events_ = std::move(ev);
+    return nl_socket_get_fd(events_.get());
+  }
+
+  Drained drain_events() override {
+    Drained d;
+    if (!events_) return d;
+    const int fd = nl_socket_get_fd(events_.get());
+    std::vector<char> buf(kRecvBuffer);
+    while (true) {
+      const ssize_t n = ::recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == ENOBUFS) {
+          d.lost = true;
+          continue;
+        }
+        break;  // EAGAIN: nothing more pending
+      }
+      if (n == 0) break;
+      ++d.messages;
+    }
+    return d;
+  }
+
   std::vector<Status> execute(const std::vector<KernelOp>& ops) override {
     std::vector<Status> results(ops.size());
     std::size_t next = 0;
@@ -196,6 +238,7 @@ class NetlinkKernel final : public Kernel {
  private:
   NetlinkKernel() = default;
   NlSock sock_;
+  NlSock events_;
   LastError last_;
   std::uint32_t seq_ = 0x52530000;  // our own range, apart from libnl's counters
 

@@ -205,7 +205,7 @@ Plan make_plan(const DesiredState& want, const ObservedState& have, const Journa
         add.address = a;
         address_adds.push_back(add);
       }
-      if (!created) {
+      if (!pe) {
         p.notes.push_back("adopting " + a.address.str() + " already on lo" +
                           (on_lo->label.empty() || on_lo->label == "lo"
                                ? std::string()
@@ -245,7 +245,7 @@ Plan make_plan(const DesiredState& want, const ObservedState& have, const Journa
     }
     if (same) {
       const bool created = pe && pe->created;
-      if (!created)
+      if (!pe)
         p.notes.push_back("adopting the existing route " + r.dst.str() + "/" +
                           std::to_string(r.prefix) +
                           " dev lo: rsagent did not create it and will leave it in place on stop");

@@ -229,9 +229,12 @@ TEST_CASE("status codes follow LSB: 0 running, 1 dead with state left, 3 not run
   const auto st = nlohmann::json::parse(js.out);
   CHECK(st["running"] == true);
   CHECK(st["drift"].empty());
+  // Freeze the daemon so it cannot heal what we take away, and look.
+  REQUIRE(::kill(n.daemon_pid(), SIGSTOP) == 0);
   n.ns.ip("addr del 198.51.100.101/32 dev lo");
   const auto drifted = nlohmann::json::parse(n.rsagent("status --json").out);
   CHECK(drifted["drift"].size() == 1);
+  REQUIRE(::kill(n.daemon_pid(), SIGCONT) == 0);
   expect_ok(n.rsagent("stop"));
   CHECK(n.rsagent("status").code == 3);
   auto stop_again = n.rsagent("stop");

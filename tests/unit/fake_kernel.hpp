@@ -34,6 +34,9 @@ class FakeKernel final : public net::Kernel {
     return links_only;
   }
 
+  Result<int> open_events() override { return errno_error(ENOTSUP, "fake kernel: no events"); }
+  Drained drain_events() override { return {}; }
+
   std::vector<Status> execute(const std::vector<net::KernelOp>& ops) override {
     std::vector<Status> out;
     for (const auto& op : ops) {

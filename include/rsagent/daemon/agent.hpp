@@ -25,7 +25,10 @@ class Agent {
   // The plan `start` would carry out now (with the journal's ownership).
   [[nodiscard]] Result<net::Plan> plan(const config::Config& cfg);
   // Plan and apply; refusals come back as one error listing every reason.
-  [[nodiscard]] Result<Converged> converge(const config::Config& cfg);
+  // quiet: leave logging the plan's notes and warnings to the caller.
+  [[nodiscard]] Result<Converged> converge(const config::Config& cfg, bool quiet = false);
+  [[nodiscard]] Result<int> open_events() { return kernel_->open_events(); }
+  net::Kernel::Drained drain_events() { return kernel_->drain_events(); }
   // Revert everything the journal owns; no journal: nothing to do.
   [[nodiscard]] Status revert_all();
 

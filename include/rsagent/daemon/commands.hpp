@@ -31,6 +31,7 @@ struct CommandOptions {
   bool json = false;
   bool now = false;    // stop --now
   std::string reason;  // drain/maint --reason
+  std::string log_level = "info";
 };
 
 [[nodiscard]] int cmd_run(const CommandOptions& opts);
@@ -42,5 +43,10 @@ struct CommandOptions {
 // drain, maint, ready: through the control socket, or recorded for the next
 // start when no daemon runs.
 [[nodiscard]] int cmd_operator(const CommandOptions& opts, const std::string& cmd);
+// reload: re-read the config in the running daemon; returns once applied (or
+// refused: exit 6 with the errors). restart: replace the daemon with the
+// binary now on disk, keeping every VIP, route and sysctl in place.
+[[nodiscard]] int cmd_reload(const CommandOptions& opts);
+[[nodiscard]] int cmd_restart(const CommandOptions& opts);
 
 }  // namespace rsagent::daemon

@@ -10,6 +10,7 @@
 #include "rsagent/health/state.hpp"
 #include "rsagent/util/result.hpp"
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -18,7 +19,7 @@
 namespace rsagent::daemon {
 
 struct ControlRequest {
-  std::string cmd;  // "drain", "maint", "ready", "stop"
+  std::string cmd;  // "drain", "maint", "ready", "stop", "reload", "restart", "ping"
   std::string reason;
   bool now = false;  // stop: skip the drain wait
 };
@@ -26,6 +27,8 @@ struct ControlRequest {
 struct ControlReply {
   bool ok = false;
   std::string message;
+  int code = 0;          // the exit code the CLI should use (6: bad config)
+  std::uint64_t boot = 0;  // identifies one start of the daemon (changes on restart)
 };
 
 using ControlHandler = std::function<ControlReply(const ControlRequest&)>;

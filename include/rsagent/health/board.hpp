@@ -26,7 +26,6 @@ struct Snapshot {
   std::string maintenance_path;
   Verdict verdict;
   nlohmann::json net_detail = nlohmann::json::object();  // vips, routes, sysctls, drift
-  std::uint64_t net_repairs = 0;
   bool stopping = false;
 };
 
@@ -47,7 +46,10 @@ class Board {
   void set_net(NetHealth net, nlohmann::json detail);
   void set_operator(OperatorState op);
   void set_maintenance_file(bool present);
-  void set_stopping();  // graceful stop: report drain until the process ends
+  void set_stopping();
+  // After a reload: checks whose definition did not change keep their state.
+  void reset_checks(const std::vector<config::Check>& old_checks,
+                    const std::vector<config::Check>& new_checks, std::string maintenance_path);  // graceful stop: report drain until the process ends
 
   void note_request(const std::string& source, const std::string& user_agent);
   [[nodiscard]] std::map<std::string, Director> directors() const;
@@ -58,6 +60,7 @@ class Board {
   std::atomic<std::uint64_t> http_errors{0};
   std::atomic<std::uint64_t> agent_checks{0};
   std::atomic<std::uint64_t> verdict_changes{0};
+  std::atomic<std::uint64_t> net_repairs{0};  // owned objects put back after someone removed them
   const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
  private:

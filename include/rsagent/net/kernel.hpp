@@ -41,6 +41,18 @@ class Kernel {
   [[nodiscard]] virtual std::vector<Status> execute(const std::vector<KernelOp>& ops) = 0;
 
   [[nodiscard]] Status execute_one(const KernelOp& op) { return std::move(execute({op}).at(0)); }
+
+  // An fd that turns readable when links, addresses or routes change (a
+  // separate socket on the rtnetlink multicast groups). The owner polls it
+  // and calls drain_events(), which reads everything pending without
+  // blocking and reports whether the kernel dropped events (ENOBUFS: the
+  // caller must resync from a full dump).
+  [[nodiscard]] virtual Result<int> open_events() = 0;
+  struct Drained {
+    std::size_t messages = 0;
+    bool lost = false;
+  };
+  virtual Drained drain_events() = 0;
 };
 
 class SysctlStore {
