@@ -262,7 +262,9 @@ class Daemon {
     const auto t0 = std::chrono::steady_clock::now();
     auto conv = agent_->converge(cfg_, true);
     if (!conv) {
-      const std::string err = conv.error().str();
+      std::string err = conv.error().str();
+      // "refusing to change anything:\n  reason\n  reason" reads as one line in headers.
+      for (std::size_t p; (p = err.find("\n  ")) != std::string::npos;) err.replace(p, 3, " ");
       if (err != last_repair_error_) log::error("self-heal (" + std::string(why) + "): " + err);
       last_repair_error_ = err;
       return;

@@ -81,6 +81,19 @@ void plain(httplib::Response& res, int status, const std::string& body) {
   res.set_content(body, "text/plain; charset=utf-8");
 }
 
+// A header value is one line: fold multi-line reasons.
+std::string header_value(const std::string& v) {
+  std::string out;
+  for (char c : v.substr(0, 512)) {
+    if (c == '\n') {
+      out += "; ";
+    } else if (c != '\r') {
+      out += c;
+    }
+  }
+  return out;
+}
+
 bool known_path(const std::string& p) {
   return p == "/healthz" || p == "/readyz" || p == "/livez" || p == "/status" || p == "/metrics" ||
          p.rfind("/health/", 0) == 0;
@@ -196,7 +209,7 @@ void HttpServer::serve_get(const httplib::Request& req, httplib::Response& res) 
     if (p == "/healthz" || p == "/readyz") {
       const Verdict& v = snap->verdict;
       res.set_header("X-Rsagent-State", mode_name(v.mode));
-      if (!v.reason.empty()) res.set_header("X-Rsagent-Reason", v.reason.substr(0, 512));
+      if (!v.reason.empty()) res.set_header("X-Rsagent-Reason", header_value(v.reason));
       return plain(res, v.ready() ? 200 : 503, v.body());
     }
     if (p.rfind("/health/", 0) == 0) {
@@ -205,7 +218,7 @@ void HttpServer::serve_get(const httplib::Request& req, httplib::Response& res) 
         if (c.name != name) continue;
         res.set_header("X-Rsagent-State", c.up ? "up" : "down");
         if (c.has_result && !c.last.detail.empty())
-          res.set_header("X-Rsagent-Reason", c.last.detail.substr(0, 512));
+          res.set_header("X-Rsagent-Reason", header_value(c.last.detail));
         return plain(res, c.up ? 200 : 503, c.up ? "up\n" : "down\n");
       }
       return plain(res, 404, "no check named " + name + "\n");
