@@ -43,6 +43,8 @@ void print_status_text(const json& st) {
 }  // namespace
 
 int cmd_status(const CommandOptions& opts) {
+  if (!opts.json)
+    if (auto code = via_systemctl(opts, "status")) return *code;
   const Paths paths = Paths::for_state_dir(opts.state_dir);
   const bool running = lock_is_held(paths.lockfile());
   json st{{"state_dir", paths.runtime}, {"running", running}};

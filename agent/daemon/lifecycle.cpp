@@ -6,6 +6,9 @@
 #include "rsagent/util/fs.hpp"
 
 #include <cerrno>
+#include <cstdlib>
+#include <optional>
+#include <vector>
 #include <csignal>
 #include <cstring>
 #include <fcntl.h>
@@ -62,6 +65,31 @@ int print_config_errors(const config::LoadResult& r) {
 }  // namespace
 
 int cmd_run(const CommandOptions& opts) { return run_daemon(opts, -1); }
+
+std::optional<int> via_systemctl(const CommandOptions& opts, const std::string& verb) {
+  // Only for the installed service's own files: with --config/--state-dir the
+  // operator means this instance, not the unit.
+  if (opts.state_dir || opts.config != config::kDefaultConfigPath) return std::nullopt;
+  if (std::getenv("RSAGENT_NO_SYSTEMCTL") != nullptr) return std::nullopt;
+  // Already running under systemd (the unit's own ExecStart): act directly.
+  if (std::getenv("INVOCATION_ID") != nullptr) return std::nullopt;
+  if (::access("/run/systemd/system", F_OK) != 0) return std::nullopt;  // systemd is not PID 1
+  bool installed = false;
+  for (const char* dir : {"/etc/systemd/system", "/run/systemd/system", "/usr/lib/systemd/system",
+                          "/lib/systemd/system"})
+    installed = installed || ::access((std::string(dir) + "/rsagent.service").c_str(), F_OK) == 0;
+  if (!installed) return std::nullopt;
+  std::cout.flush();
+  std::vector<std::string> args{"systemctl", verb, "rsagent.service"};
+  if (verb == "status") args.push_back("--no-pager");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  ::execvp("systemctl", argv.data());
+  std::cerr << "rsagent: exec systemctl: " << std::strerror(errno)
+            << " (set RSAGENT_NO_SYSTEMCTL=1 to act directly)\n";
+  return exit_code::kFailure;
+}
 
 int cmd_reload(const CommandOptions& opts) {
   if (::geteuid() != 0) {
@@ -164,6 +192,7 @@ int cmd_operator(const CommandOptions& opts, const std::string& cmd) {
 }
 
 int cmd_start(const CommandOptions& opts) {
+  if (auto code = via_systemctl(opts, "start")) return *code;
   auto loaded = config::load(opts.config);
   if (!loaded.config) return print_config_errors(loaded);
   if (!has_net_admin()) {
@@ -243,6 +272,8 @@ int cmd_start(const CommandOptions& opts) {
 }
 
 int cmd_stop(const CommandOptions& opts) {
+  if (!opts.now)
+    if (auto code = via_systemctl(opts, "stop")) return *code;
   if (!has_net_admin()) {
     std::cerr << "rsagent: stop " << kNeedPrivilege << "\n";
     return exit_code::kNotPrivileged;

@@ -35,6 +35,10 @@ struct CommandOptions {
 };
 
 [[nodiscard]] int cmd_run(const CommandOptions& opts);
+// When systemd is PID 1, the unit is installed and the default files are
+// used, start/stop/status hand over to systemctl (so systemd tracks the
+// daemon); nullopt means act directly.
+[[nodiscard]] std::optional<int> via_systemctl(const CommandOptions& opts, const std::string& verb);
 [[nodiscard]] int cmd_start(const CommandOptions& opts);
 [[nodiscard]] int cmd_stop(const CommandOptions& opts);
 [[nodiscard]] int cmd_status(const CommandOptions& opts);
