@@ -39,14 +39,13 @@ void start_node(const AgentNode& n) {
 // `ip -ts monitor` running in the namespace for the life of the object.
 class Monitor {
  public:
-  Monitor(const AgentNode& n, const std::string& what) : n_(n), log_(n.dir() + "/monitor-" + what + ".log") {
+  Monitor(const AgentNode& n, const std::string& what) : log_(n.dir() + "/monitor-" + what + ".log") {
     n.ns.run("sh -c 'ip -ts monitor " + what + " >" + log_ + " 2>&1 &'");
     std::this_thread::sleep_for(200ms);  // subscribed before anything happens
   }
   [[nodiscard]] std::string text() const { return sh("cat " + log_).out; }
 
  private:
-  const AgentNode& n_;
   std::string log_;
 };
 
