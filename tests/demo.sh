@@ -1,82 +1,99 @@
 #!/usr/bin/env bash
-# The demo: rsagent's main job on the shipped example config, inside a
-# throwaway network namespace (never the host's network). Installs what is
-# needed, builds, shows the state before, during and after, and cleans up.
+# The demo: a whole LVS direct-routing cluster in network namespaces (never
+# the host's network) - a client, a director (nftables forwarding at layer 2,
+# HAProxy checking rsagent) and two real servers running rsagent - narrated
+# with the evidence under each line. Installs what is needed and builds first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
 bash tests/install-deps.sh >/dev/null
 echo "==> building rsagent"
 cmake -S . -B build-demo -DCMAKE_BUILD_TYPE=Release -DRSAGENT_BUILD_TESTS=OFF >/dev/null
-cmake --build build-demo -j"$(nproc)" >/dev/null
+cmake --build build-demo -j"$(nproc)" --target rsagent >/dev/null
 bin="$root/build-demo/rsagent"
-cfg="$root/packaging/examples/rsagent.json"
-
-ns="rsademo$$"
-state="$(mktemp -d /tmp/rsagent-demo-XXXXXX)"
+lab="rsademo$$"
+labsh="$root/tests/lab/lab.sh"
+sync_pid=""
 cleanup() {
-  for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
-  ip netns del "$ns" 2>/dev/null || true
-  rm -rf "$state"
+  [ -n "$sync_pid" ] && kill "$sync_pid" 2>/dev/null || true
+  bash "$labsh" down "$lab" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-in_ns() { ip netns exec "$ns" "$@"; }
-rsagent() { in_ns "$bin" --config "$cfg" --state-dir "$state" "$@"; }
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
-show() {
-  echo "-- addresses on lo:"
-  ip -n "$ns" -br addr show dev lo | sed 's/^/   /'
-  ip -n "$ns" addr show dev lo | awk '/inet .*lo:/{print "   label:", $NF, $2}'
-  echo "-- host routes in the main table:"
-  # 244 is rsagent's route protocol; the package's rt_protos.d entry makes
-  # ip(8) print "proto rsagent" (not installed on this host by the demo).
-  { ip -n "$ns" -4 route show table main; ip -n "$ns" -6 route show table main; } |
-    grep -v fe80:: | sed 's/^/   /; s/proto 244/proto 244 (rsagent)/'
-  echo "-- ARP sysctls:"
-  in_ns bash -c 'for f in /proc/sys/net/ipv4/conf/{all,lo,eth0}/arp_{ignore,announce}; do
-                 printf "   %s = %s\n" "${f#/proc/sys/}" "$(cat "$f")"; done'
+say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
+show() { sed 's/^/    /'; }
+in_ns() { local n=$1; shift; ip netns exec "$lab-$n" "$@"; }
+mac() { ip -n "$lab-$1" -j link show dev eth0 | sed 's/.*"address":"\([^"]*\)".*/\1/'; }
+who_answers_arp() {
+  local m out=""
+  for m in $(in_ns client arping -i eth0 -c 3 -W 0.2 -w 2 -r 198.51.100.100 2>/dev/null | sort -u); do
+    for n in director rs1 rs2; do [ "$m" = "$(mac "$n")" ] && out+="$n ($m)  "; done
+  done
+  echo "${out:-nobody}"
 }
-snapshot() {
-  ip -n "$ns" -j addr; ip -n "$ns" -j route show table all; ip -n "$ns" -j -6 route show table all
-  in_ns sh -c 'grep -H . /proc/sys/net/ipv4/conf/*/arp_*'
+requests() {  # n requests from the client; prints who answered, counted
+  for _ in $(seq 1 "$1"); do in_ns client curl -s --max-time 2 "$2" || echo "FAILED"; done | sort | uniq -c
+}
+agent() { local n=$1; shift; in_ns "$n" "$bin" --config "/run/$lab/$n/rsagent.json" --state-dir "/run/$lab/$n/state" "$@"; }
+wait_state() {  # server, state prefix: until HAProxy (and so the forwarding map) agrees
+  for _ in $(seq 1 50); do grep -q "$1=$2" "/run/$lab/forwarding" 2>/dev/null && return 0; sleep 0.1; done
 }
 
-step "a throwaway network namespace '$ns' with lo and an eth0, like a web node"
-ip netns add "$ns"
-ip -n "$ns" link set lo up
-ip -n "$ns" link add eth0 type veth peer name uplink
-ip -n "$ns" addr add 203.0.113.11/24 dev eth0
-ip -n "$ns" link set eth0 up
-ip -n "$ns" link set uplink up
-# An admin's unusual original, to show that stop restores it exactly.
-in_ns sh -c 'echo 2 > /proc/sys/net/ipv4/conf/all/arp_ignore'
+start=$(date +%s)
+say "1. A DR cluster in namespaces: client 203.0.113.10, director 203.0.113.1, real servers rs1 .11 and rs2 .12 on one bridge; VIP 198.51.100.100 (and 2001:db8::100)."
+bash "$labsh" up "$lab" "$bin"
+echo "    Each real server holds the VIP on lo, as the copied init script leaves it:" 
+ip -n "$lab-rs1" addr show dev lo | grep 198.51 | show
 
-step "the configuration ($cfg)"
-sed 's/^/   /' "$cfg"
+say "2. Before rsagent: who answers ARP for the VIP? (ARP flux: the real servers steal the director's traffic)"
+echo "    $(who_answers_arp)"
 
-step "before: the namespace as the admin left it"
-show
-before="$(snapshot)"
+say "3. rsagent start on both real servers (it adopts the VIPs, adds host routes, sets arp_ignore/arp_announce)"
+bash "$labsh" agents-start "$lab" | show
+bash "$labsh" sync "$lab" &
+sync_pid=$!
+echo "    (HAProxy on the director checks each rsagent; a loop turns its server states into the nftables forwarding map)"
+echo "    rs1 after start:"
+{ ip -n "$lab-rs1" route show table main | grep 198.51; in_ns rs1 sh -c 'grep -H . /proc/sys/net/ipv4/conf/{all,lo}/arp_ignore /proc/sys/net/ipv4/conf/{all,lo}/arp_announce 2>/dev/null || for f in all lo; do echo "$f: $(cat /proc/sys/net/ipv4/conf/$f/arp_ignore) $(cat /proc/sys/net/ipv4/conf/$f/arp_announce)"; done'; } | sed 's/proto 244/proto 244 (rsagent)/' | show
+wait_state rs1 UP; wait_state rs2 UP
+echo "    Now ARP for the VIP is answered by: $(who_answers_arp)"
 
-step "rsagent plan (dry run: prints what start would do, changes nothing)"
-rsagent plan
+say "4. The client's requests to the VIP are spread over both real servers"
+requests 12 http://198.51.100.100/ | show
+echo "    and over IPv6:"
+requests 6 "http://[2001:db8::100]/" | show
 
-step "rsagent start (returns once everything is applied)"
-rsagent start
-show
+say "5. Responses go straight from the real server to the client: the source MACs of the VIP's responses, as the client sees them:"
+in_ns client timeout 3 tcpdump -p -n -e -l -i eth0 'src host 198.51.100.100 and src port 80' 2>/dev/null >"/run/$lab/td" &
+td=$!
+sleep 0.5
+requests 6 http://198.51.100.100/ >/dev/null
+wait "$td" || true
+for n in rs1 rs2 director; do
+  echo "    from $n ($(mac "$n")): $(grep -c "^[^ ]* $(mac "$n") >" "/run/$lab/td") packets"
+done
 
-step "rsagent status"
-rsagent status
+say "6. rs1's web service dies: rsagent's check fails, HAProxy marks rs1 DOWN, the director stops sending to it"
+bash "$labsh" web-stop "$lab" rs1 2>/dev/null
+wait_state rs1 DOWN
+in_ns rs1 curl -s -i http://127.0.0.1:9799/healthz | grep -E "^HTTP|X-Rsagent" | show
+requests 8 http://198.51.100.100/ | show
+bash "$labsh" web-start "$lab" rs1
+wait_state rs1 UP
+echo "    service back: rs1 is UP again"
+requests 8 http://198.51.100.100/ | show
 
-step "rsagent stop (reverts exactly what rsagent changed)"
-rsagent stop
-show
-if [ "$(snapshot)" = "$before" ]; then
-  step "after stop the namespace is byte-identical to before start (all.arp_ignore back to 2, not 0)"
-else
-  echo "!! the namespace differs from before start" >&2
-  diff <(echo "$before") <(snapshot) >&2 || true
-  exit 1
-fi
+say "7. rsagent drain on rs2 (before maintenance): HAProxy shows DRAIN, new requests go to rs1"
+agent rs2 drain --reason "kernel upgrade" | show
+wait_state rs2 DRAIN
+requests 8 http://198.51.100.100/ | show
+agent rs2 ready | show
+wait_state rs2 UP
+
+say "8. rsagent stop: the VIPs it adopted stay, the ARP sysctls go back - and the ARP flux is back (what rsagent fixed)"
+kill "$sync_pid" 2>/dev/null || true
+sync_pid=""
+bash "$labsh" agents-stop "$lab" | show
+echo "    ARP for the VIP is answered by: $(who_answers_arp)"
+say "Done in $(( $(date +%s) - start )) s; every namespace is removed on exit."

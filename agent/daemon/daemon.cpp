@@ -262,9 +262,15 @@ class Daemon {
     const auto t0 = std::chrono::steady_clock::now();
     auto conv = agent_->converge(cfg_, true);
     if (!conv) {
-      std::string err = conv.error().str();
       // "refusing to change anything:\n  reason\n  reason" reads as one line in headers.
-      for (std::size_t p; (p = err.find("\n  ")) != std::string::npos;) err.replace(p, 3, " ");
+      std::string err;
+      for (const char c : conv.error().str()) {
+        if (c == '\n') {
+          err += ' ';
+        } else if (!(c == ' ' && !err.empty() && err.back() == ' ')) {
+          err += c;
+        }
+      }
       if (err != last_repair_error_) log::error("self-heal (" + std::string(why) + "): " + err);
       last_repair_error_ = err;
       return;
