@@ -13,6 +13,8 @@
 #include <deque>
 #include <future>
 #include <random>
+#include "rsagent/util/fd.hpp"
+
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -73,25 +75,6 @@ class Reporter {
   }
 };
 
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  Fd& operator=(int fd) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-    return *this;
-  }
-  [[nodiscard]] int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -115,9 +98,9 @@ class Daemon {
   Paths paths_;
   config::Config cfg_;
   InstanceLock lock_;
-  Fd signals_;
-  Fd timer_;
-  Fd wake_;  // control thread -> main loop
+  UniqueFd signals_;
+  UniqueFd timer_;
+  UniqueFd wake_;  // control thread -> main loop
   std::unique_ptr<Agent> agent_;
   net::Journal journal_;
   std::unique_ptr<health::Board> board_;
@@ -181,9 +164,9 @@ class Daemon {
     for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, s);
     sigprocmask(SIG_BLOCK, &set, nullptr);
     signal(SIGPIPE, SIG_IGN);
-    signals_ = signalfd(-1, &set, SFD_CLOEXEC);
-    timer_ = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
-    wake_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    signals_.reset(signalfd(-1, &set, SFD_CLOEXEC));
+    timer_.reset(timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC));
+    wake_.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (signals_.get() < 0 || timer_.get() < 0 || wake_.get() < 0)
       return rep_.fail(exit_code::kFailure, std::string("signalfd/timerfd/eventfd: ") + std::strerror(errno));
 

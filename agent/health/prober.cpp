@@ -3,6 +3,8 @@
 #include <httplib.h>
 
 #include <arpa/inet.h>
+#include "rsagent/util/fd.hpp"
+
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -18,24 +20,6 @@ namespace rsagent::health {
 namespace {
 
 using Steady = std::chrono::steady_clock;
-
-class UniqueFd {
- public:
-  explicit UniqueFd(int fd = -1) : fd_(fd) {}
-  ~UniqueFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  [[nodiscard]] int get() const { return fd_; }
-  void reset(int fd = -1) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_;
-};
 
 int remaining_ms(Steady::time_point deadline) {
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Steady::now());

@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include "rsagent/util/fd.hpp"
+
 #include <cerrno>
 #include <cstring>
 
@@ -16,22 +18,8 @@ namespace rsagent::net {
 
 namespace {
 
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  [[nodiscard]] int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 Result<std::size_t> count_family(int family, const std::vector<IpAddress>& locals) {
-  Fd fd(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
+  UniqueFd fd(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
   if (fd.get() < 0) return errno_error(errno, "sock_diag socket");
   struct {
     nlmsghdr nlh;
