@@ -13,6 +13,8 @@
 #include <deque>
 #include <future>
 #include <random>
+#include <set>
+#include <tuple>
 #include "rsagent/util/fd.hpp"
 
 #include <cerrno>
@@ -209,7 +211,11 @@ class Daemon {
     http_->start();
     if (agent_check_) agent_check_->start();
     control_->start();
-    tick();
+    // Just converged: nothing to repair yet, only the verdict to compute.
+    http_->heartbeat();
+    struct stat mst {};
+    board_->set_maintenance_file(::stat(cfg_.health.maintenance_file.c_str(), &mst) == 0);
+    refresh_net();
     arm_timer();
     if (auto s = fs::write_atomic(paths_.pidfile(), std::to_string(getpid()) + "\n", 0644, false); !s)
       log::warning("pidfile: " + s.error().str());
@@ -596,19 +602,22 @@ json describe_state(const net::Journal& j, const net::ObservedState& have) {
   const net::Link* lo = nullptr;
   for (const auto& l : have.links)
     if (l.loopback) lo = &l;
+  const int lo_index = lo ? lo->ifindex : -1;
+  // Indexed: this runs every second, with up to tens of thousands of VIPs.
+  std::set<net::IpAddress> on_lo;
+  for (const auto& o : have.addresses)
+    if (o.ifindex == lo_index) on_lo.insert(o.address);
+  std::set<std::tuple<net::IpAddress, std::uint32_t, std::uint32_t>> lo_routes;
+  for (const auto& o : have.routes)
+    if (o.oif == lo_index) lo_routes.emplace(o.dst, o.table, o.metric);
   for (const auto& e : j.entries) {
     if (const auto* a = std::get_if<net::AddressEntry>(&e)) {
-      bool present = false;
-      for (const auto& o : have.addresses)
-        present = present || (lo && o.ifindex == lo->ifindex && o.address == a->spec.address);
+      const bool present = on_lo.count(a->spec.address) > 0;
       vips.push_back({{"address", a->spec.address.str()}, {"prefix", a->spec.prefix},
                       {"label", a->spec.label}, {"owned", a->created}, {"present", present}});
       if (!present) drift.push_back("VIP " + a->spec.address.str() + " is missing from lo");
     } else if (const auto* r = std::get_if<net::RouteEntry>(&e)) {
-      bool present = false;
-      for (const auto& o : have.routes)
-        present = present || (o.dst == r->spec.dst && o.table == r->spec.table &&
-                              o.metric == r->spec.metric && lo && o.oif == lo->ifindex);
+      const bool present = lo_routes.count(std::make_tuple(r->spec.dst, r->spec.table, r->spec.metric)) > 0;
       routes.push_back({{"route", r->spec.str()}, {"owned", r->created}, {"present", present}});
       if (!present) drift.push_back("route " + r->spec.str() + " is missing");
     } else if (const auto* s = std::get_if<net::SysctlEntry>(&e)) {

@@ -1,7 +1,9 @@
 #include "rsagent/net/plan.hpp"
 
 #include <algorithm>
+#include <map>
 #include <set>
+#include <tuple>
 
 namespace rsagent::net {
 
@@ -173,13 +175,26 @@ Plan make_plan(const DesiredState& want, const ObservedState& have, const Journa
     sys_entries.emplace_back(SysctlEntry{s.key, original, s.value});
   }
 
+  // Indexes, so a plan for 10000 VIPs is not 10000 x 10000 comparisons.
+  std::multimap<IpAddress, const ObservedAddress*> addrs_by_ip;
+  for (const auto& o : have.addresses) addrs_by_ip.emplace(o.address, &o);
+  std::map<IpAddress, const AddressEntry*> prior_addrs;
+  std::map<IpAddress, const RouteEntry*> prior_routes;
+  for (const auto& e : prior.entries) {
+    if (const auto* a = std::get_if<AddressEntry>(&e)) prior_addrs.emplace(a->spec.address, a);
+    if (const auto* r = std::get_if<RouteEntry>(&e)) prior_routes.emplace(r->spec.dst, r);
+  }
+  std::map<std::tuple<std::uint32_t, IpAddress, int, std::uint32_t>, const ObservedRoute*> routes_by_key;
+  for (const auto& o : have.routes) routes_by_key.emplace(std::make_tuple(o.table, o.dst, o.prefix, o.metric), &o);
+
   // 2. Addresses on lo.
   std::set<IpAddress> wanted_addrs;
   for (const auto& a : want.addresses) {
     wanted_addrs.insert(a.address);
     const ObservedAddress* on_lo = nullptr;
-    for (const auto& o : have.addresses) {
-      if (o.address != a.address) continue;
+    const auto [first, last] = addrs_by_ip.equal_range(a.address);
+    for (auto it = first; it != last; ++it) {
+      const ObservedAddress& o = *it->second;
       if (o.ifindex == lo->ifindex) {
         on_lo = &o;
       } else {
@@ -189,8 +204,8 @@ Plan make_plan(const DesiredState& want, const ObservedState& have, const Journa
                            have.link_name(o.ifindex) + " or from the config");
       }
     }
-    const auto* pe = find_entry<AddressEntry>(
-        prior, [&](const AddressEntry& e) { return e.spec.address == a.address; });
+    const auto pa = prior_addrs.find(a.address);
+    const AddressEntry* pe = pa == prior_addrs.end() ? nullptr : pa->second;
     if (on_lo) {
       const bool created = pe && pe->created;
       const bool relabel = created && a.address.family == Family::kV4 && on_lo->label != a.label;
@@ -226,15 +241,10 @@ Plan make_plan(const DesiredState& want, const ObservedState& have, const Journa
   std::set<IpAddress> wanted_routes;
   for (const auto& r : want.routes) {
     wanted_routes.insert(r.dst);
-    const ObservedRoute* same = nullptr;
-    for (const auto& o : have.routes) {
-      if (o.table == r.table && o.dst == r.dst && o.prefix == r.prefix && o.metric == r.metric) {
-        same = &o;
-        break;
-      }
-    }
-    const auto* pe =
-        find_entry<RouteEntry>(prior, [&](const RouteEntry& e) { return e.spec.dst == r.dst; });
+    const auto sr = routes_by_key.find(std::make_tuple(r.table, r.dst, r.prefix, r.metric));
+    const ObservedRoute* same = sr == routes_by_key.end() ? nullptr : sr->second;
+    const auto pr = prior_routes.find(r.dst);
+    const RouteEntry* pe = pr == prior_routes.end() ? nullptr : pr->second;
     if (same && same->oif != lo->ifindex) {
       p.errors.push_back("the main table already routes " + r.dst.str() + "/" +
                          std::to_string(r.prefix) + " via " +
