@@ -15,24 +15,29 @@ Result<net::ObservedState> Agent::observe(const net::Journal& j) {
   return engine_.observe(net::DesiredState{}, j);
 }
 
-Result<net::Plan> Agent::plan(const config::Config& cfg) {
+Result<Agent::Planned> Agent::plan_now(const config::Config& cfg) {
   auto prior = journal_.load();
   if (!prior) return prior.error();
-  const net::Journal prior_j = prior->value_or(net::Journal{});
+  Planned out;
+  out.prior = prior->value_or(net::Journal{});
   const auto want = net::desired_state(cfg);
-  auto have = engine_.observe(want, prior_j);
+  auto have = engine_.observe(want, out.prior);
   if (!have) return have.error();
-  return net::make_plan(want, *have, prior_j);
+  out.observed = std::move(*have);
+  out.plan = net::make_plan(want, out.observed, out.prior);
+  return out;
+}
+
+Result<net::Plan> Agent::plan(const config::Config& cfg) {
+  auto p = plan_now(cfg);
+  if (!p) return p.error();
+  return std::move(p->plan);
 }
 
 Result<Converged> Agent::converge(const config::Config& cfg, bool quiet) {
-  auto prior = journal_.load();
-  if (!prior) return prior.error();
-  const net::Journal prior_j = prior->value_or(net::Journal{});
-  const auto want = net::desired_state(cfg);
-  auto have = engine_.observe(want, prior_j);
-  if (!have) return have.error();
-  net::Plan p = net::make_plan(want, *have, prior_j);
+  auto planned = plan_now(cfg);
+  if (!planned) return planned.error();
+  net::Plan& p = planned->plan;
   if (!p.errors.empty()) {
     std::string all = "refusing to change anything:";
     for (const auto& e : p.errors) all += "\n  " + e;
@@ -42,9 +47,9 @@ Result<Converged> Agent::converge(const config::Config& cfg, bool quiet) {
     for (const auto& n : p.notes) log::notice(n);
     for (const auto& w : p.warnings) log::warning(w);
   }
-  auto report = engine_.apply(p, prior_j);
+  auto report = engine_.apply(p, planned->prior);
   if (!report) return report.error();
-  return Converged{*report, std::move(p)};
+  return Converged{*report, std::move(p), std::move(planned->observed)};
 }
 
 Status Agent::revert_all() {

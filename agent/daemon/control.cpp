@@ -7,7 +7,6 @@
 #include <cerrno>
 #include <cstring>
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -59,52 +58,27 @@ Result<std::unique_ptr<ControlServer>> ControlServer::bind(const std::string& pa
                                                            ControlHandler handler) {
   sockaddr_un sa{};
   if (!fill_addr(path, sa)) return make_error("control socket path too long: " + path);
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return errno_error(errno, "control socket");
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (fd.get() < 0) return errno_error(errno, "control socket");
   // The caller holds the instance lock, so a socket file left here is stale.
   ::unlink(path.c_str());
   const mode_t old = ::umask(0177);  // created 0600: only root talks to it
-  const int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+  const int rc = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa);
   ::umask(old);
-  if (rc != 0 || ::listen(fd, 16) != 0) {
-    const int e = errno;
-    ::close(fd);
-    return errno_error(e, "control socket " + path);
-  }
-  const int wake = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  return std::unique_ptr<ControlServer>(new ControlServer(fd, wake, path, std::move(handler)));
+  if (rc != 0 || ::listen(fd.get(), 16) != 0) return errno_error(errno, "control socket " + path);
+  return std::unique_ptr<ControlServer>(new ControlServer(std::move(fd), path, std::move(handler)));
 }
 
 ControlServer::~ControlServer() {
   stop();
-  ::close(fd_);
-  ::close(wake_);
   ::unlink(path_.c_str());
 }
 
-void ControlServer::start() { thread_ = std::thread([this] { run(); }); }
-
-void ControlServer::stop() {
-  if (!thread_.joinable()) return;
-  const std::uint64_t one = 1;
-  (void)!::write(wake_, &one, sizeof one);
-  thread_.join();
+void ControlServer::start() {
+  loop_.start([this](UniqueFd client) { serve(client.get()); });
 }
 
-void ControlServer::run() {
-  while (true) {
-    pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_, POLLIN, 0}};
-    if (::poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      return;
-    }
-    if (fds[1].revents) return;
-    const int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (c < 0) continue;
-    serve(c);
-    ::close(c);
-  }
-}
+void ControlServer::stop() { loop_.stop(); }
 
 void ControlServer::serve(int client) {
   ControlReply reply;

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <deque>
 #include <future>
+#include <optional>
 #include <random>
 #include <set>
 #include <tuple>
@@ -247,7 +248,9 @@ class Daemon {
   // Puts back what someone removed or changed: owned VIPs and routes, ARP
   // sysctls. Runs on every netlink event and every tick; the plan is empty
   // (one dump, no change) when all is in place.
-  void reconcile(const char* why) {
+  // Returns the observed state when nothing had to change (the caller can
+  // compute the verdict from it without another dump).
+  std::optional<net::ObservedState> reconcile(const char* why) {
     const auto t0 = std::chrono::steady_clock::now();
     auto conv = agent_->converge(cfg_, true);
     if (!conv) {
@@ -262,31 +265,35 @@ class Daemon {
       }
       if (err != last_repair_error_) log::error("self-heal (" + std::string(why) + "): " + err);
       last_repair_error_ = err;
-      return;
+      return std::nullopt;
     }
     last_repair_error_.clear();
     journal_ = conv->plan.journal;
-    if (conv->report.changed == 0) return;
+    if (conv->report.changed == 0) return std::move(conv->observed);
     const auto ms = std::chrono::duration_cast<std::chrono::microseconds>(
                         std::chrono::steady_clock::now() - t0).count() / 1000.0;
     board_->net_repairs += static_cast<std::uint64_t>(conv->report.changed);
     for (const auto& a : conv->plan.actions)
       log::warning("self-heal: someone changed what rsagent holds; " + a.str() + " (" + why +
                    ", fixed in " + std::to_string(ms) + " ms)");
+    return std::nullopt;
   }
 
   // The netlink thread's periodic look at the network, for the verdict.
   void tick() {
     http_->heartbeat();
     if (sd::watchdog_interval()) sd::notify("WATCHDOG=1");
-    reconcile("periodic check");
+    auto seen = reconcile("periodic check");
     struct stat st {};
     board_->set_maintenance_file(::stat(cfg_.health.maintenance_file.c_str(), &st) == 0);
-    refresh_net();
+    refresh_net(std::move(seen));
   }
 
-  void refresh_net() {
-    auto have = agent_->observe(journal_);
+  // The verdict's view of the network: `seen` when the caller already has a
+  // current dump, otherwise a fresh one.
+  void refresh_net(std::optional<net::ObservedState> seen = std::nullopt) {
+    Result<net::ObservedState> have =
+        seen ? Result<net::ObservedState>(std::move(*seen)) : agent_->observe(journal_);
     health::NetHealth nh;
     json detail = json::object();
     if (!have) {
@@ -480,8 +487,7 @@ class Daemon {
       if (events_fd_ >= 0 && fds[3].revents) {
         const auto d = agent_->drain_events();
         if (d.lost) log::warning("netlink events were lost (ENOBUFS): full resync");
-        reconcile(d.lost ? "resync after lost events" : "netlink event");
-        refresh_net();
+        refresh_net(reconcile(d.lost ? "resync after lost events" : "netlink event"));
       }
       if (fds[0].revents) {
         signalfd_siginfo si{};

@@ -10,8 +10,6 @@
 #include <cstring>
 #include <deque>
 #include <netinet/in.h>
-#include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -246,10 +244,10 @@ void HttpServer::serve_get(const httplib::Request& req, httplib::Response& res) 
 Result<std::unique_ptr<AgentCheckServer>> AgentCheckServer::bind(const config::Endpoint& at,
                                                                  Board& board) {
   const bool v4 = at.address.family == net::Family::kV4;
-  const int fd = ::socket(v4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return errno_error(errno, "agent_check.listen " + at.str());
+  UniqueFd fd(::socket(v4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (fd.get() < 0) return errno_error(errno, "agent_check.listen " + at.str());
   const int yes = 1;
-  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
   sockaddr_storage ss{};
   socklen_t len = 0;
   if (v4) {
@@ -265,50 +263,25 @@ Result<std::unique_ptr<AgentCheckServer>> AgentCheckServer::bind(const config::E
     std::memcpy(&sin6->sin6_addr, at.address.bytes.data(), 16);
     len = sizeof *sin6;
   }
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(fd, kListenBacklog) != 0) {
-    const int e = errno;
-    ::close(fd);
-    return errno_error(e, "agent_check.listen " + at.str() +
-                              ": cannot listen; free the port or change agent_check.listen");
-  }
-  const int wake = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  return std::unique_ptr<AgentCheckServer>(new AgentCheckServer(fd, wake, board));
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0 ||
+      ::listen(fd.get(), kListenBacklog) != 0)
+    return errno_error(errno, "agent_check.listen " + at.str() +
+                                  ": cannot listen; free the port or change agent_check.listen");
+  return std::unique_ptr<AgentCheckServer>(new AgentCheckServer(std::move(fd), board));
 }
 
-AgentCheckServer::~AgentCheckServer() {
-  stop();
-  ::close(fd_);
-  ::close(wake_);
+AgentCheckServer::~AgentCheckServer() { stop(); }
+
+void AgentCheckServer::start() {
+  loop_.start([this](UniqueFd client) {
+    // One line, then close: HAProxy reads until EOF. The line fits any
+    // socket buffer, so a non-blocking send never waits on the peer.
+    const std::string line = board_.snapshot()->verdict.agent_line();
+    (void)!::send(client.get(), line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    ++board_.agent_checks;
+  });
 }
 
-void AgentCheckServer::start() { thread_ = std::thread([this] { run(); }); }
-
-void AgentCheckServer::stop() {
-  if (!thread_.joinable()) return;
-  const std::uint64_t one = 1;
-  (void)!::write(wake_, &one, sizeof one);
-  thread_.join();
-}
-
-void AgentCheckServer::run() {
-  while (true) {
-    pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_, POLLIN, 0}};
-    if (::poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      return;
-    }
-    if (fds[1].revents) return;
-    while (true) {
-      const int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-      if (c < 0) break;
-      // One line, then close: HAProxy reads until EOF. The line fits any
-      // socket buffer, so a non-blocking send never waits on the peer.
-      const std::string line = board_.snapshot()->verdict.agent_line();
-      (void)!::send(c, line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-      ::close(c);
-      ++board_.agent_checks;
-    }
-  }
-}
+void AgentCheckServer::stop() { loop_.stop(); }
 
 }  // namespace rsagent::health

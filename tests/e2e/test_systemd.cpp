@@ -105,15 +105,6 @@ class Container {
   int init_ = 0;
 };
 
-template <typename F>
-bool wait_until(F pred, std::chrono::milliseconds timeout = 20s) {
-  const auto end = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(100ms);
-  }
-  return pred();
-}
 
 }  // namespace
 
@@ -140,7 +131,7 @@ TEST_CASE("under systemd: start, reload, restart after kill -9, stop reverting e
   CHECK(c.must_run("ip route show table main").find("198.51.100.100 dev lo proto rsagent") != std::string::npos);
   CHECK(c.sysctl("all/arp_ignore") == 1);
   CHECK(c.sysctl("lo/arp_announce") == 2);
-  CHECK(wait_until([&] { return c.run("curl -s http://127.0.0.1:9799/healthz").out == "ready\n"; }));
+  CHECK(wait_until([&] { return c.run("curl -s http://127.0.0.1:9799/healthz").out == "ready\n"; }, 20s, 100ms));
   auto status = c.run("rsagent status");
   CHECK(status.code == 0);
   CHECK(status.out.find("rsagent.service") != std::string::npos);  // systemctl's view
@@ -157,7 +148,7 @@ TEST_CASE("under systemd: start, reload, restart after kill -9, stop reverting e
   REQUIRE(wait_until([&] {
     const auto pid = c.run("systemctl show -p MainPID --value rsagent").out;
     return pid != pid1 && pid != "0\n" && c.run("systemctl is-active rsagent").out == "active\n";
-  }));
+  }, 20s, 100ms));
   CHECK(c.has_vip("198.51.100.100"));
   const auto js = nlohmann::json::parse(c.must_run("rsagent status --json"));
   for (const auto& v : js["vips"]) CHECK(v["owned"] == true);

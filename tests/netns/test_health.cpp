@@ -29,15 +29,6 @@ const char* const kNodeConfig = R"({
   }
 })";
 
-template <typename F>
-bool wait_until(F pred, std::chrono::milliseconds timeout = 10s) {
-  const auto end = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return pred();
-}
 
 int http_code(const Netns& ns, const std::string& args) {
   auto r = ns.run("curl -s -o /dev/null -w '%{http_code}' --max-time 5 " + args);

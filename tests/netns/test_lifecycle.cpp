@@ -21,15 +21,6 @@ namespace {
 
 const char* const kConfig = R"({"vips": ["198.51.100.100", "198.51.100.101", "2001:db8::100"]})";
 
-template <typename F>
-bool wait_until(F pred, std::chrono::milliseconds timeout = 10s) {
-  const auto end = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return pred();
-}
 
 void start_node(const AgentNode& n) {
   auto r = n.rsagent("start");

@@ -8,7 +8,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace rsagent::testing {
@@ -92,6 +94,18 @@ class Lan {
 // (a few requests; empty when nobody answered).
 std::vector<std::string> arp_responders(const Netns& from, const std::string& ip);
 std::string mac_of(const Netns& host, const std::string& ifname = "eth0");
+
+// Polls pred until it holds or the timeout passes; returns its last value.
+template <typename F>
+bool wait_until(F pred, std::chrono::milliseconds timeout = std::chrono::seconds(10),
+                std::chrono::milliseconds every = std::chrono::milliseconds(20)) {
+  const auto end = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(every);
+  }
+  return pred();
+}
 
 // True when `addrs` (ip -j addr show dev lo) holds `local`/`prefix`, with
 // `label` when given.

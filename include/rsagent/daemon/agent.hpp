@@ -16,6 +16,9 @@ namespace rsagent::daemon {
 struct Converged {
   net::ApplyReport report;
   net::Plan plan;
+  // The kernel as seen before applying: when nothing was changed it is the
+  // current state, so the caller need not dump it again.
+  net::ObservedState observed;
 };
 
 class Agent {
@@ -36,6 +39,13 @@ class Agent {
   [[nodiscard]] Result<net::ObservedState> observe(const net::Journal& j);
 
  private:
+  struct Planned {
+    net::Journal prior;
+    net::ObservedState observed;
+    net::Plan plan;
+  };
+  [[nodiscard]] Result<Planned> plan_now(const config::Config& cfg);
+
   Agent(std::unique_ptr<net::Kernel> k, std::unique_ptr<net::SysctlStore> s, net::JournalStore j)
       : kernel_(std::move(k)), sysctls_(std::move(s)), journal_(std::move(j)),
         engine_(*kernel_, *sysctls_, journal_) {}

@@ -8,13 +8,13 @@
 #pragma once
 
 #include "rsagent/health/state.hpp"
+#include "rsagent/util/accept_loop.hpp"
 #include "rsagent/util/result.hpp"
 
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 
 namespace rsagent::daemon {
 
@@ -44,15 +44,12 @@ class ControlServer {
   void stop();
 
  private:
-  ControlServer(int fd, int wake, std::string path, ControlHandler h)
-      : fd_(fd), wake_(wake), path_(std::move(path)), handler_(std::move(h)) {}
-  void run();
+  ControlServer(UniqueFd fd, std::string path, ControlHandler h)
+      : loop_(std::move(fd), 0), path_(std::move(path)), handler_(std::move(h)) {}
   void serve(int client);
-  int fd_;
-  int wake_;
+  AcceptLoop loop_;
   std::string path_;
   ControlHandler handler_;
-  std::thread thread_;
 };
 
 // ENOENT/ECONNREFUSED in the error when no daemon listens.

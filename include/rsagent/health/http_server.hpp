@@ -8,10 +8,12 @@
 
 #include "rsagent/config/config.hpp"
 #include "rsagent/health/board.hpp"
+#include "rsagent/util/accept_loop.hpp"
 #include "rsagent/util/result.hpp"
 
 #include <atomic>
 #include <memory>
+#include <sys/socket.h>
 #include <thread>
 
 namespace httplib {
@@ -66,12 +68,9 @@ class AgentCheckServer {
   void stop();
 
  private:
-  AgentCheckServer(int fd, int wake, Board& board) : fd_(fd), wake_(wake), board_(board) {}
-  void run();
-  int fd_;
-  int wake_;
+  AgentCheckServer(UniqueFd fd, Board& board) : loop_(std::move(fd), SOCK_NONBLOCK), board_(board) {}
+  AcceptLoop loop_;
   Board& board_;
-  std::thread thread_;
 };
 
 }  // namespace rsagent::health
