@@ -114,8 +114,8 @@ agent "$server" ready >/dev/null
 wait_state "$server" UP
 
 # IPv6: the VIP6 through the director; no real server answers NS for it.
-out="$(answers 12 'http://[2001:db8::100]/' | sort -u | tr '\n' ' ')"
-check "the IPv6 VIP is reachable through the director and answered by both" test "$out" = "rs1 rs2 "
+out="$(answers 20 'http://[2001:db8::100]/' | sort -u | tr '\n' ' ')"
+check "the IPv6 VIP is reachable through the director and answered by both (got: $out)" test "$out" = "rs1 rs2 "
 in_ns client ip -6 neigh flush dev eth0
 in_ns client timeout 3 tcpdump -p -n -e -l -i eth0 'icmp6 and ip6[40] == 136' >"/run/$lab/na" 2>/dev/null &
 td=$!
