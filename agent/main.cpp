@@ -37,7 +37,9 @@ Commands:
                   returns once applied; a bad configuration exits 6 and
                   changes nothing
   restart         replace the daemon with the binary now on disk, keeping
-                  every VIP, route and sysctl in place (no gap)
+                  every VIP, route and sysctl in place (no gap); starts it
+                  when it is not running
+  try-restart     the same, but only when it is running (package upgrades)
   check-config    validate the configuration; changes nothing
   version         print the version
 
@@ -147,7 +149,8 @@ int main(int argc, char** argv) {
   if (command == "check-config") return cmd_check_config(opts);
   if (command == "drain" || command == "maint" || command == "ready") return cmd_operator(opts, command);
   if (command == "reload") return cmd_reload(opts);
-  if (command == "restart") return cmd_restart(opts);
+  if (command == "restart") return cmd_restart(opts, false);
+  if (command == "try-restart") return cmd_restart(opts, true);
   if (command == "version") {
     std::cout << "rsagent " << RSAGENT_VERSION << "\n";
     return exit_code::kOk;

@@ -7,6 +7,7 @@
 #include "rsagent/net/sockdiag.hpp"
 #include "rsagent/util/fs.hpp"
 #include "rsagent/util/log.hpp"
+#include "rsagent/util/sd_jobs.hpp"
 #include "rsagent/util/sd_notify.hpp"
 
 #include <atomic>
@@ -36,6 +37,8 @@ namespace {
 using nlohmann::json;
 constexpr std::chrono::milliseconds kTick{1000};
 constexpr std::chrono::milliseconds kDrainPoll{200};
+// systemctl answers from memory; do not let a hung bus delay a stop much.
+constexpr std::chrono::milliseconds kRestartQueryTimeout{3000};
 
 // Where a starting daemon reports its outcome: the `start` parent through a
 // pipe, or stderr when run in the foreground.
@@ -92,6 +95,7 @@ class Daemon {
     if (const int code = start_up(); code >= 0) return code;
     loop();
     if (restart_requested_) return reexec();
+    if (hand_over_) return hand_over();
     return shut_down();
   }
 
@@ -122,6 +126,9 @@ class Daemon {
   std::string self_exe_;  // the binary on disk, for a restart
   const std::uint64_t boot_ = std::random_device{}() * 0x100000000ULL + std::random_device{}();
   std::atomic<bool> restart_requested_{false};
+  // systemd is restarting the unit: leave everything in place for the next process.
+  bool hand_over_ = false;
+  std::string unit_;  // our systemd unit, when systemd started us
   // Requests that must run on the netlink thread (reload), with their answer.
   struct Pending {
     ControlRequest req;
@@ -142,6 +149,7 @@ class Daemon {
     cfg_ = *loaded.config;
     char exe[4096] = {};
     if (::readlink("/proc/self/exe", exe, sizeof exe - 1) > 0) self_exe_ = exe;
+    unit_ = sd::own_unit();
     if (!has_net_admin())
       return rep_.fail(exit_code::kNotPrivileged, std::string("rsagent ") + kNeedPrivilege);
 
@@ -497,7 +505,15 @@ class Daemon {
           (void)reload();
           continue;
         }
-        log::notice(std::string("received ") + strsignal(static_cast<int>(si.ssi_signo)) + ": stopping");
+        // systemd sends SIGTERM for a restart too; its job list tells which.
+        if (si.ssi_signo == SIGTERM && !unit_.empty() &&
+            sd::restart_job_pending(unit_, kRestartQueryTimeout)) {
+          log::notice("SIGTERM while systemd restarts " + unit_ +
+                      ": handing VIPs, routes and sysctls over to the next process");
+          hand_over_ = true;
+        } else {
+          log::notice(std::string("received ") + strsignal(static_cast<int>(si.ssi_signo)) + ": stopping");
+        }
         stop_requested_ = true;
       }
     }
@@ -535,6 +551,20 @@ class Daemon {
     log::error("restart: exec " + self_exe_ + ": " + std::strerror(errno) +
                "; the journal stays in place for `rsagent stop` or `rsagent start`");
     return exit_code::kFailure;
+  }
+
+  // `systemctl restart`: exit without reverting. The journal stays in
+  // /run/rsagent (RuntimeDirectoryPreserve=yes) and the process systemd
+  // starts next adopts it, as after a crash, so nothing is removed.
+  int hand_over() {
+    sd::notify("STOPPING=1\nSTATUS=restarting: handing over to the next process");
+    monitor_->stop();
+    control_->stop();
+    if (agent_check_) agent_check_->stop();
+    http_->stop();
+    (void)fs::remove_if_exists(paths_.pidfile());
+    log::notice("handed over: VIPs, routes and sysctls stay in place for the restarted daemon");
+    return exit_code::kOk;
   }
 
   std::vector<net::IpAddress> vips() const {

@@ -107,7 +107,7 @@ int cmd_reload(const CommandOptions& opts) {
   return reply->ok ? exit_code::kOk : (reply->code ? reply->code : exit_code::kFailure);
 }
 
-int cmd_restart(const CommandOptions& opts) {
+int cmd_restart(const CommandOptions& opts, bool only_if_running) {
   if (!has_net_admin()) {
     std::cerr << "rsagent: restart " << kNeedPrivilege << "\n";
     return exit_code::kNotPrivileged;
@@ -116,7 +116,11 @@ int cmd_restart(const CommandOptions& opts) {
   auto loaded = config::load(opts.config);
   if (!loaded.config) return print_config_errors(loaded);
   const Paths paths = Paths::for_state_dir(opts.state_dir);
-  if (!lock_is_held(paths.lockfile())) return cmd_start(opts);
+  if (!lock_is_held(paths.lockfile())) {
+    if (!only_if_running) return cmd_start(opts);
+    std::cout << "rsagent is not running; nothing to restart\n";
+    return exit_code::kOk;
+  }
   auto reply = control_call(paths.control_socket(), {"restart", "", false});
   if (!reply || !reply->ok) {
     std::cerr << "rsagent: restart: " << (reply ? reply->message : reply.error().str()) << "\n";

@@ -51,6 +51,7 @@ struct CommandOptions {
 // refused: exit 6 with the errors). restart: replace the daemon with the
 // binary now on disk, keeping every VIP, route and sysctl in place.
 [[nodiscard]] int cmd_reload(const CommandOptions& opts);
-[[nodiscard]] int cmd_restart(const CommandOptions& opts);
+// only_if_running: a package upgrade must not start a daemon that was stopped.
+[[nodiscard]] int cmd_restart(const CommandOptions& opts, bool only_if_running);
 
 }  // namespace rsagent::daemon
