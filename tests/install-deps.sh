@@ -22,4 +22,5 @@ apt-get install -y -q --no-install-recommends \
   build-essential cmake pkg-config clang \
   libnl-3-dev libnl-route-3-dev nlohmann-json3-dev doctest-dev libcpp-httplib-dev libssl-dev \
   iproute2 arping tcpdump nftables curl util-linux procps ca-certificates \
-  haproxy keepalived nginx-light wrk mmdebstrap systemd-container
+  haproxy keepalived nginx-light wrk mmdebstrap systemd-container \
+  debhelper lintian rpm rpmlint

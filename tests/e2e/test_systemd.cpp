@@ -1,13 +1,17 @@
-// rsagent under a real systemd: a Debian 12 root built with mmdebstrap,
+// rsagent's .deb under a real systemd: a Debian 12 root built with
+// mmdebstrap (a fresh copy per run), the package installed with dpkg,
 // booted with systemd-nspawn in a private network namespace, driven with
-// nsenter. Checks the unit: Type=notify start, reload, restart after a
-// crash (Restart=on-failure, journal preserved), stop reverting everything.
+// nsenter. Checks the package and the unit: nothing touched on install,
+// Type=notify start, reload, `systemctl restart` and the package upgrade
+// without a gap, restart after a crash, stop reverting everything, purge
+// leaving no file and no change behind.
 #include "../support/netns.hpp"
 
 #include <doctest/doctest.h>
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 using namespace rsagent::testing;
@@ -15,6 +19,9 @@ using namespace std::chrono_literals;
 
 #ifndef RSAGENT_SOURCE_DIR
 #error "RSAGENT_SOURCE_DIR must name the source tree"
+#endif
+#ifndef RSAGENT_DEB_DIR
+#error "RSAGENT_DEB_DIR must name where the package test put the .deb"
 #endif
 #ifndef RSAGENT_E2E_ROOT
 #error "RSAGENT_E2E_ROOT must name where the container root is built"
@@ -35,6 +42,18 @@ std::string container_root() {
                                    << r.out.substr(r.out.size() > 3000 ? r.out.size() - 3000 : 0));
   return root;
 }
+
+// A throwaway copy of the cached root, so every run installs into a clean
+// system; removed when it goes out of scope.
+struct RootCopy {
+  std::string path;
+  explicit RootCopy(const std::string& base) : path(base + "-run-" + unique_name()) {
+    must("cp -a " + base + " " + path);
+  }
+  ~RootCopy() { sh("rm -rf " + path); }
+  RootCopy(const RootCopy&) = delete;
+  RootCopy& operator=(const RootCopy&) = delete;
+};
 
 // Kills systemd-nspawn (and so the container) when it goes out of scope,
 // including when the Container constructor fails half-way.
@@ -106,22 +125,66 @@ class Container {
 };
 
 
+
+// Addresses, routes and the ARP sysctls of the container: what "nothing on
+// the network changed" compares.
+std::string network_state(const Container& c) {
+  return c.must_run("sh -c 'ip -o addr; ip route show table all; ip -6 route show table all; "
+                    "grep -r . /proc/sys/net/ipv4/conf/*/arp_ignore /proc/sys/net/ipv4/conf/*/arp_announce'");
+}
+
+// `ip monitor` inside the container from now until stopped; the lines it saw.
+class Monitor {
+ public:
+  Monitor(const Container& c, std::string host_file, std::string file)
+      : c_(c), host_file_(std::move(host_file)), file_(std::move(file)) {
+    pid_ = c_.must_run("sh -c 'ip monitor address route >" + file_ + " 2>&1 & echo $!'");
+    while (!pid_.empty() && pid_.back() == '\n') pid_.pop_back();
+    std::this_thread::sleep_for(300ms);  // subscribed before anything happens
+  }
+  std::string stop() {
+    std::this_thread::sleep_for(300ms);  // let late events arrive
+    c_.run("kill " + pid_);
+    return must("cat " + host_file_);
+  }
+
+ private:
+  const Container& c_;
+  std::string host_file_;
+  std::string file_;
+  std::string pid_;
+};
+
+std::string built_deb() {
+  auto r = sh(std::string("ls ") + RSAGENT_DEB_DIR + "/rsagent_*.deb");
+  REQUIRE_MESSAGE(r.code == 0, "no .deb in " << RSAGENT_DEB_DIR
+                                             << ": the package test builds it (ctest -R package)");
+  return r.out.substr(0, r.out.find('\n'));
+}
+
 }  // namespace
 
-TEST_CASE("under systemd: start, reload, restart after kill -9, stop reverting everything") {
-  const std::string root = container_root();
-  // The freshly built binary and unit, as the package would install them.
-  must(std::string("install -m 0755 ") + RSAGENT_BIN + " " + root + "/usr/sbin/rsagent");
-  must(std::string("install -m 0644 ") + RSAGENT_SOURCE_DIR + "/units/rsagent.service " + root +
-       "/etc/systemd/system/rsagent.service");
-  must("mkdir -p " + root + "/etc/rsagent/conf.d " + root + "/etc/iproute2/rt_protos.d");
-  must(std::string("install -m 0644 ") + RSAGENT_SOURCE_DIR + "/packaging/iproute2/rsagent.conf " +
-       root + "/etc/iproute2/rt_protos.d/rsagent.conf");
-  Container c(root);
+TEST_CASE("the .deb under systemd: install touches nothing, start, reload, restart and upgrade without a gap, "
+          "kill -9, stop, purge leaves nothing") {
+  const RootCopy root(container_root());
+  must("install -m 0644 " + built_deb() + " " + root.path + "/root/rsagent.deb");
+  Container c(root.path);
+  c.must_run("sh -c 'echo 2 > /proc/sys/net/ipv4/conf/all/arp_ignore'");
+  const std::string before = network_state(c);
+
+  // Install: enabled, not started, nothing on the network changed.
+  c.must_run("dpkg -i /root/rsagent.deb");
+  const std::string files = c.must_run("dpkg -L rsagent");
+  CHECK(c.run("systemctl is-active rsagent").out == "inactive\n");
+  CHECK(c.run("systemctl is-enabled rsagent").out == "enabled\n");
+  CHECK(network_state(c) == before);
+  CHECK(c.run("curl -s --max-time 2 http://127.0.0.1:9799/healthz").code != 0);
+  CHECK(c.run("test -s /usr/share/man/man5/rsagent.json.5.gz").code == 0);
+  // The shipped configuration is valid and has no VIP.
+  CHECK(c.must_run("rsagent check-config").find("0 VIP(s)") != std::string::npos);
+
   c.write("/etc/rsagent/rsagent.json",
           R"({"vips": ["198.51.100.100", "2001:db8::100"], "health": {"listen": ["127.0.0.1:9799"]}})");
-  c.must_run("sh -c 'echo 2 > /proc/sys/net/ipv4/conf/all/arp_ignore'");
-  c.must_run("systemctl daemon-reload");
 
   // `rsagent start` hands over to systemctl; Type=notify returns once READY=1.
   c.must_run("rsagent start");
@@ -136,32 +199,73 @@ TEST_CASE("under systemd: start, reload, restart after kill -9, stop reverting e
   CHECK(status.code == 0);
   CHECK(status.out.find("rsagent.service") != std::string::npos);  // systemctl's view
 
-  // reload: a VIP added, the others untouched.
-  c.write("/etc/rsagent/conf.d/50-more.json", R"({"vips": ["198.51.100.101"]})");
-  c.must_run("systemctl reload rsagent");
-  CHECK(c.has_vip("198.51.100.101"));
-  CHECK(c.has_vip("198.51.100.100"));
+  {
+    // reload: a VIP added, the others untouched. (Also shows that the
+    // monitor used below does see changes.)
+    Monitor mon(c, root.path + "/root/mon-reload", "/root/mon-reload");
+    c.write("/etc/rsagent/conf.d/50-more.json", R"({"vips": ["198.51.100.101"]})");
+    c.must_run("systemctl reload rsagent");
+    const std::string seen = mon.stop();
+    INFO("ip monitor during the reload:\n" << seen);
+    CHECK(seen.find("198.51.100.101") != std::string::npos);
+    CHECK(seen.find("Deleted") == std::string::npos);
+    CHECK(c.has_vip("198.51.100.101"));
+    CHECK(c.has_vip("198.51.100.100"));
+  }
+
+  auto main_pid = [&] { return c.must_run("systemctl show -p MainPID --value rsagent"); };
+  auto all_owned = [&] {
+    const auto js = nlohmann::json::parse(c.must_run("rsagent status --json"));
+    bool ok = js["drift"].empty() && js["vips"].size() == 3;
+    for (const auto& v : js["vips"]) ok = ok && v["owned"] == true && v["present"] == true;
+    return ok;
+  };
+
+  {
+    // systemctl restart: the old process sees the restart job and hands
+    // over; the new one adopts. Nothing is deleted in between.
+    const std::string pid1 = main_pid();
+    Monitor mon(c, root.path + "/root/mon-restart", "/root/mon-restart");
+    c.must_run("systemctl restart rsagent");
+    const std::string seen = mon.stop();
+    INFO("ip monitor during systemctl restart:\n" << seen);
+    CHECK(seen.find("Deleted") == std::string::npos);
+    CHECK(main_pid() != pid1);
+    CHECK(all_owned());
+    CHECK(c.must_run("journalctl -u rsagent --no-pager").find("handing VIPs, routes and sysctls over") !=
+          std::string::npos);
+  }
+  {
+    // The package upgrade: postinst runs `rsagent try-restart`, the daemon
+    // re-executes the new binary under the same pid; no stop, no gap.
+    const std::string pid1 = main_pid();
+    Monitor mon(c, root.path + "/root/mon-upgrade", "/root/mon-upgrade");
+    const std::string out = c.must_run("dpkg -i /root/rsagent.deb");
+    const std::string seen = mon.stop();
+    INFO("dpkg said:\n" << out << "\nip monitor during the upgrade:\n" << seen);
+    CHECK(out.find("rsagent restarted") != std::string::npos);
+    CHECK(seen.find("Deleted") == std::string::npos);
+    CHECK(main_pid() == pid1);
+    CHECK(c.run("systemctl is-active rsagent").out == "active\n");
+    CHECK(all_owned());
+  }
 
   // A crash: systemd restarts it, the preserved journal keeps the ownership.
-  const std::string pid1 = c.must_run("systemctl show -p MainPID --value rsagent");
+  const std::string pid1 = main_pid();
   c.must_run("systemctl kill -s KILL rsagent");
   REQUIRE(wait_until([&] {
     const auto pid = c.run("systemctl show -p MainPID --value rsagent").out;
     return pid != pid1 && pid != "0\n" && c.run("systemctl is-active rsagent").out == "active\n";
   }, 20s, 100ms));
   CHECK(c.has_vip("198.51.100.100"));
-  const auto js = nlohmann::json::parse(c.must_run("rsagent status --json"));
-  for (const auto& v : js["vips"]) CHECK(v["owned"] == true);
-  CHECK(js["drift"].empty());
+  CHECK(all_owned());
 
   // stop: everything reverted, the sysctls back to the originals.
   c.must_run("systemctl stop rsagent");
   CHECK_FALSE(c.has_vip("198.51.100.100"));
   CHECK_FALSE(c.has_vip("198.51.100.101"));
   CHECK_FALSE(c.has_vip("2001:db8::100"));
-  CHECK(c.must_run("ip route show table main").find("198.51.100.100") == std::string::npos);
-  CHECK(c.sysctl("all/arp_ignore") == 2);
-  CHECK(c.sysctl("lo/arp_announce") == 0);
+  CHECK(network_state(c) == before);
 
   // A bad configuration: the start fails with 6 and systemd does not loop.
   c.write("/etc/rsagent/rsagent.json", R"({"vips": ["not-an-ip"]})");
@@ -169,4 +273,28 @@ TEST_CASE("under systemd: start, reload, restart after kill -9, stop reverting e
   std::this_thread::sleep_for(2s);
   CHECK(c.run("systemctl show -p NRestarts --value rsagent").out == "0\n");
   CHECK(c.run("systemctl show -p ExecMainStatus --value rsagent").out == "6\n");
+
+  // Purge while it runs with VIPs: prerm stops it (reverting), purge removes
+  // every file of the package and everything rsagent wrote.
+  c.must_run("rm /etc/rsagent/conf.d/50-more.json");
+  c.write("/etc/rsagent/rsagent.json", R"({"vips": ["198.51.100.100", "2001:db8::100"]})");
+  c.must_run("systemctl reset-failed rsagent");
+  c.must_run("systemctl start rsagent");
+  REQUIRE(c.has_vip("198.51.100.100"));
+  c.must_run("rsagent drain --reason purge-test");  // leaves /var/lib/rsagent/operator.json
+  c.must_run("env DEBIAN_FRONTEND=noninteractive apt-get purge -y rsagent");
+  CHECK(c.run("dpkg -s rsagent").code != 0);
+  std::istringstream list(files);
+  std::string path;
+  while (std::getline(list, path)) {
+    if (path.empty() || path == "/." || sh("test -d " + root.path + path).code == 0) continue;
+    INFO(path);
+    CHECK(sh("test -e " + root.path + path).code != 0);
+  }
+  for (const char* dir : {"/etc/rsagent", "/var/lib/rsagent", "/run/rsagent", "/usr/share/doc/rsagent"}) {
+    INFO(dir);
+    CHECK(c.run(std::string("test -e ") + dir).code != 0);
+  }
+  CHECK(c.run("sh -c 'ls /etc/systemd/system/*/rsagent.service'").code != 0);
+  CHECK(network_state(c) == before);
 }
