@@ -116,6 +116,38 @@ TEST_CASE("an HTTP/1.0 request without a Connection header sees EOF right after 
   CHECK((status_of(r.data) == 200 || status_of(r.data) == 503));
 }
 
+TEST_CASE("answers replayed for plain checker requests are byte-identical to cpp-httplib's, in every state") {
+  AgentNode n(kNodeConfig);
+  NsService web(n.ns, "127.0.0.1", 8080);
+  start_node(n);
+  REQUIRE(wait_until([&] { return healthz_state(n.ns) == "ready\n"; }, 10s, 50ms));
+  // "Referer" is not an inert header: that request takes cpp-httplib's full path.
+  auto both = [&](const std::string& method, const std::string& path) {
+    const std::string head = method + " " + path + " HTTP/1.1\r\nHost: rs\r\nUser-Agent: KeepAliveClient\r\n";
+    const auto cached = raw_exchange(n.ns, "127.0.0.1", 9799, head + "\r\n", 3000ms);
+    const auto full = raw_exchange(n.ns, "127.0.0.1", 9799, head + "Referer: x\r\n\r\n", 3000ms);
+    INFO(method << " " << path << "\ncached:\n" << cached.data << "\nfull:\n" << full.data);
+    CHECK(cached.eof);
+    CHECK(status_of(cached.data) > 0);
+    CHECK(cached.data == full.data);
+    return cached.data;
+  };
+  for (const char* m : {"GET", "HEAD"})
+    for (const char* p : {"/healthz", "/readyz", "/livez", "/health/web", "/health/nope"}) both(m, p);
+  CHECK(both("GET", "/healthz").find("\r\n\r\nready\n") != std::string::npos);
+  REQUIRE(n.rsagent("drain").code == 0);
+  CHECK(both("GET", "/healthz").find("\r\n\r\ndrain\n") != std::string::npos);
+  web.stop();
+  REQUIRE(wait_until([&] { return healthz_state(n.ns) == "down\n"; }, 10s, 50ms));
+  CHECK(both("GET", "/healthz").find("X-Rsagent-Reason:") != std::string::npos);
+  CHECK(status_of(both("GET", "/health/web")) == 503);
+  // Both count, and the director is recorded either way.
+  const auto st = nlohmann::json::parse(n.ns.run("curl -s http://127.0.0.1:9799/status").out);
+  bool seen = false;
+  for (const auto& d : st["directors"]) seen = seen || d["user_agent"] == "KeepAliveClient";
+  CHECK(seen);
+}
+
 TEST_CASE("garbage, oversized headers and long URIs get 400, 431 and 414, and the daemon keeps answering") {
   AgentNode n(kNodeConfig);
   NsService web(n.ns, "127.0.0.1", 8080);
