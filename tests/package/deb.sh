@@ -6,18 +6,13 @@ set -uo pipefail
 out="${1:?output folder}"
 src="$(cd "$(dirname "$0")/../.." && pwd)"
 mkdir -p "$out"
-for tool in dpkg-buildpackage dh lintian; do
-  command -v "$tool" >/dev/null || { echo "package: $tool is missing; run tests/install-deps.sh"; exit 1; }
-done
-if ! bash "$src/packaging/build-deb.sh" "$out" >"$out.build.log" 2>&1; then
-  tail -40 "$out.build.log"
-  echo "FAILED: dpkg-buildpackage (full log: $out.build.log)"
-  exit 1
-fi
+. "$src/tests/package/common.sh"
+need_tools dpkg-buildpackage dh lintian
+build_package "$src/packaging/build-deb.sh" "$out" dpkg-buildpackage
 deb="$(ls "$out"/rsagent_*.deb)"
 echo "built $deb"
 dpkg-deb -c "$deb" | awk '{print $1, $6}'
-# lintian refuses to run as root without this; it only reads the files.
+# As root lintian warns that it should not be; it only reads the files.
 report="$(lintian --allow-root --fail-on none "$deb" "$out"/rsagent_*.changes 2>&1)"
 echo "lintian: ${report:-no tags}"
 if printf '%s\n' "$report" | grep -q '^[EW]: '; then

@@ -7,14 +7,9 @@ out="${1:?output folder}"
 debdir="${2:?folder of the built .deb}"
 src="$(cd "$(dirname "$0")/../.." && pwd)"
 mkdir -p "$out"
-for tool in rpmbuild rpmlint; do
-  command -v "$tool" >/dev/null || { echo "package: $tool is missing; run tests/install-deps.sh"; exit 1; }
-done
-if ! bash "$src/packaging/build-rpm.sh" "$out" >"$out.build.log" 2>&1; then
-  tail -40 "$out.build.log"
-  echo "FAILED: rpmbuild (full log: $out.build.log)"
-  exit 1
-fi
+. "$src/tests/package/common.sh"
+need_tools rpmbuild rpmlint
+build_package "$src/packaging/build-rpm.sh" "$out" rpmbuild
 rpm="$(ls "$out"/rsagent-*.rpm)"
 echo "built $rpm"
 report="$(rpmlint -c "$src/packaging/rpm/rpmlint.toml" "$rpm" 2>&1)"
