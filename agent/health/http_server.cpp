@@ -102,6 +102,8 @@ constexpr std::uint64_t kListenerTag = 1ULL << 41;
 // Most requests arrive whole in one segment; the cap covers a maximal
 // request line, the header block and the blank line.
 constexpr std::size_t kMaxRequestBytes = kMaxUriBytes + kMaxHeaderBytes + 64;
+// What a client may still send after its answer before it is cut off.
+constexpr std::size_t kMaxDiscard = 64 * 1024;
 
 bool known_path(const std::string& p) {
   return p == "/healthz" || p == "/readyz" || p == "/livez" || p == "/status" || p == "/metrics" ||
@@ -118,6 +120,7 @@ struct HttpServer::Conn {
   std::string out;
   std::size_t sent = 0;
   bool lingering = false;  // answered early; discarding the rest of the request
+  std::size_t discarded = 0;
   std::uint32_t watching = 0;  // epoll events registered; 0: not in epoll
   std::chrono::steady_clock::time_point deadline;
   std::uint64_t serial = 0;
@@ -282,7 +285,12 @@ bool HttpServer::on_readable(Conn& c) {
       return errno == EAGAIN || errno == EWOULDBLOCK;  // wait for more, or a broken connection
     }
     if (n == 0) return false;  // closed by the peer (or done lingering)
-    if (c.lingering || !c.out.empty()) continue;  // answered already: discard
+    if (c.lingering || !c.out.empty()) {
+      // Answered already: discard, but not without end.
+      c.discarded += static_cast<std::size_t>(n);
+      if (c.discarded > kMaxDiscard) return false;
+      continue;
+    }
     const std::size_t old = c.in.size();
     c.in.append(buf, static_cast<std::size_t>(n));
     const std::size_t from = old >= 3 ? old - 3 : 0;
