@@ -1,24 +1,20 @@
 // The health endpoints over HTTP (cpp-httplib) and HAProxy's agent-check.
-// Owns: one listening socket per configured address, bound (and refused if
-// the port is taken: no SO_REUSEPORT) before the daemon changes anything,
-// and one event-loop thread (epoll) that accepts, reads, answers and closes
-// every connection, as nginx does: no thread hand-off per connection.
-// cpp-httplib parses each complete request, routes it and writes the
-// response into a buffer; the loop owns the sockets, the limits (request
-// size, 3 s per connection, a connection cap) and non-blocking writes.
-// Handlers only read Board snapshots, so an answer never waits on a probe.
-// The agent-check listener has its own accept thread. Errors: bind()
+// Owns: the HttpLoop that holds the sockets (bound before the daemon
+// changes anything) and its one thread; the cpp-httplib Server used only to
+// parse, route and write (it never listens); the size limits (414/431) and
+// the per-snapshot cache of rendered hot-path answers, both on the loop
+// thread. Handlers only read Board snapshots, so an answer never waits on a
+// probe. The agent-check listener has its own accept thread. Errors: bind()
 // returns an error naming the address and the fix.
 #pragma once
 
 #include "rsagent/config/config.hpp"
 #include "rsagent/health/board.hpp"
+#include "rsagent/health/http_loop.hpp"
 #include "rsagent/util/accept_loop.hpp"
 #include "rsagent/util/result.hpp"
 
 #include <atomic>
-#include <chrono>
-#include <deque>
 #include <memory>
 #include <unordered_map>
 #include <sys/socket.h>
@@ -32,12 +28,7 @@ struct Response;
 
 namespace rsagent::health {
 
-inline constexpr int kListenBacklog = 1024;      // Debian's cpp-httplib hard-codes 5
-inline constexpr std::size_t kMaxConnections = 4096;  // open at once; the rest wait in the backlog
-inline constexpr std::size_t kMaxUriBytes = 8192;
-inline constexpr std::size_t kMaxHeaderBytes = 8192;
 inline constexpr std::size_t kMaxHeaders = 64;
-inline constexpr std::chrono::milliseconds kConnectionTimeout{3000};
 
 class HttpServer {
  public:
@@ -53,44 +44,21 @@ class HttpServer {
   void heartbeat();
 
  private:
-  struct Conn;
   HttpServer(const config::Health& cfg, Board& board);
   void install_routes(httplib::Server& s);
   void serve_get(const httplib::Request& req, httplib::Response& res);
-  void run();
-  void accept_from(int listener);
-  // Each returns whether the connection still needs the loop.
-  bool on_readable(Conn& c);
-  bool on_writable(Conn& c);
-  void answer(Conn& c);
-  bool answer_from_cache(Conn& c);
+  // The loop's Responder (loop thread).
+  void respond(const std::string& request, bool complete, const Peer& peer, std::string& out);
+  bool answer_from_cache(const std::string& request, const Peer& peer, std::string& out);
   const std::string& rendered(const std::string& method, const std::string& path);
-  void watch(Conn& c, std::uint32_t events);
-  void close_conn(int fd);
-  void pause_accepting(bool pause);
-  int next_timeout_ms();
-  void expire();
 
   config::Health cfg_;
   Board& board_;
   std::unique_ptr<httplib::Server> engine_;  // parses, routes and writes; never listens
-  std::vector<UniqueFd> listeners_;
-  UniqueFd epoll_;
-  UniqueFd wake_;
-  std::thread thread_;
+  std::unique_ptr<HttpLoop> loop_;
   std::atomic<std::int64_t> heartbeat_ms_{0};
-  // Loop-thread state.
-  std::unordered_map<int, std::unique_ptr<Conn>> conns_;
-  struct Deadline {
-    std::chrono::steady_clock::time_point at;
-    int fd;
-    std::uint64_t serial;
-  };
-  std::deque<Deadline> deadlines_;  // in order: every deadline is now + kConnectionTimeout
-  std::uint64_t serial_ = 0;
-  bool paused_ = false;
   // Responses cpp-httplib rendered for the current snapshot, replayed for
-  // plain requests to the hot paths (see answer_from_cache).
+  // plain requests to the hot paths (see answer_from_cache). Loop thread.
   std::shared_ptr<const Snapshot> cached_snapshot_;
   bool cached_alive_ = true;
   std::unordered_map<std::string, std::string> cache_;

@@ -1,0 +1,279 @@
+#include "rsagent/health/http_loop.hpp"
+
+#include <arpa/inet.h>
+#include <cerrno>
+#include <cstring>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace rsagent::health {
+
+namespace {
+
+using Steady = std::chrono::steady_clock;
+constexpr std::uint64_t kWakeTag = 1ULL << 40;
+constexpr std::uint64_t kListenerTag = 1ULL << 41;
+// Most requests arrive whole in one segment; the cap covers a maximal
+// request line, the header block and the blank line.
+constexpr std::size_t kMaxRequestBytes = kMaxUriBytes + kMaxHeaderBytes + 64;
+// What a client may still send after its answer before it is cut off.
+constexpr std::size_t kMaxDiscard = 64 * 1024;
+
+}  // namespace
+
+Result<UniqueFd> listen_tcp(const config::Endpoint& at, const std::string& what) {
+  const bool v4 = at.address.family == net::Family::kV4;
+  UniqueFd fd(::socket(v4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (fd.get() < 0) return errno_error(errno, what + " " + at.str());
+  // Only SO_REUSEADDR (restart over TIME_WAIT); never SO_REUSEPORT, which
+  // would let a second process share the port and split the answers.
+  const int yes = 1;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (v4) {
+    auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(at.port);
+    std::memcpy(&sin->sin_addr, at.address.bytes.data(), 4);
+    len = sizeof *sin;
+  } else {
+    // [::] must not also take 0.0.0.0: both may be configured.
+    ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &yes, sizeof yes);
+    auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    sin6->sin6_family = AF_INET6;
+    sin6->sin6_port = htons(at.port);
+    std::memcpy(&sin6->sin6_addr, at.address.bytes.data(), 16);
+    len = sizeof *sin6;
+  }
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0 ||
+      ::listen(fd.get(), kListenBacklog) != 0)
+    return errno_error(errno, what + " " + at.str() +
+                                  ": cannot listen (another process has the port, or the address "
+                                  "is not on this host); free it or change " + what);
+  return fd;
+}
+
+struct HttpLoop::Conn {
+  UniqueFd fd;
+  Peer peer;
+  std::string in;
+  std::string out;
+  std::size_t sent = 0;
+  bool lingering = false;  // answered a cut-off request; discarding the rest
+  std::size_t discarded = 0;
+  std::uint32_t watching = 0;  // epoll events registered; 0: not in epoll
+  Steady::time_point deadline;
+  std::uint64_t serial = 0;
+};
+
+Result<std::unique_ptr<HttpLoop>> HttpLoop::bind(const std::vector<config::Endpoint>& at,
+                                                 const std::string& what, bool defer_accept) {
+  std::unique_ptr<HttpLoop> loop(new HttpLoop());
+  for (const auto& ep : at) {
+    auto fd = listen_tcp(ep, what);
+    if (!fd) return fd.error();
+    if (defer_accept) {
+      // Checkers send the request with the handshake's last packet: accept
+      // and answer become one step.
+      const int secs = static_cast<int>(kConnectionTimeout.count() / 1000);
+      ::setsockopt(fd->get(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof secs);
+    }
+    loop->listeners_.push_back(std::move(*fd));
+  }
+  loop->epoll_ = UniqueFd(::epoll_create1(EPOLL_CLOEXEC));
+  loop->wake_ = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (loop->epoll_.get() < 0 || loop->wake_.get() < 0) return errno_error(errno, what + ": epoll");
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = kWakeTag;
+  ::epoll_ctl(loop->epoll_.get(), EPOLL_CTL_ADD, loop->wake_.get(), &ev);
+  for (std::size_t i = 0; i < loop->listeners_.size(); ++i) {
+    ev.events = EPOLLIN;
+    ev.data.u64 = kListenerTag | i;
+    ::epoll_ctl(loop->epoll_.get(), EPOLL_CTL_ADD, loop->listeners_[i].get(), &ev);
+  }
+  return loop;
+}
+
+HttpLoop::~HttpLoop() { stop(); }
+
+void HttpLoop::start(Responder responder) {
+  if (thread_.joinable()) return;
+  responder_ = std::move(responder);
+  thread_ = std::thread([this] { run(); });
+}
+
+void HttpLoop::stop() {
+  if (!thread_.joinable()) return;
+  const std::uint64_t one = 1;
+  (void)!::write(wake_.get(), &one, sizeof one);
+  thread_.join();
+  conns_.clear();
+  deadlines_.clear();
+}
+
+void HttpLoop::run() {
+  epoll_event events[64];
+  while (true) {
+    const int n = ::epoll_wait(epoll_.get(), events, 64, next_timeout_ms());
+    if (n < 0 && errno != EINTR) return;
+    for (int i = 0; i < n; ++i) {
+      const std::uint64_t tag = events[i].data.u64;
+      if (tag == kWakeTag) return;
+      if (tag & kListenerTag) {
+        accept_from(listeners_[tag & 0xffff].get());
+        continue;
+      }
+      const int fd = static_cast<int>(tag);
+      auto it = conns_.find(fd);
+      if (it == conns_.end()) continue;
+      Conn& c = *it->second;
+      bool keep = true;
+      if (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) keep = on_readable(c);
+      if (keep && (events[i].events & EPOLLOUT)) keep = on_writable(c);
+      if (!keep) close_conn(fd);
+    }
+    expire();
+  }
+}
+
+void HttpLoop::accept_from(int listener) {
+  // A bounded batch per wake-up keeps the other listeners and the open
+  // connections served under a flood.
+  for (int k = 0; k < 64; ++k) {
+    if (conns_.size() >= kMaxConnections) return pause_accepting(true);
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    const int fd = ::accept4(listener, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      return;  // EAGAIN, or out of descriptors: the rest wait in the backlog
+    }
+    auto c = std::make_unique<Conn>();
+    c->fd = UniqueFd(fd);
+    c->peer.fd = fd;
+    char buf[INET6_ADDRSTRLEN] = {};
+    if (ss.ss_family == AF_INET) {
+      const auto* sin = reinterpret_cast<const sockaddr_in*>(&ss);
+      ::inet_ntop(AF_INET, &sin->sin_addr, buf, sizeof buf);
+      c->peer.port = ntohs(sin->sin_port);
+    } else {
+      const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+      ::inet_ntop(AF_INET6, &sin6->sin6_addr, buf, sizeof buf);
+      c->peer.port = ntohs(sin6->sin6_port);
+    }
+    c->peer.ip = buf;
+    // The usual case ends here: the request is already in, the answer fits
+    // the socket buffer, and the connection never enters epoll.
+    if (!on_readable(*c)) continue;
+    c->deadline = Steady::now() + kConnectionTimeout;
+    c->serial = ++serial_;
+    deadlines_.push_back({c->deadline, fd, c->serial});
+    Conn& ref = *c;
+    conns_.emplace(fd, std::move(c));
+    watch(ref, ref.sent < ref.out.size() ? EPOLLOUT : EPOLLIN);
+  }
+}
+
+bool HttpLoop::on_readable(Conn& c) {
+  char buf[4096];
+  while (true) {
+    const ssize_t n = ::recv(c.fd.get(), buf, sizeof buf, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno == EAGAIN || errno == EWOULDBLOCK;  // wait for more, or a broken connection
+    }
+    if (n == 0) return false;  // closed by the peer (or done lingering)
+    if (c.lingering || !c.out.empty()) {
+      // Answered already: discard, but not without end.
+      c.discarded += static_cast<std::size_t>(n);
+      if (c.discarded > kMaxDiscard) return false;
+      continue;
+    }
+    const std::size_t old = c.in.size();
+    c.in.append(buf, static_cast<std::size_t>(n));
+    const bool complete = c.in.find("\r\n\r\n", old >= 3 ? old - 3 : 0) != std::string::npos;
+    if (complete || c.in.size() >= kMaxRequestBytes) {
+      // Cut off at the cap, the client may still be sending: discard the
+      // rest after the answer so that the close does not reset it.
+      c.lingering = !complete;
+      responder_(c.in, complete, c.peer, c.out);
+      return on_writable(c);
+    }
+  }
+}
+
+bool HttpLoop::on_writable(Conn& c) {
+  while (c.sent < c.out.size()) {
+    const ssize_t n = ::send(c.fd.get(), c.out.data() + c.sent, c.out.size() - c.sent,
+                             MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) return false;
+      // A large /status or /metrics to a slow reader: wait for room, and
+      // give it another timeout period while it makes progress.
+      if (c.watching != 0) {
+        c.deadline = Steady::now() + kConnectionTimeout;
+        deadlines_.push_back({c.deadline, c.fd.get(), c.serial});
+        watch(c, EPOLLOUT);
+      }
+      return true;
+    }
+    c.sent += static_cast<std::size_t>(n);
+  }
+  if (c.out.empty()) return false;  // nothing to say: the request was unusable
+  if (!c.lingering) return false;   // closing with nothing unread sends FIN, not RST
+  // Read away what the client still sends, within the connection's deadline.
+  ::shutdown(c.fd.get(), SHUT_WR);
+  if (c.watching != 0) watch(c, EPOLLIN);
+  return true;
+}
+
+void HttpLoop::watch(Conn& c, std::uint32_t events) {
+  if (c.watching == events) return;
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.u64 = static_cast<std::uint64_t>(c.fd.get());
+  ::epoll_ctl(epoll_.get(), c.watching == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, c.fd.get(), &ev);
+  c.watching = events;
+}
+
+void HttpLoop::close_conn(int fd) {
+  conns_.erase(fd);  // closing the fd also removes it from epoll
+  if (paused_ && conns_.size() < kMaxConnections) pause_accepting(false);
+}
+
+void HttpLoop::pause_accepting(bool pause) {
+  paused_ = pause;
+  for (std::size_t i = 0; i < listeners_.size(); ++i) {
+    epoll_event ev{};
+    ev.events = pause ? 0U : static_cast<std::uint32_t>(EPOLLIN);
+    ev.data.u64 = kListenerTag | i;
+    ::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, listeners_[i].get(), &ev);
+  }
+}
+
+int HttpLoop::next_timeout_ms() const {
+  if (deadlines_.empty()) return -1;
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadlines_.front().at - Steady::now());
+  return static_cast<int>(std::max<std::int64_t>(0, left.count()) + 1);
+}
+
+void HttpLoop::expire() {
+  const auto now = Steady::now();
+  while (!deadlines_.empty() && deadlines_.front().at <= now) {
+    const Deadline d = deadlines_.front();
+    deadlines_.pop_front();
+    auto it = conns_.find(d.fd);
+    // Stale entries: the connection is gone, or its deadline moved.
+    if (it == conns_.end() || it->second->serial != d.serial || it->second->deadline > now) continue;
+    close_conn(d.fd);
+  }
+}
+
+}  // namespace rsagent::health

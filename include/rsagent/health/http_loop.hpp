@@ -1,0 +1,95 @@
+// HttpLoop: the sockets of the health endpoint, served the way nginx serves
+// them. Owns the listening sockets (bound before the daemon changes
+// anything; a taken port is an error, no SO_REUSEPORT), one epoll
+// event-loop thread, every open connection and its deadline. It frames
+// requests (up to the blank line, or a size cap) and hands each to a
+// Responder on the loop thread; it writes the answer without blocking and
+// closes: one request per connection. Limits: kMaxConnections open (the rest
+// wait in the kernel's backlog), kConnectionTimeout per connection, a cap on
+// what a client may send after its answer. Errors: bind() names the address
+// and the fix; a failing connection is closed and forgotten.
+#pragma once
+
+#include "rsagent/config/config.hpp"
+#include "rsagent/util/fd.hpp"
+#include "rsagent/util/result.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace rsagent::health {
+
+inline constexpr int kListenBacklog = 1024;  // Debian's cpp-httplib hard-codes 5
+inline constexpr std::size_t kMaxConnections = 4096;
+inline constexpr std::size_t kMaxUriBytes = 8192;
+inline constexpr std::size_t kMaxHeaderBytes = 8192;
+inline constexpr std::chrono::milliseconds kConnectionTimeout{3000};
+
+// A listening TCP socket on `at` (backlog kListenBacklog, SO_REUSEADDR only,
+// IPv6 sockets v6-only); `what` names the config key in errors.
+[[nodiscard]] Result<UniqueFd> listen_tcp(const config::Endpoint& at, const std::string& what);
+
+struct Peer {
+  std::string ip;
+  int port = 0;
+  int fd = -1;
+};
+
+class HttpLoop {
+ public:
+  // Called on the loop thread with the request's bytes: `complete` when they
+  // end with the blank line, false when the size cap cut them off. Writes
+  // the whole answer into `out`; an empty answer closes the connection.
+  using Responder = std::function<void(const std::string& request, bool complete, const Peer& peer,
+                                       std::string& out)>;
+
+  // defer_accept: wake up only once a connection has data (TCP_DEFER_ACCEPT).
+  [[nodiscard]] static Result<std::unique_ptr<HttpLoop>> bind(
+      const std::vector<config::Endpoint>& at, const std::string& what, bool defer_accept);
+  ~HttpLoop();
+  HttpLoop(const HttpLoop&) = delete;
+  HttpLoop& operator=(const HttpLoop&) = delete;
+
+  void start(Responder responder);
+  void stop();
+
+ private:
+  struct Conn;
+  HttpLoop() = default;
+  void run();
+  void accept_from(int listener);
+  // Each returns whether the connection still needs the loop.
+  bool on_readable(Conn& c);
+  bool on_writable(Conn& c);
+  void watch(Conn& c, std::uint32_t events);
+  void close_conn(int fd);
+  void pause_accepting(bool pause);
+  int next_timeout_ms() const;
+  void expire();
+
+  Responder responder_;
+  std::vector<UniqueFd> listeners_;
+  UniqueFd epoll_;
+  UniqueFd wake_;
+  std::thread thread_;
+  // Loop-thread state.
+  std::unordered_map<int, std::unique_ptr<Conn>> conns_;
+  struct Deadline {
+    std::chrono::steady_clock::time_point at;
+    int fd;
+    std::uint64_t serial;
+  };
+  std::deque<Deadline> deadlines_;  // in order: every deadline is now + kConnectionTimeout
+  std::uint64_t serial_ = 0;
+  bool paused_ = false;
+};
+
+}  // namespace rsagent::health
