@@ -303,11 +303,18 @@ int cmd_stop(const CommandOptions& opts) {
       std::cerr << "rsagent: signal pid " << *pid << ": " << std::strerror(errno) << "\n";
       return exit_code::kFailure;
     }
-    // Allow for the configured drain wait on top of the revert itself.
+    // Allow for the configured drain wait on top of the revert itself; the
+    // configuration is read only when the revert alone has run out of time.
     auto timeout = kStopTimeout;
-    if (auto cfg = config::load(opts.config); cfg.config && !opts.now)
-      timeout += std::chrono::duration_cast<std::chrono::seconds>(cfg.config->stop.drain);
-    if (!wait_for_exit(*pid, paths.lockfile(), timeout)) {
+    bool exited = wait_for_exit(*pid, paths.lockfile(), kStopTimeout);
+    if (!exited && !opts.now) {
+      if (auto cfg = config::load(opts.config); cfg.config && cfg.config->stop.drain.count() > 0) {
+        const auto drain = std::chrono::duration_cast<std::chrono::seconds>(cfg.config->stop.drain);
+        timeout += drain;
+        exited = wait_for_exit(*pid, paths.lockfile(), drain);
+      }
+    }
+    if (!exited) {
       std::cerr << "rsagent: pid " << *pid << " did not stop within " << timeout.count()
                 << " s; it may be stuck in the kernel. Try again, or kill -9 it and run "
                    "`rsagent stop` to revert\n";

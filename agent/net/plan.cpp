@@ -90,6 +90,36 @@ std::vector<SysctlKey> keys_to_observe(const DesiredState& want, const Journal& 
   return {keys.begin(), keys.end()};
 }
 
+ObservedState after_plan(ObservedState have, const Plan& plan) {
+  const Link* lo = have.link_by_name(kLoopback);
+  const int lo_index = lo ? lo->ifindex : 0;
+  auto& addrs = have.addresses;
+  auto& routes = have.routes;
+  for (const auto& a : plan.actions) {
+    switch (a.kind) {
+      case Action::Kind::kWriteSysctl: have.sysctls[a.key] = a.to; break;
+      case Action::Kind::kAddAddress:
+        addrs.push_back({a.address.address, a.address.prefix, lo_index, a.address.label});
+        break;
+      case Action::Kind::kDelAddress:
+        std::erase_if(addrs, [&](const ObservedAddress& o) {
+          return o.address == a.address.address && o.ifindex == lo_index;
+        });
+        break;
+      case Action::Kind::kAddRoute:
+        routes.push_back({a.route.dst, a.route.prefix, a.route.table, a.route.metric, kRouteProtocol, lo_index});
+        break;
+      case Action::Kind::kDelRoute:
+        std::erase_if(routes, [&](const ObservedRoute& o) {
+          return o.dst == a.route.dst && o.table == a.route.table && o.metric == a.route.metric &&
+                 o.protocol == kRouteProtocol;
+        });
+        break;
+    }
+  }
+  return have;
+}
+
 std::vector<std::string> arp_leaks(const ObservedState& have) {
   std::vector<std::string> out;
   const auto get = [&](const std::string& iface, const char* name) {

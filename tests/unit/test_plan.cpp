@@ -4,6 +4,8 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 using namespace rsagent;
 using namespace rsagent::net;
 
@@ -252,4 +254,39 @@ TEST_CASE("revert never removes loopback's own addresses, whatever the journal s
   j.entries.emplace_back(AddressEntry{AddressSpec{ip("127.0.0.1"), 8, "lo"}, true});
   j.entries.emplace_back(AddressEntry{AddressSpec{ip("::1"), 128, ""}, true});
   CHECK(make_revert_plan(j, ObservedState{}).actions.empty());
+}
+
+TEST_CASE("after_plan predicts exactly what the kernel holds once a plan is applied") {
+  test::FakeKernel k;
+  test::FakeSysctls s;
+  JournalStore js("/tmp/rsagent-unit-journal-after-" + std::to_string(getpid()));
+  Engine e(k, s, js);
+  auto sorted = [](ObservedState st) {
+    auto by_str = [](const auto& a, const auto& b) { return a.address.str() < b.address.str(); };
+    std::sort(st.addresses.begin(), st.addresses.end(), by_str);
+    std::sort(st.routes.begin(), st.routes.end(),
+              [](const auto& a, const auto& b) { return a.dst.str() < b.dst.str(); });
+    return st;
+  };
+  auto same = [&](const ObservedState& a, const ObservedState& b) {
+    const auto x = sorted(a);
+    const auto y = sorted(b);
+    CHECK(x.addresses == y.addresses);
+    CHECK(x.routes == y.routes);
+    CHECK(x.sysctls == y.sysctls);
+  };
+  // A first start: sysctls, addresses and routes added.
+  const auto want = desired_state(cfg_of(kThree));
+  const auto before = observe(k, s, want, {});
+  const Plan p1 = make_plan(want, before, {});
+  REQUIRE(e.apply(p1, {}));
+  same(after_plan(before, p1), observe(k, s, want, p1.journal));
+  // A reload that drops two VIPs and adds one: deletions too.
+  const auto want2 = desired_state(cfg_of(R"({"vips": ["198.51.100.100", "198.51.100.102"]})"));
+  const auto before2 = observe(k, s, want2, p1.journal);
+  const Plan p2 = make_plan(want2, before2, p1.journal);
+  REQUIRE(p2.errors.empty());
+  REQUIRE(e.apply(p2, p1.journal));
+  same(after_plan(before2, p2), observe(k, s, want2, p2.journal));
+  REQUIRE(e.revert(p2.journal));
 }

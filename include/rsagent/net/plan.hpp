@@ -46,6 +46,11 @@ struct Plan {
 [[nodiscard]] Plan make_plan(const DesiredState& want, const ObservedState& have,
                              const Journal& prior);
 
+// The kernel as it is once every action of `plan` has succeeded on `before`
+// (the state the plan was made from): what the daemon reports right after
+// applying, from the kernel's acknowledgements instead of a second dump.
+[[nodiscard]] ObservedState after_plan(ObservedState before, const Plan& plan);
+
 // Undo exactly what `journal` says rsagent did, newest first. A sysctl is
 // restored only while it still holds the value rsagent wrote.
 [[nodiscard]] Plan make_revert_plan(const Journal& journal, const ObservedState& have);
