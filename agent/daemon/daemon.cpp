@@ -288,7 +288,7 @@ class Daemon {
     for (const auto& a : conv->plan.actions)
       log::warning("self-heal: someone changed what rsagent holds; " + a.str() + " (" + why +
                    ", fixed in " + std::to_string(ms) + " ms)");
-    return std::nullopt;
+    return net::after_plan(std::move(conv->observed), conv->plan);
   }
 
   // The netlink thread's periodic look at the network, for the verdict.
@@ -302,7 +302,8 @@ class Daemon {
   }
 
   // The verdict's view of the network: `seen` when the caller already has a
-  // current dump, otherwise a fresh one.
+  // current view (a dump, or one plus the changes the kernel acknowledged),
+  // otherwise a fresh dump.
   void refresh_net(std::optional<net::ObservedState> seen = std::nullopt) {
     Result<net::ObservedState> have =
         seen ? Result<net::ObservedState>(std::move(*seen)) : agent_->observe(journal_);
