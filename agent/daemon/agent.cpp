@@ -15,6 +15,16 @@ Result<net::ObservedState> Agent::observe(const net::Journal& j) {
   return engine_.observe(net::DesiredState{}, j);
 }
 
+bool Agent::sysctls_as_written(const net::Journal& j) {
+  for (const auto& e : j.entries) {
+    const auto* s = std::get_if<net::SysctlEntry>(&e);
+    if (s == nullptr) continue;
+    auto v = sysctls_->read(s->key);
+    if (!v || *v != s->wrote) return false;
+  }
+  return true;
+}
+
 Result<Agent::Planned> Agent::plan_now(const config::Config& cfg) {
   auto prior = journal_.load();
   if (!prior) return prior.error();

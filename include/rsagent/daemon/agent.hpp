@@ -37,6 +37,9 @@ class Agent {
 
   [[nodiscard]] Result<std::optional<net::Journal>> journal() const { return journal_.load(); }
   [[nodiscard]] Result<net::ObservedState> observe(const net::Journal& j);
+  // Whether every sysctl `j` holds still has the value rsagent wrote: a
+  // few /proc reads, for the cheap check between full ones.
+  [[nodiscard]] bool sysctls_as_written(const net::Journal& j);
 
  private:
   struct Planned {
