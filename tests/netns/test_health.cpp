@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <filesystem>
 #include <fstream>
@@ -475,4 +476,14 @@ TEST_CASE("/status and /metrics report VIPs, sysctls, checks, the operator's rea
     }
     CHECK(line.rfind("rsagent_", 0) == 0);
   }
+}
+
+TEST_CASE("an IPv4 and an IPv6 listener on the same port both answer, each for its own family") {
+  AgentNode n(R"({"vips": ["198.51.100.100"], "health": {"listen": ["127.0.0.1:9799", "[::1]:9799"]}})");
+  start_node(n);
+  CHECK(http_code(n.ns, "http://127.0.0.1:9799/livez") == 200);
+  CHECK(http_code(n.ns, "-g 'http://[::1]:9799/livez'") == 200);
+  // Each is bound once and alone: no SO_REUSEPORT on either.
+  const auto ss = n.ns.run("ss -Hltn 'sport = :9799'").out;
+  CHECK(std::count(ss.begin(), ss.end(), '\n') == 2);
 }
