@@ -541,9 +541,7 @@ class Daemon {
     sd::notify("RELOADING=1\n" + sd::monotonic_usec() + "\nSTATUS=restarting");
     log::notice("restarting: exec " + self_exe_ + "; VIPs, routes and sysctls stay in place");
     monitor_->stop();
-    control_->stop();
-    if (agent_check_) agent_check_->stop();
-    http_->stop();
+    stop_listeners();
     control_.reset();
     agent_check_.reset();
     http_.reset();
@@ -568,15 +566,19 @@ class Daemon {
     return exit_code::kFailure;
   }
 
+  void stop_listeners() {
+    control_->stop();
+    if (agent_check_) agent_check_->stop();
+    http_->stop();
+  }
+
   // `systemctl restart`: exit without reverting. The journal stays in
   // /run/rsagent (RuntimeDirectoryPreserve=yes) and the process systemd
   // starts next adopts it, as after a crash, so nothing is removed.
   int hand_over() {
     sd::notify("STOPPING=1\nSTATUS=restarting: handing over to the next process");
     monitor_->stop();
-    control_->stop();
-    if (agent_check_) agent_check_->stop();
-    http_->stop();
+    stop_listeners();
     (void)fs::remove_if_exists(paths_.pidfile());
     log::notice("handed over: VIPs, routes and sysctls stay in place for the restarted daemon");
     return exit_code::kOk;
@@ -627,9 +629,7 @@ class Daemon {
     monitor_->stop();
     auto rev = agent_->revert_all();
     // The listeners go last: directors see drain/down, never a refused port, while we revert.
-    control_->stop();
-    if (agent_check_) agent_check_->stop();
-    http_->stop();
+    stop_listeners();
     (void)fs::remove_if_exists(paths_.pidfile());
     if (!rev) {
       log::error(rev.error().str() + "; what could not be undone stays in " + paths_.journal() +

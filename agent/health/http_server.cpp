@@ -4,6 +4,7 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstring>
 #include <sys/socket.h>
@@ -140,7 +141,7 @@ void HttpServer::respond(const std::string& in, bool complete, const Peer& peer,
                        : canned(431, "Request Header Fields Too Large", "request header fields too large\n");
     return;
   }
-  if (answer_from_cache(in, peer, out)) return;
+  if (answer_from_cache(in, line, end, peer, out)) return;
   BufferStream strm(in, out, peer.fd, peer.ip, peer.port);
   bool closed = false;
   static_cast<Engine&>(*engine_).process_request(strm, true, closed, [](httplib::Request&) {});
@@ -186,9 +187,9 @@ bool inert_header(std::string_view name) {
 // per snapshot (rendered()); a request is answered from that rendering only
 // when it is a GET or HEAD of a hot path with nothing but inert headers and
 // from an allowed source. It still counts, and its director is recorded.
-bool HttpServer::answer_from_cache(const std::string& request, const Peer& peer, std::string& out) {
+bool HttpServer::answer_from_cache(const std::string& request, std::size_t line_end, std::size_t end,
+                                   const Peer& peer, std::string& out) {
   const std::string_view in(request);
-  const std::size_t line_end = in.find("\r\n");
   const std::string_view line = in.substr(0, line_end);
   const std::size_t sp1 = line.find(' ');
   const std::size_t sp2 = line.find(' ', sp1 == std::string_view::npos ? sp1 : sp1 + 1);
@@ -199,7 +200,6 @@ bool HttpServer::answer_from_cache(const std::string& request, const Peer& peer,
   if ((method != "GET" && method != "HEAD") || (version != "HTTP/1.1" && version != "HTTP/1.0") ||
       !hot_path(path))
     return false;
-  const std::size_t end = in.find("\r\n\r\n");
   std::string_view ua;
   std::size_t count = 0;
   for (std::size_t pos = line_end + 2; pos < end + 2;) {
@@ -215,16 +215,18 @@ bool HttpServer::answer_from_cache(const std::string& request, const Peer& peer,
     if (++count > kMaxHeaders) return false;
     pos = eol + 2;
   }
-  if (!cfg_.allow.empty()) {
-    auto ip = net::IpAddress::parse(peer.ip);
-    bool ok = false;
-    for (const auto& cidr : cfg_.allow) ok = ok || (ip && cidr.contains(*ip));
-    if (!ok) return false;  // the full path answers 403 and counts it
-  }
+  if (!allowed(peer.ip)) return false;  // the full path answers 403 and counts it
   ++board_.http_requests;
   board_.note_request(peer.ip, std::string(ua));
   out = rendered(std::string(method), std::string(path));
   return true;
+}
+
+bool HttpServer::allowed(const std::string& ip) const {
+  if (cfg_.allow.empty()) return true;
+  const auto addr = net::IpAddress::parse(ip);
+  return addr && std::any_of(cfg_.allow.begin(), cfg_.allow.end(),
+                             [&](const config::Cidr& c) { return c.contains(*addr); });
 }
 
 const std::string& HttpServer::rendered(const std::string& method, const std::string& path) {
@@ -256,20 +258,14 @@ void HttpServer::install_routes(httplib::Server& s) {
       return httplib::Server::HandlerResponse::Handled;
     }
     ++board_.http_requests;
-    if (!cfg_.allow.empty()) {
-      auto ip = net::IpAddress::parse(req.remote_addr);
-      bool ok = false;
-      for (const auto& c : cfg_.allow) ok = ok || (ip && c.contains(*ip));
-      if (!ok) {
-        ++board_.http_denied;
-        plain(res, 403, "forbidden\n");
-        return httplib::Server::HandlerResponse::Handled;
-      }
+    if (!allowed(req.remote_addr)) {
+      ++board_.http_denied;
+      plain(res, 403, "forbidden\n");
+      return httplib::Server::HandlerResponse::Handled;
     }
     board_.note_request(req.remote_addr, req.get_header_value("User-Agent"));
-    std::size_t bytes = 0;
-    for (const auto& [k, v] : req.headers) bytes += k.size() + v.size() + 4;
-    if (bytes > kMaxHeaderBytes || req.headers.size() > kMaxHeaders) {
+    // The header block's size was capped by respond(); its count is capped here.
+    if (req.headers.size() > kMaxHeaders) {
       ++board_.http_errors;
       plain(res, 431, "request header fields too large\n");
       res.set_header("Connection", "close");

@@ -49,7 +49,10 @@ class HttpServer {
   void serve_get(const httplib::Request& req, httplib::Response& res);
   // The loop's Responder (loop thread).
   void respond(const std::string& request, bool complete, const Peer& peer, std::string& out);
-  bool answer_from_cache(const std::string& request, const Peer& peer, std::string& out);
+  // line_end, end: where the request line and the header block end.
+  bool answer_from_cache(const std::string& request, std::size_t line_end, std::size_t end,
+                         const Peer& peer, std::string& out);
+  [[nodiscard]] bool allowed(const std::string& ip) const;  // health.allow
   const std::string& rendered(const std::string& method, const std::string& path);
 
   config::Health cfg_;
