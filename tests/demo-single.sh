@@ -5,18 +5,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
+. tests/lib.sh
 bash tests/install-deps.sh >/dev/null
 echo "==> building rsagent"
-cmake -S . -B build-demo -DCMAKE_BUILD_TYPE=Release -DRSAGENT_BUILD_TESTS=OFF >/dev/null
-cmake --build build-demo -j"$(nproc)" >/dev/null
+build_release build-demo
 bin="$root/build-demo/rsagent"
 cfg="$root/packaging/examples/rsagent.json"
 
 ns="rsademo$$"
 state="$(mktemp -d /tmp/rsagent-demo-XXXXXX)"
 cleanup() {
-  for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
-  ip netns del "$ns" 2>/dev/null || true
+  drop_netns "$ns"
   rm -rf "$state"
 }
 trap cleanup EXIT

@@ -6,11 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
+. tests/lib.sh
 bash tests/install-deps.sh >/dev/null
 echo "==> building rsagent"
-cmake -S . -B build-demo -DCMAKE_BUILD_TYPE=Release -DRSAGENT_BUILD_TESTS=OFF >/dev/null
-cmake --build build-demo -j"$(nproc)" --target rsagent >build-demo.log 2>&1 ||
-  { cat build-demo.log >&2; exit 1; }
+build_release build-demo
 bin="$root/build-demo/rsagent"
 lab="rsademo$$"
 labsh="$root/tests/lab/lab.sh"

@@ -7,11 +7,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root="$(pwd)"
+. tests/lib.sh
 build="${1:-}"
 if [ -z "$build" ]; then
   build="$root/build-bench"
-  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DRSAGENT_BUILD_TESTS=OFF >/dev/null
-  cmake --build "$build" -j"$(nproc)" >/dev/null
+  build_release "$build"
 fi
 bin="$build/rsagent"
 sizes="${SIZES:-1 100 1000 10000}"
@@ -21,16 +21,14 @@ runs_big="${RUNS_BIG:-3}"  # for N >= 10000
 work="$(mktemp -d /run/rsagent-bench-XXXXXX)"
 ns="rsabench$$"
 cleanup() {
-  for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
-  ip netns del "$ns" 2>/dev/null || true
+  drop_netns "$ns"
   rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 fresh_ns() {
-  for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
-  ip netns del "$ns" 2>/dev/null || true
+  drop_netns "$ns"
   ip netns add "$ns"
   ip -n "$ns" link set lo up
 }

@@ -7,11 +7,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root="$(pwd)"
+. tests/lib.sh
 build="${1:-}"
 if [ -z "$build" ]; then
   build="$root/build-bench"
-  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DRSAGENT_BUILD_TESTS=OFF >/dev/null
-  cmake --build "$build" -j"$(nproc)" >/dev/null
+  build_release "$build"
 fi
 bin="$build/rsagent"
 duration="${DURATION:-10s}"
@@ -19,8 +19,7 @@ conns="${CONNS:-64}"
 work="$(mktemp -d /run/rsagent-hbench-XXXXXX)"
 ns="rsahbench$$"
 cleanup() {
-  for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
-  ip netns del "$ns" 2>/dev/null || true
+  drop_netns "$ns"
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -40,6 +40,19 @@ std::string healthz_state(const Netns& ns) {
   return ns.run("curl -s --max-time 5 http://127.0.0.1:9799/healthz").out;
 }
 
+// A client in ns with a TCP connection open to ip:port for `hold`.
+void hold_connection(const Netns& ns, const char* ip, int port, std::chrono::milliseconds hold) {
+  in_netns(ns, [&] {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(static_cast<std::uint16_t>(port));
+    ::inet_pton(AF_INET, ip, &sa.sin_addr);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) std::this_thread::sleep_for(hold);
+    ::close(fd);
+  });
+}
+
 void start_node(const AgentNode& n) {
   auto r = n.rsagent("start");
   REQUIRE_MESSAGE(r.code == 0, r.out);
@@ -388,18 +401,7 @@ TEST_CASE("graceful stop reports drain and waits for connections to the VIPs; st
   const int app = listen_in(n.ns, "0.0.0.0", 8080);
   start_node(n);
   // A client holds a connection to the VIP for 1.5 s.
-  std::thread client([&] {
-    in_netns(n.ns, [] {
-      const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      sockaddr_in sa{};
-      sa.sin_family = AF_INET;
-      sa.sin_port = htons(8080);
-      ::inet_pton(AF_INET, "198.51.100.100", &sa.sin_addr);
-      if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0)
-        std::this_thread::sleep_for(1500ms);
-      ::close(fd);
-    });
-  });
+  std::thread client([&] { hold_connection(n.ns, "198.51.100.100", 8080, 1500ms); });
   std::this_thread::sleep_for(200ms);
   std::string during;
   std::thread watcher([&] {
@@ -417,17 +419,7 @@ TEST_CASE("graceful stop reports drain and waits for connections to the VIPs; st
   CHECK(took < 10s);
 
   start_node(n);
-  std::thread holder([&] {
-    in_netns(n.ns, [] {
-      const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      sockaddr_in sa{};
-      sa.sin_family = AF_INET;
-      sa.sin_port = htons(8080);
-      ::inet_pton(AF_INET, "198.51.100.100", &sa.sin_addr);
-      if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) std::this_thread::sleep_for(3s);
-      ::close(fd);
-    });
-  });
+  std::thread holder([&] { hold_connection(n.ns, "198.51.100.100", 8080, 3s); });
   std::this_thread::sleep_for(200ms);
   const auto t1 = std::chrono::steady_clock::now();
   CHECK(n.rsagent("stop --now").code == 0);
