@@ -318,14 +318,14 @@ class Daemon {
     Result<net::ObservedState> have =
         seen ? Result<net::ObservedState>(std::move(*seen)) : agent_->observe(journal_);
     health::NetHealth nh;
-    json detail = json::object();
+    health::NetDetail detail;
     if (!have) {
       nh = {true, false, "cannot observe the network: " + have.error().str()};
     } else {
       detail = describe_state(journal_, *have);
       nh.known = true;
-      nh.ok = detail["drift"].empty();
-      if (!nh.ok) nh.reason = detail["drift"][0].get<std::string>();
+      nh.ok = detail.drift.empty();
+      if (!nh.ok) nh.reason = detail.drift.front();
       const bool wants_all = std::any_of(cfg_.arp.interfaces.begin(), cfg_.arp.interfaces.end(),
                                          [](const std::string& i) { return i == "all"; });
       const bool any_v4 = std::any_of(cfg_.vips.begin(), cfg_.vips.end(), [](const config::Vip& v) {
@@ -645,16 +645,13 @@ class Daemon {
 
 int run_daemon(const CommandOptions& opts, int ready_fd) { return Daemon(opts, ready_fd).run(); }
 
-json describe_state(const net::Journal& j, const net::ObservedState& have) {
-  json vips = json::array();
-  json routes = json::array();
-  json sysctls = json::array();
-  json drift = json::array();
+health::NetDetail describe_state(const net::Journal& j, const net::ObservedState& have) {
+  health::NetDetail d;
   const net::Link* lo = nullptr;
   for (const auto& l : have.links)
     if (l.loopback) lo = &l;
   const int lo_index = lo ? lo->ifindex : -1;
-  // Indexed: this runs every second, with up to tens of thousands of VIPs.
+  // Indexed: this runs every few seconds, with up to tens of thousands of VIPs.
   std::set<net::IpAddress> on_lo;
   for (const auto& o : have.addresses)
     if (o.ifindex == lo_index) on_lo.insert(o.address);
@@ -664,27 +661,25 @@ json describe_state(const net::Journal& j, const net::ObservedState& have) {
   for (const auto& e : j.entries) {
     if (const auto* a = std::get_if<net::AddressEntry>(&e)) {
       const bool present = on_lo.count(a->spec.address) > 0;
-      vips.push_back({{"address", a->spec.address.str()}, {"prefix", a->spec.prefix},
-                      {"label", a->spec.label}, {"owned", a->created}, {"present", present}});
-      if (!present) drift.push_back("VIP " + a->spec.address.str() + " is missing from lo");
+      d.vips.push_back({a->spec.address.str(), a->spec.prefix, a->spec.label, a->created, present});
+      if (!present) d.drift.push_back("VIP " + a->spec.address.str() + " is missing from lo");
     } else if (const auto* r = std::get_if<net::RouteEntry>(&e)) {
       const bool present = lo_routes.count(std::make_tuple(r->spec.dst, r->spec.table, r->spec.metric)) > 0;
-      routes.push_back({{"route", r->spec.str()}, {"owned", r->created}, {"present", present}});
-      if (!present) drift.push_back("route " + r->spec.str() + " is missing");
+      d.routes.push_back({r->spec.str(), r->created, present});
+      if (!present) d.drift.push_back("route " + r->spec.str() + " is missing");
     } else if (const auto* s = std::get_if<net::SysctlEntry>(&e)) {
       auto it = have.sysctls.find(s->key);
-      json row{{"sysctl", s->key.str()}, {"wanted", s->wrote}, {"original", s->original}};
-      row["actual"] = it == have.sysctls.end() ? json(nullptr) : json(it->second);
-      sysctls.push_back(row);
-      if (it == have.sysctls.end()) {
-        drift.push_back(s->key.str() + " no longer exists");
+      const bool exists = it != have.sysctls.end();
+      d.sysctls.push_back({s->key.str(), s->wrote, s->original, exists, exists ? it->second : 0});
+      if (!exists) {
+        d.drift.push_back(s->key.str() + " no longer exists");
       } else if (it->second != s->wrote) {
-        drift.push_back(s->key.str() + " is " + std::to_string(it->second) + ", wanted " +
-                        std::to_string(s->wrote));
+        d.drift.push_back(s->key.str() + " is " + std::to_string(it->second) + ", wanted " +
+                          std::to_string(s->wrote));
       }
     }
   }
-  return {{"vips", vips}, {"routes", routes}, {"sysctls", sysctls}, {"drift", drift}};
+  return d;
 }
 
 }  // namespace rsagent::daemon

@@ -2,6 +2,7 @@
 #include "rsagent/daemon/agent.hpp"
 #include "rsagent/daemon/commands.hpp"
 #include "rsagent/daemon/daemon.hpp"
+#include "rsagent/health/report.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -68,7 +69,7 @@ int cmd_status(const CommandOptions& opts) {
       std::cerr << "rsagent: " << have.error().str() << "\n";
       return exit_code::kFailure;
     }
-    st.update(describe_state(**j, *have));
+    st.update(health::detail_json(describe_state(**j, *have)));
   }
   int code = exit_code::kStatusNotRunning;
   std::string state = "not running";

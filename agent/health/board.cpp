@@ -58,10 +58,10 @@ void Board::update_check(std::size_t index, const ProbeResult& r) {
   });
 }
 
-void Board::set_net(NetHealth net, nlohmann::json detail) {
+void Board::set_net(NetHealth net, NetDetail detail) {
   mutate([&](Snapshot& s) {
     s.net = std::move(net);
-    s.net_detail = std::move(detail);
+    s.net_detail = std::make_shared<const NetDetail>(std::move(detail));
   });
 }
 

@@ -1,5 +1,6 @@
 #include "rsagent/health/report.hpp"
 
+#include <algorithm>
 #include <sstream>
 
 namespace rsagent::health {
@@ -68,8 +69,26 @@ json status_json(const Snapshot& s, const Board& board) {
            {"network", {{"ok", s.net.ok}, {"reason", s.net.reason}}},
            {"checks", checks},
            {"directors", directors}};
-  for (const char* k : {"vips", "routes", "sysctls", "drift"})
-    out[k] = s.net_detail.contains(k) ? s.net_detail[k] : json::array();
+  out.update(detail_json(*s.net_detail));
+  return out;
+}
+
+json detail_json(const NetDetail& d) {
+  json vips = json::array();
+  for (const auto& v : d.vips)
+    vips.push_back({{"address", v.address}, {"prefix", v.prefix}, {"label", v.label},
+                    {"owned", v.owned}, {"present", v.present}});
+  json routes = json::array();
+  for (const auto& r : d.routes) routes.push_back({{"route", r.route}, {"owned", r.owned}, {"present", r.present}});
+  json sysctls = json::array();
+  for (const auto& s : d.sysctls)
+    sysctls.push_back({{"sysctl", s.key}, {"wanted", s.wanted}, {"original", s.original},
+                       {"actual", s.exists ? json(s.actual) : json(nullptr)}});
+  json out = json::object();
+  out["vips"] = std::move(vips);
+  out["routes"] = std::move(routes);
+  out["sysctls"] = std::move(sysctls);
+  out["drift"] = d.drift;
   return out;
 }
 
@@ -87,13 +106,9 @@ std::string metrics_text(const Snapshot& s, const Board& board) {
   m << "# HELP rsagent_network_ok 1 when every VIP, route and ARP sysctl is as configured.\n"
        "# TYPE rsagent_network_ok gauge\nrsagent_network_ok "
     << (s.net.ok ? 1 : 0) << "\n";
-  std::size_t vips = 0;
-  std::size_t present = 0;
-  if (s.net_detail.contains("vips"))
-    for (const auto& v : s.net_detail["vips"]) {
-      ++vips;
-      if (v.value("present", false)) ++present;
-    }
+  const std::size_t vips = s.net_detail->vips.size();
+  const auto present = static_cast<std::size_t>(std::count_if(
+      s.net_detail->vips.begin(), s.net_detail->vips.end(), [](const NetDetail::Vip& v) { return v.present; }));
   m << "# HELP rsagent_vips VIPs rsagent manages.\n# TYPE rsagent_vips gauge\nrsagent_vips " << vips << "\n";
   m << "# HELP rsagent_vips_present VIPs present on lo.\n# TYPE rsagent_vips_present gauge\n"
        "rsagent_vips_present "

@@ -78,7 +78,7 @@ TEST_CASE("the board hands out immutable snapshots and recomputes the verdict") 
   c.rise = 1;
   Board b({c}, "/nonexistent");
   const auto before = b.snapshot();
-  b.set_net(net_ok(), nlohmann::json::object());
+  b.set_net(net_ok(), {});
   b.update_check(0, kOk);
   CHECK(before->verdict.mode == Mode::kDown);
   CHECK(b.snapshot()->verdict.mode == Mode::kReady);

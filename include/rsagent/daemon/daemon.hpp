@@ -8,9 +8,8 @@
 #pragma once
 
 #include "rsagent/daemon/commands.hpp"
+#include "rsagent/health/state.hpp"
 #include "rsagent/net/model.hpp"
-
-#include <nlohmann/json.hpp>
 
 namespace rsagent::daemon {
 
@@ -23,6 +22,6 @@ inline constexpr const char* kNeedPrivilege =
 
 // VIPs, routes and sysctls rsagent owns or adopted, with presence and any
 // drift, as /status and `rsagent status --json` show them.
-[[nodiscard]] nlohmann::json describe_state(const net::Journal& j, const net::ObservedState& have);
+[[nodiscard]] health::NetDetail describe_state(const net::Journal& j, const net::ObservedState& have);
 
 }  // namespace rsagent::daemon

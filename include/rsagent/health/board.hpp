@@ -25,7 +25,10 @@ struct Snapshot {
   bool maintenance_file = false;
   std::string maintenance_path;
   Verdict verdict;
-  nlohmann::json net_detail = nlohmann::json::object();  // vips, routes, sysctls, drift
+  // Shared, never changed once set: every Board change copies the
+  // snapshot, and with thousands of VIPs a deep copy would cost more than
+  // the rest of it.
+  std::shared_ptr<const NetDetail> net_detail = std::make_shared<const NetDetail>();
   bool stopping = false;
 };
 
@@ -43,7 +46,7 @@ class Board {
   [[nodiscard]] std::shared_ptr<const Snapshot> snapshot() const;
 
   void update_check(std::size_t index, const ProbeResult& r);
-  void set_net(NetHealth net, nlohmann::json detail);
+  void set_net(NetHealth net, NetDetail detail);
   void set_operator(OperatorState op);
   void set_maintenance_file(bool present);
   void set_stopping();

@@ -11,6 +11,9 @@
 namespace rsagent::health {
 
 [[nodiscard]] nlohmann::json status_json(const Snapshot& s, const Board& board);
+// {"vips": [...], "routes": [...], "sysctls": [...], "drift": [...]}, as
+// /status and `rsagent status --json` show them.
+[[nodiscard]] nlohmann::json detail_json(const NetDetail& d);
 [[nodiscard]] std::string metrics_text(const Snapshot& s, const Board& board);
 
 }  // namespace rsagent::health

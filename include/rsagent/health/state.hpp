@@ -55,6 +55,36 @@ struct NetHealth {
   std::string reason;  // first problem, e.g. "VIP 198.51.100.1 is missing from lo"
 };
 
+// What the journal holds against what the kernel has, row by row, for
+// /status and `rsagent status`. Plain rows rather than a JSON tree: the
+// daemon keeps one for the life of the process, and with thousands of VIPs
+// a JSON object per row cost several times the memory.
+struct NetDetail {
+  struct Vip {
+    std::string address;
+    int prefix = 0;
+    std::string label;
+    bool owned = false;
+    bool present = false;
+  };
+  struct Route {
+    std::string route;
+    bool owned = false;
+    bool present = false;
+  };
+  struct Sysctl {
+    std::string key;
+    int wanted = 0;
+    int original = 0;
+    bool exists = false;  // false: the /proc file is gone
+    int actual = 0;
+  };
+  std::vector<Vip> vips;
+  std::vector<Route> routes;
+  std::vector<Sysctl> sysctls;
+  std::vector<std::string> drift;  // one line per difference
+};
+
 enum class Mode : std::uint8_t { kReady, kDrain, kMaint, kDown };
 [[nodiscard]] const char* mode_name(Mode m);
 
