@@ -16,7 +16,7 @@ fi
 bin="$build/rsagent"
 duration="${DURATION:-10s}"
 conns="${CONNS:-64}"
-work="$(mktemp -d /run/rsagent-hbench-XXXXXX)"
+work="$(mktemp -d /dev/shm/rsagent-hbench-XXXXXX)"
 ns="rsahbench$$"
 cleanup() {
   drop_netns "$ns"
