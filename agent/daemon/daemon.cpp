@@ -2,7 +2,8 @@
 
 #include "rsagent/daemon/agent.hpp"
 #include "rsagent/daemon/control.hpp"
-#include "rsagent/health/http_server.hpp"
+#include "rsagent/health/agent_check.hpp"
+#include "rsagent/health/http_module.hpp"
 #include "rsagent/health/monitor.hpp"
 #include "rsagent/net/plan.hpp"
 #include "rsagent/net/sockdiag.hpp"
@@ -115,7 +116,7 @@ class Daemon {
   net::Journal journal_;
   std::unique_ptr<health::Board> board_;
   std::unique_ptr<health::Monitor> monitor_;
-  std::unique_ptr<health::HttpServer> http_;
+  std::unique_ptr<health::HttpEndpoint> http_;
   std::unique_ptr<health::AgentCheckServer> agent_check_;
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<OperatorStore> operator_store_;
@@ -143,6 +144,13 @@ class Daemon {
 
   // Returns an exit code on failure, -1 once the daemon is up.
   int start_up() {
+    // The HTTP module (http_module.hpp says why it is one) loads on another
+    // core while the rest starts and converges. Only its absence is checked
+    // here, before anything changes; a module that fails to load is
+    // reverted after (see below).
+    auto module_path = health::find_http_module();
+    if (!module_path) return rep_.fail(exit_code::kFailure, module_path.error().str());
+    auto http_module = std::async(std::launch::async, health::load_http_module, *module_path);
     auto loaded = config::load(opts_.config);
     if (!loaded.config) {
       std::string all;
@@ -193,9 +201,8 @@ class Daemon {
 
     // Every listener is bound before the network changes: a taken port must
     // fail the start with nothing changed.
-    auto http = health::HttpServer::bind(cfg_.health, *board_);
-    if (!http) return rep_.fail(exit_code::kFailure, http.error().str());
-    http_ = std::move(*http);
+    auto http_loop = health::HttpLoop::bind(cfg_.health.listen, "health.listen", true);
+    if (!http_loop) return rep_.fail(exit_code::kFailure, http_loop.error().str());
     if (cfg_.health.agent_check) {
       auto ac = health::AgentCheckServer::bind(*cfg_.health.agent_check, *board_);
       if (!ac) return rep_.fail(exit_code::kFailure, ac.error().str());
@@ -219,6 +226,16 @@ class Daemon {
       log::warning("self-healing falls back to the 1 s check: " + ev.error().str());
     }
 
+    if (auto module = http_module.get(); module) {
+      http_ = (*module)->make_endpoint(cfg_.health, *board_, std::move(*http_loop));
+    } else {
+      // Rare (the file is there but does not load): no health endpoint
+      // would mean a director that cannot see this node, so undo and fail.
+      auto rev = agent_->revert_all();
+      return rep_.fail(exit_code::kFailure,
+                       module.error().str() + (rev ? "; the changes were reverted"
+                                                   : "; reverting failed too: " + rev.error().str()));
+    }
     monitor_ = std::make_unique<health::Monitor>(cfg_.health.checks, *board_, health::make_prober());
     monitor_->start();
     http_->start();

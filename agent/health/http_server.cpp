@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
-#include <sys/socket.h>
 
 namespace rsagent::health {
 
@@ -98,25 +97,18 @@ bool known_path(const std::string& p) {
 
 }  // namespace
 
-HttpServer::HttpServer(const config::Health& cfg, Board& board) : cfg_(cfg), board_(board) {
+HttpServer::HttpServer(const config::Health& cfg, Board& board, std::unique_ptr<HttpLoop> loop)
+    : cfg_(cfg), board_(board), loop_(std::move(loop)) {
+  auto engine = std::make_unique<Engine>();
+  engine->set_payload_max_length(4096);
+  install_routes(*engine);
+  engine_ = std::move(engine);
   heartbeat();
 }
 
 HttpServer::~HttpServer() { stop(); }
 
 void HttpServer::heartbeat() { heartbeat_ms_ = now_ms(); }
-
-Result<std::unique_ptr<HttpServer>> HttpServer::bind(const config::Health& cfg, Board& board) {
-  std::unique_ptr<HttpServer> hs(new HttpServer(cfg, board));
-  auto engine = std::make_unique<Engine>();
-  engine->set_payload_max_length(4096);
-  hs->install_routes(*engine);
-  hs->engine_ = std::move(engine);
-  auto loop = HttpLoop::bind(cfg.listen, "health.listen", true);
-  if (!loop) return loop.error();
-  hs->loop_ = std::move(*loop);
-  return hs;
-}
 
 void HttpServer::start() {
   loop_->start([this](const std::string& request, bool complete, const Peer& peer, std::string& out) {
@@ -331,28 +323,5 @@ void HttpServer::serve_get(const httplib::Request& req, httplib::Response& res) 
     plain(res, 404, "not found\n");
   }
 }
-
-// --- agent-check ---------------------------------------------------------
-
-Result<std::unique_ptr<AgentCheckServer>> AgentCheckServer::bind(const config::Endpoint& at,
-                                                                 Board& board) {
-  auto fd = listen_tcp(at, "health.agent_check.listen");
-  if (!fd) return fd.error();
-  return std::unique_ptr<AgentCheckServer>(new AgentCheckServer(std::move(*fd), board));
-}
-
-AgentCheckServer::~AgentCheckServer() { stop(); }
-
-void AgentCheckServer::start() {
-  loop_.start([this](UniqueFd client) {
-    // One line, then close: HAProxy reads until EOF. The line fits any
-    // socket buffer, so a non-blocking send never waits on the peer.
-    const std::string line = board_.snapshot()->verdict.agent_line();
-    (void)!::send(client.get(), line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-    ++board_.agent_checks;
-  });
-}
-
-void AgentCheckServer::stop() { loop_.stop(); }
 
 }  // namespace rsagent::health

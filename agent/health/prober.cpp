@@ -1,6 +1,6 @@
 #include "rsagent/health/prober.hpp"
 
-#include <httplib.h>
+#include "rsagent/health/http_module.hpp"
 
 #include <arpa/inet.h>
 #include "rsagent/util/fd.hpp"
@@ -26,13 +26,17 @@ int remaining_ms(Steady::time_point deadline) {
   return left.count() < 0 ? 0 : static_cast<int>(left.count());
 }
 
-std::string shorten(std::string s) {
+}  // namespace
+
+std::string short_output(std::string s) {
   if (s.size() > kMaxOutput) s = s.substr(0, kMaxOutput) + "...";
   for (char& c : s)
     if (c == '\n' || c == '\r' || c == '\t') c = ' ';
   while (!s.empty() && s.back() == ' ') s.pop_back();
   return s;
 }
+
+namespace {
 
 ProbeResult probe_tcp(const config::Check& ck) {
   const auto deadline = Steady::now() + ck.timeout;
@@ -64,29 +68,6 @@ ProbeResult probe_tcp(const config::Check& ck) {
   ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &elen);
   if (err != 0) return {false, "connect " + ck.address.str() + ": " + std::strerror(err), {}};
   return {true, "connected", {}};
-}
-
-ProbeResult probe_http(const config::Check& ck) {
-  httplib::Client cli(ck.address.address.str(), ck.address.port);
-  const auto t = ck.timeout;
-  const auto sec = std::chrono::duration_cast<std::chrono::seconds>(t);
-  const auto usec = std::chrono::duration_cast<std::chrono::microseconds>(t - sec);
-  cli.set_connection_timeout(sec.count(), usec.count());
-  cli.set_read_timeout(sec.count(), usec.count());
-  cli.set_write_timeout(sec.count(), usec.count());
-  cli.set_keep_alive(false);
-  httplib::Headers headers{{"User-Agent", "rsagent-check"}};
-  if (!ck.host.empty()) headers.emplace("Host", ck.host);
-  auto res = cli.Get(ck.path.c_str(), headers);
-  if (!res) return {false, "GET " + ck.url + ": " + httplib::to_string(res.error()), {}};
-  const int status = res->status;
-  const bool status_ok = ck.expect.empty()
-                             ? (status >= 200 && status <= 399)
-                             : std::find(ck.expect.begin(), ck.expect.end(), status) != ck.expect.end();
-  if (!status_ok) return {false, "GET " + ck.url + ": status " + std::to_string(status), {}};
-  if (!ck.contains.empty() && res->body.find(ck.contains) == std::string::npos)
-    return {false, "GET " + ck.url + ": body lacks \"" + shorten(ck.contains) + "\"", {}};
-  return {true, "status " + std::to_string(status), {}};
 }
 
 ProbeResult probe_exec(const config::Check& ck) {
@@ -144,15 +125,15 @@ ProbeResult probe_exec(const config::Check& ck) {
     ::kill(-pid, SIGKILL);
     ::waitpid(pid, &status, 0);
     return {false, "timed out after " + std::to_string(ck.timeout.count()) + "ms (process group killed)" +
-                       (out.empty() ? "" : ": " + shorten(out)),
+                       (out.empty() ? "" : ": " + short_output(out)),
             {}};
   }
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return {true, shorten(out), {}};
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return {true, short_output(out), {}};
   const std::string how = WIFEXITED(status) ? "exit " + std::to_string(WEXITSTATUS(status))
                                             : std::string("signal ") + std::to_string(WTERMSIG(status));
-  return {false, how + (out.empty() ? "" : ": " + shorten(out)), {}};
+  return {false, how + (out.empty() ? "" : ": " + short_output(out)), {}};
 }
 
 class RealProber final : public Prober {
@@ -162,7 +143,13 @@ class RealProber final : public Prober {
     ProbeResult r;
     switch (ck.type) {
       case config::Check::Type::kTcp: r = probe_tcp(ck); break;
-      case config::Check::Type::kHttp: r = probe_http(ck); break;
+      case config::Check::Type::kHttp: {
+        // The daemon loads the module before any check runs.
+        const HttpModule* m = http_module();
+        r = m != nullptr ? m->probe_http(ck)
+                         : ProbeResult{false, "http checks need rsagent-http.so, which is not loaded", {}};
+        break;
+      }
       case config::Check::Type::kExec: r = probe_exec(ck); break;
     }
     r.latency = std::chrono::duration_cast<std::chrono::microseconds>(Steady::now() - t0);

@@ -479,3 +479,56 @@ TEST_CASE("an IPv4 and an IPv6 listener on the same port both answer, each for i
   const auto ss = n.ns.run("ss -Hltn 'sport = :9799'").out;
   CHECK(std::count(ss.begin(), ss.end(), '\n') == 2);
 }
+
+TEST_CASE("the daemon loads the HTTP module, and cpp-httplib's load-time OpenSSL initialisation is skipped") {
+  AgentNode n(kNodeConfig);
+  auto r = n.ns.run("env LD_DEBUG=bindings LD_DEBUG_OUTPUT=" + n.dir() + "/ld " + RSAGENT_BIN + " --config " +
+                    n.config_path() + " --state-dir " + n.state_dir() + " start");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  const int pid = n.daemon_pid();
+  REQUIRE(pid > 0);
+  std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
+  const std::string mapped((std::istreambuf_iterator<char>(maps)), std::istreambuf_iterator<char>());
+  CHECK(mapped.find("/rsagent-http.so") != std::string::npos);
+  CHECK(mapped.find("libcpp-httplib") != std::string::npos);
+  // The daemon is forked from `start`: its loader writes to the file that
+  // process opened.
+  std::string bindings;
+  for (const auto& f : std::filesystem::directory_iterator(n.dir()))
+    if (f.path().filename().string().rfind("ld.", 0) == 0) {
+      std::ifstream in(f.path());
+      bindings.append(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+  std::string line;
+  std::istringstream lines(bindings);
+  bool bound_to_rsagent = false;
+  while (std::getline(lines, line))
+    if (line.find("libcpp-httplib") != std::string::npos && line.find("`OPENSSL_init_ssl'") != std::string::npos)
+      bound_to_rsagent = line.find(std::string(" to ") + RSAGENT_BIN + " ") != std::string::npos;
+  CHECK(bound_to_rsagent);
+  CHECK(healthz_state(n.ns) != "");
+  CHECK(n.rsagent("stop").code == 0);
+}
+
+TEST_CASE("without a loadable HTTP module, start fails naming the file and leaves nothing changed") {
+  AgentNode n(kNodeConfig);
+  const std::string lone = n.dir() + "/rsagent";
+  std::filesystem::copy_file(RSAGENT_BIN, lone);
+  const std::string before = n.ns.snapshot();
+  auto r = n.ns.run(lone + " --config " + n.config_path() + " --state-dir " + n.state_dir() + " start");
+  CHECK(r.code == 1);
+  CHECK(r.out.find("rsagent-http.so is missing") != std::string::npos);
+  CHECK(r.out.find("reinstall rsagent") != std::string::npos);
+  CHECK(n.ns.snapshot() == before);
+  CHECK(n.ns.run("curl -s --max-time 2 http://127.0.0.1:9799/healthz").code != 0);
+
+  SUBCASE("a module that does not load: start fails, and what it applied meanwhile is reverted") {
+    n.write_file("rsagent-http.so", "not an ELF file\n");
+    r = n.ns.run(lone + " --config " + n.config_path() + " --state-dir " + n.state_dir() + " start");
+    CHECK(r.code == 1);
+    CHECK(r.out.find("cannot load the HTTP module " + n.dir() + "/rsagent-http.so") != std::string::npos);
+    CHECK(r.out.find("the changes were reverted") != std::string::npos);
+    CHECK(n.ns.snapshot() == before);
+    CHECK(n.rsagent("status").code == 3);  // not running, nothing left behind
+  }
+}

@@ -1,24 +1,21 @@
-// The health endpoints over HTTP (cpp-httplib) and HAProxy's agent-check.
-// Owns: the HttpLoop that holds the sockets (bound before the daemon
-// changes anything) and its one thread; the cpp-httplib Server used only to
-// parse, route and write (it never listens); the size limits (414/431) and
-// the per-snapshot cache of rendered hot-path answers, both on the loop
-// thread. Handlers only read Board snapshots, so an answer never waits on a
-// probe. The agent-check listener has its own accept thread. Errors: bind()
-// returns an error naming the address and the fix.
+// The health endpoints over HTTP (cpp-httplib), built into the module
+// rsagent-http.so (see http_module.hpp). Owns: the HttpLoop that holds the
+// sockets (bound by the daemon before it changes anything) and its one
+// thread; the cpp-httplib Server used only to parse, route and write (it
+// never listens); the size limits (414/431) and the per-snapshot cache of
+// rendered hot-path answers, both on the loop thread. Handlers only read
+// Board snapshots, so an answer never waits on a probe. Errors: none after
+// construction; a bad request gets its status code.
 #pragma once
 
 #include "rsagent/config/config.hpp"
 #include "rsagent/health/board.hpp"
 #include "rsagent/health/http_loop.hpp"
-#include "rsagent/util/accept_loop.hpp"
-#include "rsagent/util/result.hpp"
+#include "rsagent/health/http_module.hpp"
 
 #include <atomic>
 #include <memory>
 #include <unordered_map>
-#include <sys/socket.h>
-#include <thread>
 
 namespace httplib {
 class Server;
@@ -30,21 +27,18 @@ namespace rsagent::health {
 
 inline constexpr std::size_t kMaxHeaders = 64;
 
-class HttpServer {
+class HttpServer final : public HttpEndpoint {
  public:
-  [[nodiscard]] static Result<std::unique_ptr<HttpServer>> bind(const config::Health& cfg,
-                                                                Board& board);
-  ~HttpServer();
+  HttpServer(const config::Health& cfg, Board& board, std::unique_ptr<HttpLoop> loop);
+  ~HttpServer() override;
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  void start();
-  void stop();
-  // /livez answers 200 only while the daemon's main loop keeps calling this.
-  void heartbeat();
+  void start() override;
+  void stop() override;
+  void heartbeat() override;
 
  private:
-  HttpServer(const config::Health& cfg, Board& board);
   void install_routes(httplib::Server& s);
   void serve_get(const httplib::Request& req, httplib::Response& res);
   // The loop's Responder (loop thread).
@@ -66,22 +60,6 @@ class HttpServer {
   bool cached_alive_ = true;
   std::unordered_map<std::string, std::string> cache_;
   bool rendering_ = false;  // filling the cache: not a client's request
-};
-
-class AgentCheckServer {
- public:
-  [[nodiscard]] static Result<std::unique_ptr<AgentCheckServer>> bind(const config::Endpoint& at,
-                                                                      Board& board);
-  ~AgentCheckServer();
-  AgentCheckServer(const AgentCheckServer&) = delete;
-  AgentCheckServer& operator=(const AgentCheckServer&) = delete;
-  void start();
-  void stop();
-
- private:
-  AgentCheckServer(UniqueFd fd, Board& board) : loop_(std::move(fd), SOCK_NONBLOCK), board_(board) {}
-  AcceptLoop loop_;
-  Board& board_;
 };
 
 }  // namespace rsagent::health

@@ -9,6 +9,7 @@
 #include "rsagent/health/state.hpp"
 
 #include <memory>
+#include <string>
 
 namespace rsagent::health {
 
@@ -22,5 +23,7 @@ class Prober {
 
 // Exposed for tests: at most this many bytes of an exec check's output are kept.
 inline constexpr std::size_t kMaxOutput = 256;
+// A probe's output as it goes into the status: one line, at most kMaxOutput.
+[[nodiscard]] std::string short_output(std::string s);
 
 }  // namespace rsagent::health

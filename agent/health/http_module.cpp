@@ -1,0 +1,74 @@
+#include "rsagent/health/http_module.hpp"
+
+#include <atomic>
+#include <dlfcn.h>
+#include <mutex>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+// In the rsagent executable only (agent/util/openssl_init.cpp): while set,
+// this thread's calls to OPENSSL_init_ssl are skipped. Weak, so that test
+// programs without it still link.
+extern "C" [[gnu::weak]] void rsagent_openssl_init_skip(bool skip);
+
+namespace rsagent::health {
+
+namespace {
+
+std::atomic<const HttpModule*> g_module{nullptr};
+std::mutex g_load_mutex;
+
+std::string executable_dir() {
+  char exe[4096] = {};
+  if (::readlink("/proc/self/exe", exe, sizeof exe - 1) <= 0) return {};
+  std::string path(exe);
+  const auto slash = path.rfind('/');
+  return slash == std::string::npos ? std::string() : path.substr(0, slash);
+}
+
+}  // namespace
+
+Result<std::string> find_http_module() {
+  // A build tree keeps the module beside the binary; a package installs it
+  // in RSAGENT_MODULE_DIR.
+  std::vector<std::string> candidates;
+  if (const auto dir = executable_dir(); !dir.empty()) candidates.push_back(dir + "/" + kHttpModuleFile);
+  candidates.push_back(std::string(RSAGENT_MODULE_DIR) + "/" + kHttpModuleFile);
+  for (const auto& path : candidates)
+    if (::access(path.c_str(), R_OK) == 0) return path;
+  std::string looked;
+  for (const auto& path : candidates) looked += (looked.empty() ? "" : ", ") + path;
+  return make_error("the HTTP module " + std::string(kHttpModuleFile) + " is missing (looked for " + looked +
+                    "); reinstall rsagent");
+}
+
+Result<const HttpModule*> load_http_module(const std::string& path) {
+  const std::lock_guard<std::mutex> lock(g_load_mutex);
+  if (const HttpModule* m = g_module.load()) return m;
+  // Its cpp-httplib initialises OpenSSL as it loads; rsagent never uses
+  // TLS (openssl_init.cpp says why that is skipped).
+  if (rsagent_openssl_init_skip != nullptr) rsagent_openssl_init_skip(true);
+  // Lazy: binding every function of libcrypto and libssl up front cost
+  // milliseconds; the version check below catches a mismatched module.
+  void* handle = ::dlopen(path.c_str(), RTLD_LAZY | RTLD_LOCAL);
+  if (rsagent_openssl_init_skip != nullptr) rsagent_openssl_init_skip(false);
+  if (handle == nullptr) {
+    const char* why = ::dlerror();
+    return make_error("cannot load the HTTP module " + path + ": " + (why ? why : "unknown error") +
+                      "; reinstall rsagent");
+  }
+  using Entry = const HttpModule* (*)();
+  auto entry = reinterpret_cast<Entry>(::dlsym(handle, kHttpModuleEntry));
+  const HttpModule* m = entry != nullptr ? entry() : nullptr;
+  if (m == nullptr || m->abi != kHttpModuleAbi || std::string(m->version) != RSAGENT_VERSION)
+    return make_error(path + " is not the HTTP module of rsagent " RSAGENT_VERSION " (it says " +
+                      (m != nullptr ? std::string(m->version) : std::string("nothing")) +
+                      "); reinstall rsagent so that the program and its module match");
+  g_module.store(m);
+  return m;
+}
+
+const HttpModule* http_module() { return g_module.load(); }
+
+}  // namespace rsagent::health
