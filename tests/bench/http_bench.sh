@@ -4,6 +4,9 @@
 # "Connection: close" (how directors check), 64 connections. Prints
 # requests/s, p99 latency and the ratios, and rsagent's peak RSS under load.
 # Usage: tests/bench/http_bench.sh [BUILD_DIR]   (DURATION=10s by default)
+# WRK_THREADS (default 2): wrk's threads. On a 2-core machine two wrk
+# threads and the server share both cores; WRK_THREADS=1 leaves the server
+# a core, which shows how much of the p99 is waiting for a CPU.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root="$(pwd)"
@@ -16,6 +19,7 @@ fi
 bin="$build/rsagent"
 duration="${DURATION:-10s}"
 conns="${CONNS:-64}"
+wrk_threads="${WRK_THREADS:-2}"
 work="$(mktemp -d /dev/shm/rsagent-hbench-XXXXXX)"
 ns="rsahbench$$"
 cleanup() {
@@ -61,7 +65,7 @@ pid=$(cat "$work/state/rsagent.pid")
 
 run_wrk() {  # url, extra args -> "rps p99_ms"
   local out
-  out=$(in_ns wrk -t2 -c"$conns" -d"$duration" --latency "$@" 2>&1)
+  out=$(in_ns wrk -t"$wrk_threads" -c"$conns" -d"$duration" --latency "$@" 2>&1)
   local rps p99
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   p99=$(echo "$out" | awk '$1=="99%" {print $2}')
@@ -73,7 +77,7 @@ to_ms() {
   awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n = n; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'
 }
 
-echo "wrk -t2 -c$conns -d$duration, $(nproc) cores; nginx 1 worker vs rsagent /healthz"
+echo "wrk -t$wrk_threads -c$conns -d$duration, $(nproc) cores; nginx 1 worker vs rsagent /healthz"
 printf '%-22s %12s %10s %12s %10s %10s %10s\n' mode "nginx rps" "p99 ms" "rsagent rps" "p99 ms" "rps ratio" "p99 ratio"
 for mode in keep-alive close; do
   if [ "$mode" = close ]; then hdr=(-H "Connection: close"); else hdr=(); fi
