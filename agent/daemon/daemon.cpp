@@ -93,7 +93,8 @@ std::int64_t unix_now() {
 
 class Daemon {
  public:
-  Daemon(const CommandOptions& opts, int ready_fd) : opts_(opts), rep_(ready_fd) {}
+  Daemon(const CommandOptions& opts, int ready_fd, const config::Config* preloaded)
+      : opts_(opts), rep_(ready_fd), preloaded_(preloaded) {}
 
   int run() {
     if (const int code = start_up(); code >= 0) return code;
@@ -106,6 +107,7 @@ class Daemon {
  private:
   CommandOptions opts_;
   Reporter rep_;
+  const config::Config* preloaded_;  // from `start`, or nullptr: read it
   Paths paths_;
   config::Config cfg_;
   InstanceLock lock_;
@@ -144,6 +146,18 @@ class Daemon {
 
   // Returns an exit code on failure, -1 once the daemon is up.
   int start_up() {
+    if (preloaded_ != nullptr) {
+      cfg_ = *preloaded_;  // `start` read and checked it just before forking
+    } else {
+      auto loaded = config::load(opts_.config);
+      if (!loaded.config) {
+        std::string all;
+        for (const auto& d : loaded.errors) all += d.str() + "\n";
+        all += std::to_string(loaded.errors.size()) + " configuration error(s); nothing was changed";
+        return rep_.fail(exit_code::kBadConfig, all);
+      }
+      cfg_ = std::move(*loaded.config);
+    }
     // The HTTP module (http_module.hpp says why it is one) loads on another
     // core while the rest starts and converges. Only its absence is checked
     // here, before anything changes; a module that fails to load is
@@ -151,14 +165,6 @@ class Daemon {
     auto module_path = health::find_http_module();
     if (!module_path) return rep_.fail(exit_code::kFailure, module_path.error().str());
     auto http_module = std::async(std::launch::async, health::load_http_module, *module_path);
-    auto loaded = config::load(opts_.config);
-    if (!loaded.config) {
-      std::string all;
-      for (const auto& d : loaded.errors) all += d.str() + "\n";
-      all += std::to_string(loaded.errors.size()) + " configuration error(s); nothing was changed";
-      return rep_.fail(exit_code::kBadConfig, all);
-    }
-    cfg_ = *loaded.config;
     char exe[4096] = {};
     if (::readlink("/proc/self/exe", exe, sizeof exe - 1) > 0) self_exe_ = exe;
     unit_ = sd::own_unit();
@@ -660,7 +666,9 @@ class Daemon {
 
 }  // namespace
 
-int run_daemon(const CommandOptions& opts, int ready_fd) { return Daemon(opts, ready_fd).run(); }
+int run_daemon(const CommandOptions& opts, int ready_fd, const config::Config* preloaded) {
+  return Daemon(opts, ready_fd, preloaded).run();
+}
 
 health::NetDetail describe_state(const net::Journal& j, const net::ObservedState& have) {
   health::NetDetail d;

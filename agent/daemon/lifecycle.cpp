@@ -243,7 +243,7 @@ int cmd_start(const CommandOptions& opts) {
     o.stderr_max = log::Level::kWarning;
     o.stderr_min = log::Level::kWarning;
     log::configure(o);
-    ::_exit(run_daemon(opts, fds[1]));
+    ::_exit(run_daemon(opts, fds[1], &*loaded.config));
   }
   ::close(fds[1]);
   int st = 0;

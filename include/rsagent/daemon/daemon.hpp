@@ -7,6 +7,7 @@
 // stderr (run), as an exit code.
 #pragma once
 
+#include "rsagent/config/config.hpp"
 #include "rsagent/daemon/commands.hpp"
 #include "rsagent/health/state.hpp"
 #include "rsagent/net/model.hpp"
@@ -18,7 +19,9 @@ inline constexpr const char* kNeedPrivilege =
     "/proc/sys/net; run it as root (sudo)";
 
 // ready_fd: the `start` parent's pipe, or -1 in the foreground.
-[[nodiscard]] int run_daemon(const CommandOptions& opts, int ready_fd);
+// preloaded: the configuration `start` already read and checked, or nullptr.
+[[nodiscard]] int run_daemon(const CommandOptions& opts, int ready_fd,
+                             const config::Config* preloaded = nullptr);
 
 // VIPs, routes and sysctls rsagent owns or adopted, with presence and any
 // drift, as /status and `rsagent status --json` show them.
