@@ -106,34 +106,38 @@ time_script() {
 }
 
 # Best of $runs runs of each of rsagent, ip -batch and (with a third
-# argument "yes") the script, in microseconds. The runs alternate, so that
-# a slow spell of the machine hits all of them alike.
+# argument "yes") the script, in microseconds, and the median of the
+# rsagent/ip -batch ratios of each back-to-back pair. The runs alternate, so
+# that a slow spell of the machine hits all of them alike; on this 2-core VM
+# the best times alone still swing by +-20% between runs at small N, the
+# paired median much less.
 best_of() {
-  local n=$1 with_script=$2 r="" b="" s="" t i
+  local n=$1 with_script=$2 r="" b="" s="" t u i pairs=""
   for ((i = 0; i < runs; i++)); do
     t=$(time_rsagent "$n"); if [ -z "$r" ] || [ "$t" -lt "$r" ]; then r=$t; fi
-    t=$(time_batch "$n"); if [ -z "$b" ] || [ "$t" -lt "$b" ]; then b=$t; fi
+    u=$(time_batch "$n"); if [ -z "$b" ] || [ "$u" -lt "$b" ]; then b=$u; fi
+    pairs+="$(awk -v a="$t" -v b="$u" 'BEGIN { printf "%.4f", a / b }') "
     if [ "$with_script" = yes ]; then
       t=$(time_script "$n"); if [ -z "$s" ] || [ "$t" -lt "$s" ]; then s=$t; fi
     fi
   done
   [ "$with_script" = yes ] || s=$(time_script "$n")
-  echo "$r $b $s"
+  echo "$r $b $s $(echo "$pairs" | tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { printf "%.2fx", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')"
 }
 
 ms() { awk -v us="$1" 'BEGIN { printf "%.1f", us / 1000 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
 
-echo "rsagent $("$bin" version | cut -d' ' -f2), kernel $(uname -r), $(nproc) cores; best of $runs runs ($runs_big at N>=10000, the script once); ms for start+stop"
-printf '%7s %12s %12s %14s %16s %18s\n' N rsagent "ip -batch" "per-VIP script" "rsagent/batch" "rsagent/script"
+echo "rsagent $("$bin" version | cut -d' ' -f2), kernel $(uname -r), $(nproc) cores; best of $runs runs ($runs_big at N>=10000, the script once); ms for start+stop; paired median: of rsagent/ip -batch over back-to-back runs"
+printf '%7s %12s %12s %14s %16s %18s %18s\n' N rsagent "ip -batch" "per-VIP script" "rsagent/batch" "paired median" "rsagent/script"
 for n in $sizes; do
   make_inputs "$n"
   if [ "$n" -ge 10000 ]; then
-    read -r r b s <<<"$(runs=$runs_big best_of "$n" no)"
+    read -r r b s m <<<"$(runs=$runs_big best_of "$n" no)"
   else
-    read -r r b s <<<"$(best_of "$n" yes)"
+    read -r r b s m <<<"$(best_of "$n" yes)"
   fi
-  printf '%7s %12s %12s %14s %16s %18s\n' "$n" "$(ms "$r")" "$(ms "$b")" "$(ms "$s")" "$(ratio "$r" "$b")" "$(ratio "$r" "$s")"
+  printf '%7s %12s %12s %14s %16s %18s %18s\n' "$n" "$(ms "$r")" "$(ms "$b")" "$(ms "$s")" "$(ratio "$r" "$b")" "$m" "$(ratio "$r" "$s")"
 done
 
 echo
