@@ -1,5 +1,6 @@
 #include "rsagent/config/config.hpp"
 
+#include "rsagent/util/fs.hpp"
 #include "validator.hpp"
 
 #include <algorithm>
@@ -319,9 +320,7 @@ LoadResult load(const std::string& main_path) {
   }
   sources.push_back(Source{main_path, std::move(*main_text)});
 
-  const auto slash = main_path.rfind('/');
-  const std::string dir =
-      (slash == std::string::npos ? std::string(".") : main_path.substr(0, slash)) + "/conf.d";
+  const std::string dir = fs::parent_dir(main_path) + "/conf.d";
   std::vector<std::string> names;
   if (DIR* d = opendir(dir.c_str())) {
     while (const dirent* ent = readdir(d)) {

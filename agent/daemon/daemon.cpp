@@ -162,11 +162,11 @@ class Daemon {
     // core while the rest starts and converges. Only its absence is checked
     // here, before anything changes; a module that fails to load is
     // reverted after (see below).
-    auto module_path = health::find_http_module();
-    if (!module_path) return rep_.fail(exit_code::kFailure, module_path.error().str());
-    auto http_module = std::async(std::launch::async, health::load_http_module, *module_path);
     char exe[4096] = {};
     if (::readlink("/proc/self/exe", exe, sizeof exe - 1) > 0) self_exe_ = exe;
+    auto module_path = health::find_http_module(self_exe_);
+    if (!module_path) return rep_.fail(exit_code::kFailure, module_path.error().str());
+    auto http_module = std::async(std::launch::async, health::load_http_module, *module_path);
     unit_ = sd::own_unit();
     if (!has_net_admin())
       return rep_.fail(exit_code::kNotPrivileged, std::string("rsagent ") + kNeedPrivilege);

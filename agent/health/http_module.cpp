@@ -1,8 +1,9 @@
 #include "rsagent/health/http_module.hpp"
 
+#include "rsagent/util/fs.hpp"
+
 #include <atomic>
 #include <dlfcn.h>
-#include <mutex>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -17,23 +18,14 @@ namespace rsagent::health {
 namespace {
 
 std::atomic<const HttpModule*> g_module{nullptr};
-std::mutex g_load_mutex;
-
-std::string executable_dir() {
-  char exe[4096] = {};
-  if (::readlink("/proc/self/exe", exe, sizeof exe - 1) <= 0) return {};
-  std::string path(exe);
-  const auto slash = path.rfind('/');
-  return slash == std::string::npos ? std::string() : path.substr(0, slash);
-}
 
 }  // namespace
 
-Result<std::string> find_http_module() {
+Result<std::string> find_http_module(const std::string& self_exe) {
   // A build tree keeps the module beside the binary; a package installs it
   // in RSAGENT_MODULE_DIR.
   std::vector<std::string> candidates;
-  if (const auto dir = executable_dir(); !dir.empty()) candidates.push_back(dir + "/" + kHttpModuleFile);
+  if (!self_exe.empty()) candidates.push_back(fs::parent_dir(self_exe) + "/" + kHttpModuleFile);
   candidates.push_back(std::string(RSAGENT_MODULE_DIR) + "/" + kHttpModuleFile);
   for (const auto& path : candidates)
     if (::access(path.c_str(), R_OK) == 0) return path;
@@ -44,7 +36,6 @@ Result<std::string> find_http_module() {
 }
 
 Result<const HttpModule*> load_http_module(const std::string& path) {
-  const std::lock_guard<std::mutex> lock(g_load_mutex);
   if (const HttpModule* m = g_module.load()) return m;
   // Its cpp-httplib initialises OpenSSL as it loads; rsagent never uses
   // TLS (openssl_init.cpp says why that is skipped).

@@ -42,9 +42,7 @@ Status write_atomic(const std::string& path, const std::string& content, unsigne
   }
   if (!durable) return {};
   // The rename is durable only once the folder entry is.
-  const auto slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-  UniqueFd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  UniqueFd dfd(::open(parent_dir(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dfd.get() >= 0) (void)::fsync(dfd.get());
   return {};
 }
@@ -88,6 +86,12 @@ Status make_dirs(const std::string& path, unsigned mode) {
 Status remove_if_exists(const std::string& path) {
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) return errno_error(errno, "remove " + path);
   return {};
+}
+
+std::string parent_dir(const std::string& path) {
+  const auto slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
 }
 
 }  // namespace rsagent::fs

@@ -3,9 +3,8 @@
 // OpenSSL, brotli, zlib and libm along; loading them cost every `rsagent
 // start`, `stop`, `status` and `drain` about 1.3 ms, a tenth of a one-VIP
 // start+stop. Owns: the loaded module, never unloaded. Threads:
-// load_http_module() may run on any thread (the daemon runs it beside its
-// start-up) and loads once; http_module() may be read from any thread after
-// that. Errors: a module that is missing, does not load or comes from
+// load_http_module() runs once, on any thread (the daemon runs it beside its
+// start-up); http_module() may be read from any thread. Errors: a module that is missing, does not load or comes from
 // another rsagent version is an error naming the file and the fix.
 #pragma once
 
@@ -47,11 +46,11 @@ struct HttpModule {
 inline constexpr const char* kHttpModuleFile = "rsagent-http.so";
 inline constexpr const char* kHttpModuleEntry = "rsagent_http_module";
 
-// The module's file: next to the executable (a build tree), else in the
-// installed module folder. Cheap: the daemon asks before it changes
-// anything, so that a missing module changes nothing.
-[[nodiscard]] Result<std::string> find_http_module();
-// Loads the module at `path` (once; later calls return the same module).
+// The module's file: next to `self_exe`, the running executable (a build
+// tree), else in the installed module folder. Cheap: the daemon asks before
+// it changes anything, so that a missing module changes nothing.
+[[nodiscard]] Result<std::string> find_http_module(const std::string& self_exe);
+// Loads the module at `path`; the daemon calls it once, on one thread.
 [[nodiscard]] Result<const HttpModule*> load_http_module(const std::string& path);
 // The loaded module, or nullptr before load_http_module() succeeded.
 [[nodiscard]] const HttpModule* http_module();

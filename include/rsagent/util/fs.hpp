@@ -19,5 +19,7 @@ namespace rsagent::fs {
 [[nodiscard]] Result<std::optional<std::string>> read_if_exists(const std::string& path);
 [[nodiscard]] Status make_dirs(const std::string& path, unsigned mode = 0755);
 [[nodiscard]] Status remove_if_exists(const std::string& path);
+// The folder part of `path`: "." without a slash, "/" for a file in the root.
+[[nodiscard]] std::string parent_dir(const std::string& path);
 
 }  // namespace rsagent::fs
