@@ -265,3 +265,66 @@ TEST_CASE("a flood of address changes elsewhere does not hide the deletion of rs
   CHECK(wait_until([&] { return has_vip(n, "198.51.100.100", 32); }, 5s));
   CHECK(n.rsagent("status").code == 0);
 }
+
+namespace {
+
+// The stderr of `rsagent run` from start to SIGTERM, with extra environment and options.
+std::string run_log(const AgentNode& n, const std::string& env, const std::string& opts) {
+  const std::string log = n.dir() + "/stderr.log";
+  n.ns.run("sh -c '" + env + " " + RSAGENT_BIN + " " + opts + " --config " + n.config_path() + " --state-dir " +
+           n.state_dir() + " run >/dev/null 2>" + log + " &'");
+  // The pidfile is written once the daemon has converged and serves.
+  REQUIRE(wait_until([&] { return n.daemon_pid() > 0; }, 5s));
+  REQUIRE(::kill(n.daemon_pid(), SIGTERM) == 0);
+  REQUIRE(wait_until([&] { return n.rsagent("status").code == 3; }, 5s));
+  return sh("cat " + log).out;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) out.push_back(line);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("under journald each line carries its syslog priority, one per change, and --log-level filters") {
+  AgentNode n(R"({"vips": ["198.51.100.100", "2001:db8::100"]})");
+  const auto lines = lines_of(run_log(n, "JOURNAL_STREAM=8:1234", ""));
+  CAPTURE(lines.size());
+  REQUIRE(!lines.empty());
+  for (const auto& line : lines) {
+    CAPTURE(line);
+    // journald reads "<N>" as the priority: 3 error, 4 warning, 5 notice, 6 info, 7 debug.
+    CHECK(line.size() > 3);
+    CHECK(line[0] == '<');
+    CHECK(line[1] >= '0');
+    CHECK(line[1] <= '7');
+    CHECK(line[2] == '>');
+  }
+  const auto count = [&](const std::string& what) {
+    return std::count_if(lines.begin(), lines.end(), [&](const auto& l) { return l.find(what) != std::string::npos; });
+  };
+  // Each change to the system is one line naming the object, on the way in and on the way out.
+  CHECK(count("<6>added address 198.51.100.100/32 dev lo") == 1);
+  CHECK(count("<6>added address 2001:db8::100/128 dev lo") == 1);
+  CHECK(count("<6>added route 198.51.100.100/32 dev lo") == 1);
+  CHECK(count("<6>added route 2001:db8::100/128 dev lo") == 1);
+  CHECK(count("<6>set net.ipv4.conf.all.arp_ignore = 1 (was 0)") == 1);
+  CHECK(count("<6>deleted address 198.51.100.100/32 dev lo") == 1);
+  CHECK(count("<6>deleted route 2001:db8::100/128 dev lo") == 1);
+  CHECK(count("<6>set net.ipv4.conf.all.arp_ignore = 0 (was 1)") == 1);
+
+  // Outside journald the lines are plain; --log-level warning keeps only warnings and errors.
+  const auto quiet = lines_of(run_log(n, "", "--log-level warning"));
+  for (const auto& line : quiet) {
+    CAPTURE(line);
+    CHECK(line.rfind("rsagent: ", 0) == 0);
+    CHECK((line.find("warning: ") != std::string::npos || line.find("error: ") != std::string::npos));
+  }
+  const auto plain = lines_of(run_log(n, "", "--log-level info"));
+  CHECK(std::count(plain.begin(), plain.end(), "rsagent: added address 198.51.100.100/32 dev lo label lo:0") == 1);
+  CHECK_FALSE(has_vip(n, "198.51.100.100", 32));
+}
