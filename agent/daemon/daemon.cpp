@@ -16,7 +16,6 @@
 #include <deque>
 #include <future>
 #include <optional>
-#include <random>
 #include <set>
 #include <tuple>
 #include "rsagent/util/fd.hpp"
@@ -27,6 +26,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -43,6 +43,16 @@ constexpr std::chrono::milliseconds kDrainPoll{200};
 constexpr std::uint64_t kFullCheckTicks = 5;
 // systemctl answers from memory; do not let a hung bus delay a stop much.
 constexpr std::chrono::milliseconds kRestartQueryTimeout{3000};
+
+// Tells one daemon process from the next (restart waits for a new one); no
+// need for std::random_device, whose set-up probes the CPU on every start.
+std::uint64_t random_boot_id() {
+  std::uint64_t id = 0;
+  if (::getrandom(&id, sizeof id, GRND_NONBLOCK) != static_cast<ssize_t>(sizeof id))
+    id = static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
+         (static_cast<std::uint64_t>(::getpid()) << 32);
+  return id;
+}
 
 // Where a starting daemon reports its outcome: the `start` parent through a
 // pipe, or stderr when run in the foreground.
@@ -131,7 +141,7 @@ class Daemon {
   std::string last_repair_error_;
   std::uint64_t ticks_ = 0;
   std::string self_exe_;  // the binary on disk, for a restart
-  const std::uint64_t boot_ = std::random_device{}() * 0x100000000ULL + std::random_device{}();
+  const std::uint64_t boot_ = random_boot_id();
   std::atomic<bool> restart_requested_{false};
   // systemd is restarting the unit: leave everything in place for the next process.
   bool hand_over_ = false;
@@ -660,6 +670,14 @@ class Daemon {
       return exit_code::kFailure;
     }
     log::notice("stopped; every change rsagent made was reverted");
+    // Nothing of the system is ours any more: let `stop` (and a next
+    // `start`) go on while this process tears down its threads and memory.
+    // The listeners close first (a next daemon binds the same ports) and the
+    // control server removes its socket file now, not over a next daemon's.
+    http_.reset();
+    agent_check_.reset();
+    control_.reset();
+    lock_.release();
     return exit_code::kOk;
   }
 };

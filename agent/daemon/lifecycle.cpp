@@ -13,11 +13,8 @@
 #include <cstring>
 #include <fcntl.h>
 #include <iostream>
-#include <poll.h>
 #include <sys/signalfd.h>
-#include <sys/syscall.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
 
@@ -27,32 +24,6 @@ namespace {
 
 constexpr auto kStopTimeout = std::chrono::seconds(60);
 
-
-// Waits until the daemon has exited and released its lock. A pidfd wakes us
-// the moment it exits; polling the lock covers kernels without pidfd_open.
-bool wait_for_exit(pid_t pid, const std::string& lockfile, std::chrono::seconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  const int pfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-  while (lock_is_held(lockfile)) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      if (pfd >= 0) ::close(pfd);
-      return false;
-    }
-    if (pfd >= 0) {
-      pollfd p{pfd, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(std::min<long>(left.count(), 1000))) > 0) {
-        // Exited: the kernel releases its flock as the files close.
-        std::this_thread::sleep_for(std::chrono::microseconds(100));
-      }
-    } else {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-  }
-  if (pfd >= 0) ::close(pfd);
-  return true;
-}
 
 int print_config_errors(const config::LoadResult& r) {
   for (const auto& d : r.errors) std::cerr << d.str() << "\n";
@@ -224,10 +195,12 @@ int cmd_start(const CommandOptions& opts) {
   }
   if (child == 0) {
     ::close(fds[0]);
+    // A session of its own, out of the operator's terminal and its job
+    // control. One fork, as daemon(3) does: the daemon leads its session but
+    // never opens a terminal (everything it opens is a file, /proc or a
+    // socket), so it never acquires a controlling one; a second fork would
+    // cost every start another process.
     ::setsid();
-    // Fork again so the daemon is not a session leader and can never
-    // acquire a controlling terminal.
-    if (::fork() != 0) ::_exit(0);
     (void)!::chdir("/");
     ::umask(022);
     const int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -246,8 +219,8 @@ int cmd_start(const CommandOptions& opts) {
     ::_exit(run_daemon(opts, fds[1], &*loaded.config));
   }
   ::close(fds[1]);
-  int st = 0;
-  ::waitpid(child, &st, 0);
+  // The daemon writes its report and closes the pipe once it is ready (or
+  // has failed); EOF without a report means it died on the way.
   std::string msg;
   char buf[4096];
   ssize_t n;
@@ -303,15 +276,17 @@ int cmd_stop(const CommandOptions& opts) {
       std::cerr << "rsagent: signal pid " << *pid << ": " << std::strerror(errno) << "\n";
       return exit_code::kFailure;
     }
-    // Allow for the configured drain wait on top of the revert itself; the
-    // configuration is read only when the revert alone has run out of time.
+    // The daemon lets go of its lock once it has reverted and closed its
+    // listeners, before its own teardown. Allow for the configured drain
+    // wait on top of the revert itself; the configuration is read only when
+    // the revert alone has run out of time.
     auto timeout = kStopTimeout;
-    bool exited = wait_for_exit(*pid, paths.lockfile(), kStopTimeout);
+    bool exited = wait_lock_released(paths.lockfile(), kStopTimeout);
     if (!exited && !opts.now) {
       if (auto cfg = config::load(opts.config); cfg.config && cfg.config->stop.drain.count() > 0) {
-        const auto drain = std::chrono::duration_cast<std::chrono::seconds>(cfg.config->stop.drain);
+        const auto drain = std::chrono::ceil<std::chrono::seconds>(cfg.config->stop.drain);
         timeout += drain;
-        exited = wait_for_exit(*pid, paths.lockfile(), drain);
+        exited = wait_lock_released(paths.lockfile(), drain);
       }
     }
     if (!exited) {

@@ -2,11 +2,14 @@
 
 #include "rsagent/util/fs.hpp"
 
+#include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstdlib>
 #include <fcntl.h>
 #include <fstream>
 #include <sys/file.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 namespace rsagent::daemon {
@@ -35,6 +38,11 @@ InstanceLock& InstanceLock::operator=(InstanceLock&& o) noexcept {
   return *this;
 }
 
+void InstanceLock::release() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
 Result<InstanceLock> InstanceLock::try_acquire(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return errno_error(errno, "open lock " + path);
@@ -52,6 +60,28 @@ bool lock_is_held(const std::string& path) {
   const bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
   ::close(fd);
   return held;
+}
+
+bool wait_lock_released(const std::string& path, std::chrono::seconds timeout) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT;
+  // flock(2) has no timeout of its own: a SIGALRM whose handler is installed
+  // without SA_RESTART interrupts the wait with EINTR. A blocking flock
+  // returns the moment the daemon lets go, where polling would add its
+  // interval to every stop.
+  struct sigaction sa {}, old {};
+  sa.sa_handler = [](int) {};
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGALRM, &sa, &old);
+  itimerval it{};
+  it.it_value.tv_sec = std::max<long>(1, static_cast<long>(timeout.count()));
+  ::setitimer(ITIMER_REAL, &it, nullptr);
+  const bool released = ::flock(fd, LOCK_SH) == 0;
+  const itimerval off{};
+  ::setitimer(ITIMER_REAL, &off, nullptr);
+  ::sigaction(SIGALRM, &old, nullptr);
+  ::close(fd);  // and with it the shared lock just taken
+  return released;
 }
 
 std::optional<pid_t> read_pid(const std::string& pidfile) {

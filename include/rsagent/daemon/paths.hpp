@@ -7,6 +7,7 @@
 
 #include "rsagent/util/result.hpp"
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <sys/types.h>
@@ -41,6 +42,8 @@ class InstanceLock {
   // daemon holds it.
   [[nodiscard]] static Result<InstanceLock> try_acquire(const std::string& path);
   [[nodiscard]] bool held() const { return fd_ >= 0; }
+  // Lets go before the process ends: `stop` waits for exactly this.
+  void release();
 
  private:
   explicit InstanceLock(int fd) : fd_(fd) {}
@@ -49,6 +52,10 @@ class InstanceLock {
 
 // True when a process holds the lock (the daemon is alive).
 [[nodiscard]] bool lock_is_held(const std::string& path);
+// Blocks until no process holds the lock, or `timeout` (whole seconds, at
+// least 1) passes; true when it was released. For a single-threaded caller:
+// it borrows SIGALRM for the timeout.
+[[nodiscard]] bool wait_lock_released(const std::string& path, std::chrono::seconds timeout);
 [[nodiscard]] std::optional<pid_t> read_pid(const std::string& pidfile);
 
 // CAP_NET_ADMIN in the effective set (root has it unless dropped).
