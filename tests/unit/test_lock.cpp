@@ -26,8 +26,20 @@ struct TempDir {
 };
 
 // A process that holds the lock for `hold`, then lets go and lingers, as a
-// daemon does that releases its lock before its teardown.
-pid_t hold_lock(const std::string& path, std::chrono::milliseconds hold, std::chrono::milliseconds linger) {
+// daemon does that releases its lock before its teardown. Constructed once
+// the lock is held; killed when the test ends, whichever way it ends.
+struct Holder {
+  explicit Holder(pid_t p) : pid(p) {}
+  Holder(const Holder&) = delete;
+  Holder& operator=(const Holder&) = delete;
+  pid_t pid;
+  ~Holder() {
+    int st = 0;
+    if (pid > 0 && ::kill(pid, SIGKILL) == 0) ::waitpid(pid, &st, 0);
+  }
+};
+
+Holder hold_lock(const std::string& path, std::chrono::milliseconds hold, std::chrono::milliseconds linger) {
   const pid_t pid = ::fork();
   if (pid == 0) {
     auto lock = InstanceLock::try_acquire(path);
@@ -37,7 +49,8 @@ pid_t hold_lock(const std::string& path, std::chrono::milliseconds hold, std::ch
     std::this_thread::sleep_for(linger);
     ::_exit(0);
   }
-  return pid;
+  for (int i = 0; i < 100 && !lock_is_held(path); ++i) std::this_thread::sleep_for(10ms);
+  return Holder{pid};
 }
 
 }  // namespace
@@ -45,33 +58,28 @@ pid_t hold_lock(const std::string& path, std::chrono::milliseconds hold, std::ch
 TEST_CASE("stop's wait ends when the lock is let go, before the holder exits") {
   TempDir dir;
   const std::string path = dir.path + "/rsagent.lock";
-  const pid_t pid = hold_lock(path, 300ms, 3000ms);
-  REQUIRE(pid > 0);
-  for (int i = 0; i < 100 && !lock_is_held(path); ++i) std::this_thread::sleep_for(10ms);
+  const Holder holder = hold_lock(path, 300ms, 3000ms);
+  REQUIRE(holder.pid > 0);
   REQUIRE(lock_is_held(path));
   CHECK(wait_lock_released(path, std::chrono::seconds(10)));
   CHECK_FALSE(lock_is_held(path));
   // The holder is still alive: the wait followed the lock, not the process.
   int st = 0;
-  CHECK(::waitpid(pid, &st, WNOHANG) == 0);
+  CHECK(::waitpid(holder.pid, &st, WNOHANG) == 0);
   // Taken again at once, as the next `start` does.
   CHECK(InstanceLock::try_acquire(path));
-  ::kill(pid, SIGKILL);
-  ::waitpid(pid, &st, 0);
 }
 
 TEST_CASE("stop's wait gives up after its timeout while the lock stays held") {
   TempDir dir;
   const std::string path = dir.path + "/rsagent.lock";
-  const pid_t pid = hold_lock(path, 30000ms, 0ms);
-  REQUIRE(pid > 0);
-  for (int i = 0; i < 100 && !lock_is_held(path); ++i) std::this_thread::sleep_for(10ms);
-  REQUIRE(lock_is_held(path));
-  CHECK_FALSE(wait_lock_released(path, std::chrono::seconds(1)));
-  CHECK(lock_is_held(path));
-  int st = 0;
-  ::kill(pid, SIGKILL);
-  ::waitpid(pid, &st, 0);
+  {
+    const Holder holder = hold_lock(path, 30000ms, 0ms);
+    REQUIRE(holder.pid > 0);
+    REQUIRE(lock_is_held(path));
+    CHECK_FALSE(wait_lock_released(path, std::chrono::seconds(1)));
+    CHECK(lock_is_held(path));
+  }
   // A holder that dies lets go too; no lock file at all means nothing to wait for.
   CHECK(wait_lock_released(path, std::chrono::seconds(1)));
   CHECK(wait_lock_released(dir.path + "/absent.lock", std::chrono::seconds(1)));
