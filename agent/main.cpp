@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -53,6 +54,13 @@ Options:
 
 Exit codes: 0 ok, 1 failure, 2 usage, 4 not privileged, 6 bad configuration.
 )";
+
+std::string anchored(const std::string& path) {
+  if (path.empty() || path[0] == '/') return path;
+  std::error_code ec;
+  auto abs = std::filesystem::absolute(path, ec);
+  return ec ? path : abs.lexically_normal().string();
+}
 
 int usage_error(const std::string& msg) {
   std::cerr << "rsagent: " << msg << "\nTry `rsagent --help`.\n";
@@ -124,6 +132,11 @@ int main(int argc, char** argv) {
   }
   rsagent::log::configure(log_opts);
   if (command.empty()) return usage_error("no command given");
+  // The daemon works from / (it must not keep the operator's folder busy),
+  // and reload and restart read these paths again: anchor relative ones
+  // where they were typed, or `--state-dir st` would become /st.
+  opts.config = anchored(opts.config);
+  if (opts.state_dir) opts.state_dir = anchored(*opts.state_dir);
 
   for (std::size_t i = 0; i < rest.size(); ++i) {
     const std::string& r = rest[i];

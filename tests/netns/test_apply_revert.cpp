@@ -3,6 +3,8 @@
 
 #include <doctest/doctest.h>
 
+#include <filesystem>
+
 #include <csignal>
 #include <thread>
 
@@ -240,6 +242,35 @@ TEST_CASE("status codes follow LSB: 0 running, 1 dead with state left, 3 not run
   auto stop_again = n.rsagent("stop");
   CHECK(stop_again.code == 0);
   CHECK(stop_again.out.find("not running") != std::string::npos);
+}
+
+TEST_CASE("relative --config and --state-dir mean where they were typed, also for the daemon") {
+  AgentNode n(kIssueConfig);
+  const std::string before = n.ns.snapshot();
+  // The daemon works from /: a relative state folder must not become /state.
+  const auto in_dir = [&](const std::string& args) {
+    return n.ns.run("sh -c 'cd " + n.dir() + " && " + RSAGENT_BIN + " --config rsagent.json --state-dir state " +
+                    args + "'");
+  };
+  REQUIRE(::access("/state", F_OK) != 0);
+  // Should the bug come back, do not leave its folder on the host.
+  struct RemoveStrayState {
+    ~RemoveStrayState() {
+      std::error_code ec;
+      std::filesystem::remove_all("/state", ec);
+    }
+  } remove_stray;
+  expect_ok(in_dir("start"));
+  CHECK(::access("/state", F_OK) != 0);
+  CHECK(::access((n.state_dir() + "/journal.json").c_str(), F_OK) == 0);
+  CHECK(in_dir("status").code == 0);
+  // The daemon re-reads its configuration on reload: the same file.
+  CHECK(in_dir("reload").code == 0);
+  const auto stop = in_dir("stop");
+  CHECK(stop.code == 0);
+  CHECK(stop.out.find("stopped") != std::string::npos);
+  CHECK(n.ns.snapshot() == before);
+  CHECK(::access("/state", F_OK) != 0);
 }
 
 TEST_CASE("SIGTERM to a foreground daemon reverts, as systemd's stop does") {
