@@ -13,6 +13,24 @@ namespace rsagent::health {
 
 namespace {
 
+// cpp-httplib names its errors in one word ("Connection"); the status and
+// the headers a director sees should say what happened.
+std::string describe(httplib::Error e, std::chrono::milliseconds timeout) {
+  const std::string within = " within " + std::to_string(timeout.count()) + " ms";
+  switch (e) {
+    case httplib::Error::Connection:
+      return "cannot connect (refused, reset or unreachable)";
+    case httplib::Error::ConnectionTimeout:
+      return "no connection" + within;
+    case httplib::Error::Read:
+      return "no complete answer" + within + " (or the connection broke)";
+    case httplib::Error::Write:
+      return "could not send the request" + within;
+    default:
+      return httplib::to_string(e);
+  }
+}
+
 ProbeResult probe_http(const config::Check& ck) {
   httplib::Client cli(ck.address.address.str(), ck.address.port);
   const auto t = ck.timeout;
@@ -25,7 +43,8 @@ ProbeResult probe_http(const config::Check& ck) {
   httplib::Headers headers{{"User-Agent", "rsagent-check"}};
   if (!ck.host.empty()) headers.emplace("Host", ck.host);
   auto res = cli.Get(ck.path.c_str(), headers);
-  if (!res) return {false, "GET " + ck.url + ": " + httplib::to_string(res.error()), {}};
+  if (!res)
+    return {false, "GET " + ck.url + ": " + describe(res.error(), std::chrono::duration_cast<std::chrono::milliseconds>(t)), {}};
   const int status = res->status;
   const bool status_ok = ck.expect.empty()
                              ? (status >= 200 && status <= 399)

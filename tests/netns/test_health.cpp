@@ -5,6 +5,8 @@
 
 #include <doctest/doctest.h>
 
+#include <map>
+
 #include <algorithm>
 #include <arpa/inet.h>
 #include <filesystem>
@@ -537,4 +539,58 @@ TEST_CASE("without a loadable HTTP module, start fails naming the file and leave
     CHECK(n.ns.snapshot() == before);
     CHECK(n.rsagent("status").code == 3);  // not running, nothing left behind
   }
+}
+
+TEST_CASE("http checks: expected statuses, body text and Host header decide, and a failure says why") {
+  // The checked service is a real nginx: one answer per path, and a virtual
+  // host that only a request with the configured Host header reaches.
+  AgentNode n(R"({"vips": [], "health": {"checks": [
+    {"name": "root", "type": "http", "url": "http://127.0.0.1:8080/", "contains": "hello"},
+    {"name": "missing", "type": "http", "url": "http://127.0.0.1:8080/missing"},
+    {"name": "missing-expected", "type": "http", "url": "http://127.0.0.1:8080/missing", "expect": [404]},
+    {"name": "moved", "type": "http", "url": "http://127.0.0.1:8080/moved"},
+    {"name": "moved-200-only", "type": "http", "url": "http://127.0.0.1:8080/moved", "expect": [200]},
+    {"name": "wrong-text", "type": "http", "url": "http://127.0.0.1:8080/", "contains": "absent"},
+    {"name": "vhost", "type": "http", "url": "http://127.0.0.1:8080/", "host": "check.example", "contains": "vhost"},
+    {"name": "refused", "type": "http", "url": "http://127.0.0.1:8099/"}
+  ]}})");
+  n.write_file("nginx.conf", "worker_processes 1;\ndaemon off;\npid " + n.dir() + "/nginx.pid;\nerror_log " + n.dir() +
+                                 "/nginx.err;\nevents { worker_connections 64; }\nhttp {\n  access_log off;\n"
+                                 "  server { listen 127.0.0.1:8080 default_server;\n"
+                                 "    location = / { return 200 \"hello\\n\"; }\n"
+                                 "    location = /moved { return 302 /; }\n"
+                                 "    location / { return 404; } }\n"
+                                 "  server { listen 127.0.0.1:8080; server_name check.example;\n"
+                                 "    location / { return 200 \"vhost\\n\"; } }\n}\n");
+  n.ns.run("sh -c 'nginx -c " + n.dir() + "/nginx.conf -p " + n.dir() + " >/dev/null 2>&1 &'");
+  REQUIRE(wait_until([&] { return n.ns.run("curl -s http://127.0.0.1:8080/").out == "hello\n"; }, 5s));
+  start_node(n);
+  // Every check has had rise (2) probes at 1 s.
+  nlohmann::json st;
+  const auto settled = [&] {
+    st = nlohmann::json::parse(n.ns.run("curl -s http://127.0.0.1:9799/status").out);
+    for (const auto& c : st["checks"])
+      if (c["probes"].get<int>() < 2) return false;
+    return true;
+  };
+  REQUIRE(wait_until(settled, 10s));
+  std::map<std::string, std::pair<std::string, std::string>> got;  // name -> state, last output
+  for (const auto& c : st["checks"]) got[c["name"]] = {c["state"], c["last"]["output"]};
+  CAPTURE(st["checks"].dump());
+  CHECK(got["root"].first == "up");
+  CHECK(got["missing"].first == "down");
+  CHECK(got["missing"].second == "GET http://127.0.0.1:8080/missing: status 404");
+  CHECK(got["missing-expected"].first == "up");
+  CHECK(got["moved"].first == "up");  // 200-399 by default, and redirects are not followed
+  CHECK(got["moved-200-only"].first == "down");
+  CHECK(got["moved-200-only"].second == "GET http://127.0.0.1:8080/moved: status 302");
+  CHECK(got["wrong-text"].first == "down");
+  CHECK(got["wrong-text"].second == "GET http://127.0.0.1:8080/: body lacks \"absent\"");
+  CHECK(got["vhost"].first == "up");
+  CHECK(got["refused"].first == "down");
+  CHECK(got["refused"].second == "GET http://127.0.0.1:8099/: cannot connect (refused, reset or unreachable)");
+  // The node is down, and the reason names a failing check.
+  CHECK(healthz_state(n.ns) == "down\n");
+  CHECK(n.ns.run("curl -si http://127.0.0.1:9799/healthz").out.find("X-Rsagent-Reason: check ") != std::string::npos);
+  CHECK(n.rsagent("stop").code == 0);
 }
