@@ -541,7 +541,7 @@ TEST_CASE("without a loadable HTTP module, start fails naming the file and leave
   }
 }
 
-TEST_CASE("http checks: expected statuses, body text and Host header decide, and a failure says why") {
+TEST_CASE("http and tcp checks: statuses, body text, Host header and IPv6 decide, and a failure says why") {
   // The checked service is a real nginx: one answer per path, and a virtual
   // host that only a request with the configured Host header reaches.
   AgentNode n(R"({"vips": [], "health": {"checks": [
@@ -552,11 +552,13 @@ TEST_CASE("http checks: expected statuses, body text and Host header decide, and
     {"name": "moved-200-only", "type": "http", "url": "http://127.0.0.1:8080/moved", "expect": [200]},
     {"name": "wrong-text", "type": "http", "url": "http://127.0.0.1:8080/", "contains": "absent"},
     {"name": "vhost", "type": "http", "url": "http://127.0.0.1:8080/", "host": "check.example", "contains": "vhost"},
-    {"name": "refused", "type": "http", "url": "http://127.0.0.1:8099/"}
+    {"name": "refused", "type": "http", "url": "http://127.0.0.1:8099/"},
+    {"name": "tcp6", "type": "tcp", "address": "[::1]:8080"},
+    {"name": "tcp6-refused", "type": "tcp", "address": "[::1]:8099"}
   ]}})");
   n.write_file("nginx.conf", "worker_processes 1;\ndaemon off;\npid " + n.dir() + "/nginx.pid;\nerror_log " + n.dir() +
                                  "/nginx.err;\nevents { worker_connections 64; }\nhttp {\n  access_log off;\n"
-                                 "  server { listen 127.0.0.1:8080 default_server;\n"
+                                 "  server { listen 127.0.0.1:8080 default_server; listen [::1]:8080 default_server;\n"
                                  "    location = / { return 200 \"hello\\n\"; }\n"
                                  "    location = /moved { return 302 /; }\n"
                                  "    location / { return 404; } }\n"
@@ -589,6 +591,9 @@ TEST_CASE("http checks: expected statuses, body text and Host header decide, and
   CHECK(got["vhost"].first == "up");
   CHECK(got["refused"].first == "down");
   CHECK(got["refused"].second == "GET http://127.0.0.1:8099/: cannot connect (refused, reset or unreachable)");
+  CHECK(got["tcp6"].first == "up");
+  CHECK(got["tcp6-refused"].first == "down");
+  CHECK(got["tcp6-refused"].second == "connect [::1]:8099: Connection refused");
   // The node is down, and the reason names a failing check.
   CHECK(healthz_state(n.ns) == "down\n");
   CHECK(n.ns.run("curl -si http://127.0.0.1:9799/healthz").out.find("X-Rsagent-Reason: check ") != std::string::npos);
