@@ -661,8 +661,13 @@ class Daemon {
     drain_wait();
     monitor_->stop();
     auto rev = agent_->revert_all();
-    // The listeners go last: directors see drain/down, never a refused port, while we revert.
-    stop_listeners();
+    // The listeners go last: directors see drain/down, never a refused port,
+    // while we revert. Closed, not only stopped: a next daemon binds the same
+    // ports, and the control server removes its socket file now rather than
+    // over a next daemon's.
+    http_.reset();
+    agent_check_.reset();
+    control_.reset();
     (void)fs::remove_if_exists(paths_.pidfile());
     if (!rev) {
       log::error(rev.error().str() + "; what could not be undone stays in " + paths_.journal() +
@@ -672,11 +677,6 @@ class Daemon {
     log::notice("stopped; every change rsagent made was reverted");
     // Nothing of the system is ours any more: let `stop` (and a next
     // `start`) go on while this process tears down its threads and memory.
-    // The listeners close first (a next daemon binds the same ports) and the
-    // control server removes its socket file now, not over a next daemon's.
-    http_.reset();
-    agent_check_.reset();
-    control_.reset();
     lock_.release();
     return exit_code::kOk;
   }

@@ -43,8 +43,7 @@ ProbeResult probe_http(const config::Check& ck) {
   httplib::Headers headers{{"User-Agent", "rsagent-check"}};
   if (!ck.host.empty()) headers.emplace("Host", ck.host);
   auto res = cli.Get(ck.path.c_str(), headers);
-  if (!res)
-    return {false, "GET " + ck.url + ": " + describe(res.error(), std::chrono::duration_cast<std::chrono::milliseconds>(t)), {}};
+  if (!res) return {false, "GET " + ck.url + ": " + describe(res.error(), t), {}};
   const int status = res->status;
   const bool status_ok = ck.expect.empty()
                              ? (status >= 200 && status <= 399)

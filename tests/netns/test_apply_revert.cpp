@@ -276,8 +276,7 @@ TEST_CASE("relative --config and --state-dir mean where they were typed, also fo
 TEST_CASE("SIGTERM to a foreground daemon reverts, as systemd's stop does") {
   AgentNode n(kIssueConfig);
   const std::string before = n.ns.snapshot();
-  n.ns.run("sh -c '" + std::string(RSAGENT_BIN) + " --config " + n.config_path() + " --state-dir " +
-           n.state_dir() + " run >" + n.dir() + "/run.log 2>&1 &'");
+  n.run_in_background();
   for (int i = 0; i < 500 && n.rsagent("status").code != 0; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   REQUIRE(n.rsagent("status").code == 0);

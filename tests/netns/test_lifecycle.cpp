@@ -213,8 +213,7 @@ TEST_CASE("the sd_notify sequence: READY, watchdog pings, RELOADING with MONOTON
         if (k > 0) got.emplace_back(buf, static_cast<std::size_t>(k));
       }
     };
-    n.ns.run("sh -c 'NOTIFY_SOCKET=" + name + " WATCHDOG_USEC=400000 " + RSAGENT_BIN + " --config " +
-             n.config_path() + " --state-dir " + n.state_dir() + " run >" + n.dir() + "/run.log 2>&1 &'");
+    n.run_in_background("NOTIFY_SOCKET=" + name + " WATCHDOG_USEC=400000");
     receive_for(1500ms);
     const int pid = n.daemon_pid();
     REQUIRE(pid > 0);
@@ -268,11 +267,9 @@ TEST_CASE("a flood of address changes elsewhere does not hide the deletion of rs
 
 namespace {
 
-// The stderr of `rsagent run` from start to SIGTERM, with extra environment and options.
+// What `rsagent run` writes from start to SIGTERM, with extra environment and options.
 std::string run_log(const AgentNode& n, const std::string& env, const std::string& opts) {
-  const std::string log = n.dir() + "/stderr.log";
-  n.ns.run("sh -c '" + env + " " + RSAGENT_BIN + " " + opts + " --config " + n.config_path() + " --state-dir " +
-           n.state_dir() + " run >/dev/null 2>" + log + " &'");
+  const std::string log = n.run_in_background(env, opts);
   // The pidfile is written once the daemon has converged and serves.
   REQUIRE(wait_until([&] { return n.daemon_pid() > 0; }, 5s));
   REQUIRE(::kill(n.daemon_pid(), SIGTERM) == 0);

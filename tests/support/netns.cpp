@@ -143,6 +143,14 @@ CmdResult AgentNode::rsagent(const std::string& args) const {
                 state_dir() + " " + args);
 }
 
+std::string AgentNode::run_in_background(const std::string& env, const std::string& options,
+                                         const std::string& log) const {
+  const std::string path = dir_ + "/" + log;
+  ns.run("sh -c '" + env + " " + RSAGENT_BIN + " " + options + " --config " + config_path() + " --state-dir " +
+         state_dir() + " run >" + path + " 2>&1 &'");
+  return path;
+}
+
 int AgentNode::daemon_pid() const {
   std::ifstream in(state_dir() + "/rsagent.pid");
   int pid = 0;

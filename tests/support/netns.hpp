@@ -71,6 +71,11 @@ class AgentNode {
   void write_file(const std::string& rel, const std::string& text) const;
   // rsagent --config ... --state-dir ... ARGS inside the namespace.
   CmdResult rsagent(const std::string& args) const;
+  // `rsagent run` in the background inside the namespace, as a service
+  // manager runs it, after `env` (VAR=value ...) and with extra `options`;
+  // its stdout and stderr go to dir()/log. Returns the log's path.
+  std::string run_in_background(const std::string& env = "", const std::string& options = "",
+                                const std::string& log = "run.log") const;
   [[nodiscard]] int daemon_pid() const;  // 0 when there is no pidfile
 
  private:

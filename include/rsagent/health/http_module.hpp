@@ -4,8 +4,9 @@
 // start`, `stop`, `status` and `drain` about 1.3 ms, a tenth of a one-VIP
 // start+stop. Owns: the loaded module, never unloaded. Threads:
 // load_http_module() runs once, on any thread (the daemon runs it beside its
-// start-up); http_module() may be read from any thread. Errors: a module that is missing, does not load or comes from
-// another rsagent version is an error naming the file and the fix.
+// start-up); http_module() may be read from any thread. Errors: a module
+// that is missing, does not load or comes from another rsagent version is
+// an error naming the file and the fix.
 #pragma once
 
 #include "rsagent/config/config.hpp"
