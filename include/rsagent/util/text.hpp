@@ -1,0 +1,27 @@
+// Cleaning bytes that come from outside (DESIGN.md rule 7). Owns: the one
+// helper that turns any byte string into printable, valid UTF-8, and a cut at
+// a character boundary. Threads: pure functions. Errors: none; nothing here
+// throws, and what it returns can always be dumped as JSON.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace rsagent::text {
+
+// Valid UTF-8 with no control characters: invalid bytes (a lone \xff, a
+// truncated sequence, an overlong form, a UTF-16 surrogate) become the four
+// characters `\xff`; control characters (C0, DEL, C1) become `\x0a` etc.,
+// except that `keep_newlines` keeps '\n' (multi-line check output).
+// Printable characters, including non-ASCII ones, pass unchanged.
+[[nodiscard]] std::string printable(std::string_view in, bool keep_newlines = false);
+
+// At most `max_bytes` of `in` (already valid UTF-8), cut at a character
+// boundary so that the result is still valid UTF-8.
+[[nodiscard]] std::string cut(std::string_view in, std::size_t max_bytes);
+
+// Whether `in` is valid UTF-8 (RFC 3629: no overlongs, no surrogates, at most U+10FFFF).
+[[nodiscard]] bool valid_utf8(std::string_view in);
+
+}  // namespace rsagent::text
