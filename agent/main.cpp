@@ -1,6 +1,14 @@
 // CLI parsing and dispatch only; the commands live in agent/daemon/.
+// Built twice: as rsagent, the CLI (no cpp-httplib, no OpenSSL: every
+// start, stop, status and drain starts fast), and with RSAGENT_DAEMON_BINARY
+// as rsagentd, the daemon, which runs only `run` (the CLI's `run` and
+// `start` exec it) and links the http check.
 #include "rsagent/daemon/commands.hpp"
 #include "rsagent/util/log.hpp"
+#ifdef RSAGENT_DAEMON_BINARY
+#include "rsagent/daemon/daemon.hpp"
+#include "rsagent/health/http_check.hpp"
+#endif
 
 #include <cstdlib>
 #include <cstring>
@@ -115,6 +123,19 @@ int main(int argc, char** argv) {
       }
       continue;
     }
+    if (a == "--ready-fd") {
+      // Internal, from `start` to rsagentd: the readiness pipe's end.
+      const std::string* v = value(a.c_str());
+      if (!v || v->empty() || v->find_first_not_of("0123456789") != std::string::npos || v->size() > 6)
+        return usage_error("--ready-fd needs a file descriptor number");
+      opts.ready_fd = std::stoi(*v);
+      // Started by `start`: syslog, and until ready only warnings on the
+      // operator's terminal (errors go back through the pipe, printed once).
+      log_opts.to_syslog = true;
+      log_opts.stderr_max = rsagent::log::Level::kWarning;
+      log_opts.stderr_min = rsagent::log::Level::kWarning;
+      continue;
+    }
     if (a.rfind("--config=", 0) == 0) {
       opts.config = a.substr(9);
       continue;
@@ -154,6 +175,10 @@ int main(int argc, char** argv) {
     }
   }
   using namespace rsagent::daemon;
+#ifdef RSAGENT_DAEMON_BINARY
+  if (command == "run") return run_daemon(opts, &rsagent::health::probe_http);
+  return usage_error("rsagentd only runs the daemon (`rsagentd run`); use `rsagent " + command + "`");
+#else
   if (command == "run") return cmd_run(opts);
   if (command == "start") return cmd_start(opts);
   if (command == "stop") return cmd_stop(opts);
@@ -169,4 +194,5 @@ int main(int argc, char** argv) {
     return exit_code::kOk;
   }
   return usage_error("unknown command \"" + command + "\"");
+#endif
 }

@@ -78,7 +78,7 @@ const std::vector<std::string> kHealthKeys{"listen", "allow", "checks", "agent_c
                                            "maintenance_file"};
 const std::vector<std::string> kCheckKeys{"name", "type", "interval", "timeout", "rise", "fall",
                                           "address", "url", "expect", "contains", "host",
-                                          "command"};
+                                          "tls_verify", "command"};
 const std::vector<std::string> kAgentKeys{"listen"};
 const std::vector<std::string> kStopKeys{"drain"};
 
@@ -100,10 +100,11 @@ std::optional<Endpoint> endpoint_at(Checker& c, const json& v, const std::string
   return e;
 }
 
-// "http://HOST:PORT/PATH" with a literal IP host; checks talk to the local
-// service, never to a name that needs DNS.
+// "http://HOST:PORT/PATH" or "https://..." with a literal IP host; checks
+// talk to the local service, never to a name that needs DNS.
 bool parse_url(Check& ck, const std::string& url) {
-  const std::string scheme = "http://";
+  ck.tls = url.rfind("https://", 0) == 0;
+  const std::string scheme = ck.tls ? "https://" : "http://";
   if (url.rfind(scheme, 0) != 0) return false;
   const std::string rest = url.substr(scheme.size());
   const auto slash = rest.find('/');
@@ -111,7 +112,7 @@ bool parse_url(Check& ck, const std::string& url) {
   ck.path = slash == std::string::npos ? "/" : rest.substr(slash);
   const bool has_port = hostport.find("]:") != std::string::npos ||
                         (hostport[0] != '[' && hostport.find(':') != std::string::npos);
-  if (!has_port) hostport += ":80";
+  if (!has_port) hostport += ck.tls ? ":443" : ":80";
   auto e = parse_endpoint(hostport);
   if (!e) return false;
   ck.address = *e;
@@ -180,7 +181,7 @@ std::optional<Check> parse_check(Checker& c, const json& v, const std::string& p
   // Keys that belong to one type only.
   const std::vector<std::pair<std::string, std::string>> owner{
       {"address", "tcp"}, {"url", "http"},  {"expect", "http"},
-      {"contains", "http"}, {"host", "http"}, {"command", "exec"}};
+      {"contains", "http"}, {"host", "http"}, {"tls_verify", "http"}, {"command", "exec"}};
   for (const auto& [key, t] : owner)
     if (!type.empty() && v.contains(key) && t != type)
       c.err_key(pointer_child(ptr, key), "\"" + key + "\" is for " + t + " checks, not " + type);
@@ -198,7 +199,8 @@ std::optional<Check> parse_check(Checker& c, const json& v, const std::string& p
       ck.url = *u;
       if (!parse_url(ck, *u))
         c.err_at(pointer_child(ptr, "url"),
-                 "url \"" + *u + "\" must be http://ADDRESS[:PORT]/PATH with a literal IP address");
+                 "url \"" + *u + "\" must be http://ADDRESS[:PORT]/PATH or https://ADDRESS[:PORT]/PATH "
+                 "with a literal IP address");
     }
     if (v.contains("expect")) {
       const std::string eptr = pointer_child(ptr, "expect");
@@ -214,6 +216,16 @@ std::optional<Check> parse_check(Checker& c, const json& v, const std::string& p
       if (auto s = c.string_at(v["contains"], pointer_child(ptr, "contains"), "\"contains\"")) ck.contains = *s;
     if (v.contains("host"))
       if (auto s = c.string_at(v["host"], pointer_child(ptr, "host"), "\"host\"")) ck.host = *s;
+    if (v.contains("tls_verify")) {
+      const std::string tptr = pointer_child(ptr, "tls_verify");
+      if (!v["tls_verify"].is_boolean()) {
+        c.err_at(tptr, "\"tls_verify\" must be true or false");
+      } else if (!ck.tls) {
+        c.err_key(tptr, "\"tls_verify\" is for https:// URLs only");
+      } else {
+        ck.tls_verify = v["tls_verify"].get<bool>();
+      }
+    }
   } else if (type == "exec") {
     const std::string cptr = pointer_child(ptr, "command");
     if (!v.contains("command")) {

@@ -3,7 +3,7 @@
 #include "rsagent/daemon/agent.hpp"
 #include "rsagent/daemon/control.hpp"
 #include "rsagent/health/agent_check.hpp"
-#include "rsagent/health/http_module.hpp"
+#include "rsagent/health/http_server.hpp"
 #include "rsagent/health/monitor.hpp"
 #include "rsagent/net/plan.hpp"
 #include "rsagent/net/sockdiag.hpp"
@@ -103,8 +103,8 @@ std::int64_t unix_now() {
 
 class Daemon {
  public:
-  Daemon(const CommandOptions& opts, int ready_fd, const config::Config* preloaded)
-      : opts_(opts), rep_(ready_fd), preloaded_(preloaded) {}
+  Daemon(const CommandOptions& opts, health::HttpProbe http_probe)
+      : opts_(opts), rep_(opts.ready_fd), http_probe_(http_probe) {}
 
   int run() {
     if (const int code = start_up(); code >= 0) return code;
@@ -117,7 +117,7 @@ class Daemon {
  private:
   CommandOptions opts_;
   Reporter rep_;
-  const config::Config* preloaded_;  // from `start`, or nullptr: read it
+  health::HttpProbe http_probe_;
   Paths paths_;
   config::Config cfg_;
   InstanceLock lock_;
@@ -128,7 +128,7 @@ class Daemon {
   net::Journal journal_;
   std::unique_ptr<health::Board> board_;
   std::unique_ptr<health::Monitor> monitor_;
-  std::unique_ptr<health::HttpEndpoint> http_;
+  std::unique_ptr<health::HttpServer> http_;
   std::unique_ptr<health::AgentCheckServer> agent_check_;
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<OperatorStore> operator_store_;
@@ -156,27 +156,16 @@ class Daemon {
 
   // Returns an exit code on failure, -1 once the daemon is up.
   int start_up() {
-    if (preloaded_ != nullptr) {
-      cfg_ = *preloaded_;  // `start` read and checked it just before forking
-    } else {
-      auto loaded = config::load(opts_.config);
-      if (!loaded.config) {
-        std::string all;
-        for (const auto& d : loaded.errors) all += d.str() + "\n";
-        all += std::to_string(loaded.errors.size()) + " configuration error(s); nothing was changed";
-        return rep_.fail(exit_code::kBadConfig, all);
-      }
-      cfg_ = std::move(*loaded.config);
+    auto loaded = config::load(opts_.config);
+    if (!loaded.config) {
+      std::string all;
+      for (const auto& d : loaded.errors) all += d.str() + "\n";
+      all += std::to_string(loaded.errors.size()) + " configuration error(s); nothing was changed";
+      return rep_.fail(exit_code::kBadConfig, all);
     }
-    // The HTTP module (http_module.hpp says why it is one) loads on another
-    // core while the rest starts and converges. Only its absence is checked
-    // here, before anything changes; a module that fails to load is
-    // reverted after (see below).
+    cfg_ = std::move(*loaded.config);
     char exe[4096] = {};
     if (::readlink("/proc/self/exe", exe, sizeof exe - 1) > 0) self_exe_ = exe;
-    auto module_path = health::find_http_module(self_exe_);
-    if (!module_path) return rep_.fail(exit_code::kFailure, module_path.error().str());
-    auto http_module = std::async(std::launch::async, health::load_http_module, *module_path);
     unit_ = sd::own_unit();
     if (!has_net_admin())
       return rep_.fail(exit_code::kNotPrivileged, std::string("rsagent ") + kNeedPrivilege);
@@ -242,17 +231,8 @@ class Daemon {
       log::warning("self-healing falls back to the 1 s check: " + ev.error().str());
     }
 
-    if (auto module = http_module.get(); module) {
-      http_ = (*module)->make_endpoint(cfg_.health, *board_, std::move(*http_loop));
-    } else {
-      // Rare (the file is there but does not load): no health endpoint
-      // would mean a director that cannot see this node, so undo and fail.
-      auto rev = agent_->revert_all();
-      return rep_.fail(exit_code::kFailure,
-                       module.error().str() + (rev ? "; the changes were reverted"
-                                                   : "; reverting failed too: " + rev.error().str()));
-    }
-    monitor_ = std::make_unique<health::Monitor>(cfg_.health.checks, *board_, health::make_prober());
+    http_ = std::make_unique<health::HttpServer>(cfg_.health, *board_, std::move(*http_loop));
+    monitor_ = std::make_unique<health::Monitor>(cfg_.health.checks, *board_, health::make_prober(http_probe_));
     monitor_->start();
     http_->start();
     if (agent_check_) agent_check_->start();
@@ -495,7 +475,7 @@ class Daemon {
         next.health.maintenance_file != cfg_.health.maintenance_file) {
       monitor_->stop();
       board_->reset_checks(cfg_.health.checks, next.health.checks, next.health.maintenance_file);
-      monitor_ = std::make_unique<health::Monitor>(next.health.checks, *board_, health::make_prober());
+      monitor_ = std::make_unique<health::Monitor>(next.health.checks, *board_, health::make_prober(http_probe_));
       monitor_->start();
       note += "; checks restarted";
     }
@@ -684,8 +664,8 @@ class Daemon {
 
 }  // namespace
 
-int run_daemon(const CommandOptions& opts, int ready_fd, const config::Config* preloaded) {
-  return Daemon(opts, ready_fd, preloaded).run();
+int run_daemon(const CommandOptions& opts, health::HttpProbe http_probe) {
+  return Daemon(opts, http_probe).run();
 }
 
 health::NetDetail describe_state(const net::Journal& j, const net::ObservedState& have) {

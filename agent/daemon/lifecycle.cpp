@@ -35,7 +35,40 @@ int print_config_errors(const config::LoadResult& r) {
 
 }  // namespace
 
-int cmd_run(const CommandOptions& opts) { return run_daemon(opts, -1); }
+std::string daemon_binary() {
+  char exe[4096] = {};
+  const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+  return (n > 0 ? fs::parent_dir(exe) : std::string(".")) + "/rsagentd";
+}
+
+int exec_daemon(const CommandOptions& opts) {
+  const std::string bin = daemon_binary();
+  std::vector<std::string> args{bin, "--config", opts.config, "--log-level", opts.log_level};
+  if (opts.state_dir) {
+    args.push_back("--state-dir");
+    args.push_back(*opts.state_dir);
+  }
+  if (opts.ready_fd >= 0) {
+    args.push_back("--ready-fd");
+    args.push_back(std::to_string(opts.ready_fd));
+  }
+  args.push_back("run");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  ::execv(bin.c_str(), argv.data());
+  const std::string why = std::string("cannot run the daemon ") + bin + ": " + std::strerror(errno) +
+                          "; reinstall rsagent (rsagent and rsagentd go together)";
+  if (opts.ready_fd >= 0) {
+    const std::string out = std::to_string(exit_code::kFailure) + "\n" + why;
+    (void)!::write(opts.ready_fd, out.data(), out.size());
+  } else {
+    std::cerr << "rsagent: " << why << "\n";
+  }
+  return exit_code::kFailure;
+}
+
+int cmd_run(const CommandOptions& opts) { return exec_daemon(opts); }
 
 std::optional<int> via_systemctl(const CommandOptions& opts, const std::string& verb) {
   // Only for the installed service's own files: with --config/--state-dir the
@@ -209,14 +242,13 @@ int cmd_start(const CommandOptions& opts) {
       ::dup2(null, STDOUT_FILENO);
       ::close(null);
     }
-    auto o = log::current();
-    o.to_syslog = true;
-    // Until ready the operator sees warnings here; errors come back through
-    // the readiness pipe (printed once, by the parent).
-    o.stderr_max = log::Level::kWarning;
-    o.stderr_min = log::Level::kWarning;
-    log::configure(o);
-    ::_exit(run_daemon(opts, fds[1], &*loaded.config));
+    // rsagentd logs to syslog and, until ready, warnings to the operator's
+    // terminal; errors come back through the readiness pipe (printed once,
+    // by this parent). The pipe's end must survive the exec.
+    ::fcntl(fds[1], F_SETFD, 0);
+    CommandOptions child_opts = opts;
+    child_opts.ready_fd = fds[1];
+    ::_exit(exec_daemon(child_opts));
   }
   ::close(fds[1]);
   // The daemon writes its report and closes the pipe once it is ready (or

@@ -1,5 +1,7 @@
 #include "rsagent/health/board.hpp"
 
+#include "rsagent/util/text.hpp"
+
 namespace rsagent::health {
 
 namespace {
@@ -96,7 +98,10 @@ void Board::reset_checks(const std::vector<config::Check>& old_checks,
 void Board::note_request(const std::string& source, const std::string& user_agent) {
   std::lock_guard<std::mutex> lock(directors_mutex_);
   // One row per checker: a director often runs several (HAProxy, keepalived).
-  const std::string key = source + "|" + user_agent.substr(0, 128);
+  // Already clean from the parser; cleaned again here so that no caller can
+  // put a byte in /status that its JSON dump would choke on.
+  const std::string ua = text::cut(text::printable(user_agent), 128);
+  const std::string key = source + "|" + ua;
   const auto now = std::chrono::duration_cast<std::chrono::seconds>(
                        Clock::now().time_since_epoch()).count();
   auto it = directors_.find(key);
@@ -111,7 +116,7 @@ void Board::note_request(const std::string& source, const std::string& user_agen
     it = directors_.emplace(key, Director{}).first;
   }
   it->second.source = source;
-  it->second.user_agent = user_agent.substr(0, 128);
+  it->second.user_agent = ua;
   it->second.last_seen_unix = now;
   ++it->second.count;
 }

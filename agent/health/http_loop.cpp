@@ -1,5 +1,7 @@
 #include "rsagent/health/http_loop.hpp"
 
+#include "rsagent/health/http_request.hpp"
+
 #include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
@@ -17,10 +19,12 @@ namespace {
 using Steady = std::chrono::steady_clock;
 constexpr std::uint64_t kWakeTag = 1ULL << 40;
 constexpr std::uint64_t kListenerTag = 1ULL << 41;
-// Most requests arrive whole in one segment; the cap covers a maximal
-// request line, the header block and the blank line.
-constexpr std::size_t kMaxRequestBytes = kMaxUriBytes + kMaxHeaderBytes + 64;
-// What a client may still send after its answer before it is cut off.
+// What a connection buffers: a largest request (the parser answers 414, 431
+// or 413 before that is reached) plus a few empty lines before it.
+constexpr std::size_t kMaxBuffered = kMaxRequestBytes + 64;
+// Answers queued for a client that pipelines faster than it reads.
+constexpr std::size_t kMaxQueuedOut = 256 * 1024;
+// What a client may still send after a closing answer before it is cut off.
 constexpr std::size_t kMaxDiscard = 64 * 1024;
 
 }  // namespace
@@ -61,10 +65,12 @@ Result<UniqueFd> listen_tcp(const config::Endpoint& at, const std::string& what)
 struct HttpLoop::Conn {
   UniqueFd fd;
   Peer peer;
-  std::string in;
-  std::string out;
+  std::string in;           // received, not yet answered
+  std::string out;          // answers not yet sent
   std::size_t sent = 0;
-  bool lingering = false;  // answered a cut-off request; discarding the rest
+  std::size_t answered = 0;  // requests answered on this connection
+  bool closing = false;      // the last answer is in `out`
+  bool lingering = false;    // answered and half-closed; discarding what still comes
   std::size_t discarded = 0;
   std::uint32_t watching = 0;  // epoll events registered; 0: not in epoll
   Steady::time_point deadline;
@@ -171,41 +177,67 @@ void HttpLoop::accept_from(int listener) {
     // The usual case ends here: the request is already in, the answer fits
     // the socket buffer, and the connection never enters epoll.
     if (!on_readable(*c)) continue;
-    c->deadline = Steady::now() + kConnectionTimeout;
     c->serial = ++serial_;
-    deadlines_.push_back({c->deadline, fd, c->serial});
+    push_deadline(*c);
     Conn& ref = *c;
     conns_.emplace(fd, std::move(c));
     watch(ref, ref.sent < ref.out.size() ? EPOLLOUT : EPOLLIN);
   }
 }
 
+void HttpLoop::push_deadline(Conn& c) {
+  c.deadline = Steady::now() + kConnectionTimeout;
+  deadlines_.push_back({c.deadline, c.fd.get(), c.serial});
+}
+
 bool HttpLoop::on_readable(Conn& c) {
   char buf[4096];
-  while (true) {
+  bool eof = false;
+  while (c.lingering || c.in.size() < kMaxBuffered) {
     const ssize_t n = ::recv(c.fd.get(), buf, sizeof buf, 0);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return errno == EAGAIN || errno == EWOULDBLOCK;  // wait for more, or a broken connection
+      if (errno != EAGAIN && errno != EWOULDBLOCK) return false;  // a broken connection
+      break;
     }
-    if (n == 0) return false;  // closed by the peer (or done lingering)
-    if (c.lingering || !c.out.empty()) {
-      // Answered already: discard, but not without end.
+    if (n == 0) {
+      // The peer is done sending: answer what it sent (a client may
+      // half-close after its request), then close.
+      if (c.lingering) return false;
+      eof = true;
+      break;
+    }
+    if (c.lingering || c.closing) {
+      // Answered with close already: discard, but not without end.
       c.discarded += static_cast<std::size_t>(n);
       if (c.discarded > kMaxDiscard) return false;
       continue;
     }
-    const std::size_t old = c.in.size();
     c.in.append(buf, static_cast<std::size_t>(n));
-    const bool complete = c.in.find("\r\n\r\n", old >= 3 ? old - 3 : 0) != std::string::npos;
-    if (complete || c.in.size() >= kMaxRequestBytes) {
-      // Cut off at the cap, the client may still be sending: discard the
-      // rest after the answer so that the close does not reset it.
-      c.lingering = !complete;
-      responder_(c.in, complete, c.peer, c.out);
-      return on_writable(c);
-    }
   }
+  if (c.lingering) return true;
+  serve(c);
+  if (eof) {
+    if (c.out.size() == c.sent) return false;  // nothing (more) to answer
+    c.closing = true;
+    c.in.clear();
+  }
+  return on_writable(c);
+}
+
+// Answers the whole requests at the front of `in`, as many as are there
+// (pipelining), while the queued answers stay small.
+void HttpLoop::serve(Conn& c) {
+  std::size_t used = 0;
+  while (!c.closing && used < c.in.size() && c.out.size() - c.sent < kMaxQueuedOut) {
+    const bool last = c.answered + 1 >= kMaxRequestsPerConnection;
+    const Reply r = responder_(std::string_view(c.in).substr(used), last, c.peer, c.out);
+    if (r.consumed == 0 && !r.close) break;  // not whole yet
+    used += r.consumed;
+    ++c.answered;
+    c.closing = r.close || last;
+  }
+  c.in.erase(0, used);
 }
 
 bool HttpLoop::on_writable(Conn& c) {
@@ -218,19 +250,34 @@ bool HttpLoop::on_writable(Conn& c) {
       // A large /status or /metrics to a slow reader: wait for room, and
       // give it another timeout period while it makes progress.
       if (c.watching != 0) {
-        c.deadline = Steady::now() + kConnectionTimeout;
-        deadlines_.push_back({c.deadline, c.fd.get(), c.serial});
+        push_deadline(c);
         watch(c, EPOLLOUT);
       }
       return true;
     }
     c.sent += static_cast<std::size_t>(n);
   }
-  if (c.out.empty()) return false;  // nothing to say: the request was unusable
-  if (!c.lingering) return false;   // closing with nothing unread sends FIN, not RST
-  // Read away what the client still sends, within the connection's deadline.
-  ::shutdown(c.fd.get(), SHUT_WR);
-  if (c.watching != 0) watch(c, EPOLLIN);
+  c.out.clear();
+  c.sent = 0;
+  if (c.closing) {
+    // Closing with nothing unread sends FIN; with unread bytes the kernel
+    // would send RST, which can destroy the answer still in flight. So when
+    // the client may still be sending, half-close and read the rest away
+    // within the connection's deadline.
+    if (c.in.empty()) return false;
+    c.in.clear();
+    c.lingering = true;
+    ::shutdown(c.fd.get(), SHUT_WR);
+  } else if (!c.in.empty()) {
+    // Pipelined requests that waited for room.
+    serve(c);
+    if (!c.out.empty()) return on_writable(c);
+  }
+  // Keep-alive: wait for the next request, another timeout period of silence.
+  if (c.watching != 0) {
+    push_deadline(c);
+    watch(c, EPOLLIN);
+  }
   return true;
 }
 

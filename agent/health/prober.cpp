@@ -1,6 +1,5 @@
 #include "rsagent/health/prober.hpp"
 
-#include "rsagent/health/http_module.hpp"
 
 #include <arpa/inet.h>
 #include "rsagent/util/fd.hpp"
@@ -138,27 +137,27 @@ ProbeResult probe_exec(const config::Check& ck) {
 
 class RealProber final : public Prober {
  public:
+  explicit RealProber(HttpProbe http) : http_(http) {}
   ProbeResult probe(const config::Check& ck) override {
     const auto t0 = Steady::now();
     ProbeResult r;
     switch (ck.type) {
       case config::Check::Type::kTcp: r = probe_tcp(ck); break;
-      case config::Check::Type::kHttp: {
-        // The daemon loads the module before any check runs.
-        const HttpModule* m = http_module();
-        r = m != nullptr ? m->probe_http(ck)
-                         : ProbeResult{false, "http checks need rsagent-http.so, which is not loaded", {}};
+      case config::Check::Type::kHttp:
+        r = http_ != nullptr ? http_(ck) : ProbeResult{false, "http checks run in rsagentd only", {}};
         break;
-      }
       case config::Check::Type::kExec: r = probe_exec(ck); break;
     }
     r.latency = std::chrono::duration_cast<std::chrono::microseconds>(Steady::now() - t0);
     return r;
   }
+
+ private:
+  HttpProbe http_;
 };
 
 }  // namespace
 
-std::unique_ptr<Prober> make_prober() { return std::make_unique<RealProber>(); }
+std::unique_ptr<Prober> make_prober(HttpProbe http) { return std::make_unique<RealProber>(http); }
 
 }  // namespace rsagent::health

@@ -25,13 +25,11 @@ fi
 # bookkeeping: the docs and licence (Debian: /usr/share/doc/rsagent/
 # copyright and changelog; RPM: %license), RPM's .build-id links and its
 # systemd preset (Debian enables through deb-systemd-helper instead).
-norm() { sed -e 's|^\./|/|' -e 's|^/lib/|/usr/lib/|' -e 's|/$||' \
-            -e 's|^/usr/lib/x86_64-linux-gnu/rsagent|/usr/LIBDIR/rsagent|' -e 's|^/usr/lib64/rsagent|/usr/LIBDIR/rsagent|' |
+norm() { sed -e 's|^\./|/|' -e 's|^/lib/|/usr/lib/|' -e 's|/$||' |
   grep -v -e '^/usr/share/doc' -e '^/usr/share/licenses' -e '^/usr/lib/\.build-id' \
           -e '^/usr/lib/systemd/system-preset/' | sort; }
 deb="$(ls "$debdir"/rsagent_*.deb)"
-# Files, plus the directories each package owns outright. The module folder
-# is the multiarch one on Debian and /usr/lib64 on RPM systems: LIBDIR.
+# Files, plus the directories each package owns outright.
 dpkg-deb -c "$deb" | awk '$1 !~ /^d/ || $6 ~ /rsagent\/(conf\.d\/)?$/ {print $6}' | norm >"$out.deb-files"
 rpm -qlp "$rpm" 2>/dev/null | grep -v -e '^/usr/lib/\.build-id' | norm >"$out.rpm-files"
 if diff -u "$out.deb-files" "$out.rpm-files"; then

@@ -62,7 +62,9 @@ struct Check {
   std::string path = "/";            // http: path and query
   std::vector<int> expect;           // http: empty means 200-399
   std::string contains;              // http: required in the body
-  std::string host;                  // http: Host header (default: the URL's host)
+  std::string host;                  // http: Host header and TLS SNI (default: the URL's host)
+  bool tls = false;                  // http: an https:// URL
+  bool tls_verify = true;            // https: check the certificate against the system CAs
   std::vector<std::string> command;  // exec: argv, no shell
   bool operator==(const Check&) const = default;
 };

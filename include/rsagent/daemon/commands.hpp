@@ -32,9 +32,16 @@ struct CommandOptions {
   bool now = false;    // stop --now
   std::string reason;  // drain/maint --reason
   std::string log_level = "info";
+  int ready_fd = -1;   // rsagentd started by `start`: where it reports its outcome
 };
 
+// `run` in the CLI: becomes the daemon binary rsagentd (exec, same pid, so
+// systemd's ExecStart=rsagent run tracks it). Returns only on failure.
 [[nodiscard]] int cmd_run(const CommandOptions& opts);
+// rsagentd: beside the running rsagent, as packages install both in sbin.
+[[nodiscard]] std::string daemon_binary();
+// Replaces this process with rsagentd running `opts`; returns only on failure.
+[[nodiscard]] int exec_daemon(const CommandOptions& opts);
 // When systemd is PID 1, the unit is installed and the default files are
 // used, start/stop/status hand over to systemctl (so systemd tracks the
 // daemon); nullopt means act directly.

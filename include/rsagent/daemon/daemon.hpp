@@ -9,6 +9,7 @@
 
 #include "rsagent/config/config.hpp"
 #include "rsagent/daemon/commands.hpp"
+#include "rsagent/health/prober.hpp"
 #include "rsagent/health/state.hpp"
 #include "rsagent/net/model.hpp"
 
@@ -18,10 +19,10 @@ inline constexpr const char* kNeedPrivilege =
     "needs root or CAP_NET_ADMIN: it changes addresses and routes on lo and "
     "/proc/sys/net; run it as root (sudo)";
 
-// ready_fd: the `start` parent's pipe, or -1 in the foreground.
-// preloaded: the configuration `start` already read and checked, or nullptr.
-[[nodiscard]] int run_daemon(const CommandOptions& opts, int ready_fd,
-                             const config::Config* preloaded = nullptr);
+// The daemon binary's (rsagentd's) whole life. opts.ready_fd: the `start`
+// parent's pipe, or -1 in the foreground. http_probe: the http check, which
+// only rsagentd links.
+[[nodiscard]] int run_daemon(const CommandOptions& opts, health::HttpProbe http_probe);
 
 // VIPs, routes and sysctls rsagent owns or adopted, with presence and any
 // drift, as /status and `rsagent status --json` show them.

@@ -1,13 +1,16 @@
 // HttpLoop: the sockets of the health endpoint, served the way nginx serves
 // them. Owns the listening sockets (bound before the daemon changes
 // anything; a taken port is an error, no SO_REUSEPORT), one epoll
-// event-loop thread, every open connection and its deadline. It frames
-// requests (up to the blank line, or a size cap) and hands each to a
-// Responder on the loop thread; it writes the answer without blocking and
-// closes: one request per connection. Limits: kMaxConnections open (the rest
-// wait in the kernel's backlog), kConnectionTimeout per connection, a cap on
-// what a client may send after its answer. Errors: bind() names the address
-// and the fix; a failing connection is closed and forgotten.
+// event-loop thread, every open connection, its buffers and its deadline.
+// It hands what a connection has sent to a Responder on the loop thread,
+// which frames one request and answers it (http_request.hpp parses); it
+// writes the answer without blocking, then closes or, for a keep-alive
+// request, waits for the next one. Limits: kMaxConnections open (the rest
+// wait in the kernel's backlog), kConnectionTimeout of silence or of no
+// progress per connection, kMaxRequestsPerConnection, a cap on what is
+// buffered and on what a client may send after a closing answer. Errors:
+// bind() names the address and the fix; a failing connection is closed and
+// forgotten.
 #pragma once
 
 #include "rsagent/config/config.hpp"
@@ -29,8 +32,7 @@ namespace rsagent::health {
 
 inline constexpr int kListenBacklog = 1024;  // Debian's cpp-httplib hard-codes 5
 inline constexpr std::size_t kMaxConnections = 4096;
-inline constexpr std::size_t kMaxUriBytes = 8192;
-inline constexpr std::size_t kMaxHeaderBytes = 8192;
+inline constexpr std::size_t kMaxRequestsPerConnection = 1000;
 inline constexpr std::chrono::milliseconds kConnectionTimeout{3000};
 
 // A listening TCP socket on `at` (backlog kListenBacklog, SO_REUSEADDR only,
@@ -45,11 +47,17 @@ struct Peer {
 
 class HttpLoop {
  public:
-  // Called on the loop thread with the request's bytes: `complete` when they
-  // end with the blank line, false when the size cap cut them off. Writes
-  // the whole answer into `out`; an empty answer closes the connection.
-  using Responder = std::function<void(const std::string& request, bool complete, const Peer& peer,
-                                       std::string& out)>;
+  // What the Responder did with the bytes it was shown.
+  struct Reply {
+    std::size_t consumed = 0;  // 0: no complete request yet, wait for more
+    bool close = false;        // close once the answer is out
+  };
+  // Called on the loop thread with what the connection has sent and not yet
+  // been answered. Appends one whole answer to `out` when `in` starts with a
+  // whole request (or a broken one, then close). `last`: this is the
+  // connection's last answer (say "Connection: close").
+  using Responder =
+      std::function<Reply(std::string_view in, bool last, const Peer& peer, std::string& out)>;
 
   // defer_accept: wake up only once a connection has data (TCP_DEFER_ACCEPT).
   [[nodiscard]] static Result<std::unique_ptr<HttpLoop>> bind(
@@ -69,6 +77,8 @@ class HttpLoop {
   // Each returns whether the connection still needs the loop.
   bool on_readable(Conn& c);
   bool on_writable(Conn& c);
+  void serve(Conn& c);
+  void push_deadline(Conn& c);
   void watch(Conn& c, std::uint32_t events);
   void close_conn(int fd);
   void pause_accepting(bool pause);

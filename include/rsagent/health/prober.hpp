@@ -19,7 +19,10 @@ class Prober {
   [[nodiscard]] virtual ProbeResult probe(const config::Check& check) = 0;
 };
 
-[[nodiscard]] std::unique_ptr<Prober> make_prober();
+// The http/https probe (http_check.hpp): only the daemon binary links
+// cpp-httplib, so it hands its probe in.
+using HttpProbe = ProbeResult (*)(const config::Check&);
+[[nodiscard]] std::unique_ptr<Prober> make_prober(HttpProbe http);
 
 // Exposed for tests: at most this many bytes of an exec check's output are kept.
 inline constexpr std::size_t kMaxOutput = 256;
