@@ -25,11 +25,15 @@ bool Agent::sysctls_as_written(const net::Journal& j) {
   return true;
 }
 
-Result<Agent::Planned> Agent::plan_now(const config::Config& cfg) {
-  auto prior = journal_.load();
-  if (!prior) return prior.error();
+Result<Agent::Planned> Agent::plan_now(const config::Config& cfg, const net::Journal* prior) {
   Planned out;
-  out.prior = prior->value_or(net::Journal{});
+  if (prior != nullptr) {
+    out.prior = *prior;
+  } else {
+    auto loaded = journal_.load();
+    if (!loaded) return loaded.error();
+    out.prior = loaded->value_or(net::Journal{});
+  }
   const auto want = net::desired_state(cfg);
   auto have = engine_.observe(want, out.prior);
   if (!have) return have.error();
@@ -44,8 +48,8 @@ Result<net::Plan> Agent::plan(const config::Config& cfg) {
   return std::move(p->plan);
 }
 
-Result<Converged> Agent::converge(const config::Config& cfg, bool quiet) {
-  auto planned = plan_now(cfg);
+Result<Converged> Agent::converge(const config::Config& cfg, bool quiet, const net::Journal* prior) {
+  auto planned = plan_now(cfg, prior);
   if (!planned) return planned.error();
   net::Plan& p = planned->plan;
   if (!p.errors.empty()) {

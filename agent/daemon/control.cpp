@@ -66,12 +66,17 @@ Result<std::unique_ptr<ControlServer>> ControlServer::bind(const std::string& pa
   const int rc = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa);
   ::umask(old);
   if (rc != 0 || ::listen(fd.get(), 16) != 0) return errno_error(errno, "control socket " + path);
-  return std::unique_ptr<ControlServer>(new ControlServer(std::move(fd), path, std::move(handler)));
+  std::unique_ptr<ControlServer> server(new ControlServer(std::move(fd), path, std::move(handler)));
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) server->bound_ino_ = st.st_ino;
+  return server;
 }
 
 ControlServer::~ControlServer() {
   stop();
-  ::unlink(path_.c_str());
+  // Only our own socket file: after a rebind the path names the new one.
+  struct stat st {};
+  if (::lstat(path_.c_str(), &st) == 0 && st.st_ino == bound_ino_) ::unlink(path_.c_str());
 }
 
 void ControlServer::start() {

@@ -2,6 +2,7 @@
 
 #include "rsagent/daemon/agent.hpp"
 #include "rsagent/daemon/control.hpp"
+#include "rsagent/daemon/state_keeper.hpp"
 #include "rsagent/health/agent_check.hpp"
 #include "rsagent/health/http_server.hpp"
 #include "rsagent/health/monitor.hpp"
@@ -109,6 +110,7 @@ class Daemon {
   int run() {
     if (const int code = start_up(); code >= 0) return code;
     loop();
+    refuse_pending();
     if (restart_requested_) return reexec();
     if (hand_over_) return hand_over();
     return shut_down();
@@ -130,7 +132,6 @@ class Daemon {
   std::unique_ptr<health::Monitor> monitor_;
   std::unique_ptr<health::HttpServer> http_;
   std::unique_ptr<health::AgentCheckServer> agent_check_;
-  std::unique_ptr<ControlServer> control_;
   std::unique_ptr<OperatorStore> operator_store_;
   std::mutex operator_mutex_;
   std::atomic<bool> stop_requested_{false};
@@ -153,6 +154,11 @@ class Daemon {
   };
   std::mutex pending_mutex_;
   std::deque<std::shared_ptr<Pending>> pending_;
+  bool stopping_ = false;  // under pending_mutex_: the loop has ended, refuse new requests
+  std::unique_ptr<StateKeeper> keeper_;
+  // Last, so destroyed first: its thread calls on_control(), which uses the
+  // members above.
+  std::unique_ptr<ControlServer> control_;
 
   // Returns an exit code on failure, -1 once the daemon is up.
   int start_up() {
@@ -175,15 +181,14 @@ class Daemon {
       if (auto s = fs::make_dirs(dir); !s) return rep_.fail(exit_code::kFailure, s.error().str());
     auto lock = InstanceLock::try_acquire(paths_.lockfile());
     if (!lock) {
-      if (lock.error().err == EWOULDBLOCK) {
-        const auto pid = read_pid(paths_.pidfile());
-        return rep_.fail(exit_code::kOk, "rsagent is already running" +
-                                             (pid ? " (pid " + std::to_string(*pid) + ")" : std::string()) +
-                                             " for state folder " + paths_.runtime);
-      }
+      if (lock.error().err == EWOULDBLOCK)
+        return rep_.fail(exit_code::kAnotherStart, "another rsagent holds " + paths_.lockfile());
       return rep_.fail(exit_code::kFailure, lock.error().str());
     }
     lock_ = std::move(*lock);
+    // A pid file left by a daemon that died names a pid that may be reused:
+    // a waiting `start` must see one only once this daemon is ready.
+    (void)fs::remove_if_exists(paths_.pidfile());
 
     // Signals arrive through a signalfd so the loop handles them in order,
     // never inside a half-finished netlink exchange.
@@ -213,10 +218,11 @@ class Daemon {
       if (!ac) return rep_.fail(exit_code::kFailure, ac.error().str());
       agent_check_ = std::move(*ac);
     }
-    auto control = ControlServer::bind(paths_.control_socket(),
-                                       [this](const ControlRequest& r) { return on_control(r); });
+    auto control = bind_control();
     if (!control) return rep_.fail(exit_code::kFailure, control.error().str());
     control_ = std::move(*control);
+    keeper_ = std::make_unique<StateKeeper>(paths_);
+    keeper_->control_bound();
 
     auto agent = Agent::open(paths_);
     if (!agent) return rep_.fail(exit_code::kFailure, agent.error().str());
@@ -262,6 +268,31 @@ class Daemon {
     return -1;
   }
 
+  Result<std::unique_ptr<ControlServer>> bind_control() {
+    return ControlServer::bind(paths_.control_socket(),
+                               [this](const ControlRequest& r) { return on_control(r); });
+  }
+
+  // The daemon's files as it wrote them (state_keeper.hpp says why); a
+  // removed control socket is bound again.
+  void keep_state() {
+    const auto r = keeper_->check(journal_, ::getpid(), lock_);
+    for (const auto& line : r.repaired) log::warning(line);
+    for (const auto& line : r.failed) log::error(line);
+    if (!r.rebind_control) return;
+    auto fresh = bind_control();
+    if (!fresh) {
+      log::error("control socket " + paths_.control_socket() + " was removed and cannot be bound again: " +
+                 fresh.error().str());
+      return;
+    }
+    (*fresh)->start();
+    std::swap(control_, *fresh);
+    (*fresh)->stop();
+    keeper_->control_bound();
+    log::warning("control socket " + paths_.control_socket() + " was removed; bound it again");
+  }
+
   void arm_timer() {
     // The watchdog is pinged from this loop, so tick at least that often.
     auto tick = std::chrono::duration_cast<std::chrono::microseconds>(kTick);
@@ -280,7 +311,7 @@ class Daemon {
   // compute the verdict from it without another dump).
   std::optional<net::ObservedState> reconcile(const char* why) {
     const auto t0 = std::chrono::steady_clock::now();
-    auto conv = agent_->converge(cfg_, true);
+    auto conv = agent_->converge(cfg_, true, &journal_);
     if (!conv) {
       // "refusing to change anything:\n  reason\n  reason" reads as one line in headers.
       std::string err;
@@ -314,6 +345,7 @@ class Daemon {
   // re-plan everything: with 10000 VIPs a dump costs tens of ms.
   void tick() {
     http_->heartbeat();
+    keep_state();
     if (sd::watchdog_interval()) sd::notify("WATCHDOG=1");
     struct stat st {};
     board_->set_maintenance_file(::stat(cfg_.health.maintenance_file.c_str(), &st) == 0);
@@ -385,6 +417,7 @@ class Daemon {
   ControlReply handle_control(const ControlRequest& r) {
     if (r.cmd == "ping") return {true, "running (pid " + std::to_string(getpid()) + ")"};
     if (r.cmd == "restart") {
+      if (stop_requested_) return {false, "rsagent is stopping; not restarting", exit_code::kFailure};
       restart_requested_ = true;
       const std::uint64_t one = 1;
       (void)!::write(wake_.get(), &one, sizeof one);
@@ -397,6 +430,9 @@ class Daemon {
       auto fut = p->reply.get_future();
       {
         std::lock_guard<std::mutex> lock(pending_mutex_);
+        if (stopping_ || stop_requested_)
+          return {false, "rsagent is stopping; the running configuration stays until it exits",
+                  exit_code::kFailure};
         pending_.push_back(p);
       }
       const std::uint64_t one = 1;
@@ -464,7 +500,7 @@ class Daemon {
       next.health.allow = cfg_.health.allow;
       next.health.agent_check = cfg_.health.agent_check;
     }
-    auto c = agent_->converge(next);
+    auto c = agent_->converge(next, false, &journal_);
     if (!c) {
       log::error("reload: " + c.error().str());
       return {false, "reload failed: " + c.error().str() + "; the running state is unchanged",
@@ -484,6 +520,16 @@ class Daemon {
     const std::string msg = "reloaded: " + std::to_string(c->report.changed) + " change(s)" + note;
     log::notice(msg);
     return {true, msg, exit_code::kOk};
+  }
+
+  // The loop has ended: nothing queued will run. Answer it now rather than
+  // let the control thread wait for a reply that never comes.
+  void refuse_pending() {
+    std::lock_guard<std::mutex> lock(pending_mutex_);
+    stopping_ = true;
+    for (auto& p : pending_)
+      p->reply.set_value({false, "rsagent is stopping; the " + p->req.cmd + " was not done", exit_code::kFailure});
+    pending_.clear();
   }
 
   void run_pending() {
@@ -640,7 +686,10 @@ class Daemon {
     sd::notify("STOPPING=1\nSTATUS=stopping: reverting");
     drain_wait();
     monitor_->stop();
-    auto rev = agent_->revert_all();
+    // From memory: the file may be gone or garbled; its folder must exist
+    // for the revert to record what is left.
+    keep_state();
+    auto rev = agent_->revert(journal_);
     // The listeners go last: directors see drain/down, never a refused port,
     // while we revert. Closed, not only stopped: a next daemon binds the same
     // ports, and the control server removes its socket file now rather than

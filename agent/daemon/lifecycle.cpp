@@ -23,6 +23,8 @@ namespace rsagent::daemon {
 namespace {
 
 constexpr auto kStopTimeout = std::chrono::seconds(60);
+// How long a `start` waits for another one under way (10,000 VIPs take 4 s).
+constexpr auto kStartWait = std::chrono::seconds(120);
 
 
 int print_config_errors(const config::LoadResult& r) {
@@ -199,6 +201,30 @@ int cmd_operator(const CommandOptions& opts, const std::string& cmd) {
   return exit_code::kOk;
 }
 
+// The lock is held: a daemon runs, or another `start` (or a `stop`
+// reverting) is under way. "Already running" is true only once that daemon
+// is up, which it says by writing its pid file; until then, wait. When the
+// lock is let go instead (that start failed, or a stop finished), start
+// afresh.
+int wait_for_other_start(const Paths& paths, const CommandOptions& opts) {
+  const auto deadline = std::chrono::steady_clock::now() + kStartWait;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const bool held = lock_is_held(paths.lockfile());
+    const auto pid = read_pid(paths.pidfile());
+    if (held && pid && ::kill(*pid, 0) == 0) {
+      std::cout << "rsagent is already running (pid " << *pid << ") for state folder " << paths.runtime
+                << "\n";
+      return exit_code::kOk;
+    }
+    if (!held) return cmd_start(opts);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::cerr << "rsagent: another start is in progress (" << paths.lockfile() << " is held and no "
+            << "daemon has reported ready within " << kStartWait.count()
+            << " s); see the system log (journalctl -t rsagent), then try again\n";
+  return exit_code::kFailure;
+}
+
 int cmd_start(const CommandOptions& opts) {
   if (auto code = via_systemctl(opts, "start")) return *code;
   auto loaded = config::load(opts.config);
@@ -208,12 +234,7 @@ int cmd_start(const CommandOptions& opts) {
     return exit_code::kNotPrivileged;
   }
   const Paths paths = Paths::for_state_dir(opts.state_dir);
-  if (lock_is_held(paths.lockfile())) {
-    const auto pid = read_pid(paths.pidfile());
-    std::cout << "rsagent is already running"
-              << (pid ? " (pid " + std::to_string(*pid) + ")" : std::string()) << "\n";
-    return exit_code::kOk;
-  }
+  if (lock_is_held(paths.lockfile())) return wait_for_other_start(paths, opts);
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) {
     std::cerr << "rsagent: pipe: " << std::strerror(errno) << "\n";
@@ -272,6 +293,8 @@ int cmd_start(const CommandOptions& opts) {
   }
   const int code = std::atoi(msg.substr(0, nl).c_str());
   const std::string text = msg.substr(nl + 1);
+  // Two starts raced past the check above: wait for the winner's outcome.
+  if (code == exit_code::kAnotherStart) return wait_for_other_start(paths, opts);
   if (code == exit_code::kOk) {
     std::cout << text << "\n";
   } else {

@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <fstream>
 #include <sys/file.h>
 #include <sys/time.h>
@@ -36,6 +37,12 @@ InstanceLock& InstanceLock::operator=(InstanceLock&& o) noexcept {
     o.fd_ = -1;
   }
   return *this;
+}
+
+bool InstanceLock::holds(const std::string& path) const {
+  struct stat mine {}, there {};
+  return fd_ >= 0 && ::fstat(fd_, &mine) == 0 && ::stat(path.c_str(), &there) == 0 &&
+         mine.st_dev == there.st_dev && mine.st_ino == there.st_ino;
 }
 
 void InstanceLock::release() {

@@ -29,11 +29,18 @@ class Agent {
   [[nodiscard]] Result<net::Plan> plan(const config::Config& cfg);
   // Plan and apply; refusals come back as one error listing every reason.
   // quiet: leave logging the plan's notes and warnings to the caller.
-  [[nodiscard]] Result<Converged> converge(const config::Config& cfg, bool quiet = false);
+  // prior: the running daemon's own journal (its memory is the truth while
+  // it runs); without it, the journal file (adoption after a crash).
+  [[nodiscard]] Result<Converged> converge(const config::Config& cfg, bool quiet = false,
+                                           const net::Journal* prior = nullptr);
   [[nodiscard]] Result<int> open_events() { return kernel_->open_events(); }
   net::Kernel::Drained drain_events() { return kernel_->drain_events(); }
-  // Revert everything the journal owns; no journal: nothing to do.
+  // Revert everything the journal file owns; no journal: nothing to do.
   [[nodiscard]] Status revert_all();
+  // Revert what `j` owns (the daemon's journal in memory), whatever the file says.
+  [[nodiscard]] Status revert(const net::Journal& j) { return engine_.revert(j); }
+  // Writes `j` to the journal file (after someone removed or changed it).
+  [[nodiscard]] Status save_journal(const net::Journal& j) { return journal_.save(j); }
 
   [[nodiscard]] Result<std::optional<net::Journal>> journal() const { return journal_.load(); }
   [[nodiscard]] Result<net::ObservedState> observe(const net::Journal& j);
@@ -47,7 +54,7 @@ class Agent {
     net::ObservedState observed;
     net::Plan plan;
   };
-  [[nodiscard]] Result<Planned> plan_now(const config::Config& cfg);
+  [[nodiscard]] Result<Planned> plan_now(const config::Config& cfg, const net::Journal* prior = nullptr);
 
   Agent(std::unique_ptr<net::Kernel> k, std::unique_ptr<net::SysctlStore> s, net::JournalStore j)
       : kernel_(std::move(k)), sysctls_(std::move(s)), journal_(std::move(j)),

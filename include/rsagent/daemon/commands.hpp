@@ -23,6 +23,9 @@ inline constexpr int kBadConfig = 6;
 inline constexpr int kStatusRunning = 0;
 inline constexpr int kStatusDeadStateLeft = 1;
 inline constexpr int kStatusNotRunning = 3;
+// Between rsagentd and the `start` that ran it only: another daemon holds
+// the lock, so this start waits for that one's outcome.
+inline constexpr int kAnotherStart = 75;
 }  // namespace exit_code
 
 struct CommandOptions {

@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <sys/types.h>
 
 namespace rsagent::daemon {
 
@@ -50,6 +51,7 @@ class ControlServer {
   AcceptLoop loop_;
   std::string path_;
   ControlHandler handler_;
+  ino_t bound_ino_ = 0;  // the socket file as bound, so that only it is removed
 };
 
 // ENOENT/ECONNREFUSED in the error when no daemon listens.

@@ -42,6 +42,9 @@ class InstanceLock {
   // daemon holds it.
   [[nodiscard]] static Result<InstanceLock> try_acquire(const std::string& path);
   [[nodiscard]] bool held() const { return fd_ >= 0; }
+  // Whether `path` is still the file this lock holds (not removed, not
+  // replaced): a removed lock file would let a second daemon start.
+  [[nodiscard]] bool holds(const std::string& path) const;
   // Lets go before the process ends: `stop` waits for exactly this.
   void release();
 
