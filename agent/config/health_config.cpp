@@ -335,6 +335,16 @@ std::optional<Stop> parse_stop(Checker& c, const json& v) {
     auto d = c.duration_at(v["drain"], "/stop/drain", "stop.drain", std::chrono::milliseconds(0),
                            std::chrono::milliseconds(3'600'000));
     if (!d) return std::nullopt;
+    // systemd kills the daemon at the unit's TimeoutStopSec: a longer drain
+    // would end in SIGKILL before the revert, with the VIPs left behind.
+    if (*d > kMaxStopDrain) {
+      c.err_at("/stop/drain", "stop.drain is longer than the service allows: the unit stops rsagent after " +
+                                  std::to_string(kUnitStopTimeout.count() / 60000) +
+                                  " min (TimeoutStopSec) and the revert needs the last minute; use at most \"" +
+                                  std::to_string(kMaxStopDrain.count() / 60000) +
+                                  "m\"");
+      return std::nullopt;
+    }
     s.drain = *d;
   }
   return s;

@@ -306,14 +306,18 @@ int cmd_start(const CommandOptions& opts) {
 int cmd_stop(const CommandOptions& opts) {
   if (!opts.now)
     if (auto code = via_systemctl(opts, "stop")) return *code;
+  const Paths paths = Paths::for_state_dir(opts.state_dir);
+  // Nothing runs and nothing is recorded: say so before asking for
+  // privileges, so that removing the package in a container without
+  // CAP_NET_ADMIN does not fail on rsagent.
+  if (::access(paths.runtime.c_str(), F_OK) != 0 ||
+      (!lock_is_held(paths.lockfile()) && ::access(paths.journal().c_str(), F_OK) != 0 && errno == ENOENT)) {
+    std::cout << "rsagent is not running; nothing to revert\n";
+    return exit_code::kOk;
+  }
   if (!has_net_admin()) {
     std::cerr << "rsagent: stop " << kNeedPrivilege << "\n";
     return exit_code::kNotPrivileged;
-  }
-  const Paths paths = Paths::for_state_dir(opts.state_dir);
-  if (::access(paths.runtime.c_str(), F_OK) != 0) {
-    std::cout << "rsagent is not running; nothing to revert\n";
-    return exit_code::kOk;
   }
   bool stopped_daemon = false;
   if (lock_is_held(paths.lockfile())) {

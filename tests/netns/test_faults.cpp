@@ -161,3 +161,24 @@ TEST_CASE("a reload asked while a drain-stop waits is refused at once, and the s
   REQUIRE(wait_until([&] { return ::kill(pid, 0) != 0; }, 30s));
   CHECK(n.ns.snapshot() == before);
 }
+
+TEST_CASE("stop without privileges exits 0 when nothing runs and nothing is recorded (package removal in a container)") {
+  AgentNode n(kConfig);
+  const std::string as_nobody = "setpriv --reuid=65534 --regid=65534 --clear-groups ";
+  const std::string stop = std::string(RSAGENT_BIN) + " --config " + n.config_path() + " --state-dir " +
+                           n.state_dir() + " stop --now";
+  sh("chmod 755 " + n.dir());
+  // Never started: no state folder at all.
+  auto r = n.ns.run(as_nobody + stop);
+  CHECK_MESSAGE(r.code == 0, r.out);
+  // Started and stopped: the folder is there, empty of a journal.
+  start_node(n);
+  REQUIRE(n.rsagent("stop").code == 0);
+  r = n.ns.run(as_nobody + stop);
+  CHECK_MESSAGE(r.code == 0, r.out);
+  // Running: that still needs root, and says so.
+  start_node(n);
+  r = n.ns.run(as_nobody + stop);
+  CHECK(r.code == 4);
+  CHECK(n.rsagent("stop").code == 0);
+}

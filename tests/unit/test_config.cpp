@@ -191,3 +191,11 @@ TEST_CASE("a missing main file is an error naming the path") {
   REQUIRE(r.errors.size() == 1);
   CHECK(r.errors[0].str().find("/nonexistent/rsagent.json:1:1: cannot read") == 0);
 }
+
+TEST_CASE("stop.drain must leave the revert time before systemd's stop timeout") {
+  CHECK(one(R"({"stop": {"drain": "14m"}})").config.has_value());
+  const auto r = one(R"({"stop": {"drain": "15m"}})");
+  CHECK(!r.config);
+  CHECK(has_error(r, "rsagent.json:1:20:", "stop.drain is longer than the service allows"));
+  CHECK(has_error(r, "rsagent.json:1:20:", "use at most \"14m\""));
+}

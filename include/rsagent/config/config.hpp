@@ -78,6 +78,11 @@ struct Health {
   bool operator==(const Health&) const = default;
 };
 
+// units/rsagent.service's TimeoutStopSec, and the longest drain that still
+// leaves the revert a minute before systemd's SIGKILL.
+inline constexpr std::chrono::milliseconds kUnitStopTimeout{15 * 60 * 1000};
+inline constexpr std::chrono::milliseconds kMaxStopDrain = kUnitStopTimeout - std::chrono::minutes(1);
+
 struct Stop {
   std::chrono::milliseconds drain{0};  // wait for connections to VIPs to end before revert
   bool operator==(const Stop&) const = default;
