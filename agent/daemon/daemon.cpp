@@ -220,7 +220,7 @@ class Daemon {
     auto http_loop = health::HttpLoop::bind(cfg_.health.listen, "health.listen", true);
     if (!http_loop) return rep_.fail(exit_code::kFailure, http_loop.error().str());
     if (cfg_.health.agent_check) {
-      auto ac = health::AgentCheckServer::bind(*cfg_.health.agent_check, *board_);
+      auto ac = health::AgentCheckServer::bind(*cfg_.health.agent_check, cfg_.health.allow, *board_);
       if (!ac) return rep_.fail(exit_code::kFailure, ac.error().str());
       agent_check_ = std::move(*ac);
     }

@@ -137,6 +137,9 @@ std::string metrics_text(const Snapshot& s, const Board& board) {
   m << "# HELP rsagent_agent_checks_total HAProxy agent-check connections answered.\n"
        "# TYPE rsagent_agent_checks_total counter\nrsagent_agent_checks_total "
     << board.agent_checks.load() << "\n";
+  m << "# HELP rsagent_agent_checks_denied_total Agent-check connections closed by health.allow.\n"
+       "# TYPE rsagent_agent_checks_denied_total counter\nrsagent_agent_checks_denied_total "
+    << board.agent_checks_denied.load() << "\n";
   m << "# HELP rsagent_verdict_changes_total Changes of the node's state.\n"
        "# TYPE rsagent_verdict_changes_total counter\nrsagent_verdict_changes_total "
     << board.verdict_changes.load() << "\n";

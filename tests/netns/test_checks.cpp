@@ -67,3 +67,29 @@ TEST_CASE("an exec check that closes its output and hangs fails at its timeout, 
   CHECK(took < 5s);
   CHECK(wait_until([] { return sh("pgrep -f 'sleep 98[6]'").code == 1; }, 5s));
 }
+
+TEST_CASE("the agent-check port answers sources in health.allow and closes on others without a word") {
+  AgentNode n(R"({"vips": ["198.51.100.100"], "health": {"allow": ["203.0.113.0/24"],
+                  "agent_check": {"listen": "0.0.0.0:9798"}}})");
+  Netns director;
+  Netns stranger;
+  Lan lan;
+  lan.attach(director, "203.0.113.1/24");
+  lan.attach(stranger, "198.51.100.77/24");
+  lan.attach(n.ns, "203.0.113.11/24");
+  n.ns.ip("addr add 198.51.100.11/24 dev eth0");
+  start_node(n);
+  const auto asked = raw_exchange(director, "203.0.113.11", 9798, "", 3s);
+  CHECK(asked.eof);
+  CHECK((asked.data == "up ready\n" || asked.data.rfind("down #", 0) == 0));
+  const auto refused = raw_exchange(stranger, "198.51.100.11", 9798, "", 3s);
+  CHECK(refused.eof);
+  CHECK(refused.data.empty());
+  // Loopback is a source like any other.
+  const auto local = raw_exchange(n.ns, "127.0.0.1", 9798, "", 3s);
+  CHECK(local.eof);
+  CHECK(local.data.empty());
+  n.ns.ip("addr add 203.0.113.12/24 dev eth0");
+  const auto metrics = n.ns.run("curl -s --interface 203.0.113.12 http://203.0.113.11:9799/metrics").out;
+  CHECK(metrics.find("rsagent_agent_checks_denied_total 2\n") != std::string::npos);
+}
