@@ -5,6 +5,7 @@
 #include "rsagent/health/agent_check.hpp"
 #include "rsagent/health/http_module.hpp"
 #include "rsagent/health/monitor.hpp"
+#include "rsagent/health/report.hpp"
 #include "rsagent/net/plan.hpp"
 #include "rsagent/net/sockdiag.hpp"
 #include "rsagent/util/fs.hpp"
@@ -404,6 +405,11 @@ class Daemon {
 
   ControlReply handle_control(const ControlRequest& r) {
     if (r.cmd == "ping") return {true, "running (pid " + std::to_string(getpid()) + ")"};
+    // For `rsagent status`: the verdict, operator state and checks as JSON
+    // text. replace: a stray byte must not make the dump throw.
+    if (r.cmd == "status")
+      return {true, health::summary_json(*board_->snapshot())
+                        .dump(-1, ' ', false, json::error_handler_t::replace)};
     if (r.cmd == "restart") {
       restart_requested_ = true;
       const std::uint64_t one = 1;

@@ -73,6 +73,31 @@ json status_json(const Snapshot& s, const Board& board) {
   return out;
 }
 
+json operator_json(const OperatorState& op) {
+  return {{"state", admin_name(op.admin)}, {"reason", op.reason}, {"since", op.since_unix}};
+}
+
+json summary_json(const Snapshot& s) {
+  json checks = json::array();
+  for (const auto& c : s.checks) {
+    json j{{"name", c.name}, {"type", c.type}, {"state", c.up ? "up" : "down"}};
+    if (c.has_result) {
+      j["ok"] = c.last.ok;
+      j["detail"] = c.last.detail;
+      j["at"] = unix_seconds(c.last_at);
+    } else {
+      j["detail"] = "no result yet";
+    }
+    checks.push_back(std::move(j));
+  }
+  return {{"health",
+           {{"state", mode_name(s.verdict.mode)},
+            {"reason", s.verdict.reason},
+            {"maintenance_file", {{"path", s.maintenance_path}, {"present", s.maintenance_file}}}}},
+          {"operator", operator_json(s.op)},
+          {"checks", std::move(checks)}};
+}
+
 json detail_json(const NetDetail& d) {
   json vips = json::array();
   for (const auto& v : d.vips)

@@ -93,3 +93,58 @@ TEST_CASE("the agent-check port answers sources in health.allow and closes on ot
   const auto metrics = n.ns.run("curl -s --interface 203.0.113.12 http://203.0.113.11:9799/metrics").out;
   CHECK(metrics.find("rsagent_agent_checks_denied_total 2\n") != std::string::npos);
 }
+
+TEST_CASE("status shows the verdict, the operator state and each check, and exits 4 for a user "
+          "who cannot read the state") {
+  AgentNode n(R"({"vips": ["198.51.100.100"], "health": {"checks": [
+    {"name": "good", "type": "exec", "command": ["/bin/sh", "-c", "echo fine"], "interval": "300ms", "rise": 1},
+    {"name": "bad", "type": "exec", "command": ["/bin/sh", "-c", "printf 'disk \\377 full'; exit 2"],
+     "interval": "300ms", "fall": 1}]}})");
+  start_node(n);
+  REQUIRE(n.rsagent("drain --reason 'db migration'").code == 0);
+  nlohmann::json st;
+  REQUIRE(wait_until([&] {
+    const auto r = n.rsagent("status --json");
+    st = nlohmann::json::parse(r.out, nullptr, false);
+    return r.code == 0 && st.is_object() && st["checks"].size() == 2 &&
+           st["checks"][0].contains("ok") && st["checks"][1].contains("ok");
+  }));
+  CHECK(st["running"] == true);
+  CHECK(st["health"]["state"] == "down");
+  CHECK(st["health"]["reason"] == "check bad is down: exit 2: disk \\xff full");
+  CHECK(st["operator"]["state"] == "drain");
+  CHECK(st["operator"]["reason"] == "db migration");
+  CHECK(st["operator"]["since"].get<std::int64_t>() > 0);
+  CHECK(st["checks"][0]["name"] == "good");
+  CHECK(st["checks"][0]["state"] == "up");
+  CHECK(st["checks"][0]["detail"] == "fine");
+  CHECK(st["checks"][1]["state"] == "down");
+  CHECK(st["checks"][1]["detail"] == "exit 2: disk \\xff full");
+  CHECK(st["vips"].size() == 1);
+
+  const auto text = n.rsagent("status");
+  CHECK(text.code == 0);
+  CHECK(text.out.find("health: down (check bad is down: exit 2: disk \\xff full)") != std::string::npos);
+  CHECK(text.out.find("operator: drain since ") != std::string::npos);
+  CHECK(text.out.find("(db migration)") != std::string::npos);
+  CHECK(text.out.find("good (exec)  up  fine") != std::string::npos);
+
+  // As in /run/rsagent: the folder is open to all, the lock and journal are 0600.
+  n.ns.run("chmod 755 " + n.dir() + " " + n.state_dir());
+  for (const std::string args : {"status", "status --json"}) {
+    CAPTURE(args);
+    const auto denied = n.ns.run("setpriv --reuid=65534 --regid=65534 --clear-groups " +
+                                 std::string(RSAGENT_BIN) + " --config " + n.config_path() +
+                                 " --state-dir " + n.state_dir() + " " + args);
+    CHECK(denied.code == 4);
+    CHECK(denied.out.find("cannot read " + n.state_dir() + ": permission denied (run as root)") !=
+          std::string::npos);
+  }
+
+  REQUIRE(n.rsagent("stop").code == 0);
+  const auto after = n.rsagent("status --json");
+  CHECK(after.code == 3);
+  const auto stopped = nlohmann::json::parse(after.out, nullptr, false);
+  CHECK(stopped["health"]["reason"] == "rsagent is not running");
+  CHECK(stopped["operator"]["state"] == "drain");  // recorded for the next start
+}

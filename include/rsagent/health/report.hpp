@@ -14,6 +14,12 @@ namespace rsagent::health {
 // {"vips": [...], "routes": [...], "sysctls": [...], "drift": [...]}, as
 // /status and `rsagent status --json` show them.
 [[nodiscard]] nlohmann::json detail_json(const NetDetail& d);
+// What `rsagent status` shows of a running daemon's health, small whatever
+// the number of VIPs: {"health": {"state", "reason", "maintenance_file"},
+// "operator": {"state", "reason", "since"}, "checks": [{"name", "type",
+// "state", "ok", "detail", "at"}]}.
+[[nodiscard]] nlohmann::json summary_json(const Snapshot& s);
+[[nodiscard]] nlohmann::json operator_json(const OperatorState& op);
 [[nodiscard]] std::string metrics_text(const Snapshot& s, const Board& board);
 
 }  // namespace rsagent::health
