@@ -137,6 +137,7 @@ class Daemon {
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> stop_now_{false};
   health::Mode last_mode_ = health::Mode::kDown;
+  std::string sd_status_;  // the STATUS= systemd has; empty until READY=1
   bool first_tick_ = true;
   int events_fd_ = -1;
   std::string last_repair_error_;
@@ -276,9 +277,8 @@ class Daemon {
                                 std::to_string(conv->report.changed) + " change(s) made, " +
                                 std::to_string(conv->report.adopted) +
                                 " existing object(s) adopted; health on " + listening;
-    sd::notify("READY=1\nSTATUS=" + std::to_string(cfg_.vips.size()) + " VIP(s) in place; " +
-               health::mode_name(board_->snapshot()->verdict.mode) + "\nMAINPID=" +
-               std::to_string(getpid()));
+    sd_status_ = health::sd_status(board_->snapshot()->verdict, cfg_.vips.size());
+    sd::notify("READY=1\nSTATUS=" + sd_status_ + "\nMAINPID=" + std::to_string(getpid()));
     rep_.ready(summary);
     return -1;
   }
@@ -382,6 +382,7 @@ class Daemon {
 
   void log_transition() {
     const auto snap = board_->snapshot();
+    notify_status(snap->verdict);
     if (first_tick_ || snap->verdict.mode != last_mode_) {
       const std::string line = std::string("state ") + (first_tick_ ? "" : std::string(health::mode_name(last_mode_)) + " -> ") +
                                health::mode_name(snap->verdict.mode) +
@@ -395,6 +396,16 @@ class Daemon {
       last_mode_ = snap->verdict.mode;
       first_tick_ = false;
     }
+  }
+
+  // systemd's STATUS= (what `systemctl status` shows) follows the verdict,
+  // sent when it changes; not before READY=1, which carries the first.
+  void notify_status(const health::Verdict& v) {
+    if (sd_status_.empty()) return;
+    std::string s = health::sd_status(v, cfg_.vips.size());
+    if (s == sd_status_) return;
+    sd_status_ = std::move(s);
+    sd::notify("STATUS=" + sd_status_);
   }
 
   ControlReply on_control(const ControlRequest& r) {
@@ -462,7 +473,11 @@ class Daemon {
   ControlReply reload() {
     sd::notify("RELOADING=1\n" + sd::monotonic_usec());
     ControlReply rep = do_reload();
-    sd::notify("READY=1\nSTATUS=" + rep.message);
+    // The verdict, as ever; a refused reload's errors are many lines, so
+    // they stay in the log and the CLI's answer.
+    sd_status_ = health::sd_status(board_->snapshot()->verdict, cfg_.vips.size());
+    sd::notify("READY=1\nSTATUS=" + sd_status_ +
+               (rep.ok ? "" : "; the last reload was refused (see the log)"));
     return rep;
   }
 

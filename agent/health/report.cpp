@@ -1,5 +1,7 @@
 #include "rsagent/health/report.hpp"
 
+#include "rsagent/util/text.hpp"
+
 #include <algorithm>
 #include <sstream>
 
@@ -96,6 +98,15 @@ json summary_json(const Snapshot& s) {
             {"maintenance_file", {{"path", s.maintenance_path}, {"present", s.maintenance_file}}}}},
           {"operator", operator_json(s.op)},
           {"checks", std::move(checks)}};
+}
+
+std::string sd_status(const Verdict& v, std::size_t vips) {
+  std::string reason = text::printable(v.reason);
+  const std::string tail = "; " + std::to_string(vips) + " VIP(s) in place";
+  const std::string head = mode_name(v.mode);
+  const std::size_t room = kMaxSdStatus - head.size() - tail.size() - 2;
+  if (reason.size() > room) reason = text::cut(reason, room - 3) + "...";
+  return head + (reason.empty() ? "" : ": " + reason) + tail;
 }
 
 json detail_json(const NetDetail& d) {

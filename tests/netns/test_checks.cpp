@@ -1,14 +1,20 @@
 // Checks, the agent-check port and `rsagent status` against the real binary
 // in a namespace: an exec check's deadline is on the process, the agent-check
-// port honours health.allow, and status shows the verdict, the operator state
-// and each check, and says when it may not read the state.
+// port honours health.allow, status shows the verdict, the operator state
+// and each check and says when it may not read the state, and systemd's
+// STATUS= follows the verdict.
 #include "../support/netns.hpp"
 #include "../support/nsnet.hpp"
 
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <cstring>
 #include <string>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <vector>
 
 using namespace rsagent::testing;
 using namespace std::chrono_literals;
@@ -147,4 +153,39 @@ TEST_CASE("status shows the verdict, the operator state and each check, and exit
   const auto stopped = nlohmann::json::parse(after.out, nullptr, false);
   CHECK(stopped["health"]["reason"] == "rsagent is not running");
   CHECK(stopped["operator"]["state"] == "drain");  // recorded for the next start
+}
+
+TEST_CASE("systemd's STATUS= follows the verdict: drain, then ready again") {
+  AgentNode n(R"({"vips": ["198.51.100.100"]})");
+  const std::string path = n.dir() + "/notify.sock";
+  const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  std::memcpy(sa.sun_path, path.c_str(), path.size() + 1);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+  timeval tv{0, 100'000};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::vector<std::string> statuses;  // every STATUS= value, in order
+  const auto status_seen = [&](const std::string& want) {
+    return wait_until([&] {
+      char buf[4096];
+      const ssize_t k = ::recv(fd, buf, sizeof buf, 0);
+      if (k > 0) {
+        const std::string m(buf, static_cast<std::size_t>(k));
+        const auto at = m.find("STATUS=");
+        if (at != std::string::npos) statuses.push_back(m.substr(at + 7, m.find('\n', at) - at - 7));
+      }
+      return !statuses.empty() && statuses.back() == want;
+    }, 10s, 0ms);
+  };
+  n.run_in_background("NOTIFY_SOCKET=" + path);
+  CHECK(status_seen("ready; 1 VIP(s) in place"));
+  REQUIRE(n.rsagent("drain --reason 'db migration'").code == 0);
+  CHECK(status_seen("drain: operator drained this node: db migration; 1 VIP(s) in place"));
+  REQUIRE(n.rsagent("ready").code == 0);
+  CHECK(status_seen("ready; 1 VIP(s) in place"));
+  INFO("STATUS= seen: " << nlohmann::json(statuses).dump());
+  CHECK(n.rsagent("stop").code == 0);
+  ::close(fd);
 }

@@ -20,6 +20,12 @@ namespace rsagent::health {
 // "state", "ok", "detail", "at"}]}.
 [[nodiscard]] nlohmann::json summary_json(const Snapshot& s);
 [[nodiscard]] nlohmann::json operator_json(const OperatorState& op);
+// systemd's STATUS= text for a verdict: "ready; 2 VIP(s) in place",
+// "drain: operator drained this node: db migration; 2 VIP(s) in place".
+// One printable line (a newline would start another sd_notify assignment),
+// at most kMaxSdStatus bytes.
+inline constexpr std::size_t kMaxSdStatus = 400;
+[[nodiscard]] std::string sd_status(const Verdict& v, std::size_t vips);
 [[nodiscard]] std::string metrics_text(const Snapshot& s, const Board& board);
 
 }  // namespace rsagent::health
