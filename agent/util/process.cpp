@@ -2,16 +2,16 @@
 
 #include "rsagent/util/fd.hpp"
 
-#include <cerrno>
-#include <csignal>
-#include <cstring>
 #include <fcntl.h>
 #include <poll.h>
 #include <spawn.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <thread>
 #include <unistd.h>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <thread>
 
 extern char** environ;
 
@@ -107,7 +107,8 @@ void reap(pid_t pid, int& status) {
 
 std::string RunResult::str() const {
   switch (ending) {
-    case Ending::kExited: return "exit " + std::to_string(exit_code);
+    case Ending::kExited:
+      return "exit " + std::to_string(exit_code);
     case Ending::kSignaled: {
       const char* name = ::strsignal(signal);
       return "killed by signal " + std::to_string(signal) +
@@ -115,7 +116,8 @@ std::string RunResult::str() const {
     }
     case Ending::kTimedOut:
       return "timed out after " + std::to_string(timeout.count()) + "ms (process group killed)";
-    case Ending::kCancelled: return "cancelled (process group killed)";
+    case Ending::kCancelled:
+      return "cancelled (process group killed)";
   }
   return "?";
 }

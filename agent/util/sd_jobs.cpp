@@ -53,7 +53,7 @@ bool restart_job_pending(const std::string& unit, std::chrono::milliseconds time
   // do not wait for it (proc::run has the deadline on the process).
   proc::RunOptions o;
   o.timeout = timeout;
-  o.max_output = 64 * 1024;
+  o.max_output = std::size_t{64} * 1024;
   o.merge_stderr = false;
   o.search_path = true;
   auto r = proc::run({"systemctl", "list-jobs", "--no-legend", "--no-pager", unit}, o);

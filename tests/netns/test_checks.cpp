@@ -8,12 +8,12 @@
 
 #include <doctest/doctest.h>
 
-#include <chrono>
-#include <cstring>
-#include <string>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <chrono>
+#include <cstring>
+#include <string>
 #include <vector>
 
 using namespace rsagent::testing;
@@ -38,20 +38,22 @@ nlohmann::json status_of_endpoint(const Netns& ns) {
 // A check that passes until `flag` exists, then closes its output and hangs:
 // the pipe reaches EOF at once while the process lives on.
 void write_hanging_check(const AgentNode& n, const std::string& flag) {
-  n.write_file("check.sh", "#!/bin/sh\n[ -e " + flag +
-                               " ] || exit 0\nexec >/dev/null 2>&1\nsleep 986\n");
+  n.write_file("check.sh",
+               "#!/bin/sh\n[ -e " + flag + " ] || exit 0\nexec >/dev/null 2>&1\nsleep 986\n");
   n.ns.run("chmod +x " + n.dir() + "/check.sh");
 }
 
 }  // namespace
 
-TEST_CASE("an exec check that closes its output and hangs fails at its timeout, goes down after "
-          "fall, and stop does not wait for it") {
+TEST_CASE(
+    "an exec check that closes its output and hangs fails at its timeout, goes down after "
+    "fall, and stop does not wait for it") {
   AgentNode n("{}");
   const std::string flag = n.dir() + "/hang";
   write_hanging_check(n, flag);
   n.write_config(R"({"vips": ["198.51.100.100"], "health": {"checks": [
-    {"name": "app", "type": "exec", "command": [")" + n.dir() + R"(/check.sh"],
+    {"name": "app", "type": "exec", "command": [")" +
+                 n.dir() + R"(/check.sh"],
      "interval": "600ms", "timeout": "500ms", "rise": 1, "fall": 2}]}})");
   start_node(n);
   REQUIRE(wait_until([&] { return healthz_state(n.ns) == "ready\n"; }));
@@ -74,7 +76,8 @@ TEST_CASE("an exec check that closes its output and hangs fails at its timeout, 
   CHECK(wait_until([] { return sh("pgrep -f 'sleep 98[6]'").code == 1; }, 5s));
 }
 
-TEST_CASE("the agent-check port answers sources in health.allow and closes on others without a word") {
+TEST_CASE(
+    "the agent-check port answers sources in health.allow and closes on others without a word") {
   AgentNode n(R"({"vips": ["198.51.100.100"], "health": {"allow": ["203.0.113.0/24"],
                   "agent_check": {"listen": "0.0.0.0:9798"}}})");
   Netns director;
@@ -96,12 +99,14 @@ TEST_CASE("the agent-check port answers sources in health.allow and closes on ot
   CHECK(local.eof);
   CHECK(local.data.empty());
   n.ns.ip("addr add 203.0.113.12/24 dev eth0");
-  const auto metrics = n.ns.run("curl -s --interface 203.0.113.12 http://203.0.113.11:9799/metrics").out;
+  const auto metrics =
+      n.ns.run("curl -s --interface 203.0.113.12 http://203.0.113.11:9799/metrics").out;
   CHECK(metrics.find("rsagent_agent_checks_denied_total 2\n") != std::string::npos);
 }
 
-TEST_CASE("status shows the verdict, the operator state and each check, and exits 4 for a user "
-          "who cannot read the state") {
+TEST_CASE(
+    "status shows the verdict, the operator state and each check, and exits 4 for a user "
+    "who cannot read the state") {
   AgentNode n(R"({"vips": ["198.51.100.100"], "health": {"checks": [
     {"name": "good", "type": "exec", "command": ["/bin/sh", "-c", "echo fine"], "interval": "300ms", "rise": 1},
     {"name": "bad", "type": "exec", "command": ["/bin/sh", "-c", "printf 'disk \\377 full'; exit 2"],
@@ -130,7 +135,8 @@ TEST_CASE("status shows the verdict, the operator state and each check, and exit
 
   const auto text = n.rsagent("status");
   CHECK(text.code == 0);
-  CHECK(text.out.find("health: down (check bad is down: exit 2: disk \\xff full)") != std::string::npos);
+  CHECK(text.out.find("health: down (check bad is down: exit 2: disk \\xff full)") !=
+        std::string::npos);
   CHECK(text.out.find("operator: drain since ") != std::string::npos);
   CHECK(text.out.find("(db migration)") != std::string::npos);
   CHECK(text.out.find("good (exec)  up  fine") != std::string::npos);
@@ -139,9 +145,9 @@ TEST_CASE("status shows the verdict, the operator state and each check, and exit
   n.ns.run("chmod 755 " + n.dir() + " " + n.state_dir());
   for (const std::string args : {"status", "status --json"}) {
     CAPTURE(args);
-    const auto denied = n.ns.run("setpriv --reuid=65534 --regid=65534 --clear-groups " +
-                                 std::string(RSAGENT_BIN) + " --config " + n.config_path() +
-                                 " --state-dir " + n.state_dir() + " " + args);
+    const auto denied =
+        n.ns.run("setpriv --reuid=65534 --regid=65534 --clear-groups " + std::string(RSAGENT_BIN) +
+                 " --config " + n.config_path() + " --state-dir " + n.state_dir() + " " + args);
     CHECK(denied.code == 4);
     CHECK(denied.out.find("cannot read " + n.state_dir() + ": permission denied (run as root)") !=
           std::string::npos);
@@ -168,16 +174,19 @@ TEST_CASE("systemd's STATUS= follows the verdict: drain, then ready again") {
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   std::vector<std::string> statuses;  // every STATUS= value, in order
   const auto status_seen = [&](const std::string& want) {
-    return wait_until([&] {
-      char buf[4096];
-      const ssize_t k = ::recv(fd, buf, sizeof buf, 0);
-      if (k > 0) {
-        const std::string m(buf, static_cast<std::size_t>(k));
-        const auto at = m.find("STATUS=");
-        if (at != std::string::npos) statuses.push_back(m.substr(at + 7, m.find('\n', at) - at - 7));
-      }
-      return !statuses.empty() && statuses.back() == want;
-    }, 10s, 0ms);
+    return wait_until(
+        [&] {
+          char buf[4096];
+          const ssize_t k = ::recv(fd, buf, sizeof buf, 0);
+          if (k > 0) {
+            const std::string m(buf, static_cast<std::size_t>(k));
+            const auto at = m.find("STATUS=");
+            if (at != std::string::npos)
+              statuses.push_back(m.substr(at + 7, m.find('\n', at) - at - 7));
+          }
+          return !statuses.empty() && statuses.back() == want;
+        },
+        10s, 0ms);
   };
   n.run_in_background("NOTIFY_SOCKET=" + path);
   CHECK(status_seen("ready; 1 VIP(s) in place"));

@@ -58,7 +58,8 @@ TEST_CASE("exec output becomes one printable line of valid UTF-8, cut at a chara
   const auto r = p->probe(exec_check(R"(printf 'bad \377 byte\nline two\033[0m\n'; exit 1)", 5s));
   CHECK(r.detail == "exit 1: bad \\xff byte line two\\x1b[0m");
   // 300 two-byte characters: the cut may not split one.
-  const auto longer = p->probe(exec_check(R"(i=0; while [ $i -lt 300 ]; do printf 'é'; i=$((i+1)); done)", 5s));
+  const auto longer =
+      p->probe(exec_check(R"(i=0; while [ $i -lt 300 ]; do printf 'é'; i=$((i+1)); done)", 5s));
   CHECK(text::valid_utf8(longer.detail));
   CHECK(longer.detail.size() <= kMaxOutput + 3);
   CHECK(longer.detail.substr(longer.detail.size() - 3) == "...");

@@ -4,16 +4,16 @@
 
 #include <doctest/doctest.h>
 
+#include <sys/eventfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cerrno>
 #include <csignal>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <sys/eventfd.h>
-#include <sys/wait.h>
 #include <thread>
-#include <unistd.h>
 
 using namespace rsagent;
 using namespace std::chrono_literals;
@@ -169,12 +169,12 @@ TEST_CASE("the command gets an empty signal mask and default dispositions, not t
   sigemptyset(&term);
   sigaddset(&term, SIGTERM);
   REQUIRE(::pthread_sigmask(SIG_BLOCK, &term, &old) == 0);
-  struct sigaction ign {}, old_pipe {};
+  struct sigaction ign {
+  }, old_pipe{};
   ign.sa_handler = SIG_IGN;
   ::sigaction(SIGPIPE, &ign, &old_pipe);
   const auto killed = proc::run({"/bin/sh", "-c", "kill -TERM $$; sleep 5"}, with_timeout(10s));
-  const auto piped = proc::run({"/bin/sh", "-c", "yes | head -c 1 >/dev/null"},
-                               with_timeout(10s));
+  const auto piped = proc::run({"/bin/sh", "-c", "yes | head -c 1 >/dev/null"}, with_timeout(10s));
   ::sigaction(SIGPIPE, &old_pipe, nullptr);
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
   REQUIRE(killed.ok());

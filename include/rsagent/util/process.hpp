@@ -17,11 +17,11 @@
 
 #include "rsagent/util/result.hpp"
 
+#include <sys/types.h>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <string>
-#include <sys/types.h>
 #include <vector>
 
 namespace rsagent::proc {
