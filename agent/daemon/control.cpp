@@ -19,6 +19,8 @@ namespace {
 using nlohmann::json;
 constexpr int kIoTimeoutMs = 2000;
 constexpr std::size_t kMaxLine = 4096;
+// A reply may be longer than a request: `status` carries every check.
+constexpr std::size_t kMaxReply = 1 << 20;
 
 bool fill_addr(const std::string& path, sockaddr_un& sa) {
   if (path.size() >= sizeof sa.sun_path) return false;
@@ -28,9 +30,9 @@ bool fill_addr(const std::string& path, sockaddr_un& sa) {
 }
 
 // Reads one '\n'-terminated line (or until EOF) within the timeout.
-bool read_line(int fd, std::string& out) {
+bool read_line(int fd, std::string& out, std::size_t max = kMaxLine) {
   char buf[512];
-  while (out.find('\n') == std::string::npos && out.size() < kMaxLine) {
+  while (out.find('\n') == std::string::npos && out.size() < max) {
     pollfd p{fd, POLLIN, 0};
     if (::poll(&p, 1, kIoTimeoutMs) <= 0) return false;
     const ssize_t n = ::read(fd, buf, sizeof buf);
@@ -124,7 +126,7 @@ Result<ControlReply> control_call(const std::string& path, const ControlRequest&
   // A reload answers only once applied: allow it more than the I/O timeout.
   pollfd p{fd, POLLIN, 0};
   (void)::poll(&p, 1, req.cmd == "reload" ? 120'000 : kIoTimeoutMs);
-  const bool got = read_line(fd, line);
+  const bool got = read_line(fd, line, kMaxReply);
   ::close(fd);
   if (!got) return make_error("no answer from the daemon on " + path);
   try {

@@ -6,6 +6,7 @@
 #include "rsagent/health/agent_check.hpp"
 #include "rsagent/health/http_server.hpp"
 #include "rsagent/health/monitor.hpp"
+#include "rsagent/health/report.hpp"
 #include "rsagent/net/plan.hpp"
 #include "rsagent/net/sockdiag.hpp"
 #include "rsagent/util/fs.hpp"
@@ -137,6 +138,7 @@ class Daemon {
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> stop_now_{false};
   health::Mode last_mode_ = health::Mode::kDown;
+  std::string sd_status_;  // the STATUS= systemd has; empty until READY=1
   bool first_tick_ = true;
   int events_fd_ = -1;
   std::string last_repair_error_;
@@ -214,7 +216,7 @@ class Daemon {
     auto http_loop = health::HttpLoop::bind(cfg_.health.listen, "health.listen", true);
     if (!http_loop) return rep_.fail(exit_code::kFailure, http_loop.error().str());
     if (cfg_.health.agent_check) {
-      auto ac = health::AgentCheckServer::bind(*cfg_.health.agent_check, *board_);
+      auto ac = health::AgentCheckServer::bind(*cfg_.health.agent_check, cfg_.health.allow, *board_);
       if (!ac) return rep_.fail(exit_code::kFailure, ac.error().str());
       agent_check_ = std::move(*ac);
     }
@@ -261,9 +263,8 @@ class Daemon {
                                 std::to_string(conv->report.changed) + " change(s) made, " +
                                 std::to_string(conv->report.adopted) +
                                 " existing object(s) adopted; health on " + listening;
-    sd::notify("READY=1\nSTATUS=" + std::to_string(cfg_.vips.size()) + " VIP(s) in place; " +
-               health::mode_name(board_->snapshot()->verdict.mode) + "\nMAINPID=" +
-               std::to_string(getpid()));
+    sd_status_ = health::sd_status(board_->snapshot()->verdict, cfg_.vips.size());
+    sd::notify("READY=1\nSTATUS=" + sd_status_ + "\nMAINPID=" + std::to_string(getpid()));
     rep_.ready(summary);
     return -1;
   }
@@ -393,6 +394,7 @@ class Daemon {
 
   void log_transition() {
     const auto snap = board_->snapshot();
+    notify_status(snap->verdict);
     if (first_tick_ || snap->verdict.mode != last_mode_) {
       const std::string line = std::string("state ") + (first_tick_ ? "" : std::string(health::mode_name(last_mode_)) + " -> ") +
                                health::mode_name(snap->verdict.mode) +
@@ -408,6 +410,16 @@ class Daemon {
     }
   }
 
+  // systemd's STATUS= (what `systemctl status` shows) follows the verdict,
+  // sent when it changes; not before READY=1, which carries the first.
+  void notify_status(const health::Verdict& v) {
+    if (sd_status_.empty()) return;
+    std::string s = health::sd_status(v, cfg_.vips.size());
+    if (s == sd_status_) return;
+    sd_status_ = std::move(s);
+    sd::notify("STATUS=" + sd_status_);
+  }
+
   ControlReply on_control(const ControlRequest& r) {
     ControlReply rep = handle_control(r);
     rep.boot = boot_;
@@ -416,6 +428,11 @@ class Daemon {
 
   ControlReply handle_control(const ControlRequest& r) {
     if (r.cmd == "ping") return {true, "running (pid " + std::to_string(getpid()) + ")"};
+    // For `rsagent status`: the verdict, operator state and checks as JSON
+    // text. replace: a stray byte must not make the dump throw.
+    if (r.cmd == "status")
+      return {true, health::summary_json(*board_->snapshot())
+                        .dump(-1, ' ', false, json::error_handler_t::replace)};
     if (r.cmd == "restart") {
       if (stop_requested_) return {false, "rsagent is stopping; not restarting", exit_code::kFailure};
       restart_requested_ = true;
@@ -472,7 +489,11 @@ class Daemon {
   ControlReply reload() {
     sd::notify("RELOADING=1\n" + sd::monotonic_usec());
     ControlReply rep = do_reload();
-    sd::notify("READY=1\nSTATUS=" + rep.message);
+    // The verdict, as ever; a refused reload's errors are many lines, so
+    // they stay in the log and the CLI's answer.
+    sd_status_ = health::sd_status(board_->snapshot()->verdict, cfg_.vips.size());
+    sd::notify("READY=1\nSTATUS=" + sd_status_ +
+               (rep.ok ? "" : "; the last reload was refused (see the log)"));
     return rep;
   }
 

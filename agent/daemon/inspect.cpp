@@ -1,12 +1,18 @@
 // status, plan and check-config: commands that look and change nothing.
 #include "rsagent/daemon/agent.hpp"
 #include "rsagent/daemon/commands.hpp"
+#include "rsagent/daemon/control.hpp"
 #include "rsagent/daemon/daemon.hpp"
 #include "rsagent/health/report.hpp"
+#include "rsagent/util/text.hpp"
 
 #include <nlohmann/json.hpp>
 
+#include <cerrno>
+#include <ctime>
+#include <fcntl.h>
 #include <iostream>
+#include <optional>
 #include <unistd.h>
 
 namespace rsagent::daemon {
@@ -15,10 +21,40 @@ namespace {
 
 using nlohmann::json;
 
+// Strings in the status come from outside (check output, operator reasons):
+// shown printable whatever reached us.
+std::string shown(const json& v) { return text::printable(v.is_string() ? v.get<std::string>() : v.dump()); }
+
+std::string utc(std::int64_t unix_seconds) {
+  const auto t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  char buf[32] = {};
+  if (::gmtime_r(&t, &tm) == nullptr || std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+    return std::to_string(unix_seconds);
+  return buf;
+}
+
+void print_health_text(const json& st) {
+  const auto& h = st["health"];
+  std::cout << "  health: " << shown(h["state"])
+            << (h["reason"].get<std::string>().empty() ? "" : " (" + shown(h["reason"]) + ")") << "\n";
+  const auto& op = st["operator"];
+  std::cout << "  operator: " << shown(op["state"]);
+  if (op["since"].get<std::int64_t>() > 0) std::cout << " since " << utc(op["since"].get<std::int64_t>());
+  if (!op["reason"].get<std::string>().empty()) std::cout << " (" << shown(op["reason"]) << ")";
+  std::cout << "\n";
+  if (st["checks"].empty()) return;
+  std::cout << "  checks:\n";
+  for (const auto& c : st["checks"])
+    std::cout << "    " << shown(c["name"]) << " (" << shown(c["type"]) << ")  " << shown(c["state"])
+              << "  " << shown(c["detail"]) << "\n";
+}
+
 void print_status_text(const json& st) {
   std::cout << "rsagent: " << st["state"].get<std::string>();
   if (st.contains("pid")) std::cout << " (pid " << st["pid"] << ")";
   std::cout << "\n  state folder: " << st["state_dir"].get<std::string>() << "\n";
+  print_health_text(st);
   if (!st.contains("vips")) return;
   std::cout << "  VIPs:\n";
   for (const auto& v : st["vips"])
@@ -41,17 +77,65 @@ void print_status_text(const json& st) {
   }
 }
 
+// The state folder when this process may not read what it holds (a user
+// other than root: the lock and the journal are 0600).
+std::optional<std::string> unreadable(const Paths& paths) {
+  for (const auto& f : {paths.lockfile(), paths.journal()}) {
+    const int fd = ::open(f.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      ::close(fd);
+    } else if (errno == EACCES || errno == EPERM) {
+      return paths.runtime;
+    }
+  }
+  return std::nullopt;
+}
+
+// The health part of the status: the running daemon's verdict, operator
+// state and checks, or, without a daemon, the operator state on disk.
+json health_of(const Paths& paths, bool running) {
+  if (running) {
+    auto reply = control_call(paths.control_socket(), {"status", "", false});
+    if (reply && reply->ok) {
+      json h = json::parse(reply->message, nullptr, false);
+      if (h.is_object() && h.contains("health") && h.contains("operator") && h.contains("checks"))
+        return h;
+    }
+    const std::string why = !reply ? reply.error().str()
+                                   : (reply->ok ? "malformed answer" : reply->message);
+    json h{{"health", {{"state", "unknown"}, {"reason", "the daemon did not tell: " + why}}},
+           {"checks", json::array()}};
+    auto op = OperatorStore(paths.persistent + "/operator.json").load();
+    h["operator"] = health::operator_json(op ? *op : health::OperatorState{});
+    return h;
+  }
+  json h{{"health", {{"state", "down"}, {"reason", "rsagent is not running"}}},
+         {"checks", json::array()}};
+  auto op = OperatorStore(paths.persistent + "/operator.json").load();
+  if (!op) {
+    h["operator"] = {{"state", "unknown"}, {"reason", op.error().str()}, {"since", 0}};
+  } else {
+    h["operator"] = health::operator_json(*op);
+  }
+  return h;
+}
+
 }  // namespace
 
 int cmd_status(const CommandOptions& opts) {
   if (!opts.json)
     if (auto code = via_systemctl(opts, "status")) return *code;
   const Paths paths = Paths::for_state_dir(opts.state_dir);
+  if (auto dir = unreadable(paths)) {
+    std::cerr << "rsagent: cannot read " << *dir << ": permission denied (run as root)\n";
+    return exit_code::kNotPrivileged;
+  }
   const bool running = lock_is_held(paths.lockfile());
   json st{{"state_dir", paths.runtime}, {"running", running}};
   if (running) {
     if (auto pid = read_pid(paths.pidfile())) st["pid"] = *pid;
   }
+  st.update(health_of(paths, running));
   auto agent = Agent::open(paths);
   if (!agent) {
     std::cerr << "rsagent: " << agent.error().str() << "\n";
@@ -82,7 +166,7 @@ int cmd_status(const CommandOptions& opts) {
   }
   st["state"] = state;
   if (opts.json) {
-    std::cout << st.dump(2) << "\n";
+    std::cout << st.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
   } else {
     print_status_text(st);
   }

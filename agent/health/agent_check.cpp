@@ -1,20 +1,51 @@
 #include "rsagent/health/agent_check.hpp"
 
+#include <algorithm>
+#include <cstring>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 namespace rsagent::health {
 
 Result<std::unique_ptr<AgentCheckServer>> AgentCheckServer::bind(const config::Endpoint& at,
+                                                                 std::vector<config::Cidr> allow,
                                                                  Board& board) {
   auto fd = listen_tcp(at, "health.agent_check.listen");
   if (!fd) return fd.error();
-  return std::unique_ptr<AgentCheckServer>(new AgentCheckServer(std::move(*fd), board));
+  return std::unique_ptr<AgentCheckServer>(
+      new AgentCheckServer(std::move(*fd), std::move(allow), board));
+}
+
+bool AgentCheckServer::allowed(int client) const {
+  if (allow_.empty()) return true;
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getpeername(client, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return false;
+  net::IpAddress a;
+  if (ss.ss_family == AF_INET) {
+    a.family = net::Family::kV4;
+    std::memcpy(a.bytes.data(), &reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr, 4);
+  } else if (ss.ss_family == AF_INET6) {
+    // An IPv4 client of a [::] listener arrives as ::ffff:a.b.c.d; Cidr
+    // matches that against IPv4 networks too.
+    a.family = net::Family::kV6;
+    std::memcpy(a.bytes.data(), &reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr, 16);
+  } else {
+    return false;
+  }
+  return std::any_of(allow_.begin(), allow_.end(),
+                     [&](const config::Cidr& c) { return c.contains(a); });
 }
 
 AgentCheckServer::~AgentCheckServer() { stop(); }
 
 void AgentCheckServer::start() {
   loop_.start([this](UniqueFd client) {
+    // Not allowed: closed without a word (the fd goes out of scope).
+    if (!allowed(client.get())) {
+      ++board_.agent_checks_denied;
+      return;
+    }
     // One line, then close: HAProxy reads until EOF. The line fits any
     // socket buffer, so a non-blocking send never waits on the peer.
     const std::string line = board_.snapshot()->verdict.agent_line();

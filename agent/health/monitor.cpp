@@ -17,6 +17,8 @@ void Monitor::stop() {
     stopping_ = true;
   }
   cv_.notify_all();
+  // A probe in progress ends now rather than at its deadline.
+  if (prober_) prober_->cancel();
   for (auto& t : threads_)
     if (t.joinable()) t.join();
   threads_.clear();
@@ -33,6 +35,11 @@ void Monitor::run(std::size_t index) {
     next += ck.interval;
     // The probe runs outside the lock: it may take up to its timeout.
     const ProbeResult r = prober_->probe(ck);
+    {
+      // A probe cut short by stop() says nothing about the check.
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (stopping_) return;
+    }
     board_.update_check(index, r);
     // A probe that overran (a stalled machine) must not cause a burst.
     const auto now = std::chrono::steady_clock::now();

@@ -1,17 +1,17 @@
 #include "rsagent/health/prober.hpp"
 
+#include "rsagent/util/fd.hpp"
+#include "rsagent/util/process.hpp"
+#include "rsagent/util/text.hpp"
 
 #include <arpa/inet.h>
-#include "rsagent/util/fd.hpp"
-
 #include <cerrno>
-#include <csignal>
+#include <cstdint>
 #include <cstring>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 namespace rsagent::health {
@@ -28,16 +28,20 @@ int remaining_ms(Steady::time_point deadline) {
 }  // namespace
 
 std::string short_output(std::string s) {
-  if (s.size() > kMaxOutput) s = s.substr(0, kMaxOutput) + "...";
+  // One line: a status line or a header cannot hold more.
   for (char& c : s)
     if (c == '\n' || c == '\r' || c == '\t') c = ' ';
   while (!s.empty() && s.back() == ' ') s.pop_back();
+  // Command output is bytes from outside: printable UTF-8 from here on
+  // (DESIGN.md rule 7), cut where a character ends.
+  s = text::printable(s);
+  if (s.size() > kMaxOutput) s = text::cut(s, kMaxOutput) + "...";
   return s;
 }
 
 namespace {
 
-ProbeResult probe_tcp(const config::Check& ck) {
+ProbeResult probe_tcp(const config::Check& ck, int cancel_fd) {
   const auto deadline = Steady::now() + ck.timeout;
   sockaddr_storage ss{};
   socklen_t len = 0;
@@ -59,9 +63,13 @@ ProbeResult probe_tcp(const config::Check& ck) {
   if (fd.get() < 0) return {false, std::string("socket: ") + std::strerror(errno), {}};
   if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0 && errno != EINPROGRESS)
     return {false, "connect " + ck.address.str() + ": " + std::strerror(errno), {}};
-  pollfd p{fd.get(), POLLOUT, 0};
-  const int n = ::poll(&p, 1, remaining_ms(deadline));
+  pollfd p[2] = {{fd.get(), POLLOUT, 0}, {cancel_fd, POLLIN, 0}};
+  int n = 0;
+  do {
+    n = ::poll(p, 2, remaining_ms(deadline));
+  } while (n < 0 && errno == EINTR);
   if (n == 0) return {false, "connect " + ck.address.str() + ": timed out", {}};
+  if (p[1].revents != 0) return {false, "connect " + ck.address.str() + ": cancelled", {}};
   int err = 0;
   socklen_t elen = sizeof err;
   ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &elen);
@@ -69,84 +77,38 @@ ProbeResult probe_tcp(const config::Check& ck) {
   return {true, "connected", {}};
 }
 
-ProbeResult probe_exec(const config::Check& ck) {
-  const auto deadline = Steady::now() + ck.timeout;
-  int pipefd[2];
-  if (::pipe2(pipefd, O_CLOEXEC) != 0) return {false, std::string("pipe: ") + std::strerror(errno), {}};
-  UniqueFd rd(pipefd[0]);
-  UniqueFd wr(pipefd[1]);
-  // argv is built before fork: between fork and exec only async-signal-safe calls.
-  std::vector<char*> argv;
-  for (const auto& a : ck.command) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  const pid_t pid = ::fork();
-  if (pid < 0) return {false, std::string("fork: ") + std::strerror(errno), {}};
-  if (pid == 0) {
-    // Its own process group, so a timeout kills the command and its children.
-    ::setpgid(0, 0);
-    const int null = ::open("/dev/null", O_RDONLY);
-    if (null >= 0) ::dup2(null, STDIN_FILENO);
-    ::dup2(wr.get(), STDOUT_FILENO);
-    ::dup2(wr.get(), STDERR_FILENO);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    ::execv(argv[0], argv.data());
-    const char msg[] = "exec failed\n";
-    (void)!::write(STDERR_FILENO, msg, sizeof msg - 1);
-    ::_exit(127);
-  }
-  ::setpgid(pid, pid);  // also from here: no race with the child's own call
-  wr.reset();
-  std::string out;
-  bool timed_out = false;
-  char buf[512];
-  while (true) {
-    pollfd p{rd.get(), POLLIN, 0};
-    const int left = remaining_ms(deadline);
-    if (left == 0) {
-      timed_out = true;
-      break;
-    }
-    const int n = ::poll(&p, 1, left);
-    if (n < 0 && errno == EINTR) continue;
-    if (n == 0) {
-      timed_out = true;
-      break;
-    }
-    const ssize_t r = ::read(rd.get(), buf, sizeof buf);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) break;  // EOF: every holder of the pipe is gone
-    if (out.size() < kMaxOutput * 2) out.append(buf, static_cast<std::size_t>(r));
-  }
-  int status = 0;
-  if (timed_out) {
-    ::kill(-pid, SIGKILL);
-    ::waitpid(pid, &status, 0);
-    return {false, "timed out after " + std::to_string(ck.timeout.count()) + "ms (process group killed)" +
-                       (out.empty() ? "" : ": " + short_output(out)),
-            {}};
-  }
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return {true, short_output(out), {}};
-  const std::string how = WIFEXITED(status) ? "exit " + std::to_string(WEXITSTATUS(status))
-                                            : std::string("signal ") + std::to_string(WTERMSIG(status));
-  return {false, how + (out.empty() ? "" : ": " + short_output(out)), {}};
+ProbeResult probe_exec(const config::Check& ck, int cancel_fd) {
+  proc::RunOptions o;
+  o.timeout = ck.timeout;
+  o.max_output = kMaxOutput * 4;  // room to cut at a character boundary
+  o.cancel_fd = cancel_fd;
+  auto r = proc::run(ck.command, o);
+  if (!r) return {false, short_output(r.error().str()), {}};
+  const std::string out = short_output(r->output);
+  if (r->success()) return {true, out, {}};
+  return {false, r->str() + (out.empty() ? "" : ": " + out), {}};
 }
 
 class RealProber final : public Prober {
  public:
-  explicit RealProber(HttpProbe http) : http_(http) {}
+  // Written once by cancel() and never read: it stays readable, so every
+  // probe running then or later sees it.
+  explicit RealProber(HttpProbe http) : http_(http), cancel_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+
+  void cancel() override {
+    const std::uint64_t one = 1;
+    (void)!::write(cancel_.get(), &one, sizeof one);
+  }
+
   ProbeResult probe(const config::Check& ck) override {
     const auto t0 = Steady::now();
     ProbeResult r;
     switch (ck.type) {
-      case config::Check::Type::kTcp: r = probe_tcp(ck); break;
+      case config::Check::Type::kTcp: r = probe_tcp(ck, cancel_.get()); break;
       case config::Check::Type::kHttp:
         r = http_ != nullptr ? http_(ck) : ProbeResult{false, "http checks run in rsagentd only", {}};
         break;
-      case config::Check::Type::kExec: r = probe_exec(ck); break;
+      case config::Check::Type::kExec: r = probe_exec(ck, cancel_.get()); break;
     }
     r.latency = std::chrono::duration_cast<std::chrono::microseconds>(Steady::now() - t0);
     return r;
@@ -154,6 +116,7 @@ class RealProber final : public Prober {
 
  private:
   HttpProbe http_;
+  UniqueFd cancel_;
 };
 
 }  // namespace

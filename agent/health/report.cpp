@@ -1,5 +1,7 @@
 #include "rsagent/health/report.hpp"
 
+#include "rsagent/util/text.hpp"
+
 #include <algorithm>
 #include <sstream>
 
@@ -73,6 +75,40 @@ json status_json(const Snapshot& s, const Board& board) {
   return out;
 }
 
+json operator_json(const OperatorState& op) {
+  return {{"state", admin_name(op.admin)}, {"reason", op.reason}, {"since", op.since_unix}};
+}
+
+json summary_json(const Snapshot& s) {
+  json checks = json::array();
+  for (const auto& c : s.checks) {
+    json j{{"name", c.name}, {"type", c.type}, {"state", c.up ? "up" : "down"}};
+    if (c.has_result) {
+      j["ok"] = c.last.ok;
+      j["detail"] = c.last.detail;
+      j["at"] = unix_seconds(c.last_at);
+    } else {
+      j["detail"] = "no result yet";
+    }
+    checks.push_back(std::move(j));
+  }
+  return {{"health",
+           {{"state", mode_name(s.verdict.mode)},
+            {"reason", s.verdict.reason},
+            {"maintenance_file", {{"path", s.maintenance_path}, {"present", s.maintenance_file}}}}},
+          {"operator", operator_json(s.op)},
+          {"checks", std::move(checks)}};
+}
+
+std::string sd_status(const Verdict& v, std::size_t vips) {
+  std::string reason = text::printable(v.reason);
+  const std::string tail = "; " + std::to_string(vips) + " VIP(s) in place";
+  const std::string head = mode_name(v.mode);
+  const std::size_t room = kMaxSdStatus - head.size() - tail.size() - 2;
+  if (reason.size() > room) reason = text::cut(reason, room - 3) + "...";
+  return head + (reason.empty() ? "" : ": " + reason) + tail;
+}
+
 json detail_json(const NetDetail& d) {
   json vips = json::array();
   for (const auto& v : d.vips)
@@ -137,6 +173,9 @@ std::string metrics_text(const Snapshot& s, const Board& board) {
   m << "# HELP rsagent_agent_checks_total HAProxy agent-check connections answered.\n"
        "# TYPE rsagent_agent_checks_total counter\nrsagent_agent_checks_total "
     << board.agent_checks.load() << "\n";
+  m << "# HELP rsagent_agent_checks_denied_total Agent-check connections closed by health.allow.\n"
+       "# TYPE rsagent_agent_checks_denied_total counter\nrsagent_agent_checks_denied_total "
+    << board.agent_checks_denied.load() << "\n";
   m << "# HELP rsagent_verdict_changes_total Changes of the node's state.\n"
        "# TYPE rsagent_verdict_changes_total counter\nrsagent_verdict_changes_total "
     << board.verdict_changes.load() << "\n";

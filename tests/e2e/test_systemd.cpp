@@ -280,6 +280,11 @@ TEST_CASE("the .deb under systemd: install touches nothing, start, reload, resta
   c.must_run("systemctl start rsagent");
   REQUIRE(c.has_vip("198.51.100.100"));
   c.must_run("rsagent drain --reason purge-test");  // leaves /var/lib/rsagent/operator.json
+  // STATUS= follows the verdict, so `systemctl status` shows the drain.
+  CHECK(wait_until([&] {
+    return c.run("systemctl show -p StatusText --value rsagent").out ==
+           "drain: operator drained this node: purge-test; 2 VIP(s) in place\n";
+  }, 10s, 100ms));
   c.must_run("env DEBIAN_FRONTEND=noninteractive apt-get purge -y rsagent");
   CHECK(c.run("dpkg -s rsagent").code != 0);
   std::istringstream list(files);

@@ -1,6 +1,8 @@
 // Telling systemd's restart from its stop: the unit from /proc/self/cgroup
-// and the job type from `systemctl list-jobs`.
+// and the job type from `systemctl list-jobs`; the STATUS= text.
+#include "rsagent/health/report.hpp"
 #include "rsagent/util/sd_jobs.hpp"
+#include "rsagent/util/text.hpp"
 
 #include <doctest/doctest.h>
 
@@ -23,4 +25,23 @@ TEST_CASE("only a restart job of our own unit counts as a restart") {
   CHECK_FALSE(has_restart_job("134 other.service restart running\n", "rsagent.service"));
   CHECK_FALSE(has_restart_job("", "rsagent.service"));
   CHECK_FALSE(has_restart_job("No jobs running.\n", "rsagent.service"));
+}
+
+TEST_CASE("systemd's STATUS= text is the verdict and its reason on one printable line") {
+  using rsagent::health::Mode;
+  using rsagent::health::sd_status;
+  using rsagent::health::Verdict;
+  CHECK(sd_status(Verdict{Mode::kReady, ""}, 2) == "ready; 2 VIP(s) in place");
+  CHECK(sd_status(Verdict{Mode::kDrain, "operator drained this node: db migration"}, 1) ==
+        "drain: operator drained this node: db migration; 1 VIP(s) in place");
+  // A newline would start another assignment (READY=1, MAINPID=...).
+  const auto injected = sd_status(Verdict{Mode::kDown, "check x is down: exit 1: a\nMAINPID=1"}, 0);
+  CHECK(injected.find('\n') == std::string::npos);
+  CHECK(injected == "down: check x is down: exit 1: a\\x0aMAINPID=1; 0 VIP(s) in place");
+  std::string long_reason;
+  for (int i = 0; i < 1000; ++i) long_reason += "\xc3\xa9";  // é
+  const auto cut = sd_status(Verdict{Mode::kDown, long_reason}, 3);
+  CHECK(cut.size() <= rsagent::health::kMaxSdStatus);
+  CHECK(rsagent::text::valid_utf8(cut));
+  CHECK(cut.find("...; 3 VIP(s) in place") != std::string::npos);
 }

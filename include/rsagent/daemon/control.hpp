@@ -20,7 +20,7 @@
 namespace rsagent::daemon {
 
 struct ControlRequest {
-  std::string cmd;  // "drain", "maint", "ready", "stop", "reload", "restart", "ping"
+  std::string cmd;  // "drain", "maint", "ready", "stop", "reload", "restart", "ping", "status"
   std::string reason;
   bool now = false;  // stop: skip the drain wait
 };

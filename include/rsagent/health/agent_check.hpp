@@ -1,6 +1,8 @@
 // HAProxy's agent-check: per connection, one line ("up ready", "up drain",
-// "maint", "down #reason") and close. Owns: its listening socket and one
-// accept thread. Errors: bind() names the address and the fix.
+// "maint", "down #reason") and close. A source outside health.allow gets
+// the connection closed without a word: the reason may name services and
+// paths. Owns: its listening socket and one accept thread. Errors: bind()
+// names the address and the fix.
 #pragma once
 
 #include "rsagent/config/config.hpp"
@@ -16,8 +18,9 @@ namespace rsagent::health {
 
 class AgentCheckServer {
  public:
-  [[nodiscard]] static Result<std::unique_ptr<AgentCheckServer>> bind(const config::Endpoint& at,
-                                                                      Board& board);
+  // allow: health.allow; empty lets every source in.
+  [[nodiscard]] static Result<std::unique_ptr<AgentCheckServer>> bind(
+      const config::Endpoint& at, std::vector<config::Cidr> allow, Board& board);
   ~AgentCheckServer();
   AgentCheckServer(const AgentCheckServer&) = delete;
   AgentCheckServer& operator=(const AgentCheckServer&) = delete;
@@ -25,8 +28,11 @@ class AgentCheckServer {
   void stop();
 
  private:
-  AgentCheckServer(UniqueFd fd, Board& board) : loop_(std::move(fd), SOCK_NONBLOCK), board_(board) {}
+  AgentCheckServer(UniqueFd fd, std::vector<config::Cidr> allow, Board& board)
+      : loop_(std::move(fd), SOCK_NONBLOCK), allow_(std::move(allow)), board_(board) {}
+  [[nodiscard]] bool allowed(int client) const;
   AcceptLoop loop_;
+  const std::vector<config::Cidr> allow_;
   Board& board_;
 };
 

@@ -62,6 +62,7 @@ class Board {
   std::atomic<std::uint64_t> http_denied{0};
   std::atomic<std::uint64_t> http_errors{0};
   std::atomic<std::uint64_t> agent_checks{0};
+  std::atomic<std::uint64_t> agent_checks_denied{0};  // closed: source not in health.allow
   std::atomic<std::uint64_t> verdict_changes{0};
   std::atomic<std::uint64_t> net_repairs{0};  // owned objects put back after someone removed them
   const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();

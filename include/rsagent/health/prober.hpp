@@ -1,8 +1,10 @@
 // Probes for the local checks: tcp connect, http GET, exec of a command.
-// Owns: nothing between calls. Threads: probe() is called from the check's
-// own monitor thread and blocks for at most the check's timeout. Errors: a
-// failed probe is a ProbeResult with ok=false and a short detail, never an
-// exception.
+// Owns: nothing between calls but a cancel switch. Threads: probe() is
+// called from each check's own monitor thread, several at once, and blocks
+// for at most the check's timeout (an exec check's deadline is on the
+// process: see util/process.hpp); cancel() may come from any thread. Errors:
+// a failed probe is a ProbeResult with ok=false and a short detail, never an
+// exception; the detail is printable UTF-8 (command output is cleaned here).
 #pragma once
 
 #include "rsagent/config/config.hpp"
@@ -17,6 +19,10 @@ class Prober {
  public:
   virtual ~Prober() = default;
   [[nodiscard]] virtual ProbeResult probe(const config::Check& check) = 0;
+  // Ends running exec and tcp probes now (an exec check's process group is
+  // killed) and makes later ones fail at once: the Monitor's stop must not
+  // wait for a hanging command. For good: a stopped Monitor is not restarted.
+  virtual void cancel() {}
 };
 
 // The http/https probe (http_check.hpp): only the daemon binary links
@@ -26,7 +32,8 @@ using HttpProbe = ProbeResult (*)(const config::Check&);
 
 // Exposed for tests: at most this many bytes of an exec check's output are kept.
 inline constexpr std::size_t kMaxOutput = 256;
-// A probe's output as it goes into the status: one line, at most kMaxOutput.
+// A probe's output as it goes into the status: one line of printable UTF-8
+// (invalid bytes as \xff), at most kMaxOutput bytes cut at a character.
 [[nodiscard]] std::string short_output(std::string s);
 
 }  // namespace rsagent::health

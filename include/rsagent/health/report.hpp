@@ -14,6 +14,18 @@ namespace rsagent::health {
 // {"vips": [...], "routes": [...], "sysctls": [...], "drift": [...]}, as
 // /status and `rsagent status --json` show them.
 [[nodiscard]] nlohmann::json detail_json(const NetDetail& d);
+// What `rsagent status` shows of a running daemon's health, small whatever
+// the number of VIPs: {"health": {"state", "reason", "maintenance_file"},
+// "operator": {"state", "reason", "since"}, "checks": [{"name", "type",
+// "state", "ok", "detail", "at"}]}.
+[[nodiscard]] nlohmann::json summary_json(const Snapshot& s);
+[[nodiscard]] nlohmann::json operator_json(const OperatorState& op);
+// systemd's STATUS= text for a verdict: "ready; 2 VIP(s) in place",
+// "drain: operator drained this node: db migration; 2 VIP(s) in place".
+// One printable line (a newline would start another sd_notify assignment),
+// at most kMaxSdStatus bytes.
+inline constexpr std::size_t kMaxSdStatus = 400;
+[[nodiscard]] std::string sd_status(const Verdict& v, std::size_t vips);
 [[nodiscard]] std::string metrics_text(const Snapshot& s, const Board& board);
 
 }  // namespace rsagent::health

@@ -1,0 +1,249 @@
+#include "rsagent/util/process.hpp"
+
+#include "rsagent/util/fd.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <thread>
+
+extern char** environ;
+
+namespace rsagent::proc {
+
+namespace {
+
+using Steady = std::chrono::steady_clock;
+
+// How long a SIGKILLed group gets to die before we stop waiting for it.
+constexpr std::chrono::milliseconds kKillGrace{1000};
+// How long output already written may take to drain once the command is
+// gone (its group killed): only something that left the group can hold the
+// pipe open longer.
+constexpr std::chrono::milliseconds kDrainGrace{100};
+
+// Rounded up: poll's millisecond must not end a wait before its deadline.
+int ms_until(Steady::time_point t) {
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(t - Steady::now()).count();
+  return left <= 0 ? 0 : static_cast<int>(left);
+}
+
+class FileActions {
+ public:
+  FileActions() { posix_spawn_file_actions_init(&fa_); }
+  ~FileActions() { posix_spawn_file_actions_destroy(&fa_); }
+  FileActions(const FileActions&) = delete;
+  FileActions& operator=(const FileActions&) = delete;
+  posix_spawn_file_actions_t* get() { return &fa_; }
+
+ private:
+  posix_spawn_file_actions_t fa_;
+};
+
+class SpawnAttr {
+ public:
+  SpawnAttr() { posix_spawnattr_init(&attr_); }
+  ~SpawnAttr() { posix_spawnattr_destroy(&attr_); }
+  SpawnAttr(const SpawnAttr&) = delete;
+  SpawnAttr& operator=(const SpawnAttr&) = delete;
+  posix_spawnattr_t* get() { return &attr_; }
+
+ private:
+  posix_spawnattr_t attr_;
+};
+
+// Reads what the pipe holds now. False at EOF (every writer is gone) or on
+// an error other than "nothing more yet".
+bool read_some(int fd, RunResult& r, std::size_t cap) {
+  char buf[4096];
+  while (true) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n > 0) {
+      const auto got = static_cast<std::size_t>(n);
+      const std::size_t room = cap > r.output.size() ? cap - r.output.size() : 0;
+      r.output.append(buf, std::min(room, got));
+      if (got > room) r.truncated = true;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  }
+}
+
+// Waits until the pidfd says the process has ended, or until `until`.
+bool wait_exit(int pidfd, Steady::time_point until) {
+  while (true) {
+    pollfd p{pidfd, POLLIN, 0};
+    const int n = ::poll(&p, 1, ms_until(until));
+    if (n > 0) return true;
+    if (n == 0) return false;
+    if (errno != EINTR) return false;
+  }
+}
+
+// "run /usr/local/bin/check: No such file or directory"
+Error failed(int err, const std::string& what) {
+  Error e = errno_error(err);
+  e.context.push_back(what);
+  return e;
+}
+
+// Debian 12's <sys/pidfd.h> (glibc 2.36) declares pidfd_open without C
+// linkage, so C++ cannot link against it; the system call is the same.
+int pidfd_open(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0U)); }
+
+void reap(pid_t pid, int& status) {
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+}
+
+}  // namespace
+
+std::string RunResult::str() const {
+  switch (ending) {
+    case Ending::kExited:
+      return "exit " + std::to_string(exit_code);
+    case Ending::kSignaled: {
+      const char* name = ::strsignal(signal);
+      return "killed by signal " + std::to_string(signal) +
+             (name != nullptr ? " (" + std::string(name) + ")" : std::string());
+    }
+    case Ending::kTimedOut:
+      return "timed out after " + std::to_string(timeout.count()) + "ms (process group killed)";
+    case Ending::kCancelled:
+      return "cancelled (process group killed)";
+  }
+  return "?";
+}
+
+Result<RunResult> run(const std::vector<std::string>& argv, const RunOptions& opts) {
+  if (argv.empty() || argv[0].empty()) return make_error("run: no command given");
+  const std::string what = "run " + argv[0];
+  const auto t0 = Steady::now();
+  const auto deadline = t0 + opts.timeout;
+
+  int p[2];
+  // CLOEXEC: a command another thread spawns at the same moment must not
+  // inherit our write end (it would hold our pipe open).
+  if (::pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) return failed(errno, what + ": pipe");
+  UniqueFd rd(p[0]);
+  UniqueFd wr(p[1]);
+  // The child's end blocks as a pipe normally does.
+  if (::fcntl(wr.get(), F_SETFL, 0) != 0) return failed(errno, what + ": pipe");
+
+  FileActions fa;
+  posix_spawn_file_actions_addopen(fa.get(), STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(fa.get(), wr.get(), STDOUT_FILENO);
+  if (opts.merge_stderr) {
+    posix_spawn_file_actions_adddup2(fa.get(), wr.get(), STDERR_FILENO);
+  } else {
+    posix_spawn_file_actions_addopen(fa.get(), STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+  }
+  SpawnAttr attr;
+  // A group of its own (pgid = pid), so the deadline reaches its children too.
+  posix_spawnattr_setpgroup(attr.get(), 0);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(attr.get(), &none);
+  sigset_t all;
+  sigfillset(&all);
+  posix_spawnattr_setsigdefault(attr.get(), &all);
+  posix_spawnattr_setflags(attr.get(),
+                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+
+  std::vector<char*> args;
+  args.reserve(argv.size() + 1);
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  // glibc's posix_spawn reports a failed exec (ENOENT, EACCES) as its result.
+  const int rc = opts.search_path
+                     ? ::posix_spawnp(&pid, args[0], fa.get(), attr.get(), args.data(), environ)
+                     : ::posix_spawn(&pid, args[0], fa.get(), attr.get(), args.data(), environ);
+  if (rc != 0) return failed(rc, what);
+  wr.reset();
+
+  RunResult r;
+  r.pid = pid;
+  r.timeout = opts.timeout;
+  int status = 0;
+  UniqueFd pidfd(pidfd_open(pid));
+  if (pidfd.get() < 0) {
+    // No pidfd (a kernel before 5.3, or a seccomp filter): end it rather
+    // than wait without a deadline.
+    const int e = errno;
+    ::kill(-pid, SIGKILL);
+    reap(pid, status);
+    return failed(e, what + ": pidfd_open");
+  }
+
+  bool exited = false;
+  r.ending = Ending::kTimedOut;
+  while (true) {
+    const int left = ms_until(deadline);
+    if (left == 0) break;
+    pollfd fds[3];
+    nfds_t n = 0;
+    fds[n++] = {pidfd.get(), POLLIN, 0};
+    const nfds_t out_at = rd.get() >= 0 ? n++ : 0;
+    if (out_at != 0) fds[out_at] = {rd.get(), POLLIN, 0};
+    const nfds_t cancel_at = opts.cancel_fd >= 0 ? n++ : 0;
+    if (cancel_at != 0) fds[cancel_at] = {opts.cancel_fd, POLLIN, 0};
+    if (::poll(fds, n, left) < 0) {
+      if (errno == EINTR) continue;
+      break;  // cannot wait: end it as at the deadline
+    }
+    if (out_at != 0 && fds[out_at].revents != 0 && !read_some(rd.get(), r, opts.max_output))
+      rd.reset();  // EOF; the process may still run, and the deadline still holds
+    if (cancel_at != 0 && fds[cancel_at].revents != 0) {
+      r.ending = Ending::kCancelled;
+      break;
+    }
+    if (fds[0].revents != 0) {
+      exited = true;
+      break;
+    }
+  }
+  // The group goes, whatever ended the wait: on a timeout or cancel the
+  // command with it, after an exit whatever it left running. The command
+  // itself is not reaped yet, so its pid (and so the group) cannot have been
+  // reused.
+  ::kill(-pid, SIGKILL);
+  if (!exited && !wait_exit(pidfd.get(), Steady::now() + kKillGrace)) {
+    // Stuck in the kernel: do not hold the caller (a probe, a stop) for it.
+    std::thread([pid] {
+      int s = 0;
+      reap(pid, s);
+    }).detach();
+    r.reaped_later = true;
+  } else {
+    reap(pid, status);
+    if (exited) {
+      if (WIFEXITED(status)) {
+        r.ending = Ending::kExited;
+        r.exit_code = WEXITSTATUS(status);
+      } else if (WIFSIGNALED(status)) {
+        r.ending = Ending::kSignaled;
+        r.signal = WTERMSIG(status);
+      }
+    }
+  }
+  // What was written before the end is still in the pipe.
+  const auto drain_until = Steady::now() + kDrainGrace;
+  while (rd.get() >= 0) {
+    pollfd p{rd.get(), POLLIN, 0};
+    const int n = ::poll(&p, 1, ms_until(drain_until));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0 || !read_some(rd.get(), r, opts.max_output)) break;
+  }
+  r.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(Steady::now() - t0);
+  return r;
+}
+
+}  // namespace rsagent::proc

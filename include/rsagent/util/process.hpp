@@ -1,0 +1,62 @@
+// Running a command with its deadline on the process, not on its output.
+// Owns, for the length of one run(): the child, started with posix_spawn in a
+// process group of its own; a pidfd (pidfd_open) polled together with the
+// pipe of its output; and that pipe. A command that closes its output and
+// hangs (`exec >/dev/null 2>&1; sleep 30`) still ends at the deadline: the
+// whole group gets SIGKILL, and so does anything the command left running
+// when it exits; the child is always reaped. Output is captured up to a cap
+// and the rest read and dropped, so a chatty command never blocks on a full
+// pipe. The child gets /dev/null as stdin, an empty signal mask and default
+// signal dispositions (the daemon blocks signals for its signalfd and
+// ignores SIGPIPE; a command must not inherit either).
+// Threads: run() blocks its caller; any number of threads may run at once.
+// Errors: a command that cannot be started is an Error with errno and the
+// program ("run /usr/local/bin/check-disk: No such file or directory"); a
+// command that started is a RunResult however it ended.
+#pragma once
+
+#include "rsagent/util/result.hpp"
+
+#include <sys/types.h>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace rsagent::proc {
+
+struct RunOptions {
+  std::chrono::milliseconds timeout{1000};
+  std::size_t max_output = 4096;  // bytes kept; the rest is read and dropped
+  bool merge_stderr = true;       // stderr into the output too; false: /dev/null
+  bool search_path = false;       // look argv[0] up in PATH (posix_spawnp)
+  // When readable, the run ends at once as at the deadline (the Monitor's
+  // stop); never read here, so one write cancels every run that polls it.
+  int cancel_fd = -1;
+};
+
+enum class Ending : std::uint8_t { kExited, kSignaled, kTimedOut, kCancelled };
+
+struct RunResult {
+  Ending ending = Ending::kExited;
+  int exit_code = -1;  // kExited: the command's exit status
+  int signal = 0;      // kSignaled: the signal that ended it
+  std::string output;  // raw bytes (clean them before showing), at most max_output
+  bool truncated = false;
+  pid_t pid = 0;  // also the process group's id; already reaped
+  // The command ignored SIGKILL for a second (stuck in the kernel, D state):
+  // a detached thread reaps it when it finally dies.
+  bool reaped_later = false;
+  std::chrono::milliseconds timeout{0};  // the deadline it ran with
+  std::chrono::microseconds elapsed{0};
+
+  [[nodiscard]] bool success() const { return ending == Ending::kExited && exit_code == 0; }
+  // How it ended, for a message: "exit 3", "killed by signal 9 (Killed)",
+  // "timed out after 500ms (process group killed)", "cancelled".
+  [[nodiscard]] std::string str() const;
+};
+
+[[nodiscard]] Result<RunResult> run(const std::vector<std::string>& argv, const RunOptions& opts);
+
+}  // namespace rsagent::proc
