@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark: `rsagent start` + `rsagent stop` with N VIPs against `ip -batch`
-# doing the same adds and deletes, and against the per-VIP init script, in one
-# run, each in a fresh network namespace. Prints times (best of R runs) and
+# doing the same adds and deletes, and against the per-VIP init script
+# (`start` and `stop`, two commands as rsagent's are), in one run, each in a
+# fresh network namespace. Prints times (best of R runs) and
 # ratios, then the peak RSS of `rsagent run` holding 1000 VIPs.
 # Usage: tests/bench/apply_bench.sh [BUILD_DIR] (default: build-bench, built here)
 set -euo pipefail
@@ -59,18 +60,23 @@ make_inputs() {
   for ((i = n - 1; i >= 0; i--)); do
     echo "address del $(vip $i)/32 dev lo" >>"$work/del-$n.batch"
   done
-  # What operators run today: one process per step, per VIP.
+  # What operators run today, the init script: `lvs-dr start` (sysctls,
+  # then one ip process per step per VIP) and, as a second command like
+  # `rsagent stop`, `lvs-dr stop`.
   {
     echo 'set -e'
     echo 'for f in /proc/sys/net/ipv4/conf/{all,lo}; do echo 1 > $f/arp_ignore; echo 2 > $f/arp_announce; done'
     for ((i = 0; i < n; i++)); do
       echo "ip addr add $(vip $i)/32 dev lo label lo:0; ip route add $(vip $i)/32 dev lo scope link"
     done
+  } >"$work/script-$n-start.sh"
+  {
+    echo 'set -e'
     for ((i = n - 1; i >= 0; i--)); do
       echo "ip route del $(vip $i)/32 dev lo; ip addr del $(vip $i)/32 dev lo"
     done
     echo 'for f in /proc/sys/net/ipv4/conf/{all,lo}; do echo 0 > $f/arp_ignore; echo 0 > $f/arp_announce; done'
-  } >"$work/script-$n.sh"
+  } >"$work/script-$n-stop.sh"
 }
 
 time_rsagent() {
@@ -100,7 +106,8 @@ time_script() {
   local n=$1 t0 t1
   fresh_ns
   t0=$(now_ns)
-  ip netns exec "$ns" bash "$work/script-$n.sh"
+  ip netns exec "$ns" bash "$work/script-$n-start.sh"
+  ip netns exec "$ns" bash "$work/script-$n-stop.sh"
   t1=$(now_ns)
   echo $(((t1 - t0) / 1000))
 }
