@@ -292,7 +292,9 @@ TEST_CASE("SIGTERM to a foreground daemon reverts, as systemd's stop does") {
 TEST_CASE("commands that change the system refuse without CAP_NET_ADMIN, exit 4") {
   AgentNode n(kIssueConfig);
   const std::string before = n.ns.snapshot();
-  for (const char* cmd : {"start", "stop", "run"}) {
+  // (`stop` with nothing running exits 0 before it asks for privileges:
+  // test_faults.cpp, "stop without privileges ...".)
+  for (const char* cmd : {"start", "run"}) {
     CAPTURE(cmd);
     auto r = n.ns.run("setpriv --reuid=65534 --regid=65534 --clear-groups " +
                       std::string(RSAGENT_BIN) + " --config " + n.config_path() +
