@@ -74,12 +74,13 @@ namespace {
 
 using nlohmann::json;
 
-const std::vector<std::string> kHealthKeys{"listen", "allow", "checks", "agent_check",
+const std::vector<std::string> kHealthKeys{"listen", "allow", "checks", "agent_check", "tcp_gate",
                                            "maintenance_file"};
 const std::vector<std::string> kCheckKeys{"name", "type", "interval", "timeout", "rise", "fall",
                                           "address", "url", "expect", "contains", "host",
                                           "tls_verify", "command"};
 const std::vector<std::string> kAgentKeys{"listen"};
+const std::vector<std::string> kGateKeys{"listen"};
 const std::vector<std::string> kStopKeys{"drain"};
 
 constexpr std::chrono::milliseconds kMinInterval{100};
@@ -247,6 +248,52 @@ std::optional<Check> parse_check(Checker& c, const json& v, const std::string& p
 
 }  // namespace
 
+// health.tcp_gate: {"listen": ["0.0.0.0:9797", "[::]:9797"]} (or one string).
+void parse_tcp_gate(Checker& c, const json& g, Health& h) {
+  const std::string ptr = "/health/tcp_gate";
+  if (!g.is_object()) {
+    c.err_at(ptr, "health.tcp_gate must be an object like {\"listen\": [\"0.0.0.0:9797\"]}");
+    return;
+  }
+  c.check_keys(ptr, g, kGateKeys, "health.tcp_gate");
+  if (!g.contains("listen")) {
+    c.err_at(ptr, "health.tcp_gate needs \"listen\": [\"0.0.0.0:9797\"]");
+    return;
+  }
+  const json& l = g["listen"];
+  const std::string lptr = ptr + "/listen";
+  if (l.is_string()) {
+    if (auto e = endpoint_at(c, l, lptr, "tcp_gate.listen")) h.tcp_gate.push_back(*e);
+    return;
+  }
+  if (!l.is_array() || l.empty()) {
+    c.err_at(lptr, "health.tcp_gate.listen must be a non-empty array like [\"0.0.0.0:9797\"]");
+    return;
+  }
+  for (std::size_t i = 0; i < l.size(); ++i)
+    if (auto e = endpoint_at(c, l[i], pointer_child(lptr, i), "tcp_gate.listen entry")) h.tcp_gate.push_back(*e);
+}
+
+// Two of rsagent's own listeners on one port (and overlapping addresses)
+// would fail the start at bind(): say which, here.
+void check_port_collisions(Checker& c, const Health& h) {
+  const auto any = [](const net::IpAddress& a) {
+    return std::all_of(a.bytes.begin(), a.bytes.end(), [](std::uint8_t b) { return b == 0; });
+  };
+  const auto overlap = [&](const Endpoint& a, const Endpoint& b) {
+    return a.port == b.port && a.address.family == b.address.family &&
+           (a.address == b.address || any(a.address) || any(b.address));
+  };
+  for (const auto& g : h.tcp_gate) {
+    for (const auto& l : h.listen)
+      if (overlap(g, l))
+        c.err_at("/health/tcp_gate/listen", "tcp_gate.listen " + g.str() + " collides with health.listen " + l.str());
+    if (h.agent_check && overlap(g, *h.agent_check))
+      c.err_at("/health/tcp_gate/listen",
+               "tcp_gate.listen " + g.str() + " collides with agent_check.listen " + h.agent_check->str());
+  }
+}
+
 std::optional<Health> parse_health(Checker& c, const json& v) {
   if (!v.is_object()) {
     c.err_at("/health", "\"health\" must be an object, found " + type_name(v));
@@ -306,6 +353,8 @@ std::optional<Health> parse_health(Checker& c, const json& v) {
       }
     }
   }
+  if (v.contains("tcp_gate")) parse_tcp_gate(c, v["tcp_gate"], h);
+  check_port_collisions(c, h);
   if (v.contains("maintenance_file")) {
     if (auto s = c.string_at(v["maintenance_file"], "/health/maintenance_file", "maintenance_file")) {
       if (s->rfind('/', 0) != 0) {

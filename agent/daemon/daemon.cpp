@@ -6,6 +6,7 @@
 #include "rsagent/health/agent_check.hpp"
 #include "rsagent/health/http_server.hpp"
 #include "rsagent/health/monitor.hpp"
+#include "rsagent/health/tcp_gate.hpp"
 #include "rsagent/health/report.hpp"
 #include "rsagent/net/plan.hpp"
 #include "rsagent/net/sockdiag.hpp"
@@ -130,6 +131,9 @@ class Daemon {
   std::unique_ptr<Agent> agent_;
   net::Journal journal_;
   std::unique_ptr<health::Board> board_;
+  // Right after the Board, whose verdict changes call it: destroyed after
+  // every thread that changes the verdict.
+  std::unique_ptr<health::TcpGate> tcp_gate_;
   std::unique_ptr<health::Monitor> monitor_;
   std::unique_ptr<health::HttpServer> http_;
   std::unique_ptr<health::AgentCheckServer> agent_check_;
@@ -220,6 +224,14 @@ class Daemon {
       if (!ac) return rep_.fail(exit_code::kFailure, ac.error().str());
       agent_check_ = std::move(*ac);
     }
+    if (!cfg_.health.tcp_gate.empty()) {
+      auto gate = health::TcpGate::bind(cfg_.health.tcp_gate, *board_);
+      if (!gate) return rep_.fail(exit_code::kFailure, gate.error().str());
+      tcp_gate_ = std::move(*gate);
+      board_->gate_configured = true;
+      // The gate follows each verdict change on the thread that made it.
+      board_->on_verdict_change([gate = tcp_gate_.get()] { gate->follow(); });
+    }
     auto control = bind_control();
     if (!control) return rep_.fail(exit_code::kFailure, control.error().str());
     control_ = std::move(*control);
@@ -244,6 +256,7 @@ class Daemon {
     monitor_->start();
     http_->start();
     if (agent_check_) agent_check_->start();
+    if (tcp_gate_) tcp_gate_->start();
     control_->start();
     // Just converged: nothing to repair yet, only the verdict to compute,
     // from the kernel's acknowledgements of each change rather than a second
@@ -649,6 +662,7 @@ class Daemon {
   void stop_listeners() {
     control_->stop();
     if (agent_check_) agent_check_->stop();
+    if (tcp_gate_) tcp_gate_->stop();
     http_->stop();
   }
 

@@ -43,15 +43,26 @@ std::shared_ptr<const Snapshot> Board::snapshot() const {
 
 template <typename F>
 void Board::mutate(F f) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  bool changed = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    changed = apply_locked(f);
+  }
+  if (changed && on_change_) on_change_();
+}
+
+template <typename F>
+bool Board::apply_locked(F f) {
   auto next = std::make_shared<Snapshot>(*current_);
   f(*next);
   next->verdict = decide(next->checks, next->net, next->op, next->maintenance_file,
                          next->maintenance_path);
   if (next->stopping && next->verdict.mode == Mode::kReady)
     next->verdict = Verdict{Mode::kDrain, "rsagent is stopping"};
-  if (!(next->verdict.mode == current_->verdict.mode)) ++verdict_changes;
+  const bool changed = !(next->verdict.mode == current_->verdict.mode);
+  if (changed) ++verdict_changes;
   current_ = std::move(next);
+  return changed;
 }
 
 void Board::update_check(std::size_t index, const ProbeResult& r) {

@@ -71,6 +71,9 @@ json status_json(const Snapshot& s, const Board& board) {
            {"network", {{"ok", s.net.ok}, {"reason", s.net.reason}}},
            {"checks", checks},
            {"directors", directors}};
+  if (board.gate_configured.load())
+    out["tcp_gate"] = {{"open", board.gate_open.load()}, {"transitions", board.gate_transitions.load()},
+                       {"connections", board.gate_accepts.load()}};
   out.update(detail_json(*s.net_detail));
   return out;
 }
@@ -173,6 +176,17 @@ std::string metrics_text(const Snapshot& s, const Board& board) {
   m << "# HELP rsagent_agent_checks_total HAProxy agent-check connections answered.\n"
        "# TYPE rsagent_agent_checks_total counter\nrsagent_agent_checks_total "
     << board.agent_checks.load() << "\n";
+  if (board.gate_configured.load()) {
+    m << "# HELP rsagent_tcp_gate_open 1 while the TCP gate accepts connections (the node is ready).\n"
+         "# TYPE rsagent_tcp_gate_open gauge\nrsagent_tcp_gate_open "
+      << (board.gate_open.load() ? 1 : 0) << "\n";
+    m << "# HELP rsagent_tcp_gate_transitions_total Times the TCP gate opened or closed.\n"
+         "# TYPE rsagent_tcp_gate_transitions_total counter\nrsagent_tcp_gate_transitions_total "
+      << board.gate_transitions.load() << "\n";
+    m << "# HELP rsagent_tcp_gate_connections_total Connections the TCP gate accepted (and closed).\n"
+         "# TYPE rsagent_tcp_gate_connections_total counter\nrsagent_tcp_gate_connections_total "
+      << board.gate_accepts.load() << "\n";
+  }
   m << "# HELP rsagent_agent_checks_denied_total Agent-check connections closed by health.allow.\n"
        "# TYPE rsagent_agent_checks_denied_total counter\nrsagent_agent_checks_denied_total "
     << board.agent_checks_denied.load() << "\n";

@@ -199,3 +199,15 @@ TEST_CASE("stop.drain must leave the revert time before systemd's stop timeout")
   CHECK(has_error(r, "rsagent.json:1:20:", "stop.drain is longer than the service allows"));
   CHECK(has_error(r, "rsagent.json:1:20:", "use at most \"14m\""));
 }
+
+TEST_CASE("health.tcp_gate: listen addresses, and a port shared with another listener is refused") {
+  auto r = one(R"({"health": {"tcp_gate": {"listen": ["0.0.0.0:9797", "[::]:9797"]}}})");
+  REQUIRE(r.config);
+  CHECK(r.config->health.tcp_gate.size() == 2);
+  CHECK(one(R"({"health": {"tcp_gate": {"listen": "127.0.0.1:9797"}}})").config->health.tcp_gate.size() == 1);
+  r = one(R"({"health": {"tcp_gate": {"listen": ["0.0.0.0:9799"]}}})");
+  CHECK(!r.config);
+  CHECK(has_error(r, "rsagent.json:", "tcp_gate.listen 0.0.0.0:9799 collides with health.listen 0.0.0.0:9799"));
+  CHECK(!one(R"({"health": {"tcp_gate": {}}})").config);
+  CHECK(!one(R"({"health": {"tcp_gate": {"listen": [], "x": 1}}})").config);
+}

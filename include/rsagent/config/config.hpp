@@ -74,6 +74,7 @@ struct Health {
   std::vector<Cidr> allow;       // empty: everyone
   std::vector<Check> checks;
   std::optional<Endpoint> agent_check;
+  std::vector<Endpoint> tcp_gate;  // open (listening) only while ready; empty: off
   std::string maintenance_file = "/etc/rsagent/maintenance";
   bool operator==(const Health&) const = default;
 };

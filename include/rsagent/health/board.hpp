@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -54,6 +55,10 @@ class Board {
   void reset_checks(const std::vector<config::Check>& old_checks,
                     const std::vector<config::Check>& new_checks, std::string maintenance_path);  // graceful stop: report drain until the process ends
 
+  // Called after each change of the verdict's mode, on the thread that made
+  // it (the TCP gate follows it at once). Set before any thread starts.
+  void on_verdict_change(std::function<void()> f) { on_change_ = std::move(f); }
+
   void note_request(const std::string& source, const std::string& user_agent);
   [[nodiscard]] std::map<std::string, Director> directors() const;
 
@@ -65,14 +70,21 @@ class Board {
   std::atomic<std::uint64_t> agent_checks_denied{0};  // closed: source not in health.allow
   std::atomic<std::uint64_t> verdict_changes{0};
   std::atomic<std::uint64_t> net_repairs{0};  // owned objects put back after someone removed them
+  std::atomic<bool> gate_configured{false};  // health.tcp_gate
+  std::atomic<bool> gate_open{false};
+  std::atomic<std::uint64_t> gate_transitions{0};
+  std::atomic<std::uint64_t> gate_accepts{0};
   const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
  private:
   template <typename F>
   void mutate(F f);
+  template <typename F>
+  bool apply_locked(F f);  // under mutex_: whether the verdict's mode changed
 
   mutable std::mutex mutex_;
   std::shared_ptr<const Snapshot> current_;
+  std::function<void()> on_change_;
   mutable std::mutex directors_mutex_;
   std::map<std::string, Director> directors_;
 };
