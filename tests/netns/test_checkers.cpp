@@ -8,8 +8,7 @@
 
 #include <doctest/doctest.h>
 
-#include <sstream>
-#include <vector>
+#include <memory>
 
 using namespace rsagent::testing;
 using namespace std::chrono_literals;
@@ -34,38 +33,25 @@ struct Cluster {
   Lan lan;
   NsService web{node.ns, "127.0.0.1", 8080};
 
+  std::unique_ptr<Haproxy> haproxy;
+
   Cluster(const std::string& backend_lines, const std::string& server_options) {
     lan.attach(director, "203.0.113.1/24");
     lan.attach(node.ns, "203.0.113.11/24");
     auto r = node.rsagent("start");
     REQUIRE_MESSAGE(r.code == 0, r.out);
-    node.write_file("haproxy.cfg", "global\n  log stderr local0 notice\n"
-                                   "defaults\n  mode http\n  log global\n  timeout connect 1s\n"
-                                   "  timeout client 5s\n  timeout server 5s\n"
-                                   "frontend stats\n  bind 127.0.0.1:8404\n  stats enable\n  stats uri /stats\n"
-                                   "backend web\n" + backend_lines +
-                                   "  server rs1 203.0.113.11:80 " + server_options + "\n");
-    director.run("sh -c 'haproxy -f " + node.dir() + "/haproxy.cfg -db >" + node.dir() +
-                 "/haproxy.log 2>&1 &'");
+    haproxy = std::make_unique<Haproxy>(director, node.dir(),
+                                        "global\n  log stderr local0 notice\n"
+                                        "defaults\n  mode http\n  log global\n  timeout connect 1s\n"
+                                        "  timeout client 5s\n  timeout server 5s\n"
+                                        "frontend stats\n  bind 127.0.0.1:8404\n  stats enable\n  stats uri /stats\n"
+                                        "backend web\n" + backend_lines +
+                                        "  server rs1 203.0.113.11:80 " + server_options + "\n");
   }
 
-  // HAProxy's status of rs1 ("UP", "DOWN", "DRAIN", "MAINT", "UP 1/2", ...).
-  std::string state() const {
-    const auto csv = director.run("curl -s --max-time 2 'http://127.0.0.1:8404/stats;csv'").out;
-    std::istringstream in(csv);
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.rfind("web,rs1,", 0) != 0) continue;
-      std::vector<std::string> f;
-      std::stringstream ss(line);
-      std::string x;
-      while (std::getline(ss, x, ',')) f.push_back(x);
-      return f.size() > 17 ? f[17] : std::string();
-    }
-    return std::string();
-  }
+  std::string state() const { return haproxy->state("web", "rs1"); }
   bool up() const { return state() == "UP"; }
-  std::string log() const { return node.ns.run("cat " + node.dir() + "/haproxy.log").out; }
+  std::string log() const { return haproxy->log(); }
 };
 
 // What every form must do: UP when ready; DOWN within fall x inter + 1 s of

@@ -241,7 +241,7 @@ TEST_CASE("HAProxy sees the node UP, DOWN after the service dies, UP again, DRAI
   lan.attach(n.ns, "203.0.113.11/24");
   NsService web(n.ns, "127.0.0.1", 8080);
   start_node(n);
-  n.write_file("haproxy.cfg", R"(global
+  const Haproxy haproxy(director, n.dir(), R"(global
   log stderr local0 notice
 defaults
   mode http
@@ -259,21 +259,7 @@ backend web
   http-check expect hdr name X-Rsagent-State value -m reg ^(ready|drain)$
   server rs1 203.0.113.11:80 check port 9799 inter 200ms fall 1 rise 1 agent-check agent-port 9798 agent-inter 200ms
 )");
-  director.run("sh -c 'haproxy -f " + n.dir() + "/haproxy.cfg -db >" + n.dir() + "/haproxy.log 2>&1 &'");
-  const auto state = [&] {
-    const auto csv = director.run("curl -s --max-time 2 'http://127.0.0.1:8404/stats;csv'").out;
-    std::istringstream in(csv);
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.rfind("web,rs1,", 0) != 0) continue;
-      std::vector<std::string> f;
-      std::stringstream ss(line);
-      std::string x;
-      while (std::getline(ss, x, ',')) f.push_back(x);
-      return f.size() > 17 ? f[17] : std::string();
-    }
-    return std::string();
-  };
+  const auto state = [&] { return haproxy.state("web", "rs1"); };
   REQUIRE_MESSAGE(wait_until([&] { return state() == "UP"; }), state());
 
   // Bound: the check's fall x interval, plus 1 s for HAProxy's own polling.
@@ -534,17 +520,7 @@ TEST_CASE("http and tcp checks: statuses, body text, Host header and IPv6 decide
   REQUIRE(wait_until([&] { return n.ns.run("curl -s http://127.0.0.1:8080/").out == "hello\n"; }, 5s));
   start_node(n);
   // Every check has had rise (2) probes at 1 s.
-  nlohmann::json st;
-  const auto settled = [&] {
-    st = nlohmann::json::parse(n.ns.run("curl -s http://127.0.0.1:9799/status").out);
-    for (const auto& c : st["checks"])
-      if (c["probes"].get<int>() < 2) return false;
-    return true;
-  };
-  REQUIRE(wait_until(settled, 10s));
-  std::map<std::string, std::pair<std::string, std::string>> got;  // name -> state, last output
-  for (const auto& c : st["checks"]) got[c["name"]] = {c["state"], c["last"]["output"]};
-  CAPTURE(st["checks"].dump());
+  auto got = settled_checks(n.ns, 2, 10s);
   CHECK(got["root"].first == "up");
   CHECK(got["missing"].first == "down");
   CHECK(got["missing"].second == "GET http://127.0.0.1:8080/missing: status 404");

@@ -58,17 +58,7 @@ TEST_CASE("https checks verify the certificate and its name, send SNI, and say w
   auto r = n.ns.run("env SSL_CERT_FILE=" + d + "/ca.pem " + std::string(RSAGENT_BIN) + " --config " +
                     n.config_path() + " --state-dir " + n.state_dir() + " start");
   REQUIRE_MESSAGE(r.code == 0, r.out);
-  nlohmann::json st;
-  const auto settled = [&] {
-    st = nlohmann::json::parse(n.ns.run("curl -s http://127.0.0.1:9799/status").out);
-    for (const auto& c : st["checks"])
-      if (c["probes"].get<int>() < 2) return false;
-    return true;
-  };
-  REQUIRE(wait_until(settled, 10s));
-  std::map<std::string, std::pair<std::string, std::string>> got;
-  for (const auto& c : st["checks"]) got[c["name"]] = {c["state"], c["last"]["output"]};
-  CAPTURE(st["checks"].dump());
+  auto got = settled_checks(n.ns, 2, 10s);
   CHECK(got["trusted"].first == "up");  // verified for check.example, and SNI reached its server block
   CHECK(got["wrong-name"].first == "down");
   CHECK(got["wrong-name"].second.find("certificate is not trusted or does not name the host") != std::string::npos);

@@ -9,11 +9,9 @@
 #include <arpa/inet.h>
 #include <atomic>
 #include <netinet/in.h>
-#include <sstream>
 #include <sys/socket.h>
 #include <thread>
 #include <unistd.h>
-#include <vector>
 
 using namespace rsagent::testing;
 using namespace std::chrono_literals;
@@ -122,24 +120,12 @@ TEST_CASE("HAProxy with a plain TCP check on the gate port shows the node UP and
   lan.attach(n.ns, "203.0.113.11/24");
   NsService web(n.ns, "127.0.0.1", 8080);
   REQUIRE(n.rsagent("start").code == 0);
-  n.write_file("haproxy.cfg", "global\n  log stderr local0 notice\ndefaults\n  mode tcp\n  timeout connect 1s\n"
-                              "  timeout client 5s\n  timeout server 5s\n"
-                              "frontend stats\n  mode http\n  bind 127.0.0.1:8404\n  stats enable\n  stats uri /stats\n"
-                              "backend web\n  server rs1 203.0.113.11:80 check port 9797 inter 200ms fall 1 rise 1\n");
-  director.run("sh -c 'haproxy -f " + n.dir() + "/haproxy.cfg -db >" + n.dir() + "/haproxy.log 2>&1 &'");
-  const auto state = [&] {
-    std::istringstream in(director.run("curl -s --max-time 2 'http://127.0.0.1:8404/stats;csv'").out);
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.rfind("web,rs1,", 0) != 0) continue;
-      std::vector<std::string> f;
-      std::stringstream ss(line);
-      std::string x;
-      while (std::getline(ss, x, ',')) f.push_back(x);
-      return f.size() > 17 ? f[17] : std::string();
-    }
-    return std::string();
-  };
+  const Haproxy haproxy(director, n.dir(),
+                        "global\n  log stderr local0 notice\ndefaults\n  mode tcp\n  timeout connect 1s\n"
+                        "  timeout client 5s\n  timeout server 5s\n"
+                        "frontend stats\n  mode http\n  bind 127.0.0.1:8404\n  stats enable\n  stats uri /stats\n"
+                        "backend web\n  server rs1 203.0.113.11:80 check port 9797 inter 200ms fall 1 rise 1\n");
+  const auto state = [&] { return haproxy.state("web", "rs1"); };
   REQUIRE_MESSAGE(wait_until([&] { return state() == "UP"; }, 10s), state());
   web.stop();
   CHECK(wait_until([&] { return state().rfind("DOWN", 0) == 0; }, 5s));

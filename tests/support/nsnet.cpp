@@ -13,6 +13,9 @@
 
 #include <cstring>
 #include <exception>
+#include <fstream>
+#include <sstream>
+#include <vector>
 
 namespace rsagent::testing {
 
@@ -164,6 +167,50 @@ void NsService::stop() {
   ::close(wake_);
   fd_ = -1;
   wake_ = -1;
+}
+
+}  // namespace rsagent::testing
+
+namespace rsagent::testing {
+
+Haproxy::Haproxy(const Netns& ns, const std::string& dir, const std::string& config) : ns_(ns), dir_(dir) {
+  std::ofstream(dir_ + "/haproxy.cfg") << config;
+  ns_.run("sh -c 'haproxy -f " + dir_ + "/haproxy.cfg -db >" + dir_ + "/haproxy.log 2>&1 &'");
+}
+
+std::string Haproxy::state(const std::string& backend, const std::string& server) const {
+  std::istringstream in(ns_.run("curl -s --max-time 2 'http://127.0.0.1:8404/stats;csv'").out);
+  std::string line;
+  const std::string prefix = backend + "," + server + ",";
+  while (std::getline(in, line)) {
+    if (line.rfind(prefix, 0) != 0) continue;
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    std::string x;
+    while (std::getline(ss, x, ',')) f.push_back(x);
+    return f.size() > 17 ? f[17] : std::string();  // the "status" column
+  }
+  return std::string();
+}
+
+std::string Haproxy::log() const { return sh("cat " + dir_ + "/haproxy.log").out; }
+
+std::map<std::string, std::pair<std::string, std::string>> settled_checks(
+    const Netns& ns, int probes, std::chrono::milliseconds timeout, nlohmann::json* status) {
+  nlohmann::json st;
+  const auto settled = [&] {
+    st = nlohmann::json::parse(ns.run("curl -s http://127.0.0.1:9799/status").out, nullptr, false);
+    if (st.is_discarded()) return false;
+    for (const auto& c : st["checks"])
+      if (c["probes"].get<int>() < probes) return false;
+    return true;
+  };
+  REQUIRE_MESSAGE(wait_until(settled, timeout), st.dump());
+  std::map<std::string, std::pair<std::string, std::string>> got;
+  for (const auto& c : st["checks"])
+    got[c["name"]] = {c["state"], c.contains("last") ? c["last"]["output"].get<std::string>() : ""};
+  if (status != nullptr) *status = st;
+  return got;
 }
 
 }  // namespace rsagent::testing

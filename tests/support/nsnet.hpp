@@ -9,6 +9,8 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 
@@ -55,5 +57,30 @@ class NsService {
   int wake_ = -1;
   std::thread thread_;
 };
+
+}  // namespace rsagent::testing
+
+namespace rsagent::testing {
+
+// HAProxy in `ns` with `config` (written to dir/haproxy.cfg, its log to
+// dir/haproxy.log); the namespace's end ends it. Its config must serve
+// stats on 127.0.0.1:8404/stats.
+class Haproxy {
+ public:
+  Haproxy(const Netns& ns, const std::string& dir, const std::string& config);
+  // The stats page's status of backend/server: "UP", "DOWN", "DRAIN",
+  // "MAINT", "UP 1/2", ...; empty while unknown.
+  [[nodiscard]] std::string state(const std::string& backend, const std::string& server) const;
+  [[nodiscard]] std::string log() const;
+
+ private:
+  const Netns& ns_;
+  std::string dir_;
+};
+
+// /status once every check has had at least `probes` probes (waits up to
+// `timeout`), as {name: {state, last output}}.
+std::map<std::string, std::pair<std::string, std::string>> settled_checks(
+    const Netns& ns, int probes, std::chrono::milliseconds timeout, nlohmann::json* status = nullptr);
 
 }  // namespace rsagent::testing
