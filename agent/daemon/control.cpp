@@ -1,6 +1,7 @@
 #include "rsagent/daemon/control.hpp"
 
 #include "rsagent/util/fs.hpp"
+#include "rsagent/util/text.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -18,9 +19,6 @@ namespace {
 
 using nlohmann::json;
 constexpr int kIoTimeoutMs = 2000;
-constexpr std::size_t kMaxLine = 4096;
-// A reply may be longer than a request: `status` carries every check.
-constexpr std::size_t kMaxReply = 1 << 20;
 
 bool fill_addr(const std::string& path, sockaddr_un& sa) {
   if (path.size() >= sizeof sa.sun_path) return false;
@@ -29,19 +27,35 @@ bool fill_addr(const std::string& path, sockaddr_un& sa) {
   return true;
 }
 
-// Reads one '\n'-terminated line (or until EOF) within the timeout.
-bool read_line(int fd, std::string& out, std::size_t max = kMaxLine) {
-  char buf[512];
-  while (out.find('\n') == std::string::npos && out.size() < max) {
+// A reply may be longer than a request: `status` carries every check, a
+// refused reload every error.
+constexpr std::size_t kMaxReplyLine = 1 << 20;
+
+enum class LineRead { kLine, kTooLong, kNothing };
+
+// Reads one '\n'-terminated line (or what came before EOF) within the
+// timeout, without its '\n'. kTooLong once more than `max` bytes came
+// without one; kNothing on a timeout or an EOF before any byte.
+LineRead read_line(int fd, std::string& out, std::size_t max) {
+  char buf[4096];
+  std::size_t nl = std::string::npos;
+  while (out.size() <= max) {
     pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, kIoTimeoutMs) <= 0) return false;
+    if (::poll(&p, 1, kIoTimeoutMs) <= 0) break;
     const ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
+    const std::size_t from = out.size();
     out.append(buf, static_cast<std::size_t>(n));
+    nl = out.find('\n', from);
+    if (nl != std::string::npos) break;
   }
-  if (auto nl = out.find('\n'); nl != std::string::npos) out.resize(nl);
-  return !out.empty();
+  if (nl != std::string::npos && nl <= max) {
+    out.resize(nl);
+    return LineRead::kLine;
+  }
+  if (out.size() > max) return LineRead::kTooLong;
+  return out.empty() ? LineRead::kNothing : LineRead::kLine;
 }
 
 void write_all(int fd, const std::string& s) {
@@ -88,27 +102,33 @@ void ControlServer::start() {
 void ControlServer::stop() { loop_.stop(); }
 
 void ControlServer::serve(int client) {
-  ControlReply reply;
+  write_all(client, encode_control_reply(answer(client)));
+}
+
+ControlReply ControlServer::answer(int client) {
   ucred cred{};
   socklen_t len = sizeof cred;
-  if (::getsockopt(client, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.uid != 0) {
-    reply.message = "refused: only root may change rsagent's state";
-  } else {
-    std::string line;
-    if (!read_line(client, line)) return;
-    try {
-      const json j = json::parse(line);
-      ControlRequest req;
-      req.cmd = j.value("cmd", "");
-      req.reason = j.value("reason", "");
-      req.now = j.value("now", false);
-      reply = handler_(req);
-    } catch (const std::exception& e) {
-      reply.message = std::string("malformed request: ") + e.what();
-    }
+  if (::getsockopt(client, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.uid != 0)
+    return {false, "refused: only root may change rsagent's state"};
+  std::string line;
+  switch (read_line(client, line, kMaxRequestLine)) {
+    case LineRead::kNothing:
+      return {false, "malformed request: no request line within " +
+                         std::to_string(kIoTimeoutMs / 1000) + " s"};
+    case LineRead::kTooLong:
+      return {false, "malformed request: longer than " + std::to_string(kMaxRequestLine) + " bytes"};
+    case LineRead::kLine: break;
   }
-  write_all(client, json{{"ok", reply.ok}, {"message", reply.message}, {"code", reply.code},
-                         {"boot", reply.boot}}.dump() + "\n");
+  auto req = decode_control_request(line);
+  if (!req) return {false, "malformed request: " + req.error().str()};
+  // The handler is the daemon's; whatever it throws must not end the daemon.
+  try {
+    return handler_(*req);
+  } catch (const std::exception& e) {
+    return {false, std::string("internal error: ") + e.what() + " (the daemon keeps running)"};
+  } catch (...) {
+    return {false, "internal error (the daemon keeps running)"};
+  }
 }
 
 Result<ControlReply> control_call(const std::string& path, const ControlRequest& req) {
@@ -121,21 +141,17 @@ Result<ControlReply> control_call(const std::string& path, const ControlRequest&
     ::close(fd);
     return errno_error(e, "connect " + path);
   }
-  write_all(fd, json{{"cmd", req.cmd}, {"reason", req.reason}, {"now", req.now}}.dump() + "\n");
+  write_all(fd, encode_control_request(req));
   std::string line;
   // A reload answers only once applied: allow it more than the I/O timeout.
   pollfd p{fd, POLLIN, 0};
   (void)::poll(&p, 1, req.cmd == "reload" ? 120'000 : kIoTimeoutMs);
-  const bool got = read_line(fd, line, kMaxReply);
+  const LineRead got = read_line(fd, line, kMaxReplyLine);
   ::close(fd);
-  if (!got) return make_error("no answer from the daemon on " + path);
-  try {
-    const json j = json::parse(line);
-    return ControlReply{j.value("ok", false), j.value("message", ""), j.value("code", 0),
-                        j.value("boot", std::uint64_t{0})};
-  } catch (const std::exception& e) {
-    return make_error(std::string("malformed answer from the daemon: ") + e.what());
-  }
+  if (got != LineRead::kLine) return make_error("no answer from the daemon on " + path);
+  auto reply = decode_control_reply(line);
+  if (!reply) return Result<ControlReply>(reply.error()).with_context("malformed answer from the daemon");
+  return reply;
 }
 
 Result<health::OperatorState> OperatorStore::load() const {
@@ -153,18 +169,19 @@ Result<health::OperatorState> OperatorStore::load() const {
     } else if (st != "ready") {
       return make_error(path_ + ": unknown state \"" + st + "\"");
     }
-    s.reason = j.value("reason", "");
+    s.reason = clean_reason(j.value("reason", ""));  // the file may have been edited by hand
     s.since_unix = j.value("since", std::int64_t{0});
     return s;
   } catch (const std::exception& e) {
-    return make_error(path_ + ": malformed (" + std::string(e.what()) +
+    return make_error(path_ + ": malformed (" + text::printable(e.what()) +
                       "); fix it or run `rsagent ready` to rewrite it");
   }
 }
 
 Status OperatorStore::save(const health::OperatorState& s) const {
-  const json j{{"state", health::admin_name(s.admin)}, {"reason", s.reason}, {"since", s.since_unix}};
-  return fs::write_atomic(path_, j.dump() + "\n", 0644);
+  const json j{{"state", health::admin_name(s.admin)}, {"reason", clean_reason(s.reason)},
+               {"since", s.since_unix}};
+  return fs::write_atomic(path_, j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n", 0644);
 }
 
 }  // namespace rsagent::daemon

@@ -486,7 +486,7 @@ class Daemon {
     } else if (r.cmd != "ready") {
       return {false, "unknown command \"" + r.cmd + "\""};
     }
-    op.reason = r.reason.substr(0, 256);
+    op.reason = clean_reason(r.reason);
     op.since_unix = unix_now();
     std::lock_guard<std::mutex> lock(operator_mutex_);
     // Persist first: a drain the director saw must survive a restart.

@@ -3,34 +3,22 @@
 // Never reachable over the network. Also the persistent operator state
 // (drain/maint survive restarts and reboots).
 // Threads: ControlServer has one accept thread and calls the handler on it.
-// Errors: Result with errno and the socket path; a refused peer gets a reply
-// that says why.
+// Errors: Result with errno and the socket path. Every request gets an
+// answer, a malformed or refused one too, and a handler that throws is
+// answered as an internal error: nothing a peer sends ends the daemon.
 #pragma once
 
+#include "rsagent/daemon/control_codec.hpp"
 #include "rsagent/health/state.hpp"
 #include "rsagent/util/accept_loop.hpp"
 #include "rsagent/util/result.hpp"
 
-#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 #include <sys/types.h>
 
 namespace rsagent::daemon {
-
-struct ControlRequest {
-  std::string cmd;  // "drain", "maint", "ready", "stop", "reload", "restart", "ping", "status"
-  std::string reason;
-  bool now = false;  // stop: skip the drain wait
-};
-
-struct ControlReply {
-  bool ok = false;
-  std::string message;
-  int code = 0;          // the exit code the CLI should use (6: bad config)
-  std::uint64_t boot = 0;  // identifies one start of the daemon (changes on restart)
-};
 
 using ControlHandler = std::function<ControlReply(const ControlRequest&)>;
 
@@ -48,6 +36,7 @@ class ControlServer {
   ControlServer(UniqueFd fd, std::string path, ControlHandler h)
       : loop_(std::move(fd), 0), path_(std::move(path)), handler_(std::move(h)) {}
   void serve(int client);
+  ControlReply answer(int client);
   AcceptLoop loop_;
   std::string path_;
   ControlHandler handler_;
