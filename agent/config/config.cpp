@@ -1,6 +1,7 @@
 #include "rsagent/config/config.hpp"
 
 #include "rsagent/util/fs.hpp"
+#include "rsagent/util/text.hpp"
 #include "validator.hpp"
 
 #include <algorithm>
@@ -230,6 +231,16 @@ class FileValidator : public detail::Checker {
   }
 };
 
+// Messages quote what the files hold (keys, values, file names): made
+// printable here, once, so that no byte of a broken file reaches a
+// terminal, a log or a JSON dump as it is.
+void make_printable(std::vector<Diagnostic>& errors) {
+  for (auto& d : errors) {
+    d.file = text::printable(d.file);
+    d.message = text::printable(d.message);
+  }
+}
+
 std::optional<std::string> read_file(const std::string& path, std::string& err) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
@@ -263,15 +274,18 @@ LoadResult parse_sources(const std::vector<Source>& sources) {
   LoadResult result;
   Config cfg;
   std::map<net::IpAddress, std::string> seen;  // address -> origin of first declaration
+  std::vector<std::string> order;  // file names as messages show them
   for (const auto& src : sources) {
-    cfg.files.push_back(src.name);
+    const std::string name = text::printable(src.name);
+    order.push_back(name);
+    cfg.files.push_back(name);
     auto parsed = parse_jsonc(src.text);
     if (auto* e = std::get_if<JsoncError>(&parsed)) {
-      result.errors.push_back(Diagnostic{src.name, e->pos, e->message});
+      result.errors.push_back(Diagnostic{name, e->pos, e->message});
       continue;
     }
     const auto& doc = std::get<JsoncDoc>(parsed);
-    const Partial part = FileValidator(src.name, doc, result.errors).run(doc);
+    const Partial part = FileValidator(name, doc, result.errors).run(doc);
     for (const auto& vip : part.vips) {
       if (auto [it, fresh] = seen.emplace(vip.address, vip.origin); !fresh) {
         // origin is FILE:LINE:COL; split it back for the diagnostic.
@@ -294,8 +308,6 @@ LoadResult parse_sources(const std::vector<Source>& sources) {
   }
   // Operators fix files top to bottom: list errors in file order, then by
   // position (validators find them in key order).
-  std::vector<std::string> order;
-  for (const auto& src : sources) order.push_back(src.name);
   const auto rank = [&](const Diagnostic& d) {
     return std::find(order.begin(), order.end(), d.file) - order.begin();
   };
@@ -305,19 +317,22 @@ LoadResult parse_sources(const std::vector<Source>& sources) {
                      if (a.pos.line != b.pos.line) return a.pos.line < b.pos.line;
                      return a.pos.col < b.pos.col;
                    });
+  make_printable(result.errors);
   if (result.errors.empty()) result.config = std::move(cfg);
   return result;
 }
 
 LoadResult load(const std::string& main_path) {
   std::vector<Source> sources;
-  LoadResult fail;
   std::string err;
+  const auto fail = [](std::string file, std::string message) {
+    LoadResult r;
+    r.errors.push_back(Diagnostic{std::move(file), Pos{}, std::move(message)});
+    make_printable(r.errors);
+    return r;
+  };
   auto main_text = read_file(main_path, err);
-  if (!main_text) {
-    fail.errors.push_back(Diagnostic{main_path, Pos{}, "cannot read the configuration: " + err});
-    return fail;
-  }
+  if (!main_text) return fail(main_path, "cannot read the configuration: " + err);
   sources.push_back(Source{main_path, std::move(*main_text)});
 
   const std::string dir = fs::parent_dir(main_path) + "/conf.d";
@@ -332,9 +347,7 @@ LoadResult load(const std::string& main_path) {
     }
     closedir(d);
   } else if (errno != ENOENT) {
-    fail.errors.push_back(
-        Diagnostic{dir, Pos{}, std::string("cannot read the conf.d folder: ") + std::strerror(errno)});
-    return fail;
+    return fail(dir, std::string("cannot read the conf.d folder: ") + std::strerror(errno));
   }
   std::sort(names.begin(), names.end());
   for (const auto& n : names) {
@@ -342,10 +355,7 @@ LoadResult load(const std::string& main_path) {
     struct stat st {};
     if (stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) continue;
     auto text = read_file(path, err);
-    if (!text) {
-      fail.errors.push_back(Diagnostic{path, Pos{}, "cannot read: " + err});
-      return fail;
-    }
+    if (!text) return fail(path, "cannot read: " + err);
     sources.push_back(Source{path, std::move(*text)});
   }
   return parse_sources(sources);

@@ -1,6 +1,9 @@
 #include "rsagent/config/jsonc.hpp"
 
+#include "rsagent/util/text.hpp"
+
 #include <charconv>
+#include <cmath>
 #include <cstdint>
 #include <optional>
 
@@ -21,6 +24,8 @@ class Parser {
 
   std::variant<JsoncDoc, JsoncError> run() {
     JsoncDoc doc;
+    // A UTF-8 byte order mark, as some Windows editors write one: not content.
+    if (s_.substr(0, 3) == "\xef\xbb\xbf") i_ = 3;
     skip_ws();
     if (failed_) return JsoncError{fail_.pos, fail_.message};
     if (at_end()) return JsoncError{pos_, "empty file: expected a JSON object"};
@@ -62,11 +67,27 @@ class Parser {
     fail_ = Fail{p, std::move(msg)};
   }
 
+  // The character at the cursor as a message shows it: printable, whole
+  // (never half a UTF-8 sequence), with a hint for the usual paste accidents.
   std::string describe_here() const {
     if (at_end()) return "end of file";
-    const char c = peek();
-    if (static_cast<unsigned char>(c) < 0x20) return "control character";
-    return std::string("'") + c + "'";
+    const auto c = static_cast<unsigned char>(peek());
+    if (c < 0x20 || c == 0x7f) return "control character " + text::printable(s_.substr(i_, 1));
+    if (c < 0x80) return std::string("'") + static_cast<char>(c) + "'";
+    const std::size_t n = utf8_len();
+    if (n == 0)
+      return "the byte " + text::printable(s_.substr(i_, 1)) +
+             ", which is not UTF-8 (save the file as UTF-8)";
+    const std::string_view ch = s_.substr(i_, n);
+    const std::string shown = "'" + text::printable(ch) + "'";
+    // U+201C U+201D U+201E U+2018 U+2019 U+00AB U+00BB: what word processors
+    // and chat tools turn '"' into.
+    for (const std::string_view q : {"\xe2\x80\x9c", "\xe2\x80\x9d", "\xe2\x80\x9e", "\xe2\x80\x98",
+                                     "\xe2\x80\x99", "\xc2\xab", "\xc2\xbb"})
+      if (ch == q) return "a typographic quote " + shown + ": JSON strings need straight double quotes (\")";
+    if (ch == "\xef\xbb\xbf") return "a byte order mark (U+FEFF): only the very start of a file may hold one";
+    if (ch == "\xc2\xa0") return "a no-break space (U+00A0): use a plain space";
+    return shown;
   }
 
   void skip_ws() {
@@ -411,14 +432,23 @@ class Parser {
       while (peek() >= '0' && peek() <= '9') advance();
     }
     const std::string_view text = s_.substr(begin, i_ - begin);
+    const std::string shown = text.size() > 40 ? std::string(text.substr(0, 40)) + "..." : std::string(text);
     if (!is_float) {
       std::int64_t v = 0;
       const auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
       if (ec == std::errc() && p == text.data() + text.size()) return nlohmann::json(v);
+      error(start, "integer " + shown + " is out of range (no setting takes a number this large)");
+      return std::nullopt;
     }
-    // Out-of-range integers and fractions become doubles; callers wanting
-    // integers reject them with a positioned message.
-    return nlohmann::json(std::strtod(std::string(text).c_str(), nullptr));
+    // Fractions become doubles; callers wanting integers reject them with a
+    // positioned message. from_chars, unlike strtod, ignores the locale.
+    double d = 0;
+    const auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), d);
+    if (ec != std::errc() || p != text.data() + text.size() || !std::isfinite(d)) {
+      error(start, "number " + shown + " is out of range (no setting takes such a number)");
+      return std::nullopt;
+    }
+    return nlohmann::json(d);
   }
 };
 

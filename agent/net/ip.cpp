@@ -8,6 +8,8 @@ namespace rsagent::net {
 
 std::optional<IpAddress> IpAddress::parse(std::string_view text) {
   if (text.empty() || text.size() > INET6_ADDRSTRLEN) return std::nullopt;
+  // inet_pton reads up to a NUL: "198.51.100.1\0junk" (a JSON "\u0000") is not an address.
+  if (text.find('\0') != std::string_view::npos) return std::nullopt;
   const std::string s(text);
   IpAddress a;
   if (inet_pton(AF_INET, s.c_str(), a.bytes.data()) == 1) {

@@ -211,3 +211,43 @@ TEST_CASE("health.tcp_gate: listen addresses, and a port shared with another lis
   CHECK(!one(R"({"health": {"tcp_gate": {}}})").config);
   CHECK(!one(R"({"health": {"tcp_gate": {"listen": [], "x": 1}}})").config);
 }
+
+TEST_CASE("a stray byte in a config file is an error that shows it escaped, with its position") {
+  // What a paste from a chat tool, a Windows editor or a Latin-1 terminal leaves.
+  const std::vector<std::tuple<std::string, std::string, std::string>> cases{
+      {"{\"vips\": [\xe2\x80\x9c" "198.51.100.1\xe2\x80\x9d]}", "rsagent.json:1:11:",
+       "found a typographic quote '\xe2\x80\x9c': JSON strings need straight double quotes"},
+      {"\xff", "rsagent.json:1:1:", "found the byte \\xff, which is not UTF-8"},
+      {"{\"vips\": [\"198.51.100.1\xff\"]}", "rsagent.json:1:24:", "invalid UTF-8 in a string"},
+      {"{\"vips\": [\"\\u001b[31m198.51.100.1\"]}", "rsagent.json:1:11:", "\"\\x1b[31m198.51.100.1\" is not an IPv4"},
+      {"{\"vi\\u0085ps\": []}", "rsagent.json:1:2:", "unknown key \"vi\\xc2\\x85ps\""},
+  };
+  for (const auto& [text, where, words] : cases) {
+    CAPTURE(text);
+    const auto r = one(text);
+    REQUIRE_FALSE(r.config);
+    CHECK(has_error(r, where, words));
+    for (const auto& d : r.errors)
+      for (const char c : d.str()) CHECK(static_cast<unsigned char>(c) >= 0x20);
+  }
+}
+
+TEST_CASE("a UTF-8 byte order mark at the start of a config file is skipped") {
+  const auto r = one("\xef\xbb\xbf{\"vips\": [\"198.51.100.1\"]}");
+  REQUIRE_MESSAGE(r.config, (r.errors.empty() ? "" : r.errors[0].str()));
+  CHECK(r.config->vips[0].address.str() == "198.51.100.1");
+}
+
+TEST_CASE("numbers out of range and deep nesting are config errors with FILE:LINE:COL") {
+  CHECK(has_error(one("{\"arp\": {\"ignore\": 1e999}}"), "rsagent.json:1:20:", "number 1e999 is out of range"));
+  CHECK(has_error(one("{\"arp\": {\"announce\": 18446744073709551616}}"), "rsagent.json:1:22:",
+                  "integer 18446744073709551616 is out of range"));
+  CHECK(has_error(one("{\"health\": {\"checks\": [{\"name\": \"a\", \"type\": \"tcp\", \"address\": "
+                      "\"127.0.0.1:1\", \"rise\": 4294967297}]}}"),
+                  "rsagent.json:", "rise must be an integer 1-100, found 4294967297"));
+  CHECK(has_error(one(std::string(100000, '[')), "rsagent.json:1:66:", "nesting deeper than 64 levels"));
+}
+
+TEST_CASE("an address with a NUL in it is not the address before the NUL") {
+  CHECK(has_error(one(R"({"vips": ["198.51.100.1\u0000junk"]})"), "rsagent.json:1:11:", "is not an IPv4 or IPv6 address"));
+}
