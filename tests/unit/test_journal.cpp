@@ -38,6 +38,78 @@ TEST_CASE("a malformed journal is an error that says so, not a crash") {
   }
 }
 
+TEST_CASE("a journal with any field of the wrong shape or out of range is malformed, saying what") {
+  const auto entry = [](const std::string& e) { return "{\"version\":1,\"entries\":[" + e + "]}"; };
+  const std::string route = R"("type":"route","dst":"10.0.0.1","table":254,"metric":0,"created":true)";
+  const std::string addr = R"("type":"address","address":"198.51.100.1","label":"lo:0","created":true)";
+  const std::string sysctl = R"("type":"sysctl","iface":"all","name":"arp_ignore")";
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {R"({"version":1,"entries":{}})", "\"entries\" must be an array, found {}"},
+      {R"({"version":1})", "the top level: no \"entries\""},
+      {R"({"version":1,"entries":[],"x":1})", "the top level: unknown key \"x\""},
+      {R"({"version":1e999,"entries":[]})", "not JSON: number overflow parsing '1e999'"},
+      {"garbage", "not JSON: parse error at line 1, column 1"},
+      {R"({"version":1.0,"entries":[]})", "unsupported journal version 1.0"},
+      {R"({"version":18446744073709551617,"entries":[]})", "unsupported journal version"},
+      {R"([])", "expected an object"},
+      {entry("{" + sysctl + R"(,"original":28222222222222222222,"wrote":1})"),
+       "entry 1: \"original\" must be an integer -2147483648-2147483647, found 2.822222222222222e+19"},
+      {entry("{" + sysctl + R"(,"original":2147483648,"wrote":1})"), "\"original\" must be an integer"},
+      {entry("{" + sysctl + R"(,"original":0,"wrote":1.5})"), "\"wrote\" must be an integer"},
+      {entry("{" + route + R"(,"prefix":999})"), "entry 1: \"prefix\" must be an integer 0-32 for 10.0.0.1, found 999"},
+      {entry("{" + route + R"(,"prefix":-1})"), "\"prefix\" must be an integer 0-32"},
+      {entry(R"({"type":"route","dst":"2001:db8::1","prefix":129,"table":254,"metric":0,"created":true})"),
+       "\"prefix\" must be an integer 0-128 for 2001:db8::1, found 129"},
+      {entry(R"({"type":"route","dst":"10.0.0.1","prefix":32,"table":4294967296,"metric":0,"created":true})"),
+       "\"table\" must be an integer 0-4294967295, found 4294967296"},
+      {entry(R"({"type":"route","dst":"10.0.0.1","prefix":32,"table":254,"metric":18446744073709551616,"created":true})"),
+       "\"metric\" must be an integer 0-4294967295"},
+      {entry("{" + addr + R"(,"prefix":33})"), "\"prefix\" must be an integer 0-32 for 198.51.100.1"},
+      {entry(R"({"type":"address","address":"198.51.100.1","label":"lo:0","created":1,"prefix":32})"),
+       "\"created\" must be true or false, found 1"},
+      {entry(R"({"type":"address","address":"198.51.100.1","label":"lo: x","created":true,"prefix":32})"),
+       "\"label\" is not an address label"},
+      {entry(R"({"type":"address","address":"198.51.100.1\u0000","label":"","created":true,"prefix":32})"),
+       "\"address\" is not an IP address"},
+      {entry(R"({"type":"sysctl","iface":"../../../kernel","name":"core_pattern","original":0,"wrote":1})"),
+       "\"iface\" is not an interface name: \"../../../kernel\""},
+      {entry(R"({"type":"sysctl","iface":"all","name":"../../ip_forward","original":0,"wrote":1})"),
+       "\"name\" must be \"arp_ignore\" or \"arp_announce\""},
+      {entry("{" + route + R"(,"prefix":32,"extra":1})"), "entry 1: unknown key \"extra\""},
+      {entry("{" + route + "}"), "entry 1: no \"prefix\""},
+      {entry("[]"), "entry 1: must be an object, found []"},
+      {entry(R"({"type":7})"), "entry 1: \"type\" must be a string, found 7"},
+  };
+  for (const auto& [text, words] : cases) {
+    CAPTURE(text);
+    auto r = decode_journal(text);
+    REQUIRE_FALSE(r);
+    const std::string msg = r.error().str();
+    CAPTURE(msg);
+    CHECK(msg.find(words) != std::string::npos);
+  }
+}
+
+TEST_CASE("a malformed journal file is named, kept, and its bytes are shown escaped") {
+  char tmpl[] = "/tmp/rsagent-journal-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  const std::string path = dir + "/journal.json";
+  const std::string text = "{\"version\":1,\"entries\":[{\"type\":\"route\",\"dst\":\"10.0.0.1\",\"prefix\":999,"
+                           "\"table\":254,\"metric\":0,\"created\":true}]}\n";
+  REQUIRE(fs::write_atomic(path, text));
+  auto r = JournalStore(path).load();
+  REQUIRE_FALSE(r);
+  CHECK(r.error().str().rfind("malformed journal " + path + ": entry 1: \"prefix\" must be an integer 0-32", 0) == 0);
+  CHECK(**fs::read_if_exists(path) == text);
+  REQUIRE(fs::write_atomic(path, "\xff\n"));
+  r = JournalStore(path).load();
+  REQUIRE_FALSE(r);
+  CHECK(r.error().str().find("\\xff") != std::string::npos);
+  CHECK(r.error().str().find('\xff') == std::string::npos);
+  unlink(path.c_str());
+  rmdir(dir.c_str());
+}
+
 TEST_CASE("the journal file is replaced atomically, private, and removed when empty") {
   char tmpl[] = "/tmp/rsagent-journal-XXXXXX";
   const std::string dir = mkdtemp(tmpl);
