@@ -49,7 +49,8 @@ Commands:
                   every VIP, route and sysctl in place (no gap); starts it
                   when it is not running
   try-restart     the same, but only when it is running (package upgrades)
-  check-config    validate the configuration; changes nothing
+  check-config [--print]  validate the configuration; changes nothing;
+                  --print shows it merged, each setting with its file
   version         print the version
 
 Options:
@@ -163,6 +164,8 @@ int main(int argc, char** argv) {
     const std::string& r = rest[i];
     if (command == "status" && r == "--json") {
       opts.json = true;
+    } else if (command == "check-config" && r == "--print") {
+      opts.print = true;
     } else if (command == "stop" && r == "--now") {
       opts.now = true;
     } else if ((command == "drain" || command == "maint") && r == "--reason") {

@@ -1,5 +1,6 @@
 #include "rsagent/config/config.hpp"
 
+#include "rsagent/net/model.hpp"
 #include "rsagent/util/fs.hpp"
 #include "rsagent/util/text.hpp"
 #include "validator.hpp"
@@ -25,13 +26,11 @@ const std::vector<std::string> kTopKeys{"vips", "arp", "routes", "health", "stop
 const std::vector<std::string> kVipKeys{"address", "label"};
 const std::vector<std::string> kArpKeys{"ignore", "announce", "interfaces"};
 
-// Per-file result before merging: which top-level keys the file set.
+// Per-file result before merging: the file's settings over the defaults,
+// and which settings it names (only those are merged).
 struct Partial {
-  std::vector<Vip> vips;
-  std::optional<Arp> arp;
-  std::optional<bool> routes;
-  std::optional<Health> health;
-  std::optional<Stop> stop;
+  Config cfg;
+  detail::Origins set;
 };
 
 class FileValidator : public detail::Checker {
@@ -46,17 +45,18 @@ class FileValidator : public detail::Checker {
       return out;
     }
     check_keys("", root, kTopKeys, "top level");
-    if (root.contains("vips")) out.vips = vips(root["vips"]);
-    if (root.contains("arp")) out.arp = arp(root["arp"]);
+    if (root.contains("vips")) out.cfg.vips = vips(root["vips"]);
+    if (root.contains("arp")) arp(root["arp"], out.cfg.arp, out.set);
     if (root.contains("routes")) {
+      out.set["routes"] = where("/routes");
       if (root["routes"].is_boolean()) {
-        out.routes = root["routes"].get<bool>();
+        out.cfg.routes = root["routes"].get<bool>();
       } else {
         err_at("/routes", "\"routes\" must be true or false, found " + type_name(root["routes"]));
       }
     }
-    if (root.contains("health")) out.health = detail::parse_health(*this, root["health"]);
-    if (root.contains("stop")) out.stop = detail::parse_stop(*this, root["stop"]);
+    if (root.contains("health")) detail::parse_health(*this, root["health"], out.cfg.health, out.set);
+    if (root.contains("stop")) detail::parse_stop(*this, root["stop"], out.cfg.stop, out.set);
     return out;
   }
 
@@ -107,7 +107,7 @@ class FileValidator : public detail::Checker {
     const std::string text = addr->get<std::string>();
     auto parsed = parse_vip_text(text, addr_ptr);
     if (!parsed) return std::nullopt;
-    Vip vip{*parsed, {}, origin(addr_ptr)};
+    Vip vip{*parsed, {}, where(addr_ptr)};
     if (label) {
       const std::string lptr = pointer_child(ptr, "label");
       if (parsed->family == net::Family::kV6) {
@@ -176,38 +176,34 @@ class FileValidator : public detail::Checker {
     return static_cast<int>(v.get<std::int64_t>());
   }
 
-  std::optional<Arp> arp(const json& v) {
+  void arp(const json& v, Arp& out, detail::Origins& set) {
     if (!v.is_object()) {
       err_at("/arp", "\"arp\" must be an object like {\"ignore\": 1, \"announce\": 2}, found " +
                          type_name(v));
-      return std::nullopt;
+      return;
     }
     check_keys("/arp", v, kArpKeys, "\"arp\"");
-    Arp out;
-    bool ok = true;
     if (v.contains("ignore")) {
-      auto x = small_int(v, "/arp", "ignore", 0, 8, "1 is what DR needs");
-      ok = ok && x;
-      if (x) out.ignore = *x;
+      set["arp.ignore"] = where("/arp/ignore");
+      if (auto x = small_int(v, "/arp", "ignore", 0, 8, "1 is what DR needs")) out.ignore = *x;
     }
     if (v.contains("announce")) {
-      auto x = small_int(v, "/arp", "announce", 0, 2, "2 is what DR needs");
-      ok = ok && x;
-      if (x) out.announce = *x;
+      set["arp.announce"] = where("/arp/announce");
+      if (auto x = small_int(v, "/arp", "announce", 0, 2, "2 is what DR needs")) out.announce = *x;
     }
     if (v.contains("interfaces")) {
       const json& ifs = v["interfaces"];
       const std::string iptr = "/arp/interfaces";
+      set["arp.interfaces"] = where(iptr);
       if (!ifs.is_array()) {
         err_at(iptr, "arp.interfaces must be an array of interface names, found " + type_name(ifs));
-        return std::nullopt;
+        return;
       }
       out.interfaces.clear();
       for (std::size_t i = 0; i < ifs.size(); ++i) {
         const std::string eptr = pointer_child(iptr, i);
         if (!ifs[i].is_string()) {
           err_at(eptr, "an interface name must be a string, found " + type_name(ifs[i]));
-          ok = false;
           continue;
         }
         const std::string name = ifs[i].get<std::string>();
@@ -215,21 +211,78 @@ class FileValidator : public detail::Checker {
           err_at(eptr, "\"" + name +
                            "\" is not a valid interface name (1-15 bytes, no '/', ':' or "
                            "whitespace; \"all\" and \"default\" are allowed)");
-          ok = false;
           continue;
         }
         if (std::find(out.interfaces.begin(), out.interfaces.end(), name) != out.interfaces.end()) {
           err_at(eptr, "interface \"" + name + "\" is listed twice in arp.interfaces");
-          ok = false;
           continue;
         }
         out.interfaces.push_back(name);
       }
     }
-    if (!ok) return std::nullopt;
-    return out;
   }
 };
+
+// The settings that merge by replacement: a later file that names one
+// replaces the earlier value; the others it leaves alone. (vips and
+// health.checks concatenate instead, above.)
+struct Setting {
+  const char* name;
+  void (*take)(Config& to, const Config& from);
+};
+const Setting kSettings[] = {
+    {"arp.ignore", [](Config& t, const Config& f) { t.arp.ignore = f.arp.ignore; }},
+    {"arp.announce", [](Config& t, const Config& f) { t.arp.announce = f.arp.announce; }},
+    {"arp.interfaces", [](Config& t, const Config& f) { t.arp.interfaces = f.arp.interfaces; }},
+    {"routes", [](Config& t, const Config& f) { t.routes = f.routes; }},
+    {"health.listen", [](Config& t, const Config& f) { t.health.listen = f.health.listen; }},
+    {"health.allow", [](Config& t, const Config& f) { t.health.allow = f.health.allow; }},
+    {"health.agent_check.listen",
+     [](Config& t, const Config& f) { t.health.agent_check = f.health.agent_check; }},
+    {"health.tcp_gate.listen", [](Config& t, const Config& f) { t.health.tcp_gate = f.health.tcp_gate; }},
+    {"health.maintenance_file",
+     [](Config& t, const Config& f) { t.health.maintenance_file = f.health.maintenance_file; }},
+    {"stop.drain", [](Config& t, const Config& f) { t.stop.drain = f.stop.drain; }},
+};
+
+// What only the merged configuration can tell: settings from different
+// files (or a default) that clash. Two of rsagent's own listeners on one
+// port with overlapping addresses would fail the start at bind(): say
+// which, at the later listener, naming where the other came from.
+void check_merged(const Config& cfg, std::vector<Diagnostic>& errors) {
+  const Health& h = cfg.health;
+  const auto any = [](const net::IpAddress& a) {
+    return std::all_of(a.bytes.begin(), a.bytes.end(), [](std::uint8_t b) { return b == 0; });
+  };
+  const auto overlap = [&](const Endpoint& a, const Endpoint& b) {
+    return a.port == b.port && a.address.family == b.address.family &&
+           (a.address == b.address || any(a.address) || any(b.address));
+  };
+  const auto from = [&](const std::string& setting) {
+    const auto it = cfg.origins.find(setting);
+    return it == cfg.origins.end() ? std::string(" (the default)") : " (set at " + it->second.str() + ")";
+  };
+  const auto clash = [&](const std::string& setting, const std::string& what, const Endpoint& e,
+                         const std::string& other_setting, const std::string& other, const Endpoint& o) {
+    const auto at = cfg.origins.find(setting);
+    if (at == cfg.origins.end()) return;  // two defaults never clash
+    errors.push_back(Diagnostic{at->second.file, at->second.pos,
+                                what + " " + e.str() + " collides with " + other + " " + o.str() +
+                                    from(other_setting) + "; give each listener its own port"});
+  };
+  if (h.agent_check)
+    for (const auto& l : h.listen)
+      if (overlap(*h.agent_check, l))
+        clash("health.agent_check.listen", "agent_check.listen", *h.agent_check, "health.listen",
+              "health.listen", l);
+  for (const auto& g : h.tcp_gate) {
+    for (const auto& l : h.listen)
+      if (overlap(g, l)) clash("health.tcp_gate.listen", "tcp_gate.listen", g, "health.listen", "health.listen", l);
+    if (h.agent_check && overlap(g, *h.agent_check))
+      clash("health.tcp_gate.listen", "tcp_gate.listen", g, "health.agent_check.listen",
+            "agent_check.listen", *h.agent_check);
+  }
+}
 
 // Messages quote what the files hold (keys, values, file names): made
 // printable here, once, so that no byte of a broken file reaches a
@@ -258,23 +311,21 @@ std::optional<std::string> read_file(const std::string& path, std::string& err) 
 
 }  // namespace
 
+std::string Origin::str() const {
+  return file + ":" + std::to_string(pos.line) + ":" + std::to_string(pos.col);
+}
+
 std::string Diagnostic::str() const {
   return file + ":" + std::to_string(pos.line) + ":" + std::to_string(pos.col) + ": " + message;
 }
 
-bool valid_interface_name(const std::string& name) {
-  if (name.empty() || name.size() > 15 || name == "." || name == "..") return false;
-  return std::none_of(name.begin(), name.end(), [](char c) {
-    return c == '/' || c == ':' || c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
-           c == '\v' || c == '\f' || c == '\0';
-  });
-}
+bool valid_interface_name(const std::string& name) { return net::valid_interface_name(name); }
 
 LoadResult parse_sources(const std::vector<Source>& sources) {
   LoadResult result;
   Config cfg;
-  std::map<net::IpAddress, std::string> seen;  // address -> origin of first declaration
-  std::vector<std::string> order;  // file names as messages show them
+  std::map<net::IpAddress, Origin> seen;  // address -> its first declaration
+  std::vector<std::string> order;         // file names as messages show them
   for (const auto& src : sources) {
     const std::string name = text::printable(src.name);
     order.push_back(name);
@@ -286,26 +337,35 @@ LoadResult parse_sources(const std::vector<Source>& sources) {
     }
     const auto& doc = std::get<JsoncDoc>(parsed);
     const Partial part = FileValidator(name, doc, result.errors).run(doc);
-    for (const auto& vip : part.vips) {
+    for (const auto& vip : part.cfg.vips) {
       if (auto [it, fresh] = seen.emplace(vip.address, vip.origin); !fresh) {
-        // origin is FILE:LINE:COL; split it back for the diagnostic.
-        const std::string& o = vip.origin;
-        const auto c2 = o.rfind(':');
-        const auto c1 = o.rfind(':', c2 - 1);
-        result.errors.push_back(Diagnostic{
-            o.substr(0, c1),
-            Pos{std::stoi(o.substr(c1 + 1, c2 - c1 - 1)), std::stoi(o.substr(c2 + 1))},
-            "duplicate VIP " + vip.address.str() + " (first declared at " + it->second +
-                "); remove one"});
+        result.errors.push_back(Diagnostic{vip.origin.file, vip.origin.pos,
+                                           "duplicate VIP " + vip.address.str() + " (first declared at " +
+                                               it->second.str() + "); remove one"});
         continue;
       }
       cfg.vips.push_back(vip);
     }
-    if (part.arp) cfg.arp = *part.arp;
-    if (part.routes) cfg.routes = *part.routes;
-    if (part.health) cfg.health = *part.health;
-    if (part.stop) cfg.stop = *part.stop;
+    for (const auto& ck : part.cfg.health.checks) {
+      const std::string key = "health.checks." + ck.name;
+      const Origin& at = part.set.at(key);
+      if (const auto first = cfg.origins.find(key); first != cfg.origins.end()) {
+        result.errors.push_back(Diagnostic{at.file, at.pos, "duplicate check name \"" + ck.name +
+                                                                "\" (first declared at " +
+                                                                first->second.str() + "); rename one"});
+        continue;
+      }
+      cfg.health.checks.push_back(ck);
+      cfg.origins[key] = at;
+    }
+    for (const auto& s : kSettings) {
+      if (const auto it = part.set.find(s.name); it != part.set.end()) {
+        s.take(cfg, part.cfg);
+        cfg.origins[s.name] = it->second;
+      }
+    }
   }
+  check_merged(cfg, result.errors);
   // Operators fix files top to bottom: list errors in file order, then by
   // position (validators find them in key order).
   const auto rank = [&](const Diagnostic& d) {

@@ -35,6 +35,8 @@ std::optional<Endpoint> parse_endpoint(const std::string& text) {
   return Endpoint{*a, static_cast<std::uint16_t>(p)};
 }
 
+std::string Cidr::str() const { return network.str() + "/" + std::to_string(prefix); }
+
 std::optional<Cidr> parse_cidr(const std::string& text) {
   const auto slash = text.find('/');
   auto a = net::IpAddress::parse(text.substr(0, slash));
@@ -249,7 +251,7 @@ std::optional<Check> parse_check(Checker& c, const json& v, const std::string& p
 }  // namespace
 
 // health.tcp_gate: {"listen": ["0.0.0.0:9797", "[::]:9797"]} (or one string).
-void parse_tcp_gate(Checker& c, const json& g, Health& h) {
+void parse_tcp_gate(Checker& c, const json& g, Health& h, Origins& set) {
   const std::string ptr = "/health/tcp_gate";
   if (!g.is_object()) {
     c.err_at(ptr, "health.tcp_gate must be an object like {\"listen\": [\"0.0.0.0:9797\"]}");
@@ -262,6 +264,7 @@ void parse_tcp_gate(Checker& c, const json& g, Health& h) {
   }
   const json& l = g["listen"];
   const std::string lptr = ptr + "/listen";
+  set["health.tcp_gate.listen"] = c.where(lptr);
   if (l.is_string()) {
     if (auto e = endpoint_at(c, l, lptr, "tcp_gate.listen")) h.tcp_gate.push_back(*e);
     return;
@@ -274,36 +277,15 @@ void parse_tcp_gate(Checker& c, const json& g, Health& h) {
     if (auto e = endpoint_at(c, l[i], pointer_child(lptr, i), "tcp_gate.listen entry")) h.tcp_gate.push_back(*e);
 }
 
-// Two of rsagent's own listeners on one port (and overlapping addresses)
-// would fail the start at bind(): say which, here.
-void check_port_collisions(Checker& c, const Health& h) {
-  const auto any = [](const net::IpAddress& a) {
-    return std::all_of(a.bytes.begin(), a.bytes.end(), [](std::uint8_t b) { return b == 0; });
-  };
-  const auto overlap = [&](const Endpoint& a, const Endpoint& b) {
-    return a.port == b.port && a.address.family == b.address.family &&
-           (a.address == b.address || any(a.address) || any(b.address));
-  };
-  for (const auto& g : h.tcp_gate) {
-    for (const auto& l : h.listen)
-      if (overlap(g, l))
-        c.err_at("/health/tcp_gate/listen", "tcp_gate.listen " + g.str() + " collides with health.listen " + l.str());
-    if (h.agent_check && overlap(g, *h.agent_check))
-      c.err_at("/health/tcp_gate/listen",
-               "tcp_gate.listen " + g.str() + " collides with agent_check.listen " + h.agent_check->str());
-  }
-}
-
-std::optional<Health> parse_health(Checker& c, const json& v) {
+void parse_health(Checker& c, const json& v, Health& h, Origins& set) {
   if (!v.is_object()) {
     c.err_at("/health", "\"health\" must be an object, found " + type_name(v));
-    return std::nullopt;
+    return;
   }
-  const std::size_t before = c.error_count();
   c.check_keys("/health", v, kHealthKeys, "\"health\"");
-  Health h;
   if (v.contains("listen")) {
     const std::string lptr = "/health/listen";
+    set["health.listen"] = c.where(lptr);
     if (!v["listen"].is_array() || v["listen"].empty()) {
       c.err_at(lptr, "health.listen must be a non-empty array like [\"0.0.0.0:9799\"]");
     } else {
@@ -315,9 +297,11 @@ std::optional<Health> parse_health(Checker& c, const json& v) {
   }
   if (v.contains("allow")) {
     const std::string aptr = "/health/allow";
+    set["health.allow"] = c.where(aptr);
     if (!v["allow"].is_array()) {
       c.err_at(aptr, "health.allow must be an array of networks like [\"198.51.100.0/24\"]");
     } else {
+      h.allow.clear();
       for (std::size_t i = 0; i < v["allow"].size(); ++i) {
         const std::string eptr = pointer_child(aptr, i);
         auto s = c.string_at(v["allow"][i], eptr, "a health.allow entry");
@@ -335,9 +319,13 @@ std::optional<Health> parse_health(Checker& c, const json& v) {
       c.err_at("/health/checks", "health.checks must be an array of checks");
     } else {
       std::set<std::string> names;
-      for (std::size_t i = 0; i < v["checks"].size(); ++i)
-        if (auto ck = parse_check(c, v["checks"][i], pointer_child("/health/checks", i), names))
+      for (std::size_t i = 0; i < v["checks"].size(); ++i) {
+        const std::string ptr = pointer_child("/health/checks", i);
+        if (auto ck = parse_check(c, v["checks"][i], ptr, names)) {
+          set["health.checks." + ck->name] = c.where(ptr);
           h.checks.push_back(std::move(*ck));
+        }
+      }
     }
   }
   if (v.contains("agent_check")) {
@@ -349,13 +337,14 @@ std::optional<Health> parse_health(Checker& c, const json& v) {
       if (!a.contains("listen")) {
         c.err_at("/health/agent_check", "health.agent_check needs \"listen\": \"0.0.0.0:9798\"");
       } else {
+        set["health.agent_check.listen"] = c.where("/health/agent_check/listen");
         h.agent_check = endpoint_at(c, a["listen"], "/health/agent_check/listen", "agent_check.listen");
       }
     }
   }
-  if (v.contains("tcp_gate")) parse_tcp_gate(c, v["tcp_gate"], h);
-  check_port_collisions(c, h);
+  if (v.contains("tcp_gate")) parse_tcp_gate(c, v["tcp_gate"], h, set);
   if (v.contains("maintenance_file")) {
+    set["health.maintenance_file"] = c.where("/health/maintenance_file");
     if (auto s = c.string_at(v["maintenance_file"], "/health/maintenance_file", "maintenance_file")) {
       if (s->rfind('/', 0) != 0) {
         c.err_at("/health/maintenance_file", "maintenance_file must be an absolute path");
@@ -364,26 +353,19 @@ std::optional<Health> parse_health(Checker& c, const json& v) {
       }
     }
   }
-  for (const auto& l : h.listen)
-    if (h.agent_check && l.port == h.agent_check->port &&
-        (l.address == h.agent_check->address || l.address == net::IpAddress{}))
-      c.err_at("/health/agent_check/listen", "agent_check.listen " + h.agent_check->str() +
-                                                 " collides with health.listen " + l.str());
-  if (c.error_count() != before) return std::nullopt;
-  return h;
 }
 
-std::optional<Stop> parse_stop(Checker& c, const json& v) {
+void parse_stop(Checker& c, const json& v, Stop& s, Origins& set) {
   if (!v.is_object()) {
     c.err_at("/stop", "\"stop\" must be an object like {\"drain\": \"10s\"}, found " + type_name(v));
-    return std::nullopt;
+    return;
   }
   c.check_keys("/stop", v, kStopKeys, "\"stop\"");
-  Stop s;
   if (v.contains("drain")) {
+    set["stop.drain"] = c.where("/stop/drain");
     auto d = c.duration_at(v["drain"], "/stop/drain", "stop.drain", std::chrono::milliseconds(0),
                            std::chrono::milliseconds(3'600'000));
-    if (!d) return std::nullopt;
+    if (!d) return;
     // systemd kills the daemon at the unit's TimeoutStopSec: a longer drain
     // would end in SIGKILL before the revert, with the VIPs left behind.
     if (*d > kMaxStopDrain) {
@@ -392,11 +374,10 @@ std::optional<Stop> parse_stop(Checker& c, const json& v) {
                                   " min (TimeoutStopSec) and the revert needs the last minute; use at most \"" +
                                   std::to_string(kMaxStopDrain.count() / 60000) +
                                   "m\"");
-      return std::nullopt;
+      return;
     }
     s.drain = *d;
   }
-  return s;
 }
 
 }  // namespace detail

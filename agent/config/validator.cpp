@@ -62,10 +62,9 @@ void Checker::err_key(const std::string& ptr, std::string msg) {
   errors_.push_back(Diagnostic{file_, doc_.key_pos_of(ptr), std::move(msg)});
 }
 
-std::string Checker::origin(const std::string& ptr) const {
-  const Pos p = doc_.pos_of(ptr);
-  return file_ + ":" + std::to_string(p.line) + ":" + std::to_string(p.col);
-}
+std::string Checker::origin(const std::string& ptr) const { return where(ptr).str(); }
+
+Origin Checker::where(const std::string& ptr) const { return Origin{file_, doc_.pos_of(ptr)}; }
 
 void Checker::check_keys(const std::string& ptr, const json& obj,
                          const std::vector<std::string>& known, const std::string& where) {

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,7 +24,8 @@ class Checker {
 
   void err_at(const std::string& ptr, std::string msg);
   void err_key(const std::string& ptr, std::string msg);
-  [[nodiscard]] std::string origin(const std::string& ptr) const;
+  [[nodiscard]] std::string origin(const std::string& ptr) const;  // "FILE:LINE:COL"
+  [[nodiscard]] Origin where(const std::string& ptr) const;
   void check_keys(const std::string& ptr, const nlohmann::json& obj,
                   const std::vector<std::string>& known, const std::string& where);
   [[nodiscard]] std::size_t error_count() const { return errors_.size(); }
@@ -46,8 +48,13 @@ class Checker {
   std::vector<Diagnostic>& errors_;
 };
 
-// Sections defined in their own files.
-std::optional<Health> parse_health(Checker& c, const nlohmann::json& v);
-std::optional<Stop> parse_stop(Checker& c, const nlohmann::json& v);
+// Where each setting a file names came from, by dotted name (Config::origins).
+using Origins = std::map<std::string, Origin>;
+
+// Sections defined in their own files. Each fills the settings the file
+// names into `out` (the rest keep their defaults) and records in `set` where
+// each came from; checks are appended, each as "health.checks.NAME".
+void parse_health(Checker& c, const nlohmann::json& v, Health& out, Origins& set);
+void parse_stop(Checker& c, const nlohmann::json& v, Stop& out, Origins& set);
 
 }  // namespace rsagent::config::detail

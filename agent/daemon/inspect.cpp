@@ -211,6 +211,10 @@ int cmd_check_config(const CommandOptions& opts) {
     return exit_code::kBadConfig;
   }
   const auto& c = *loaded.config;
+  if (opts.print) {
+    std::cout << config::render(c);
+    return exit_code::kOk;
+  }
   std::cout << "configuration OK: " << c.vips.size() << " VIP(s) from " << c.files.size()
             << " file(s)";
   for (const auto& f : c.files) std::cout << "\n  " << f;

@@ -1,9 +1,13 @@
 // Configuration: load, merge conf.d, validate.
 // Owns: the Config value and its loading from /etc/rsagent/rsagent.json plus
-// conf.d/*.json beside it (lexical order; `vips` lists concatenate, any other
-// top-level key: the later file wins). Validation is complete: every error of
-// every file is returned, each with FILE:LINE:COL, and no Config is returned
-// when there is any error. No threads; nothing here throws.
+// conf.d/*.json beside it (lexical order). Files merge setting by setting:
+// `vips` and `health.checks` concatenate, any other setting a later file
+// names replaces the earlier value, and a setting no file names keeps its
+// default (so a drop-in with only `health.checks` keeps the main file's
+// `health.allow`). Validation is complete: every error of every file is
+// returned, each with FILE:LINE:COL, and no Config is returned when there
+// is any error. Every message is printable valid UTF-8 (text::printable):
+// the bytes of a broken file show as \xff. No threads; nothing here throws.
 #pragma once
 
 #include "rsagent/config/jsonc.hpp"
@@ -11,6 +15,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,10 +25,18 @@ namespace rsagent::config {
 inline constexpr const char* kDefaultConfigPath = "/etc/rsagent/rsagent.json";
 inline constexpr const char* kDefaultLabel = "lo:0";
 
+// Where a setting was written: "FILE:LINE:COL".
+struct Origin {
+  std::string file;
+  Pos pos;
+  [[nodiscard]] std::string str() const;
+  bool operator==(const Origin&) const = default;
+};
+
 struct Vip {
   net::IpAddress address;
   std::string label;   // IPv4 only: "lo:0" unless the config names one
-  std::string origin;  // FILE:LINE:COL where it was declared, for messages
+  Origin origin;       // where it was declared, for messages
   bool operator==(const Vip& o) const { return address == o.address && label == o.label; }
 };
 
@@ -46,6 +59,7 @@ struct Cidr {
   net::IpAddress network;
   int prefix = 0;
   [[nodiscard]] bool contains(const net::IpAddress& a) const;
+  [[nodiscard]] std::string str() const;  // "198.51.100.0/24"
   bool operator==(const Cidr&) const = default;
 };
 
@@ -96,6 +110,10 @@ struct Config {
   Health health;
   Stop stop;
   std::vector<std::string> files;  // what was read, in merge order
+  // Where each setting that a file names came from, by its dotted name
+  // ("arp.ignore", "health.allow", "health.checks.NAME"); a setting not
+  // here has its default. VIPs carry their own origin.
+  std::map<std::string, Origin> origins;
   bool operator==(const Config& o) const {
     return vips == o.vips && arp == o.arp && routes == o.routes && health == o.health &&
            stop == o.stop;
@@ -128,6 +146,12 @@ struct LoadResult {
 // Reads `main_path` and the *.json files of the conf.d folder beside it.
 // A missing main file is an error; a missing conf.d is not.
 [[nodiscard]] LoadResult load(const std::string& main_path);
+
+// The merged configuration as `rsagent check-config --print` shows it:
+// JSON with comments that rsagent reads back as the same configuration,
+// every setting spelled out, each followed by the file it came from
+// (FILE:LINE:COL) or "default".
+[[nodiscard]] std::string render(const Config& cfg);
 
 // Linux interface-name rules (dev_valid_name): 1-15 bytes, not "." or "..",
 // no '/', ':' or whitespace. "all" and "default" are the sysctl pseudo-interfaces.

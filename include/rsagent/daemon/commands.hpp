@@ -33,6 +33,7 @@ struct CommandOptions {
   std::optional<std::string> state_dir;
   bool json = false;
   bool now = false;    // stop --now
+  bool print = false;  // check-config --print
   std::string reason;  // drain/maint --reason
   std::string log_level = "info";
   int ready_fd = -1;   // rsagentd started by `start`: where it reports its outcome
