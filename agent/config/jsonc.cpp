@@ -32,7 +32,7 @@ class Parser {
     auto v = value("", 0, doc);
     if (!failed_) {
       skip_ws();
-      if (!failed_ && !at_end()) error(pos_, "unexpected " + describe_here() + " after the end of the document");
+      if (!failed_ && !at_end()) error(pos_, found(" after the end of the document"));
     }
     if (failed_) return JsoncError{fail_.pos, fail_.message};
     doc.root = std::move(*v);
@@ -67,27 +67,42 @@ class Parser {
     fail_ = Fail{p, std::move(msg)};
   }
 
-  // The character at the cursor as a message shows it: printable, whole
-  // (never half a UTF-8 sequence), with a hint for the usual paste accidents.
-  std::string describe_here() const {
-    if (at_end()) return "end of file";
+  // "found X": the character at the cursor as a message shows it,
+  // printable and whole (never half a UTF-8 sequence), `after` it, then a
+  // hint for the usual paste accidents.
+  std::string found(std::string_view after = {}) const {
+    std::string what;
+    std::string hint;
     const auto c = static_cast<unsigned char>(peek());
-    if (c < 0x20 || c == 0x7f) return "control character " + text::printable(s_.substr(i_, 1));
-    if (c < 0x80) return std::string("'") + static_cast<char>(c) + "'";
-    const std::size_t n = utf8_len();
-    if (n == 0)
-      return "the byte " + text::printable(s_.substr(i_, 1)) +
-             ", which is not UTF-8 (save the file as UTF-8)";
-    const std::string_view ch = s_.substr(i_, n);
-    const std::string shown = "'" + text::printable(ch) + "'";
-    // U+201C U+201D U+201E U+2018 U+2019 U+00AB U+00BB: what word processors
-    // and chat tools turn '"' into.
-    for (const std::string_view q : {"\xe2\x80\x9c", "\xe2\x80\x9d", "\xe2\x80\x9e", "\xe2\x80\x98",
-                                     "\xe2\x80\x99", "\xc2\xab", "\xc2\xbb"})
-      if (ch == q) return "a typographic quote " + shown + ": JSON strings need straight double quotes (\")";
-    if (ch == "\xef\xbb\xbf") return "a byte order mark (U+FEFF): only the very start of a file may hold one";
-    if (ch == "\xc2\xa0") return "a no-break space (U+00A0): use a plain space";
-    return shown;
+    if (at_end()) {
+      what = "end of file";
+    } else if (c < 0x20 || c == 0x7f) {
+      what = "control character " + text::printable(s_.substr(i_, 1));
+    } else if (c < 0x80) {
+      what = std::string("'") + static_cast<char>(c) + "'";
+    } else if (const std::size_t n = utf8_len(); n == 0) {
+      what = "the byte " + text::printable(s_.substr(i_, 1));
+      hint = "; it is not UTF-8 (save the file as UTF-8)";
+    } else {
+      const std::string_view ch = s_.substr(i_, n);
+      what = "'" + text::printable(ch) + "'";
+      // U+201C U+201D U+201E U+2018 U+2019 U+00AB U+00BB: what word
+      // processors and chat tools turn '"' into.
+      for (const std::string_view q : {"\xe2\x80\x9c", "\xe2\x80\x9d", "\xe2\x80\x9e", "\xe2\x80\x98",
+                                       "\xe2\x80\x99", "\xc2\xab", "\xc2\xbb"})
+        if (ch == q) {
+          what = "a typographic quote " + what;
+          hint = "; JSON strings need straight double quotes (\")";
+        }
+      if (ch == "\xef\xbb\xbf") {
+        what = "a byte order mark (U+FEFF)";
+        hint = "; only the very start of a file may hold one";
+      } else if (ch == "\xc2\xa0") {
+        what = "a no-break space (U+00A0)";
+        hint = "; use a plain space";
+      }
+    }
+    return "found " + what + std::string(after) + hint;
   }
 
   void skip_ws() {
@@ -145,8 +160,7 @@ class Parser {
     } else if (c == '}' || c == ']') {
       error(pos_, "expected a value before '" + std::string(1, c) + "' (trailing comma?)");
     } else {
-      error(pos_, "expected a value (object, array, string, number, true, false or null), found " +
-                      describe_here());
+      error(pos_, "expected a value (object, array, string, number, true, false or null), " + found());
     }
     return std::nullopt;
   }
@@ -171,7 +185,7 @@ class Parser {
       if (peek() != '"') {
         error(pos_, at_end() ? "unterminated object (opened at " + std::to_string(open.line) + ":" +
                                    std::to_string(open.col) + ")"
-                             : "expected a quoted key, found " + describe_here());
+                             : "expected a quoted key, " + found());
         return std::nullopt;
       }
       const Pos key_at = pos_;
@@ -188,7 +202,7 @@ class Parser {
       skip_ws();
       if (failed_) return std::nullopt;
       if (peek() != ':') {
-        error(pos_, "expected ':' after key \"" + *key + "\", found " + describe_here());
+        error(pos_, "expected ':' after key \"" + *key + "\", " + found());
         return std::nullopt;
       }
       advance();
@@ -209,7 +223,7 @@ class Parser {
       }
       error(pos_, at_end() ? "unterminated object (opened at " + std::to_string(open.line) + ":" +
                                  std::to_string(open.col) + ")"
-                           : "expected ',' or '}' after a member, found " + describe_here());
+                           : "expected ',' or '}' after a member, " + found());
       return std::nullopt;
     }
   }
@@ -246,7 +260,7 @@ class Parser {
       }
       error(pos_, at_end() ? "unterminated array (opened at " + std::to_string(open.line) + ":" +
                                  std::to_string(open.col) + ")"
-                           : "expected ',' or ']' after an element, found " + describe_here());
+                           : "expected ',' or ']' after an element, " + found());
       return std::nullopt;
     }
   }

@@ -216,8 +216,8 @@ TEST_CASE("a stray byte in a config file is an error that shows it escaped, with
   // What a paste from a chat tool, a Windows editor or a Latin-1 terminal leaves.
   const std::vector<std::tuple<std::string, std::string, std::string>> cases{
       {"{\"vips\": [\xe2\x80\x9c" "198.51.100.1\xe2\x80\x9d]}", "rsagent.json:1:11:",
-       "found a typographic quote '\xe2\x80\x9c': JSON strings need straight double quotes"},
-      {"\xff", "rsagent.json:1:1:", "found the byte \\xff, which is not UTF-8"},
+       "found a typographic quote '\xe2\x80\x9c'; JSON strings need straight double quotes"},
+      {"\xff", "rsagent.json:1:1:", "found the byte \\xff; it is not UTF-8"},
       {"{\"vips\": [\"198.51.100.1\xff\"]}", "rsagent.json:1:24:", "invalid UTF-8 in a string"},
       {"{\"vips\": [\"\\u001b[31m198.51.100.1\"]}", "rsagent.json:1:11:", "\"\\x1b[31m198.51.100.1\" is not an IPv4"},
       {"{\"vi\\u0085ps\": []}", "rsagent.json:1:2:", "unknown key \"vi\\xc2\\x85ps\""},

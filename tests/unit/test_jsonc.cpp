@@ -107,7 +107,7 @@ TEST_CASE("jsonc shows a byte that is not UTF-8 escaped, never as it is") {
     for (const char c : e.message) CHECK((static_cast<unsigned char>(c) >= 0x20 && c != 0x7f));
   }
   CHECK(must_fail("\xff").message == "expected a value (object, array, string, number, true, false or null), "
-                                     "found the byte \\xff, which is not UTF-8 (save the file as UTF-8)");
+                                     "found the byte \\xff; it is not UTF-8 (save the file as UTF-8)");
   CHECK(must_fail("{\"a\": 1} \x1b").message.find("control character \\x1b") != std::string::npos);
 }
 
