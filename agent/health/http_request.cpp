@@ -132,7 +132,9 @@ HttpParse parse_http_request(std::string_view in) {
   std::string_view line;
   std::size_t next = 0;
   if (!line_at(in, pos, line, next)) {
-    if (in.size() - pos > kMaxRequestLine) return fail(414, "request line too long");
+    // + 1: the CR of a line of exactly kMaxRequestLine may come before its
+    // LF; refusing it now would make the answer depend on how reads split.
+    if (in.size() - pos > kMaxRequestLine + 1) return fail(414, "request line too long");
     return {};
   }
   if (line.size() > kMaxRequestLine) return fail(414, "request line too long");

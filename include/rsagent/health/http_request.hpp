@@ -18,8 +18,11 @@ inline constexpr std::size_t kMaxRequestLine = 8192;   // else 414
 inline constexpr std::size_t kMaxHeaderBlock = 8192;   // else 431
 inline constexpr std::size_t kMaxHeaderCount = 64;     // else 431
 inline constexpr std::size_t kMaxRequestBody = 4096;   // else 413 (checkers send none)
-// What a connection may buffer before a request must be complete.
-inline constexpr std::size_t kMaxRequestBytes = kMaxRequestLine + kMaxHeaderBlock + 4 + kMaxRequestBody;
+// What a connection may buffer before a request must be complete: up to
+// four empty lines before it (8 bytes), the request line and its CRLF, the
+// header block (its end included) and the body.
+inline constexpr std::size_t kMaxRequestBytes =
+    8 + kMaxRequestLine + 2 + kMaxHeaderBlock + kMaxRequestBody;
 
 struct HttpRequest {
   std::string method;      // the token as sent (a valid token, so printable ASCII)
