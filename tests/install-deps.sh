@@ -18,8 +18,10 @@ if [ ! -e "$policy" ]; then
 fi
 trap '[ "$added_policy" = 1 ] && rm -f "$policy"' EXIT
 apt-get update -q
+# libclang-rt-dev: libFuzzer and the sanitizer runtimes for tests/fuzz; clang
+# only recommends it, and recommends are not installed here.
 apt-get install -y -q --no-install-recommends \
-  build-essential cmake pkg-config clang \
+  build-essential cmake pkg-config clang libclang-rt-dev \
   libnl-3-dev libnl-route-3-dev nlohmann-json3-dev doctest-dev libcpp-httplib-dev libssl-dev \
   iproute2 arping tcpdump nftables curl util-linux procps ca-certificates \
   haproxy keepalived nginx-light wrk mmdebstrap systemd-container \
