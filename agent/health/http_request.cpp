@@ -163,9 +163,10 @@ HttpParse parse_http_request(std::string_view in) {
   r.target = text::cut(text::printable(target), 1024);
   r.minor = minor;
   if (!normalise_target(target, r.path)) return fail(400, "malformed request target");
-  // Raw or percent-encoded, the path is matched against check names and may
-  // end up in a log: bytes that are not UTF-8 mean no path we serve.
-  if (!text::valid_utf8(r.path)) return fail(400, "request target is not valid UTF-8");
+  // Raw or percent-encoded bytes that are not UTF-8, or control characters,
+  // made printable where they enter: the path is matched against check
+  // names (which cannot hold a backslash) and may end up in a log.
+  r.path = text::printable(r.path);
   if (r.path == "*" && method != "OPTIONS") return fail(400, "\"*\" is a target for OPTIONS only");
 
   bool close = false, keep_alive = false, have_length = false;

@@ -30,7 +30,7 @@ void check_one(std::string_view in, const HttpParse& p) {
     case State::kComplete: {
       const auto& r = p.request;
       FUZZ_CHECK(p.consumed > 0 && p.consumed <= in.size(), "consumed " + std::to_string(p.consumed));
-      FUZZ_CHECK(valid_utf8(r.path), "path is not valid UTF-8");
+      FUZZ_CHECK(valid_utf8(r.path) && is_printable(r.path), "path is not printable");
       FUZZ_CHECK(valid_utf8(r.target) && is_printable(r.target), "target is not printable");
       FUZZ_CHECK(valid_utf8(r.user_agent) && is_printable(r.user_agent), "user_agent is not printable");
       FUZZ_CHECK(r.user_agent.size() <= 256, "user_agent longer than 256 bytes");
