@@ -51,6 +51,7 @@ std::string check_text(const Check& c) {
         out += ", \"expect\": " + list(c.expect, [](int x) { return std::to_string(x); });
       if (!c.contains.empty()) out += ", \"contains\": " + quoted(c.contains);
       if (!c.host.empty()) out += ", \"host\": " + quoted(c.host);
+      if (!c.tls_verify) out += ", \"tls_verify\": false";
       break;
     case Check::Type::kExec: out += ", \"command\": " + list(c.command, quoted); break;
   }
