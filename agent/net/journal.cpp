@@ -184,6 +184,34 @@ Result<JournalEntry> decode_entry(const json& j, std::size_t index) {
   return out;
 }
 
+// How deeply arrays and objects nest in `text` (outside strings). A journal
+// nests three deep; nlohmann parses any depth, but its dump recurses, and a
+// message quoting 100000 nested '[' overflowed the stack.
+std::size_t nesting(std::string_view text) {
+  std::size_t depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (const char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+constexpr std::size_t kMaxNesting = 8;
+
 }  // namespace
 
 std::string encode_journal(const Journal& j) {
@@ -201,6 +229,8 @@ std::string encode_journal(const Journal& j) {
 }
 
 Result<Journal> decode_journal(const std::string& text) {
+  if (nesting(text) > kMaxNesting)
+    return make_error("nested deeper than " + std::to_string(kMaxNesting) + " levels (a journal nests 3)");
   json doc;
   try {
     doc = json::parse(text);  // the one call here that throws: kept inside

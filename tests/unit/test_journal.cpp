@@ -90,6 +90,23 @@ TEST_CASE("a journal with any field of the wrong shape or out of range is malfor
   }
 }
 
+TEST_CASE("a journal nested 100000 deep is malformed, not a stack overflow") {
+  // Found by the journal fuzz target: quoting the value in the message
+  // dumped it, and nlohmann's dump recurses once per level.
+  for (const std::string& deep : {std::string(100000, '[') + std::string(100000, ']'),
+                                 "{\"version\":1,\"entries\":[" + std::string(50000, '[') +
+                                     std::string(50000, ']') + "]}"}) {
+    auto r = decode_journal(deep);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().str() == "nested deeper than 8 levels (a journal nests 3)");
+  }
+  // Brackets inside strings are not nesting.
+  auto r = decode_journal("{\"version\":1,\"entries\":[{\"type\":\"sysctl\",\"iface\":\"[[[[[[[[[[\","
+                          "\"name\":\"arp_ignore\",\"original\":0,\"wrote\":1}]}");
+  REQUIRE(r);
+  CHECK(std::get<SysctlEntry>(r->entries[0]).key.iface == "[[[[[[[[[[");  // odd, but Linux allows it
+}
+
 TEST_CASE("a malformed journal file is named, kept, and its bytes are shown escaped") {
   char tmpl[] = "/tmp/rsagent-journal-XXXXXX";
   const std::string dir = mkdtemp(tmpl);
