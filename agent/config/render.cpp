@@ -39,12 +39,14 @@ std::string list(const std::vector<T>& items, F show) {
 
 std::string check_text(const Check& c) {
   static constexpr const char* kTypes[] = {"tcp", "http", "exec"};
-  std::string out = "{\"name\": " + quoted(c.name) + ", \"type\": \"" +
-                    kTypes[static_cast<int>(c.type)] + "\", \"interval\": \"" +
-                    duration(c.interval) + "\", \"timeout\": \"" + duration(c.timeout) +
-                    "\", \"rise\": " + std::to_string(c.rise) + ", \"fall\": " + std::to_string(c.fall);
+  std::string out =
+      "{\"name\": " + quoted(c.name) + ", \"type\": \"" + kTypes[static_cast<int>(c.type)] +
+      "\", \"interval\": \"" + duration(c.interval) + "\", \"timeout\": \"" + duration(c.timeout) +
+      "\", \"rise\": " + std::to_string(c.rise) + ", \"fall\": " + std::to_string(c.fall);
   switch (c.type) {
-    case Check::Type::kTcp: out += ", \"address\": " + quoted(c.address.str()); break;
+    case Check::Type::kTcp:
+      out += ", \"address\": " + quoted(c.address.str());
+      break;
     case Check::Type::kHttp:
       out += ", \"url\": " + quoted(c.url);
       if (!c.expect.empty())
@@ -53,7 +55,9 @@ std::string check_text(const Check& c) {
       if (!c.host.empty()) out += ", \"host\": " + quoted(c.host);
       if (!c.tls_verify) out += ", \"tls_verify\": false";
       break;
-    case Check::Type::kExec: out += ", \"command\": " + list(c.command, quoted); break;
+    case Check::Type::kExec:
+      out += ", \"command\": " + list(c.command, quoted);
+      break;
   }
   return out + "}";
 }
@@ -87,7 +91,8 @@ class Writer {
       out += indent + m.text;
       if (!m.text.empty() && i != last) out += ",";
       // Origins hold file names: printable, and a line comment ends at a newline.
-      if (!m.comment.empty()) out += (m.text.empty() ? "// " : "  // ") + text::printable(m.comment);
+      if (!m.comment.empty())
+        out += (m.text.empty() ? "// " : "  // ") + text::printable(m.comment);
       out += "\n";
     }
     return out;
@@ -112,12 +117,13 @@ class Writer {
     for (const auto& v : cfg_.vips) {
       const bool plain = v.address.family == net::Family::kV6 || v.label == kDefaultLabel;
       vips.push_back({plain ? quoted(v.address.str())
-                            : "{\"address\": " + quoted(v.address.str()) + ", \"label\": " +
-                                  quoted(v.label) + "}",
+                            : "{\"address\": " + quoted(v.address.str()) +
+                                  ", \"label\": " + quoted(v.label) + "}",
                       v.origin.str()});
     }
-    const Member vip_member = vips.empty() ? Member{"\"vips\": []", "default: none"}
-                                           : Member{"\"vips\": [\n" + block(vips, "    ") + "  ]", ""};
+    const Member vip_member = vips.empty()
+                                  ? Member{"\"vips\": []", "default: none"}
+                                  : Member{"\"vips\": [\n" + block(vips, "    ") + "  ]", ""};
 
     const Arp& a = cfg_.arp;
     const std::vector<Member> arp{
@@ -127,7 +133,8 @@ class Writer {
 
     const Health& h = cfg_.health;
     std::vector<Member> checks;
-    for (const auto& c : h.checks) checks.push_back({check_text(c), from("health.checks." + c.name)});
+    for (const auto& c : h.checks)
+      checks.push_back({check_text(c), from("health.checks." + c.name)});
     std::vector<Member> health{
         setting("listen", list(h.listen, [](const Endpoint& e) { return quoted(e.str()); }),
                 "health.listen"),
@@ -143,19 +150,22 @@ class Writer {
     }
     if (!h.tcp_gate.empty()) {
       health.push_back({"\"tcp_gate\": {\"listen\": " +
-                            list(h.tcp_gate, [](const Endpoint& e) { return quoted(e.str()); }) + "}",
+                            list(h.tcp_gate, [](const Endpoint& e) { return quoted(e.str()); }) +
+                            "}",
                         from("health.tcp_gate.listen")});
     } else {
       health.push_back({"", "\"tcp_gate\" is off (default)"});
     }
-    health.push_back(setting("maintenance_file", quoted(h.maintenance_file), "health.maintenance_file"));
+    health.push_back(
+        setting("maintenance_file", quoted(h.maintenance_file), "health.maintenance_file"));
 
     const std::vector<Member> top{
         vip_member,
         {object("arp", arp, "  "), ""},
         setting("routes", cfg_.routes ? "true" : "false", "routes"),
         {object("health", health, "  "), ""},
-        {object("stop", {setting("drain", quoted(duration(cfg_.stop.drain)), "stop.drain")}, "  "), ""}};
+        {object("stop", {setting("drain", quoted(duration(cfg_.stop.drain)), "stop.drain")}, "  "),
+         ""}};
     return out + "{\n" + block(top, "  ") + "}\n";
   }
 

@@ -23,12 +23,18 @@ std::string dump_line(const json& j) {
 
 std::string kind(const json& v) {
   switch (v.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::boolean: return "a boolean";
-    case json::value_t::string: return "a string";
-    case json::value_t::array: return "an array";
-    case json::value_t::object: return "an object";
-    default: return "a number";
+    case json::value_t::null:
+      return "null";
+    case json::value_t::boolean:
+      return "a boolean";
+    case json::value_t::string:
+      return "a string";
+    case json::value_t::array:
+      return "an array";
+    case json::value_t::object:
+      return "an object";
+    default:
+      return "a number";
   }
 }
 
@@ -69,8 +75,8 @@ Result<ControlRequest> decode_control_request(std::string_view line) {
 }
 
 std::string encode_control_request(const ControlRequest& req) {
-  return dump_line(json{{"cmd", text::printable(req.cmd)}, {"reason", clean_reason(req.reason)},
-                        {"now", req.now}});
+  return dump_line(json{
+      {"cmd", text::printable(req.cmd)}, {"reason", clean_reason(req.reason)}, {"now", req.now}});
 }
 
 std::string encode_control_reply(const ControlReply& reply) {

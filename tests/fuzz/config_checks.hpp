@@ -15,7 +15,8 @@ namespace rsagent::fuzz {
 inline void check_load(const std::string& main_path, const std::vector<config::Source>& sources) {
   const config::LoadResult loaded = config::load(main_path);
   const config::LoadResult pure = config::parse_sources(sources);
-  FUZZ_CHECK(loaded.config.has_value() == pure.config.has_value(), "load and parse_sources disagree");
+  FUZZ_CHECK(loaded.config.has_value() == pure.config.has_value(),
+             "load and parse_sources disagree");
   FUZZ_CHECK(loaded.config.has_value() == loaded.errors.empty(), "a config and errors at once");
   if (loaded.config) FUZZ_CHECK(*loaded.config == *pure.config, "load and parse_sources differ");
   FUZZ_CHECK(loaded.errors.size() == pure.errors.size(), "error counts differ");
@@ -24,9 +25,10 @@ inline void check_load(const std::string& main_path, const std::vector<config::S
     const std::string printed = config::render(*loaded.config);
     FUZZ_CHECK(is_printable(printed, true), "check-config --print is not printable");
     const config::LoadResult again = config::parse_sources({{"printed.json", printed}});
-    FUZZ_CHECK(again.config.has_value(),
-               "check-config --print does not load: " + again.errors.front().str() + "\n" + printed);
-    FUZZ_CHECK(*again.config == *loaded.config, "check-config --print loads as another config:\n" + printed);
+    FUZZ_CHECK(again.config.has_value(), "check-config --print does not load: " +
+                                             again.errors.front().str() + "\n" + printed);
+    FUZZ_CHECK(*again.config == *loaded.config,
+               "check-config --print loads as another config:\n" + printed);
   }
   for (const auto& d : loaded.errors) {
     FUZZ_CHECK(d.pos.line >= 1 && d.pos.col >= 1, d.str());

@@ -3,10 +3,10 @@
 // others conf.d/10.json, conf.d/20.json, ... (merged in that order).
 #include "config_checks.hpp"
 
+#include <sys/stat.h>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
-#include <sys/stat.h>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,7 +31,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string_view rest(reinterpret_cast<const char*>(data), size);
   std::vector<rsagent::config::Source> sources;
   while (true) {
-    const std::size_t cut = sources.size() <= kMaxDropins ? rest.find(kSeparator) : std::string_view::npos;
+    const std::size_t cut =
+        sources.size() <= kMaxDropins ? rest.find(kSeparator) : std::string_view::npos;
     const std::string_view piece = rest.substr(0, cut);
     std::string path = main_path;
     if (!sources.empty()) {

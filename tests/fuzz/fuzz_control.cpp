@@ -33,7 +33,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(rsagent::fuzz::is_printable(req->reason), "a decoded reason is not printable");
     FUZZ_CHECK(req->reason.size() <= kMaxReasonBytes, "a decoded reason is too long");
     const std::string line = encode_control_request(*req);
-    FUZZ_CHECK(line.size() <= kMaxRequestLine + 1, "an encoded request is longer than a line may be");
+    FUZZ_CHECK(line.size() <= kMaxRequestLine + 1,
+               "an encoded request is longer than a line may be");
     const auto back = decode_control_request(strip_newline(line));
     FUZZ_CHECK(back.ok() && *back == *req, "a request changes through encode and decode");
   } else {
@@ -48,10 +49,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const ControlReply reply{size % 2 == 0, std::string(in), static_cast<int>(size % 256), size};
   const auto got = decode_control_reply(strip_newline(encode_control_reply(reply)));
   FUZZ_CHECK(got.ok(), "a reply does not decode: " + got.error().str());
-  FUZZ_CHECK(got->ok == reply.ok && got->code == reply.code && got->boot == reply.boot, "reply fields");
-  FUZZ_CHECK(got->message == rsagent::text::printable(in, true), "a reply message changes on the way");
+  FUZZ_CHECK(got->ok == reply.ok && got->code == reply.code && got->boot == reply.boot,
+             "reply fields");
+  FUZZ_CHECK(got->message == rsagent::text::printable(in, true),
+             "a reply message changes on the way");
   // A reply from a daemon is input to the CLI too.
   const auto any = decode_control_reply(in);
-  if (any) FUZZ_CHECK(rsagent::fuzz::is_printable(any->message, true), "a decoded message is not printable");
+  if (any)
+    FUZZ_CHECK(rsagent::fuzz::is_printable(any->message, true),
+               "a decoded message is not printable");
   return 0;
 }

@@ -23,8 +23,10 @@ void check_entry(const JournalEntry& e) {
                    s->key.iface != "..",
                "sysctl on interface \"" + s->key.iface + "\"");
   } else if (const auto* a = std::get_if<AddressEntry>(&e)) {
-    FUZZ_CHECK(a->spec.prefix >= 0 && a->spec.prefix <= a->spec.address.max_prefix(), a->spec.str());
-    FUZZ_CHECK(rsagent::fuzz::is_printable(a->spec.label) && a->spec.label.size() <= 15, a->spec.label);
+    FUZZ_CHECK(a->spec.prefix >= 0 && a->spec.prefix <= a->spec.address.max_prefix(),
+               a->spec.str());
+    FUZZ_CHECK(rsagent::fuzz::is_printable(a->spec.label) && a->spec.label.size() <= 15,
+               a->spec.label);
   } else {
     const auto& r = std::get<RouteEntry>(e);
     FUZZ_CHECK(r.spec.prefix >= 0 && r.spec.prefix <= r.spec.dst.max_prefix(), r.spec.str());
@@ -43,7 +45,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(loaded.ok() == decoded.ok(), "load and decode_journal disagree");
   if (!decoded) {
     FUZZ_CHECK(rsagent::fuzz::is_printable(loaded.error().str()), loaded.error().str());
-    FUZZ_CHECK(loaded.error().str().find(path) != std::string::npos, "the error does not name the file");
+    FUZZ_CHECK(loaded.error().str().find(path) != std::string::npos,
+               "the error does not name the file");
     return 0;
   }
   FUZZ_CHECK(loaded->has_value() && **loaded == *decoded, "load and decode_journal differ");

@@ -2,9 +2,11 @@
 
 #include "rsagent/util/text.hpp"
 
+#include <unistd.h>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <unistd.h>
 
 namespace rsagent::fuzz {
 
@@ -14,8 +16,8 @@ struct TempDir {
   std::string path;
   TempDir() {
     const char* base = std::getenv("TMPDIR");
-    std::string tmpl = std::string(base != nullptr && *base != '\0' ? base : "/tmp") +
-                       "/rsagent-fuzz-XXXXXX";
+    std::string tmpl =
+        std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/rsagent-fuzz-XXXXXX";
     if (::mkdtemp(tmpl.data()) == nullptr) {
       std::perror("mkdtemp");
       std::abort();
@@ -42,6 +44,12 @@ void write_file(const std::string& path, std::string_view data) {
     std::perror(path.c_str());
     std::abort();
   }
+}
+
+void broken(const char* file, int line, const char* cond, const std::string& what) {
+  std::fprintf(stderr, "invariant broken at %s:%d: %s\n  %s\n", file, line, cond,
+               text::printable(what, /*keep_newlines=*/true).c_str());
+  std::abort();
 }
 
 bool is_printable(std::string_view s, bool newlines) {

@@ -3,21 +3,19 @@
 // per-process temp folder for the targets whose code under test takes paths.
 #pragma once
 
-#include <cstdio>
-#include <cstdlib>
 #include <string>
 #include <string_view>
 
-#define FUZZ_CHECK(cond, what)                                                        \
-  do {                                                                                \
-    if (!(cond)) {                                                                    \
-      std::fprintf(stderr, "invariant broken at %s:%d: %s\n  %s\n", __FILE__, __LINE__, \
-                   #cond, std::string(what).c_str());                                 \
-      std::abort();                                                                   \
-    }                                                                                 \
+// Stops the run when `cond` is false, printing `what` (made printable).
+#define FUZZ_CHECK(cond, what)                                             \
+  do {                                                                     \
+    if (!(cond)) ::rsagent::fuzz::broken(__FILE__, __LINE__, #cond, what); \
   } while (0)
 
 namespace rsagent::fuzz {
+
+// Prints where an invariant broke and aborts: libFuzzer keeps the input.
+[[noreturn]] void broken(const char* file, int line, const char* cond, const std::string& what);
 
 // A folder under $TMPDIR (or /tmp) made once per process and removed with
 // everything in it when the process exits normally.

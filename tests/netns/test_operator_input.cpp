@@ -8,15 +8,15 @@
 
 #include <doctest/doctest.h>
 
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 #include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <thread>
-#include <unistd.h>
 
 using namespace rsagent::testing;
 using namespace std::chrono_literals;
@@ -41,7 +41,11 @@ bool printable_utf8(const std::string& s) {
   // No byte that is not part of valid UTF-8, no control character.
   for (std::size_t i = 0; i < s.size();) {
     const auto c = static_cast<unsigned char>(s[i]);
-    std::size_t n = c < 0x80 ? 1 : (c >= 0xc2 && c <= 0xdf) ? 2 : (c >= 0xe0 && c <= 0xef) ? 3 : (c >= 0xf0 && c <= 0xf4) ? 4 : 0;
+    std::size_t n = c < 0x80                   ? 1
+                    : (c >= 0xc2 && c <= 0xdf) ? 2
+                    : (c >= 0xe0 && c <= 0xef) ? 3
+                    : (c >= 0xf0 && c <= 0xf4) ? 4
+                                               : 0;
     if (n == 0 || i + n > s.size() || (n == 1 && (c < 0x20 && c != '\n'))) return false;
     for (std::size_t k = 1; k < n; ++k)
       if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return false;
@@ -79,7 +83,9 @@ std::string control_raw(const AgentNode& n, const std::string& bytes) {
 
 }  // namespace
 
-TEST_CASE("a reload with a stray byte, smart quotes or a misplaced BOM is refused with the byte escaped, and the daemon runs on") {
+TEST_CASE(
+    "a reload with a stray byte, smart quotes or a misplaced BOM is refused with the byte escaped, "
+    "and the daemon runs on") {
   AgentNode n(kConfig);
   start_node(n);
   const std::string running = n.ns.snapshot();
@@ -90,10 +96,14 @@ TEST_CASE("a reload with a stray byte, smart quotes or a misplaced BOM is refuse
     std::string words;
   };
   const std::vector<Case> cases{
-      {"\\xff", "{\"vips\": [\"198.51.100.100\", \"2001:db8::100\"]}\xff\n", "found the byte \\xff after the end of the document; it is not UTF-8"},
-      {"smart quotes", "{\"vips\": [\xe2\x80\x9c" "198.51.100.1\xe2\x80\x9d]}\n",
+      {"\\xff", "{\"vips\": [\"198.51.100.100\", \"2001:db8::100\"]}\xff\n",
+       "found the byte \\xff after the end of the document; it is not UTF-8"},
+      {"smart quotes",
+       "{\"vips\": [\xe2\x80\x9c"
+       "198.51.100.1\xe2\x80\x9d]}\n",
        "typographic quote '\xe2\x80\x9c'; JSON strings need straight double quotes"},
-      {"BOM after the start", "{\"vips\": \xef\xbb\xbf[\"198.51.100.1\"]}\n", "byte order mark (U+FEFF)"},
+      {"BOM after the start", "{\"vips\": \xef\xbb\xbf[\"198.51.100.1\"]}\n",
+       "byte order mark (U+FEFF)"},
       {"\\xff in a key", "{\"vips\": [], \"\xff\": 1}\n", "invalid UTF-8 in a string"},
   };
   for (const auto& c : cases) {
@@ -109,14 +119,17 @@ TEST_CASE("a reload with a stray byte, smart quotes or a misplaced BOM is refuse
     CHECK(n.ns.snapshot() == running);
   }
   // A BOM at the very start is no error: that reload applies.
-  n.write_config("\xef\xbb\xbf{\"vips\": [\"198.51.100.100\", \"2001:db8::100\", \"198.51.100.101\"]}\n");
+  n.write_config(
+      "\xef\xbb\xbf{\"vips\": [\"198.51.100.100\", \"2001:db8::100\", \"198.51.100.101\"]}\n");
   const auto r = n.rsagent("reload");
   CHECK_MESSAGE(r.code == 0, r.out);
   CHECK(has_addr(n.ns.addresses(), "198.51.100.101", 32));
   CHECK(n.rsagent("stop").code == 0);
 }
 
-TEST_CASE("a reason that is not UTF-8, or 3000 'é', is kept cleaned and cut, and neither the CLI nor the daemon ends") {
+TEST_CASE(
+    "a reason that is not UTF-8, or 3000 'é', is kept cleaned and cut, and neither the CLI nor the "
+    "daemon ends") {
   AgentNode n(kConfig);
   start_node(n);
   const std::string running = n.ns.snapshot();
@@ -166,7 +179,8 @@ TEST_CASE("the control socket answers every line, malformed or not, and the daem
       {"\n", "malformed request: not a JSON object on one line"},
       {std::string(100000, '[') + "\n", "malformed request: longer than 4096 bytes"},
       // What an older CLI sent for 3000 "é": a line past the limit.
-      {"{\"cmd\":\"drain\",\"now\":false,\"reason\":\"" + e3000 + "\"}\n", "malformed request: longer than 4096 bytes"},
+      {"{\"cmd\":\"drain\",\"now\":false,\"reason\":\"" + e3000 + "\"}\n",
+       "malformed request: longer than 4096 bytes"},
       {"{\"cmd\":\"drain\",\"reason\":\"\\ud800\"}\n", "malformed request: not a JSON object"},
       {"{\"cmd\":7}\n", "\\\"cmd\\\" must be a string"},
       {"{\"cmd\":\"frobnicate\"}\n", "unknown command \\\"frobnicate\\\""},
@@ -186,9 +200,12 @@ TEST_CASE("the control socket answers every line, malformed or not, and the daem
   CHECK(n.rsagent("stop").code == 0);
 }
 
-TEST_CASE("stop with a journal out of range after a crash exits 1 saying what is wrong, changes nothing and keeps the file") {
+TEST_CASE(
+    "stop with a journal out of range after a crash exits 1 saying what is wrong, changes nothing "
+    "and keeps the file") {
   AgentNode n(R"({"vips": ["198.51.100.100"]})");
-  const std::string route = R"({"type":"route","dst":"198.51.100.100","table":254,"metric":0,"created":true)";
+  const std::string route =
+      R"({"type":"route","dst":"198.51.100.100","table":254,"metric":0,"created":true)";
   const std::vector<std::pair<std::string, std::string>> journals{
       {"{\"version\":1,\"entries\":{}}\n", "\"entries\" must be an array"},
       {"{\"version\":1,\"entries\":[" + route + ",\"prefix\":999}]}\n",
@@ -196,7 +213,8 @@ TEST_CASE("stop with a journal out of range after a crash exits 1 saying what is
       {"{\"version\":1,\"entries\":[{\"type\":\"sysctl\",\"iface\":\"all\",\"name\":\"arp_ignore\","
        "\"original\":28222222222222222222,\"wrote\":1}]}\n",
        "entry 1: \"original\" must be an integer -2147483648-2147483647"},
-      {"{\"version\":1,\"entries\":[{\"type\":\"sysctl\",\"iface\":\"../../../kernel\",\"name\":\"core_pattern\","
+      {"{\"version\":1,\"entries\":[{\"type\":\"sysctl\",\"iface\":\"../../../"
+       "kernel\",\"name\":\"core_pattern\","
        "\"original\":0,\"wrote\":1}]}\n",
        "entry 1: \"iface\" is not an interface name"},
   };

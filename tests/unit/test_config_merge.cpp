@@ -33,10 +33,12 @@ const char* const kMain = R"({
 
 }  // namespace
 
-TEST_CASE("a drop-in that sets health.checks keeps the main file's allow, listen and maintenance_file") {
-  const auto r = files({{"main.json", kMain},
-                        {"conf.d/50-db.json",
-                         R"({"health": {"checks": [{"name": "db", "type": "tcp", "address": "127.0.0.1:5432"}]}})"}});
+TEST_CASE(
+    "a drop-in that sets health.checks keeps the main file's allow, listen and maintenance_file") {
+  const auto r = files(
+      {{"main.json", kMain},
+       {"conf.d/50-db.json",
+        R"({"health": {"checks": [{"name": "db", "type": "tcp", "address": "127.0.0.1:5432"}]}})"}});
   const Config& c = ok(r);
   REQUIRE(c.health.listen.size() == 1);
   CHECK(c.health.listen[0].str() == "127.0.0.1:9799");
@@ -50,15 +52,16 @@ TEST_CASE("a drop-in that sets health.checks keeps the main file's allow, listen
 }
 
 TEST_CASE("a drop-in replaces only the settings it names, key by key inside objects") {
-  const auto r = files({{"main.json", kMain},
-                        {"conf.d/10.json", R"({"arp": {"announce": 1}, "health": {"allow": []}})"},
-                        {"conf.d/20.json", R"({"arp": {"ignore": 1}, "vips": ["2001:db8::1"], "routes": false})"}});
+  const auto r = files(
+      {{"main.json", kMain},
+       {"conf.d/10.json", R"({"arp": {"announce": 1}, "health": {"allow": []}})"},
+       {"conf.d/20.json", R"({"arp": {"ignore": 1}, "vips": ["2001:db8::1"], "routes": false})"}});
   const Config& c = ok(r);
-  CHECK(c.arp.ignore == 1);                                                // 20.json
-  CHECK(c.arp.announce == 1);                                              // 10.json
+  CHECK(c.arp.ignore == 1);                                                  // 20.json
+  CHECK(c.arp.announce == 1);                                                // 10.json
   CHECK(c.arp.interfaces == std::vector<std::string>{"all", "lo", "eth0"});  // main
-  CHECK(c.health.allow.empty());                                           // 10.json: everyone
-  CHECK(c.health.listen[0].str() == "127.0.0.1:9799");                     // main
+  CHECK(c.health.allow.empty());                                             // 10.json: everyone
+  CHECK(c.health.listen[0].str() == "127.0.0.1:9799");                       // main
   CHECK_FALSE(c.routes);
   REQUIRE(c.vips.size() == 2);
   CHECK(c.origins.at("arp.ignore").str() == "conf.d/20.json:1:20");
@@ -70,39 +73,52 @@ TEST_CASE("a drop-in replaces only the settings it names, key by key inside obje
 
 TEST_CASE("a check name declared in two files is refused, naming both") {
   const auto r = files({{"main.json", kMain},
-                        {"conf.d/a.json", "{\"health\": {\"checks\": [\n  {\"name\": \"web\", \"type\": \"tcp\", \"address\": \"127.0.0.1:81\"}]}}"}});
+                        {"conf.d/a.json",
+                         "{\"health\": {\"checks\": [\n  {\"name\": \"web\", \"type\": \"tcp\", "
+                         "\"address\": \"127.0.0.1:81\"}]}}"}});
   REQUIRE(r.errors.size() == 1);
   CHECK(r.errors[0].str() ==
-        "conf.d/a.json:2:3: duplicate check name \"web\" (first declared at main.json:8:16); rename one");
+        "conf.d/a.json:2:3: duplicate check name \"web\" (first declared at main.json:8:16); "
+        "rename one");
 }
 
-TEST_CASE("an agent-check port that collides with a listen port from another file is refused there") {
-  const auto r = files({{"main.json", kMain},
-                        {"conf.d/a.json", R"({"health": {"agent_check": {"listen": "127.0.0.1:9799"}}})"}});
+TEST_CASE(
+    "an agent-check port that collides with a listen port from another file is refused there") {
+  const auto r =
+      files({{"main.json", kMain},
+             {"conf.d/a.json", R"({"health": {"agent_check": {"listen": "127.0.0.1:9799"}}})"}});
   REQUIRE(r.errors.size() == 1);
-  CHECK(r.errors[0].str().rfind("conf.d/a.json:1:39: agent_check.listen 127.0.0.1:9799 collides with "
-                                "health.listen 127.0.0.1:9799 (set at main.json:5:15)", 0) == 0);
+  CHECK(
+      r.errors[0].str().rfind("conf.d/a.json:1:39: agent_check.listen 127.0.0.1:9799 collides with "
+                              "health.listen 127.0.0.1:9799 (set at main.json:5:15)",
+                              0) == 0);
 }
 
-TEST_CASE("check-config --print shows every setting with its file and reads back as the same config") {
-  const auto r = files({{"main.json", kMain},
-                        {"conf.d/50-db.json",
-                         "{\"health\": {\"agent_check\": {\"listen\": \"[::]:9798\"}, \"checks\": [\n"
-                         "  {\"name\": \"db\", \"type\": \"exec\", \"command\": [\"/bin/check\", \"\\u00e9\\u0085\"], \"interval\": \"90s\"},\n"
-                         "  {\"name\": \"api\", \"type\": \"http\", \"url\": \"http://[::1]:8080/ping?x=1\", \"expect\": [200, 204], \"host\": \"www.example.com\", \"timeout\": \"250ms\"}]},\n"
-                         " \"vips\": [{\"address\": \"198.51.100.2\", \"label\": \"lo:web\"}]}"}});
+TEST_CASE(
+    "check-config --print shows every setting with its file and reads back as the same config") {
+  const auto r =
+      files({{"main.json", kMain},
+             {"conf.d/50-db.json",
+              "{\"health\": {\"agent_check\": {\"listen\": \"[::]:9798\"}, \"checks\": [\n"
+              "  {\"name\": \"db\", \"type\": \"exec\", \"command\": [\"/bin/check\", "
+              "\"\\u00e9\\u0085\"], \"interval\": \"90s\"},\n"
+              "  {\"name\": \"api\", \"type\": \"http\", \"url\": \"http://[::1]:8080/ping?x=1\", "
+              "\"expect\": [200, 204], \"host\": \"www.example.com\", \"timeout\": \"250ms\"}]},\n"
+              " \"vips\": [{\"address\": \"198.51.100.2\", \"label\": \"lo:web\"}]}"}});
   const Config& c = ok(r);
   const std::string out = render(c);
   CAPTURE(out);
   CHECK(out.find("//   main.json\n//   conf.d/50-db.json\n") != std::string::npos);
   CHECK(out.find("    \"198.51.100.1\",  // main.json:2:12\n") != std::string::npos);
-  CHECK(out.find("    {\"address\": \"198.51.100.2\", \"label\": \"lo:web\"}  // conf.d/50-db.json:4:23\n") !=
-        std::string::npos);
+  CHECK(out.find("    {\"address\": \"198.51.100.2\", \"label\": \"lo:web\"}  // "
+                 "conf.d/50-db.json:4:23\n") != std::string::npos);
   CHECK(out.find("    \"ignore\": 2,  // main.json:3:21\n") != std::string::npos);
   CHECK(out.find("    \"announce\": 2,  // default\n") != std::string::npos);
   CHECK(out.find("  \"routes\": true,  // default\n") != std::string::npos);
-  CHECK(out.find("    \"allow\": [\"198.51.100.0/24\"],  // main.json:6:14\n") != std::string::npos);
-  CHECK(out.find("\"agent_check\": {\"listen\": \"[::]:9798\"},  // conf.d/50-db.json:1:39\n") != std::string::npos);
+  CHECK(out.find("    \"allow\": [\"198.51.100.0/24\"],  // main.json:6:14\n") !=
+        std::string::npos);
+  CHECK(out.find("\"agent_check\": {\"listen\": \"[::]:9798\"},  // conf.d/50-db.json:1:39\n") !=
+        std::string::npos);
   CHECK(out.find("\"interval\": \"90s\"") != std::string::npos);
   CHECK(out.find("\"timeout\": \"250ms\"") != std::string::npos);
   // A C1 control character is escaped, never printed as it is.

@@ -70,7 +70,8 @@ TEST_CASE("a reason is cleaned where it enters: bytes escaped, cut at a characte
   REQUIRE(r);
   CHECK(r->reason == "\\xff");
   // A daemon cuts an over-long reason from an older CLI the same way.
-  r = decode_control_request("{\"cmd\":\"maint\",\"reason\":\"" + std::string(255, 'a') + "\xc3\xa9\"}");
+  r = decode_control_request("{\"cmd\":\"maint\",\"reason\":\"" + std::string(255, 'a') +
+                             "\xc3\xa9\"}");
   REQUIRE(r);
   CHECK(r->reason == std::string(255, 'a'));
 }
@@ -87,8 +88,9 @@ TEST_CASE("any reply message dumps: invalid bytes escaped, newlines kept") {
 }
 
 TEST_CASE("a malformed reply is an error for the CLI, never a throw") {
-  for (const char* line : {"", "\xff", "[]", R"({"ok":1,"message":"x"})", R"({"ok":true})",
-                           R"({"ok":true,"message":"x","code":256})", R"({"ok":true,"message":"x","boot":-1})"}) {
+  for (const char* line :
+       {"", "\xff", "[]", R"({"ok":1,"message":"x"})", R"({"ok":true})",
+        R"({"ok":true,"message":"x","code":256})", R"({"ok":true,"message":"x","boot":-1})"}) {
     CAPTURE(line);
     CHECK_FALSE(decode_control_reply(line));
   }
