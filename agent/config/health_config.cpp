@@ -265,6 +265,7 @@ void parse_tcp_gate(Checker& c, const json& g, Health& h, Origins& set) {
   const json& l = g["listen"];
   const std::string lptr = ptr + "/listen";
   set["health.tcp_gate.listen"] = c.where(lptr);
+  h.tcp_gate.clear();  // a later file's list replaces an earlier one's, as health.listen does
   if (l.is_string()) {
     if (auto e = endpoint_at(c, l, lptr, "tcp_gate.listen")) h.tcp_gate.push_back(*e);
     return;

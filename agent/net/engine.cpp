@@ -172,9 +172,18 @@ Result<ApplyReport> Engine::apply(const Plan& plan, const Journal& prior) {
   return report;
 }
 
-Status Engine::revert(const Journal& journal) {
-  auto st = observe(DesiredState{}, journal, false);
+Status Engine::revert(const Journal& recorded) {
+  auto st = observe(DesiredState{}, recorded, false);
   if (!st) return Status(st.error()).with_context("revert");
+  // Sysctls follow their interface, not its name: eth0 renamed eth9 keeps
+  // the values rsagent wrote, under the new name.
+  std::vector<std::string> moved;
+  const Journal journal = follow_renamed_interfaces(recorded, st->links, moved);
+  for (const auto& n : moved) log::notice(n);
+  if (!(journal == recorded)) {
+    st = observe(DesiredState{}, journal, false);
+    if (!st) return Status(st.error()).with_context("revert");
+  }
   const Plan plan = make_revert_plan(journal, *st);
   for (const auto& w : plan.warnings) log::warning(w);
   for (const auto& n : plan.notes) log::info(n);

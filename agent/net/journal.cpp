@@ -17,9 +17,12 @@ using nlohmann::json;
 constexpr int kVersion = 1;
 
 json encode_entry(const JournalEntry& e) {
-  if (const auto* s = std::get_if<SysctlEntry>(&e))
-    return {{"type", "sysctl"}, {"iface", s->key.iface}, {"name", s->key.name},
-            {"original", s->original}, {"wrote", s->wrote}};
+  if (const auto* s = std::get_if<SysctlEntry>(&e)) {
+    json j{{"type", "sysctl"}, {"iface", s->key.iface}, {"name", s->key.name},
+           {"original", s->original}, {"wrote", s->wrote}};
+    if (s->ifindex > 0) j["ifindex"] = s->ifindex;  // absent for all/default, and in older journals
+    return j;
+  }
   if (const auto* a = std::get_if<AddressEntry>(&e))
     return {{"type", "address"}, {"address", a->spec.address.str()}, {"prefix", a->spec.prefix},
             {"label", a->spec.label}, {"created", a->created}};
@@ -143,7 +146,7 @@ Result<JournalEntry> decode_entry(const json& j, std::size_t index) {
   if (!r.ok()) return make_error(r.error());
   JournalEntry out;
   if (type == "sysctl") {
-    r.keys({"type", "iface", "name", "original", "wrote"});
+    r.keys({"type", "iface", "name", "original", "wrote", "ifindex"});
     SysctlEntry e;
     e.key.iface = r.string("iface");
     if (r.ok() && !valid_interface_name(e.key.iface))
@@ -156,6 +159,7 @@ Result<JournalEntry> decode_entry(const json& j, std::size_t index) {
                         shown(e.key.name));
     e.original = static_cast<int>(r.integer("original", kIntMin, kIntMax));
     e.wrote = static_cast<int>(r.integer("wrote", kIntMin, kIntMax));
+    if (j.contains("ifindex")) e.ifindex = static_cast<int>(r.integer("ifindex", 1, kIntMax));
     out = e;
   } else if (type == "address") {
     r.keys({"type", "address", "prefix", "label", "created"});

@@ -202,7 +202,10 @@ Plan make_plan(const DesiredState& want, const ObservedState& have, const Journa
       sysctl_writes.push_back(a);
     }
     after.sysctls[s.key] = s.value;
-    sys_entries.emplace_back(SysctlEntry{s.key, original, s.value});
+    int ifindex = 0;
+    for (const auto& l : have.links)
+      if (l.name == s.key.iface) ifindex = l.ifindex;
+    sys_entries.emplace_back(SysctlEntry{s.key, original, s.value, ifindex});
   }
 
   // Indexes, so a plan for 10000 VIPs is not 10000 x 10000 comparisons.
@@ -365,6 +368,33 @@ Plan make_plan(const DesiredState& want, const ObservedState& have, const Journa
     for (auto& w : arp_leaks(after)) p.warnings.push_back(std::move(w));
   }
   return p;
+}
+
+Journal follow_renamed_interfaces(const Journal& journal, const std::vector<Link>& links,
+                                  std::vector<std::string>& notes) {
+  Journal out;
+  for (const auto& e : journal.entries) {
+    const auto* s = std::get_if<SysctlEntry>(&e);
+    if (s == nullptr || s->ifindex <= 0) {
+      out.entries.push_back(e);
+      continue;
+    }
+    const auto link = std::find_if(links.begin(), links.end(),
+                                   [&](const Link& l) { return l.ifindex == s->ifindex; });
+    if (link == links.end()) {
+      notes.push_back(s->key.str() + ": interface " + s->key.iface + " (index " + std::to_string(s->ifindex) +
+                      ") is gone, and its settings with it; nothing to restore");
+      continue;
+    }
+    SysctlEntry moved = *s;
+    if (link->name != s->key.iface) {
+      notes.push_back("interface " + s->key.iface + " is now called " + link->name + ": restoring its " +
+                      s->key.name + " there");
+      moved.key.iface = link->name;
+    }
+    out.entries.push_back(moved);
+  }
+  return out;
 }
 
 Plan make_revert_plan(const Journal& journal, const ObservedState& have) {

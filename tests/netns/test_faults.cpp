@@ -182,3 +182,30 @@ TEST_CASE("stop without privileges exits 0 when nothing runs and nothing is reco
   CHECK(r.code == 4);
   CHECK(n.rsagent("stop").code == 0);
 }
+
+TEST_CASE("an arp interface renamed while running gets its settings back under its new name") {
+  AgentNode n(R"({"vips": ["198.51.100.1"], "arp": {"interfaces": ["all", "lo", "eth0"]}})");
+  n.ns.ip("link add eth0 type veth peer name peer0");
+  n.ns.set_sysctl("eth0", "arp_ignore", 0);
+  n.ns.set_sysctl("eth0", "arp_announce", 0);
+  const std::string all_before = n.ns.run("sh -c 'grep -r . /proc/sys/net/ipv4/conf/all/'").out;
+  std::string how;
+  SUBCASE("stop through the daemon (from its memory)") { how = "stop"; }
+  SUBCASE("stop after the daemon was killed (from the journal file)") { how = "kill"; }
+  CAPTURE(how);
+  REQUIRE(n.rsagent("start").code == 0);
+  REQUIRE(n.ns.sysctl("eth0", "arp_ignore") == 1);
+  n.ns.ip("link set eth0 name eth9");
+  if (how == "kill") {
+    const int pid = n.daemon_pid();
+    REQUIRE(pid > 0);
+    ::kill(pid, SIGKILL);
+    REQUIRE(wait_until([&] { return ::kill(pid, 0) != 0; }, 5s));
+  }
+  const auto r = n.rsagent("stop");
+  CHECK_MESSAGE(r.code == 0, r.out);
+  CHECK(n.ns.sysctl("eth9", "arp_ignore") == 0);
+  CHECK(n.ns.sysctl("eth9", "arp_announce") == 0);
+  CHECK(n.ns.run("sh -c 'grep -r . /proc/sys/net/ipv4/conf/all/'").out == all_before);
+  CHECK(n.ns.addresses().dump().find("198.51.100.1") == std::string::npos);
+}

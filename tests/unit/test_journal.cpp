@@ -162,3 +162,16 @@ TEST_CASE("error chains read outermost first and do not repeat the errno text") 
   Error e = errno_error(ENETDOWN, "Nexthop device is not up");
   CHECK(e.str() == "Nexthop device is not up (Network is down)");
 }
+
+TEST_CASE("a sysctl entry keeps its interface's index across encode and decode; a bad index is malformed") {
+  rsagent::net::Journal j;
+  j.entries.push_back(rsagent::net::SysctlEntry{{"eth0", "arp_ignore"}, 0, 1, 7});
+  j.entries.push_back(rsagent::net::SysctlEntry{{"all", "arp_ignore"}, 0, 1, 0});
+  auto back = rsagent::net::decode_journal(rsagent::net::encode_journal(j));
+  REQUIRE(back);
+  CHECK(*back == j);
+  CHECK(!rsagent::net::decode_journal(
+      R"({"version":1,"entries":[{"type":"sysctl","iface":"eth0","name":"arp_ignore","original":0,"wrote":1,"ifindex":0}]})"));
+  CHECK(!rsagent::net::decode_journal(
+      R"({"version":1,"entries":[{"type":"sysctl","iface":"eth0","name":"arp_ignore","original":0,"wrote":1,"ifindex":1e3}]})"));
+}

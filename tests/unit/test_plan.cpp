@@ -290,3 +290,21 @@ TEST_CASE("after_plan predicts exactly what the kernel holds once a plan is appl
   same(after_plan(before2, p2), observe(k, s, want2, p2.journal));
   REQUIRE(e.revert(p2.journal));
 }
+
+TEST_CASE("revert follows a renamed interface by its index and drops one that is gone") {
+  Journal j;
+  j.entries.push_back(SysctlEntry{{"all", "arp_ignore"}, 0, 1, 0});
+  j.entries.push_back(SysctlEntry{{"eth0", "arp_ignore"}, 0, 1, 3});
+  j.entries.push_back(SysctlEntry{{"eth1", "arp_ignore"}, 0, 1, 4});
+  j.entries.push_back(SysctlEntry{{"eth2", "arp_ignore"}, 0, 1, 0});  // an old journal: no index
+  const std::vector<Link> links{{1, "lo", true, true}, {3, "eth9", true, false}, {7, "eth1", true, false}};
+  std::vector<std::string> notes;
+  const Journal moved = follow_renamed_interfaces(j, links, notes);
+  REQUIRE(moved.entries.size() == 3);
+  CHECK(std::get<SysctlEntry>(moved.entries[0]).key.iface == "all");
+  CHECK(std::get<SysctlEntry>(moved.entries[1]).key.iface == "eth9");
+  CHECK(std::get<SysctlEntry>(moved.entries[2]).key.iface == "eth2");
+  REQUIRE(notes.size() == 2);
+  CHECK(notes[0] == "interface eth0 is now called eth9: restoring its arp_ignore there");
+  CHECK(notes[1].find("interface eth1 (index 4) is gone") != std::string::npos);
+}

@@ -119,6 +119,10 @@ struct SysctlEntry {
   SysctlKey key;
   int original = 0;  // value before rsagent first wrote it
   int wrote = 0;     // value rsagent wrote; restore only while it is still this
+  // The interface's index when rsagent wrote it (0 for "all" and
+  // "default"): a renamed interface keeps its index, so the revert follows
+  // it to its new name.
+  int ifindex = 0;
   bool operator==(const SysctlEntry&) const = default;
 };
 using JournalEntry = std::variant<SysctlEntry, AddressEntry, RouteEntry>;

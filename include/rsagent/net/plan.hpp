@@ -51,6 +51,12 @@ struct Plan {
 // applying, from the kernel's acknowledgements instead of a second dump.
 [[nodiscard]] ObservedState after_plan(ObservedState before, const Plan& plan);
 
+// The journal with each per-interface sysctl entry moved to its interface's
+// current name (found by ifindex), and entries of interfaces that are gone
+// dropped; one note per change.
+[[nodiscard]] Journal follow_renamed_interfaces(const Journal& journal, const std::vector<Link>& links,
+                                                std::vector<std::string>& notes);
+
 // Undo exactly what `journal` says rsagent did, newest first. A sysctl is
 // restored only while it still holds the value rsagent wrote.
 [[nodiscard]] Plan make_revert_plan(const Journal& journal, const ObservedState& have);
