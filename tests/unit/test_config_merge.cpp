@@ -139,3 +139,24 @@ TEST_CASE("check-config --print of an empty config says every value is the defau
   CHECK(out.find("// \"agent_check\" is off (default)") != std::string::npos);
   CHECK(ok(files({{"printed.json", out}})) == ok(r));
 }
+
+TEST_CASE("a tcp_gate port that collides with a listener from another file is refused there") {
+  const auto r =
+      files({{"main.json", kMain},
+             {"conf.d/gate.json", R"({"health": {"tcp_gate": {"listen": ["0.0.0.0:9799"]}}})"}});
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors[0].str().rfind("conf.d/gate.json:1:36: tcp_gate.listen 0.0.0.0:9799 collides with "
+                                "health.listen 127.0.0.1:9799 (set at main.json:5:15)",
+                                0) == 0);
+  const auto ok_gate =
+      files({{"main.json", kMain},
+             {"conf.d/gate.json", R"({"health": {"tcp_gate": {"listen": "[::]:9797"}}})"}});
+  const Config& c = ok(ok_gate);
+  REQUIRE(c.health.tcp_gate.size() == 1);
+  CHECK(c.health.listen[0].str() == "127.0.0.1:9799");  // kept from main.json
+  const std::string out = render(c);
+  CAPTURE(out);
+  CHECK(out.find("\"tcp_gate\": {\"listen\": [\"[::]:9797\"]},  // conf.d/gate.json:1:36") !=
+        std::string::npos);
+  CHECK(ok(files({{"printed.json", out}})) == c);
+}
