@@ -185,7 +185,9 @@ TEST_CASE("the control socket answers every line, malformed or not, and the daem
       {"{\"cmd\":7}\n", "\\\"cmd\\\" must be a string"},
       {"{\"cmd\":\"frobnicate\"}\n", "unknown command \\\"frobnicate\\\""},
   };
-  for (const auto& [line, words] : lines) {
+  for (const auto& l : lines) {
+    const std::string& line = l.first;  // not a structured binding: CAPTURE is a lambda
+    const std::string& words = l.second;
     CAPTURE(line.substr(0, 60));
     const std::string answer = control_raw(n, line);
     CAPTURE(answer);
@@ -228,7 +230,9 @@ TEST_CASE(
   const std::string good = read_all(journal);
   REQUIRE(good.find("198.51.100.100") != std::string::npos);
   const std::string crashed = n.ns.snapshot();
-  for (const auto& [text, words] : journals) {
+  for (const auto& j : journals) {
+    const std::string& text = j.first;  // not a structured binding: CAPTURE is a lambda
+    const std::string& words = j.second;
     CAPTURE(text);
     n.write_file("state/journal.json", text);
     const auto r = n.rsagent("stop");

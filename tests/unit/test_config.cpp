@@ -222,7 +222,11 @@ TEST_CASE("a stray byte in a config file is an error that shows it escaped, with
       {"{\"vips\": [\"\\u001b[31m198.51.100.1\"]}", "rsagent.json:1:11:", "\"\\x1b[31m198.51.100.1\" is not an IPv4"},
       {"{\"vi\\u0085ps\": []}", "rsagent.json:1:2:", "unknown key \"vi\\xc2\\x85ps\""},
   };
-  for (const auto& [text, where, words] : cases) {
+  for (const auto& c : cases) {
+    // Named copies: clang 14 cannot capture structured bindings (CAPTURE is a lambda).
+    const std::string& text = std::get<0>(c);
+    const std::string& where = std::get<1>(c);
+    const std::string& words = std::get<2>(c);
     CAPTURE(text);
     const auto r = one(text);
     REQUIRE_FALSE(r.config);

@@ -42,7 +42,9 @@ TEST_CASE("a malformed request line is an error saying what is wrong, never a th
       {R"({"cmd":"stop","now":"yes"})", "\"now\" must be true or false"},
       {R"({"cmd":"drain","reason":"\ud800"})", "not a JSON object"},
   };
-  for (const auto& [line, words] : cases) {
+  for (const auto& c : cases) {
+    const std::string& line = c.first;  // not a structured binding: CAPTURE is a lambda
+    const std::string& words = c.second;
     CAPTURE(line.substr(0, 80));
     const auto r = decode_control_request(line);
     REQUIRE_FALSE(r);

@@ -80,7 +80,9 @@ TEST_CASE("a journal with any field of the wrong shape or out of range is malfor
       {entry("[]"), "entry 1: must be an object, found []"},
       {entry(R"({"type":7})"), "entry 1: \"type\" must be a string, found 7"},
   };
-  for (const auto& [text, words] : cases) {
+  for (const auto& c : cases) {
+    const std::string& text = c.first;  // not a structured binding: CAPTURE is a lambda
+    const std::string& words = c.second;
     CAPTURE(text);
     auto r = decode_journal(text);
     REQUIRE_FALSE(r);
