@@ -18,6 +18,7 @@ namespace {
 void check_entry(const JournalEntry& e) {
   if (const auto* s = std::get_if<SysctlEntry>(&e)) {
     FUZZ_CHECK(s->key.name == "arp_ignore" || s->key.name == "arp_announce", s->key.name);
+    FUZZ_CHECK(s->ifindex >= 0, "ifindex " + std::to_string(s->ifindex));  // 0: not recorded
     FUZZ_CHECK(!s->key.iface.empty() && s->key.iface.size() <= 15 &&
                    s->key.iface.find('/') == std::string::npos && s->key.iface != "." &&
                    s->key.iface != "..",
