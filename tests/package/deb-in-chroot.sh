@@ -6,10 +6,12 @@
 # .deb; then that release's lintian must report no error and no warning.
 # The .deb (and the build log) go to OUTDIR for the systemd test.
 #
-# Usage: deb-in-chroot.sh SUITE ROOT OUTDIR
+# Usage: deb-in-chroot.sh SUITE ROOT [OUTDIR]
 #   SUITE   a Debian suite mmdebstrap knows (trixie)
 #   ROOT    where the build root is kept; reused while ROOT.stamp matches
 #           the package list below, so a second run skips mmdebstrap
+#   OUTDIR  without it, only ROOT is made: ctest does that first, as a test
+#           of its own, so the download overlaps other tests
 #
 # Needs root (mmdebstrap, chroot, mounts). Everything runs in a private
 # mount, pid and network namespace (unshare): /proc and /dev/shm mounted in
@@ -55,7 +57,7 @@ fi
 
 suite="${1:?suite}"
 root="${2:?root folder}"
-out="${3:?output folder}"
+out="${3:-}"
 src="$(cd "$(dirname "$0")/../.." && pwd)"
 . "$src/tests/package/common.sh"
 if [ "$(id -u)" -ne 0 ]; then
@@ -65,8 +67,7 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 77
 fi
 need_tools mmdebstrap unshare chroot git
-mkdir -p "$out" "$(dirname "$root")"
-out="$(cd "$out" && pwd)"
+mkdir -p "$(dirname "$root")"
 
 # What the build needs: packaging/debian/control's Build-Depends (dpkg-
 # buildpackage checks them, so a missing one fails loudly), the compiler,
@@ -102,6 +103,12 @@ else
   echo "$stamp" >"$root.stamp"
   echo "made in $((SECONDS - started)) s"
 fi
+if [ -z "$out" ]; then
+  echo "ok: the $suite build root is ready"
+  exit 0
+fi
+mkdir -p "$out"
+out="$(cd "$out" && pwd)"
 
 # A fresh copy of what git tracks (and untracked files not ignored, as
 # packaging/build-deb.sh takes), without build trees.
