@@ -1,18 +1,21 @@
-// rsagent's .deb under a real systemd: a Debian 12 root built with
-// mmdebstrap (a fresh copy per run), the package installed with dpkg,
-// booted with systemd-nspawn in a private network namespace, driven with
-// nsenter. Checks the package and the unit: nothing touched on install,
-// Type=notify start, reload, `systemctl restart` and the package upgrade
-// without a gap, restart after a crash, stop reverting everything, purge
-// leaving no file and no change behind.
+// rsagent's .deb under a real systemd, on each Debian release it supports:
+// a root built with mmdebstrap (a fresh copy per run), the package
+// installed with dpkg, booted with systemd-nspawn in a private network
+// namespace, driven with nsenter. Checks the package and the unit: nothing
+// touched on install, Type=notify start, reload, `systemctl restart` and
+// the package upgrade without a gap, restart after a crash, stop reverting
+// everything, purge leaving no file and no change behind.
 #include "../support/netns.hpp"
 
 #include <doctest/doctest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <signal.h>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 using namespace rsagent::testing;
 using namespace std::chrono_literals;
@@ -20,26 +23,94 @@ using namespace std::chrono_literals;
 #ifndef RSAGENT_SOURCE_DIR
 #error "RSAGENT_SOURCE_DIR must name the source tree"
 #endif
-#ifndef RSAGENT_DEB_DIR
-#error "RSAGENT_DEB_DIR must name where the package test put the .deb"
+#ifndef RSAGENT_PACKAGES_DIR
+#error "RSAGENT_PACKAGES_DIR must name where the package tests put their .debs"
 #endif
-#ifndef RSAGENT_E2E_ROOT
-#error "RSAGENT_E2E_ROOT must name where the container root is built"
+#ifndef RSAGENT_ROOTS_DIR
+#error "RSAGENT_ROOTS_DIR must name where the container roots are kept"
 #endif
 
 namespace {
 
-// Builds (once per build tree) a minimal Debian 12 with systemd and the
-// libraries rsagent links against.
-std::string container_root() {
-  const std::string root = RSAGENT_E2E_ROOT;
-  if (std::filesystem::exists(root + "/usr/lib/systemd/systemd")) return root;
-  std::filesystem::remove_all(root);
-  auto r = sh("mmdebstrap --variant=minbase --include=systemd,systemd-sysv,iproute2,dbus,"
-              "libnl-route-3-200,libcpp-httplib0.11,curl,procps bookworm " + root);
-  REQUIRE_MESSAGE(r.code == 0, "building the Debian 12 container root failed; the Debian package "
+// A Debian release the .deb is tested on, and where its .deb was built:
+// on the host (bookworm, tests/package/deb.sh) or in a root of that
+// release (tests/package/deb-in-chroot.sh).
+struct Distro {
+  std::string suite;    // what mmdebstrap calls it
+  std::string deb_dir;  // under RSAGENT_PACKAGES_DIR
+  [[nodiscard]] std::string root() const { return std::string(RSAGENT_ROOTS_DIR) + "/e2e-" + suite; }
+};
+const Distro kBookworm{"bookworm", "deb"};
+const Distro kTrixie{"trixie", "deb-trixie"};
+
+std::string built_deb(const Distro& d) {
+  const std::string dir = std::string(RSAGENT_PACKAGES_DIR) + "/" + d.deb_dir;
+  auto r = sh("ls " + dir + "/rsagent_*.deb");
+  REQUIRE_MESSAGE(r.code == 0, "no .deb in " << dir << ": the package test of " << d.suite
+                                             << " builds it (ctest -L package, ctest -L trixie)");
+  return r.out.substr(0, r.out.find('\n'));
+}
+
+// The packages a .deb depends on, by name: "a (>= 1), b | c" -> a, b.
+// The container gets exactly these (and what they pull in), so the test
+// also shows that Depends is complete, whatever the release calls its
+// libraries (libcpp-httplib0.11 on Debian 12, libcpp-httplib0.18 on 13).
+std::vector<std::string> depends_of(const std::string& deb) {
+  std::vector<std::string> names;
+  std::istringstream in(must("dpkg-deb -f " + deb + " Depends"));
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    item = item.substr(0, item.find_first_of("|(:"));
+    const auto b = item.find_first_not_of(" \t\n");
+    const auto e = item.find_last_not_of(" \t\n");
+    if (b != std::string::npos) names.push_back(item.substr(b, e - b + 1));
+  }
+  REQUIRE_MESSAGE(!names.empty(), deb << " has no Depends");
+  return names;
+}
+
+// Removes the copies (and kills the containers) of runs that died without
+// cleaning up: ctest kills a test that runs past its timeout.
+void sweep_stale_copies(const std::string& base) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(base).parent_path();
+  const std::string prefix = fs::path(base).filename().string() + "-run-rsat";
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(prefix, 0) != 0 || !entry.is_directory()) continue;
+    const pid_t owner = static_cast<pid_t>(std::atol(name.substr(prefix.size()).c_str()));
+    if (owner <= 0 || ::kill(owner, 0) == 0) continue;
+    const std::string pidfile = entry.path().string() + ".log.pid";
+    // Only the systemd-nspawn that booted this very copy.
+    const int nspawn = std::atoi(sh("cat " + pidfile).out.c_str());
+    if (nspawn > 0 && sh("tr '\\0' ' ' </proc/" + std::to_string(nspawn) + "/cmdline | grep -qF -- '-D " +
+                         entry.path().string() + " '").code == 0)
+      sh("kill -KILL " + std::to_string(nspawn));
+    sh("rm -rf " + entry.path().string() + " " + entry.path().string() + ".log " + pidfile);
+  }
+}
+
+// Builds (once per build tree, again when the .deb's Depends change) a
+// minimal system of the release with systemd and what the .deb depends on.
+std::string container_root(const Distro& d, const std::string& deb) {
+  const std::string root = d.root();
+  sweep_stale_copies(root);
+  std::string include = "systemd,systemd-sysv,iproute2,dbus,curl,procps";
+  for (const auto& p : depends_of(deb)) include += "," + p;
+  const std::string cmd = "mmdebstrap --variant=minbase --include=" + include + " " + d.suite;
+  if (sh("cat " + root + ".stamp").out == cmd + "\n" &&
+      std::filesystem::exists(root + "/usr/lib/systemd/systemd"))
+    return root;
+  // Made beside and renamed: an interrupted mmdebstrap leaves no root that
+  // looks complete.
+  sh("rm -rf " + root + ".stamp " + root + " " + root + ".new");
+  must("mkdir -p " + std::filesystem::path(root).parent_path().string());
+  auto r = sh(cmd + " " + root + ".new");
+  REQUIRE_MESSAGE(r.code == 0, "building the " << d.suite << " container root failed; the Debian package "
                                "mirror must be reachable (apt's sources). mmdebstrap said:\n"
                                    << r.out.substr(r.out.size() > 3000 ? r.out.size() - 3000 : 0));
+  must("mv " + root + ".new " + root + " && echo '" + cmd + "' >" + root + ".stamp");
   return root;
 }
 
@@ -71,7 +142,7 @@ struct NspawnGuard {
 class Container {
  public:
   explicit Container(const std::string& root) : root_(root), name_(unique_name()) {
-    log_ = std::string(RSAGENT_E2E_ROOT) + "-" + name_ + ".log";
+    log_ = root_ + ".log";
     must("sh -c 'systemd-nspawn --quiet --register=no --keep-unit --private-network -M " + name_ +
          " -D " + root_ + " -b >" + log_ + " 2>&1 & echo $! >" + log_ + ".pid'");
     nspawn_.pid = std::stoi(must("cat " + log_ + ".pid"));
@@ -155,19 +226,10 @@ class Monitor {
   std::string pid_;
 };
 
-std::string built_deb() {
-  auto r = sh(std::string("ls ") + RSAGENT_DEB_DIR + "/rsagent_*.deb");
-  REQUIRE_MESSAGE(r.code == 0, "no .deb in " << RSAGENT_DEB_DIR
-                                             << ": the package test builds it (ctest -R package)");
-  return r.out.substr(0, r.out.find('\n'));
-}
-
-}  // namespace
-
-TEST_CASE("the .deb under systemd: install touches nothing, start, reload, restart and upgrade without a gap, "
-          "kill -9, stop, purge leaves nothing") {
-  const RootCopy root(container_root());
-  must("install -m 0644 " + built_deb() + " " + root.path + "/root/rsagent.deb");
+void check_deb_under_systemd(const Distro& d) {
+  const std::string deb = built_deb(d);
+  const RootCopy root(container_root(d, deb));
+  must("install -m 0644 " + deb + " " + root.path + "/root/rsagent.deb");
   Container c(root.path);
   c.must_run("sh -c 'echo 2 > /proc/sys/net/ipv4/conf/all/arp_ignore'");
   const std::string before = network_state(c);
@@ -300,4 +362,16 @@ TEST_CASE("the .deb under systemd: install touches nothing, start, reload, resta
   }
   CHECK(c.run("sh -c 'ls /etc/systemd/system/*/rsagent.service'").code != 0);
   CHECK(network_state(c) == before);
+}
+
+}  // namespace
+
+TEST_CASE("Debian 12 bookworm: the .deb under systemd: install touches nothing, start, reload, restart and "
+          "upgrade without a gap, kill -9, stop, purge leaves nothing") {
+  check_deb_under_systemd(kBookworm);
+}
+
+TEST_CASE("Debian 13 trixie: the .deb under systemd: install touches nothing, start, reload, restart and "
+          "upgrade without a gap, kill -9, stop, purge leaves nothing") {
+  check_deb_under_systemd(kTrixie);
 }
