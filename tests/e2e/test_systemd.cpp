@@ -362,6 +362,16 @@ void check_deb_under_systemd(const Distro& d) {
   }
   CHECK(c.run("sh -c 'ls /etc/systemd/system/*/rsagent.service'").code != 0);
   CHECK(network_state(c) == before);
+
+  // Removal in a container without CAP_NET_ADMIN never fails because of
+  // rsagent: with nothing running, `rsagent stop` answers before it asks
+  // for the capability.
+  c.must_run("dpkg -i /root/rsagent.deb");
+  const auto removed = c.run("setpriv --bounding-set=-net_admin --inh-caps=-net_admin -- "
+                             "env DEBIAN_FRONTEND=noninteractive apt-get remove -y rsagent");
+  CHECK_MESSAGE(removed.code == 0, removed.out);
+  CHECK(c.run("sh -c \"dpkg -s rsagent 2>/dev/null | grep -q '^Status: install ok installed'\"").code != 0);
+  CHECK(network_state(c) == before);
 }
 
 }  // namespace
