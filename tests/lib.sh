@@ -10,6 +10,16 @@ build_release() {
     return 1
   fi
 }
+# bench_binary [BUILD_DIR]: the rsagent binary of BUILD_DIR, or of a
+# Release build made in build-bench when none is given (for the benchmarks).
+bench_binary() {
+  local dir=${1:-}
+  if [ -z "$dir" ]; then
+    dir="$(pwd)/build-bench"
+    build_release "$dir" >&2 || return 1
+  fi
+  echo "$dir/rsagent"
+}
 # drop_netns NS: kill whatever runs in the namespace, then delete it.
 drop_netns() {
   local p

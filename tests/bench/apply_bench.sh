@@ -7,14 +7,8 @@
 # Usage: tests/bench/apply_bench.sh [BUILD_DIR] (default: build-bench, built here)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-root="$(pwd)"
 . tests/lib.sh
-build="${1:-}"
-if [ -z "$build" ]; then
-  build="$root/build-bench"
-  build_release "$build"
-fi
-bin="$build/rsagent"
+bin="$(bench_binary "${1:-}")"
 sizes="${SIZES:-1 100 1000 10000}"
 runs="${RUNS:-9}"          # best of: kernel timings jitter by +-20% run to run
 runs_big="${RUNS_BIG:-3}"  # for N >= 10000

@@ -13,14 +13,8 @@
 # PIN (default 1 on 2 or more cores), WRK_THREADS (default 1 pinned, else 2).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-root="$(pwd)"
 . tests/lib.sh
-build="${1:-}"
-if [ -z "$build" ]; then
-  build="$root/build-bench"
-  build_release "$build"
-fi
-bin="$build/rsagent"
+bin="$(bench_binary "${1:-}")"
 duration="${DURATION:-10s}"
 conns="${CONNS:-64}"
 pin="${PIN:-$([ "$(nproc)" -ge 2 ] && echo 1 || echo 0)}"

@@ -13,14 +13,8 @@
 # Usage: tests/bench/loaded_bench.sh [BUILD_DIR]   (REQUESTS=500, HOGS=2 per core)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-root="$(pwd)"
 . tests/lib.sh
-build="${1:-}"
-if [ -z "$build" ]; then
-  build="$root/build-bench"
-  build_release "$build"
-fi
-bin="$build/rsagent"
+bin="$(bench_binary "${1:-}")"
 requests="${REQUESTS:-500}"
 hogs_per_core="${HOGS:-2}"
 unit_nice="$(awk -F= '/^Nice=/ {print $2}' units/rsagent.service)"
