@@ -1,26 +1,13 @@
 #include "rsagent/net/plan.hpp"
 
+#include "rsagent/net/plan_phases.hpp"
+
 #include <algorithm>
-#include <map>
 #include <set>
-#include <tuple>
 
 namespace rsagent::net {
 
 namespace {
-
-const Link* loopback_link(const ObservedState& have) {
-  for (const auto& l : have.links)
-    if (l.loopback || l.name == kLoopback) return &l;
-  return nullptr;
-}
-
-template <typename Entry, typename Pred>
-const Entry* find_entry(const Journal& j, Pred pred) {
-  for (const auto& e : j.entries)
-    if (const auto* x = std::get_if<Entry>(&e); x && pred(*x)) return x;
-  return nullptr;
-}
 
 std::string quote(const std::string& s) { return "\"" + s + "\""; }
 
@@ -155,17 +142,6 @@ std::vector<std::string> arp_leaks(const ObservedState& have) {
 
 Plan make_plan(const DesiredState& want, const ObservedState& have, const Journal& prior) {
   Plan p;
-  std::vector<Action> sysctl_writes;
-  std::vector<Action> stale_routes;
-  std::vector<Action> stale_addresses;
-  std::vector<Action> stale_sysctls;
-  std::vector<Action> address_adds;
-  std::vector<Action> route_adds;
-  std::vector<JournalEntry> sys_entries;
-  std::vector<JournalEntry> addr_entries;
-  std::vector<JournalEntry> route_entries;
-  ObservedState after = have;  // sysctls as they will be, for the leak check
-
   const Link* lo = loopback_link(have);
   if (!lo) {
     p.errors.push_back("no loopback interface in this network namespace");
@@ -176,195 +152,37 @@ Plan make_plan(const DesiredState& want, const ObservedState& have, const Journa
         "lo is down, so VIPs on it would not be reachable and their routes cannot be added; "
         "bring it up with `ip link set lo up` (rsagent never changes lo's link state)");
   }
-
-  // 1. ARP sysctls first: no VIP may exist on lo while this host still
-  // answers ARP for it.
-  for (const auto& s : want.sysctls) {
-    auto it = have.sysctls.find(s.key);
-    if (it == have.sysctls.end()) {
-      p.errors.push_back("arp.interfaces names " + quote(s.key.iface) +
-                         ", but this host has no such interface (/proc/sys/" + s.key.path() +
-                         " is missing); create the interface first or remove it from "
-                         "arp.interfaces");
-      continue;
-    }
-    const int cur = it->second;
-    const auto* pe = find_entry<SysctlEntry>(prior, [&](const SysctlEntry& e) { return e.key == s.key; });
-    // Keep the first original while the kernel still holds our own write;
-    // a value someone else set since then is theirs and becomes the original.
-    const int original = (pe && cur == pe->wrote) ? pe->original : cur;
-    if (cur != s.value) {
-      Action a;
-      a.kind = Action::Kind::kWriteSysctl;
-      a.key = s.key;
-      a.from = cur;
-      a.to = s.value;
-      sysctl_writes.push_back(a);
-    }
-    after.sysctls[s.key] = s.value;
-    int ifindex = 0;
-    for (const auto& l : have.links)
-      if (l.name == s.key.iface) ifindex = l.ifindex;
-    sys_entries.emplace_back(SysctlEntry{s.key, original, s.value, ifindex});
+  const Phase sysctls = plan_sysctls(want, have, prior);
+  const Phase addresses = plan_addresses(want, have, prior, *lo);
+  const Phase routes = plan_routes(want, have, prior, *lo);
+  const Phase leaving = plan_leaving(want, have, prior);
+  const auto phases = {&sysctls, &addresses, &routes, &leaving};
+  for (const Phase* ph : phases) {
+    p.errors.insert(p.errors.end(), ph->errors.begin(), ph->errors.end());
+    p.warnings.insert(p.warnings.end(), ph->warnings.begin(), ph->warnings.end());
+    p.notes.insert(p.notes.end(), ph->notes.begin(), ph->notes.end());
   }
-
-  // Indexes, so a plan for 10000 VIPs is not 10000 x 10000 comparisons.
-  std::multimap<IpAddress, const ObservedAddress*> addrs_by_ip;
-  for (const auto& o : have.addresses) addrs_by_ip.emplace(o.address, &o);
-  std::map<IpAddress, const AddressEntry*> prior_addrs;
-  std::map<IpAddress, const RouteEntry*> prior_routes;
-  for (const auto& e : prior.entries) {
-    if (const auto* a = std::get_if<AddressEntry>(&e)) prior_addrs.emplace(a->spec.address, a);
-    if (const auto* r = std::get_if<RouteEntry>(&e)) prior_routes.emplace(r->spec.dst, r);
-  }
-  std::map<std::tuple<std::uint32_t, IpAddress, int, std::uint32_t>, const ObservedRoute*> routes_by_key;
-  for (const auto& o : have.routes) routes_by_key.emplace(std::make_tuple(o.table, o.dst, o.prefix, o.metric), &o);
-
-  // 2. Addresses on lo.
-  std::set<IpAddress> wanted_addrs;
-  for (const auto& a : want.addresses) {
-    wanted_addrs.insert(a.address);
-    const ObservedAddress* on_lo = nullptr;
-    const auto [first, last] = addrs_by_ip.equal_range(a.address);
-    for (auto it = first; it != last; ++it) {
-      const ObservedAddress& o = *it->second;
-      if (o.ifindex == lo->ifindex) {
-        on_lo = &o;
-      } else {
-        p.errors.push_back(a.address.str() + " is already on " + have.link_name(o.ifindex) +
-                           "; a real server must hold the VIP only on lo (is this the "
-                           "director?). Remove it from " +
-                           have.link_name(o.ifindex) + " or from the config");
-      }
-    }
-    const auto pa = prior_addrs.find(a.address);
-    const AddressEntry* pe = pa == prior_addrs.end() ? nullptr : pa->second;
-    if (on_lo) {
-      const bool created = pe && pe->created;
-      const bool relabel = created && a.address.family == Family::kV4 && on_lo->label != a.label;
-      if (relabel) {
-        // A label is part of the address; changing it means re-adding.
-        Action del;
-        del.kind = Action::Kind::kDelAddress;
-        del.address = pe->spec;
-        address_adds.push_back(del);
-        Action add;
-        add.kind = Action::Kind::kAddAddress;
-        add.address = a;
-        address_adds.push_back(add);
-      }
-      if (!pe) {
-        p.notes.push_back("adopting " + a.address.str() + " already on lo" +
-                          (on_lo->label.empty() || on_lo->label == "lo"
-                               ? std::string()
-                               : " (label " + on_lo->label + ")") +
-                          ": rsagent did not create it and will leave it in place on stop");
-      }
-      addr_entries.emplace_back(AddressEntry{a, created});
-    } else {
-      Action add;
-      add.kind = Action::Kind::kAddAddress;
-      add.address = a;
-      address_adds.push_back(add);
-      addr_entries.emplace_back(AddressEntry{a, true});
-    }
-  }
-
-  // 3. Host routes in the main table.
-  std::set<IpAddress> wanted_routes;
-  for (const auto& r : want.routes) {
-    wanted_routes.insert(r.dst);
-    const auto sr = routes_by_key.find(std::make_tuple(r.table, r.dst, r.prefix, r.metric));
-    const ObservedRoute* same = sr == routes_by_key.end() ? nullptr : sr->second;
-    const auto pr = prior_routes.find(r.dst);
-    const RouteEntry* pe = pr == prior_routes.end() ? nullptr : pr->second;
-    if (same && same->oif != lo->ifindex) {
-      p.errors.push_back("the main table already routes " + r.dst.str() + "/" +
-                         std::to_string(r.prefix) + " via " +
-                         (same->oif ? have.link_name(same->oif) : std::string("a gateway")) +
-                         " (proto " + std::to_string(same->protocol) +
-                         "); remove that route, or set \"routes\": false");
-      continue;
-    }
-    if (same) {
-      const bool created = pe && pe->created;
-      if (!pe)
-        p.notes.push_back("adopting the existing route " + r.dst.str() + "/" +
-                          std::to_string(r.prefix) +
-                          " dev lo: rsagent did not create it and will leave it in place on stop");
-      route_entries.emplace_back(RouteEntry{r, created});
-    } else {
-      Action add;
-      add.kind = Action::Kind::kAddRoute;
-      add.route = r;
-      route_adds.push_back(add);
-      route_entries.emplace_back(RouteEntry{r, true});
-    }
-  }
-
-  // 4. What the prior journal owns but the config no longer wants, newest first.
-  std::vector<JournalEntry> leaving;
-  for (auto it = prior.entries.rbegin(); it != prior.entries.rend(); ++it) {
-    if (const auto* r = std::get_if<RouteEntry>(&*it)) {
-      if (wanted_routes.count(r->spec.dst)) continue;
-      if (r->created) {
-        Action del;
-        del.kind = Action::Kind::kDelRoute;
-        del.route = r->spec;
-        stale_routes.push_back(del);
-        leaving.push_back(*r);
-      }
-    } else if (const auto* a = std::get_if<AddressEntry>(&*it)) {
-      if (wanted_addrs.count(a->spec.address)) continue;
-      if (a->created && !a->spec.address.is_loopback()) {
-        Action del;
-        del.kind = Action::Kind::kDelAddress;
-        del.address = a->spec;
-        stale_addresses.push_back(del);
-        leaving.push_back(*a);
-      }
-    } else if (const auto* s = std::get_if<SysctlEntry>(&*it)) {
-      const bool still_wanted = std::any_of(want.sysctls.begin(), want.sysctls.end(),
-                                            [&](const SysctlSetting& w) { return w.key == s->key; });
-      if (still_wanted) continue;
-      auto cur = have.sysctls.find(s->key);
-      if (cur == have.sysctls.end()) continue;  // interface gone: nothing to restore
-      if (cur->second != s->wrote) {
-        p.warnings.push_back(s->key.str() + " is " + std::to_string(cur->second) + ", not the " +
-                             std::to_string(s->wrote) +
-                             " rsagent wrote: someone changed it since; leaving it (original " +
-                             std::to_string(s->original) + ")");
-        continue;
-      }
-      if (s->original != s->wrote) {
-        Action w;
-        w.kind = Action::Kind::kWriteSysctl;
-        w.key = s->key;
-        w.from = cur->second;
-        w.to = s->original;
-        stale_sysctls.push_back(w);
-        after.sysctls[s->key] = s->original;
-        leaving.push_back(*s);
-      }
-    }
-  }
-
   if (!p.errors.empty()) return p;
 
-  // New ARP values go in before stale ones are restored, so the effective
-  // value never dips while VIPs are on lo.
-  for (auto* group : {&sysctl_writes, &stale_routes, &stale_addresses, &stale_sysctls,
-                      &address_adds, &route_adds})
-    p.actions.insert(p.actions.end(), group->begin(), group->end());
-  for (auto* group : {&sys_entries, &addr_entries, &route_entries})
-    p.journal.entries.insert(p.journal.entries.end(), group->begin(), group->end());
-  p.intent = p.journal;
+  // 1. ARP sysctls first: no VIP may exist on lo while this host still
+  // answers ARP for it. New ARP values go in before stale ones are
+  // restored, so the effective value never dips while VIPs are on lo.
+  for (const Phase* ph : {&sysctls, &leaving, &addresses, &routes})
+    p.actions.insert(p.actions.end(), ph->actions.begin(), ph->actions.end());
+  for (const Phase* ph : {&sysctls, &addresses, &routes})
+    p.journal.entries.insert(p.journal.entries.end(), ph->entries.begin(), ph->entries.end());
   // Objects being removed stay in the write-ahead record until they are gone.
-  std::reverse(leaving.begin(), leaving.end());
-  p.intent.entries.insert(p.intent.entries.begin(), leaving.begin(), leaving.end());
+  p.intent.entries = leaving.leaving;
+  p.intent.entries.insert(p.intent.entries.end(), p.journal.entries.begin(), p.journal.entries.end());
 
   if (std::any_of(want.addresses.begin(), want.addresses.end(),
                   [](const AddressSpec& a) { return a.address.family == Family::kV4; })) {
+    // The leak check reads only links and sysctls, as they will be.
+    ObservedState after;
+    after.links = have.links;
+    after.sysctls = have.sysctls;
+    for (const auto& a : p.actions)
+      if (a.kind == Action::Kind::kWriteSysctl) after.sysctls[a.key] = a.to;
     for (auto& w : arp_leaks(after)) p.warnings.push_back(std::move(w));
   }
   return p;

@@ -1,0 +1,48 @@
+// The phases of make_plan, one function each, so each is read and tested on
+// its own: ARP sysctls, addresses on lo, host routes, and what the prior
+// journal owns that the config no longer wants. Pure functions of values,
+// like make_plan; no I/O, no threads. Refusals come back in Phase::errors.
+#pragma once
+
+#include "rsagent/net/plan.hpp"
+
+#include <string>
+#include <vector>
+
+namespace rsagent::net {
+
+// One phase's share of a plan.
+struct Phase {
+  std::vector<Action> actions;         // in the order the phase needs them
+  std::vector<JournalEntry> entries;   // ownership once the actions succeeded
+  std::vector<JournalEntry> leaving;   // owned until removed, in journal order
+  std::vector<std::string> errors;
+  std::vector<std::string> warnings;
+  std::vector<std::string> notes;
+};
+
+// The loopback link, or nullptr when the namespace has none.
+[[nodiscard]] const Link* loopback_link(const ObservedState& have);
+
+// 1. ARP sysctls: writes for values that differ, and an entry per wanted key
+// keeping the first original while the kernel still holds rsagent's write.
+[[nodiscard]] Phase plan_sysctls(const DesiredState& want, const ObservedState& have,
+                                 const Journal& prior);
+
+// 2. Addresses on lo: add what is missing, adopt what is there, relabel
+// what rsagent created; refuse a VIP held on another interface.
+[[nodiscard]] Phase plan_addresses(const DesiredState& want, const ObservedState& have,
+                                   const Journal& prior, const Link& lo);
+
+// 3. Host routes in the main table: add what is missing, adopt what is
+// there on lo; refuse one that routes the VIP elsewhere.
+[[nodiscard]] Phase plan_routes(const DesiredState& want, const ObservedState& have,
+                                const Journal& prior, const Link& lo);
+
+// 4. What `prior` owns that `want` no longer names, newest first: routes,
+// then addresses, then sysctls restored (only while they still hold the
+// value rsagent wrote; otherwise a warning).
+[[nodiscard]] Phase plan_leaving(const DesiredState& want, const ObservedState& have,
+                                 const Journal& prior);
+
+}  // namespace rsagent::net
