@@ -22,8 +22,8 @@ using nlohmann::json;
 using detail::did_you_mean;
 using detail::type_name;
 
-const std::vector<std::string> kTopKeys{"vips", "arp", "routes", "health", "stop"};
-const std::vector<std::string> kVipKeys{"address", "label"};
+const std::vector<std::string> kTopKeys{"vips", "vip_mode", "arp", "routes", "health", "stop"};
+const std::vector<std::string> kVipKeys{"address", "label", "mode"};
 const std::vector<std::string> kArpKeys{"ignore", "announce", "interfaces"};
 
 // Per-file result before merging: the file's settings over the defaults,
@@ -46,6 +46,10 @@ class FileValidator : public detail::Checker {
     }
     check_keys("", root, kTopKeys, "top level");
     if (root.contains("vips")) out.cfg.vips = vips(root["vips"]);
+    if (root.contains("vip_mode")) {
+      out.set["vip_mode"] = where("/vip_mode");
+      if (auto m = mode_at(root["vip_mode"], "/vip_mode", "\"vip_mode\"")) out.cfg.vip_mode = *m;
+    }
     if (root.contains("arp")) arp(root["arp"], out.cfg.arp, out.set);
     if (root.contains("routes")) {
       out.set["routes"] = where("/routes");
@@ -74,13 +78,27 @@ class FileValidator : public detail::Checker {
     return out;
   }
 
+  // "address" or "route"; nullopt (with an error) for anything else.
+  std::optional<VipMode> mode_at(const json& v, const std::string& ptr, const std::string& what) {
+    if (v.is_string() && v.get<std::string>() == "address") return VipMode::kAddress;
+    if (v.is_string() && v.get<std::string>() == "route") return VipMode::kRoute;
+    err_at(ptr, what + " must be \"address\" (an address on lo) or \"route\" (a local route on lo), found " +
+                    (v.is_string() ? "\"" + v.get<std::string>() + "\"" : type_name(v)));
+    return std::nullopt;
+  }
+
   std::optional<Vip> one_vip(const json& v, const std::string& ptr) {
     std::string addr_ptr = ptr;
     const json* addr = &v;
     std::optional<std::string> label;
+    std::optional<VipMode> mode;
     bool ok = true;
     if (v.is_object()) {
       check_keys(ptr, v, kVipKeys, "a VIP");
+      if (v.contains("mode")) {
+        mode = mode_at(v["mode"], pointer_child(ptr, "mode"), "\"mode\"");
+        ok = ok && mode.has_value();
+      }
       if (!v.contains("address")) {
         err_at(ptr, "VIP object has no \"address\"; write {\"address\": \"198.51.100.100\"}");
         return std::nullopt;
@@ -105,9 +123,14 @@ class FileValidator : public detail::Checker {
       return std::nullopt;
     }
     const std::string text = addr->get<std::string>();
-    auto parsed = parse_vip_text(text, addr_ptr);
+    int prefix = 0;
+    auto parsed = parse_vip_text(text, addr_ptr, prefix);
     if (!parsed) return std::nullopt;
-    Vip vip{*parsed, {}, where(addr_ptr)};
+    Vip vip;
+    vip.address = *parsed;
+    vip.prefix = prefix;
+    vip.origin = where(addr_ptr);
+    vip.mode_written = mode;
     if (label) {
       const std::string lptr = pointer_child(ptr, "label");
       if (parsed->family == net::Family::kV6) {
@@ -127,14 +150,19 @@ class FileValidator : public detail::Checker {
         ok = false;
       }
       vip.label = *label;
-    } else if (parsed->family == net::Family::kV4) {
-      vip.label = kDefaultLabel;
+      vip.label_origin = where(lptr);
     }
+    // The default label, the mode and what a prefix may be are settled once
+    // vip_mode is known from every file (detail::settle_vips).
     if (!ok) return std::nullopt;
     return vip;
   }
 
-  std::optional<net::IpAddress> parse_vip_text(const std::string& text, const std::string& ptr) {
+  // The address and its prefix length (the host prefix when none is
+  // written). Whether a shorter prefix is allowed depends on the VIP's mode,
+  // decided after the merge.
+  std::optional<net::IpAddress> parse_vip_text(const std::string& text, const std::string& ptr,
+                                               int& prefix_out) {
     std::string host = text;
     std::optional<int> prefix;
     if (const auto slash = text.find('/'); slash != std::string::npos) {
@@ -151,11 +179,13 @@ class FileValidator : public detail::Checker {
       err_at(ptr, "\"" + text + "\" is not an IPv4 or IPv6 address");
       return std::nullopt;
     }
-    if (prefix && *prefix != a->max_prefix()) {
-      err_at(ptr, "\"" + text + "\" is a network, not a host address; a VIP is one address: write \"" +
-                      a->str() + "\"");
+    if (prefix && *prefix > a->max_prefix()) {
+      err_at(ptr, "\"" + text + "\" is not an IP address (prefix longer than /" +
+                      std::to_string(a->max_prefix()) + ")");
       return std::nullopt;
     }
+    prefix_out = prefix.value_or(a->max_prefix());
+    if (prefix_out != a->max_prefix()) return a;  // a range: checked whole once its mode is known
     if (const std::string why = a->unusable_as_vip(); !why.empty()) {
       err_at(ptr, a->str() + " " + why + "; a VIP must be a unicast host address");
       return std::nullopt;
@@ -234,6 +264,7 @@ const Setting kSettings[] = {
     {"arp.ignore", [](Config& t, const Config& f) { t.arp.ignore = f.arp.ignore; }},
     {"arp.announce", [](Config& t, const Config& f) { t.arp.announce = f.arp.announce; }},
     {"arp.interfaces", [](Config& t, const Config& f) { t.arp.interfaces = f.arp.interfaces; }},
+    {"vip_mode", [](Config& t, const Config& f) { t.vip_mode = f.vip_mode; }},
     {"routes", [](Config& t, const Config& f) { t.routes = f.routes; }},
     {"health.listen", [](Config& t, const Config& f) { t.health.listen = f.health.listen; }},
     {"health.allow", [](Config& t, const Config& f) { t.health.allow = f.health.allow; }},
@@ -324,7 +355,7 @@ bool valid_interface_name(const std::string& name) { return net::valid_interface
 LoadResult parse_sources(const std::vector<Source>& sources) {
   LoadResult result;
   Config cfg;
-  std::map<net::IpAddress, Origin> seen;  // address -> its first declaration
+  std::map<std::pair<net::IpAddress, int>, Origin> seen;  // address/prefix -> its first declaration
   std::vector<std::string> order;         // file names as messages show them
   for (const auto& src : sources) {
     const std::string name = text::printable(src.name);
@@ -338,9 +369,9 @@ LoadResult parse_sources(const std::vector<Source>& sources) {
     const auto& doc = std::get<JsoncDoc>(parsed);
     const Partial part = FileValidator(name, doc, result.errors).run(doc);
     for (const auto& vip : part.cfg.vips) {
-      if (auto [it, fresh] = seen.emplace(vip.address, vip.origin); !fresh) {
+      if (auto [it, fresh] = seen.emplace(std::make_pair(vip.address, vip.prefix), vip.origin); !fresh) {
         result.errors.push_back(Diagnostic{vip.origin.file, vip.origin.pos,
-                                           "duplicate VIP " + vip.address.str() + " (first declared at " +
+                                           "duplicate VIP " + vip.str() + " (first declared at " +
                                                it->second.str() + "); remove one"});
         continue;
       }
@@ -365,6 +396,7 @@ LoadResult parse_sources(const std::vector<Source>& sources) {
       }
     }
   }
+  detail::settle_vips(cfg, result.errors);
   check_merged(cfg, result.errors);
   // Operators fix files top to bottom: list errors in file order, then by
   // position (validators find them in key order).

@@ -115,11 +115,19 @@ class Writer {
 
     std::vector<Member> vips;
     for (const auto& v : cfg_.vips) {
-      const bool plain = v.address.family == net::Family::kV6 || v.label == kDefaultLabel;
-      vips.push_back({plain ? quoted(v.address.str())
-                            : "{\"address\": " + quoted(v.address.str()) +
-                                  ", \"label\": " + quoted(v.label) + "}",
-                      v.origin.str()});
+      // A label only where address mode gives one, a mode only where it is
+      // not vip_mode's: what reads back as this VIP.
+      const bool own_label = v.mode == VipMode::kAddress && v.address.family == net::Family::kV4 &&
+                             v.label != kDefaultLabel;
+      const bool own_mode = v.mode != cfg_.vip_mode;
+      std::string text = quoted(v.str());
+      if (own_label || own_mode) {
+        text = "{\"address\": " + text;
+        if (own_label) text += ", \"label\": " + quoted(v.label);
+        if (own_mode) text += std::string(", \"mode\": \"") + mode_name(v.mode) + "\"";
+        text += "}";
+      }
+      vips.push_back({text, v.origin.str()});
     }
     const Member vip_member = vips.empty()
                                   ? Member{"\"vips\": []", "default: none"}
@@ -161,6 +169,7 @@ class Writer {
 
     const std::vector<Member> top{
         vip_member,
+        setting("vip_mode", std::string("\"") + mode_name(cfg_.vip_mode) + "\"", "vip_mode"),
         {object("arp", arp, "  "), ""},
         setting("routes", cfg_.routes ? "true" : "false", "routes"),
         {object("health", health, "  "), ""},

@@ -57,4 +57,9 @@ using Origins = std::map<std::string, Origin>;
 void parse_health(Checker& c, const nlohmann::json& v, Health& out, Origins& set);
 void parse_stop(Checker& c, const nlohmann::json& v, Stop& out, Origins& set);
 
+// Once every file is merged and vip_mode is known (vips.cpp): each VIP's
+// mode and default label, what its prefix may be in that mode, and VIP
+// ranges that overlap each other. Errors at the VIP's FILE:LINE:COL.
+void settle_vips(Config& cfg, std::vector<Diagnostic>& errors);
+
 }  // namespace rsagent::config::detail

@@ -33,11 +33,26 @@ struct Origin {
   bool operator==(const Origin&) const = default;
 };
 
+// How a VIP is made local. kAddress: an address on lo (`ip addr` shows
+// it, with its label). kRoute: a `local` route in the local table on lo
+// ("AnyIP"; `ip route show table local` shows it), which may cover a whole
+// prefix and costs the kernel far less per VIP.
+enum class VipMode : std::uint8_t { kAddress, kRoute };
+[[nodiscard]] const char* mode_name(VipMode m);  // "address", "route"
+
 struct Vip {
-  net::IpAddress address;
-  std::string label;   // IPv4 only: "lo:0" unless the config names one
-  Origin origin;       // where it was declared, for messages
-  bool operator==(const Vip& o) const { return address == o.address && label == o.label; }
+  net::IpAddress address;  // in route mode, the network of the range
+  int prefix = 32;         // the family's host prefix unless a route-mode range
+  std::string label;       // IPv4 address mode only: "lo:0" unless the config names one
+  VipMode mode = VipMode::kAddress;  // after the merge: its own "mode", else vip_mode
+  Origin origin;           // where it was declared, for messages
+  // As written, for the checks that only the merged vip_mode can decide.
+  std::optional<VipMode> mode_written;
+  std::optional<Origin> label_origin;
+  [[nodiscard]] std::string str() const;  // "198.51.100.1", "198.51.100.0/24"
+  bool operator==(const Vip& o) const {
+    return address == o.address && prefix == o.prefix && label == o.label && mode == o.mode;
+  }
 };
 
 struct Arp {
@@ -105,6 +120,7 @@ struct Stop {
 
 struct Config {
   std::vector<Vip> vips;
+  VipMode vip_mode = VipMode::kAddress;  // for VIPs that do not say
   Arp arp;
   bool routes = true;
   Health health;
@@ -115,8 +131,8 @@ struct Config {
   // here has its default. VIPs carry their own origin.
   std::map<std::string, Origin> origins;
   bool operator==(const Config& o) const {
-    return vips == o.vips && arp == o.arp && routes == o.routes && health == o.health &&
-           stop == o.stop;
+    return vips == o.vips && vip_mode == o.vip_mode && arp == o.arp && routes == o.routes &&
+           health == o.health && stop == o.stop;
   }
 };
 
