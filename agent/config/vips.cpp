@@ -26,17 +26,6 @@ using net::IpAddress;
 // The widest route-mode VIP: 65,536 IPv4 addresses, an IPv6 site (/48).
 int min_route_prefix(Family f) { return f == Family::kV4 ? 16 : 48; }
 
-// `a` with every bit after the first `prefix` cleared (network) or set (last).
-IpAddress with_host_bits(IpAddress a, int prefix, bool set) {
-  const int bits = a.max_prefix();
-  for (int i = prefix; i < bits; ++i) {
-    const auto mask = static_cast<std::uint8_t>(0x80U >> (i % 8));
-    auto& byte = a.bytes[static_cast<std::size_t>(i / 8)];
-    byte = set ? static_cast<std::uint8_t>(byte | mask) : static_cast<std::uint8_t>(byte & ~mask);
-  }
-  return a;
-}
-
 // A route-mode VIP's prefix, in the family's range, written as its network,
 // and wholly usable: the forbidden blocks (0/8, 127/8, 169.254/16, 224/4,
 // 240/4; ::/128, ::1, fe80::/10, ff00::/8, ::ffff:0:0/96) are all aligned
@@ -47,11 +36,11 @@ std::string route_range_problem(const Vip& v) {
   if (v.prefix < min_route_prefix(f))
     return v.str() + " is wider than a VIP range may be (IPv4 /16 to /32, IPv6 /48 to /128); "
                      "split it";
-  const IpAddress network = with_host_bits(v.address, v.prefix, false);
+  const IpAddress network = v.address.with_host_bits(v.prefix, false);
   if (network != v.address)
     return v.str() + " has host bits set; the range it names is written \"" + network.str() + "/" +
            std::to_string(v.prefix) + "\"";
-  for (const IpAddress& end : {network, with_host_bits(v.address, v.prefix, true)}) {
+  for (const IpAddress& end : {network, v.address.with_host_bits(v.prefix, true)}) {
     if (const std::string why = end.unusable_as_vip(); !why.empty())
       return v.str() + " includes " + end.str() + ", which " + why +
              "; a VIP range must hold only unicast host addresses";
@@ -74,7 +63,7 @@ void check_overlaps(const Config& cfg, const std::vector<std::size_t>& usable,
   spans.reserve(usable.size());
   for (std::size_t i : usable) {
     const Vip& v = cfg.vips[i];
-    spans.push_back({v.address, with_host_bits(v.address, v.prefix, true), i});
+    spans.push_back({v.address, v.address.with_host_bits(v.prefix, true), i});
   }
   std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) {
     // Wider first at the same start, so the range is reported as the one overlapped.

@@ -23,10 +23,20 @@ bool entry_matches(const JournalEntry& e, const Action& a) {
     }
     case Action::Kind::kAddRoute:
     case Action::Kind::kDelRoute: {
+      // A VIP changing mode has a main-table and a local route at once.
       const auto* r = std::get_if<RouteEntry>(&e);
-      return r && r->spec.dst == a.route.dst;
+      return r && r->spec.dst == a.route.dst && r->spec.type == a.route.type &&
+             r->spec.table == a.route.table;
     }
   }
+  return false;
+}
+
+// The kernel's answers to deleting what is already gone: the state wanted.
+bool already_gone(const KernelOp& op, int err) {
+  if (op.kind == KernelOp::Kind::kDelAddress)
+    return err == EADDRNOTAVAIL || err == ENOENT || err == ENODEV;
+  if (op.kind == KernelOp::Kind::kDelRoute) return err == ESRCH || err == ENOENT || err == ENODEV;
   return false;
 }
 
@@ -106,6 +116,7 @@ std::vector<std::optional<Status>> Engine::run(const std::vector<Action>& action
         const bool add = ops[k].kind == KernelOp::Kind::kAddAddress ||
                          ops[k].kind == KernelOp::Kind::kAddRoute;
         if (!st && add && st.error().err == EEXIST) st = Status{};
+        if (!st && already_gone(ops[k], st.error().err)) st = Status{};
         failed = failed || !st;
         out[i + k] = std::move(st);
       }

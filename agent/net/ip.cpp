@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace rsagent::net {
@@ -34,6 +35,16 @@ bool IpAddress::is_loopback() const {
   static constexpr std::array<std::uint8_t, 16> kLoop6{0, 0, 0, 0, 0, 0, 0, 0,
                                                         0, 0, 0, 0, 0, 0, 0, 1};
   return bytes == kLoop6;
+}
+
+IpAddress IpAddress::with_host_bits(int prefix, bool set) const {
+  IpAddress a = *this;
+  for (int i = std::max(prefix, 0); i < max_prefix(); ++i) {
+    const auto mask = static_cast<std::uint8_t>(0x80U >> (i % 8));
+    auto& byte = a.bytes[static_cast<std::size_t>(i / 8)];
+    byte = set ? static_cast<std::uint8_t>(byte | mask) : static_cast<std::uint8_t>(byte & ~mask);
+  }
+  return a;
 }
 
 std::string IpAddress::unusable_as_vip() const {

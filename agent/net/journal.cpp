@@ -27,8 +27,11 @@ json encode_entry(const JournalEntry& e) {
     return {{"type", "address"}, {"address", a->spec.address.str()}, {"prefix", a->spec.prefix},
             {"label", a->spec.label}, {"created", a->created}};
   const auto& r = std::get<RouteEntry>(e);
-  return {{"type", "route"}, {"dst", r.spec.dst.str()}, {"prefix", r.spec.prefix},
-          {"table", r.spec.table}, {"metric", r.spec.metric}, {"created", r.created}};
+  json j{{"type", "route"}, {"dst", r.spec.dst.str()}, {"prefix", r.spec.prefix},
+         {"table", r.spec.table}, {"metric", r.spec.metric}, {"created", r.created}};
+  // Absent for a unicast route: what journals before route mode say.
+  if (r.spec.type == RouteType::kLocal) j["route_type"] = "local";
+  return j;
 }
 
 // A value as a message quotes it: JSON, and short.
@@ -172,8 +175,14 @@ Result<JournalEntry> decode_entry(const json& j, std::size_t index) {
     e.created = r.boolean("created");
     out = e;
   } else if (type == "route") {
-    r.keys({"type", "dst", "prefix", "table", "metric", "created"});
+    r.keys({"type", "dst", "prefix", "table", "metric", "created", "route_type"});
     RouteEntry e;
+    if (j.contains("route_type")) {
+      const std::string rt = r.string("route_type");
+      if (r.ok() && rt != "local" && rt != "unicast")
+        return make_error(where + ": \"route_type\" must be \"local\" or \"unicast\", found " + shown(rt));
+      if (rt == "local") e.spec.type = RouteType::kLocal;
+    }
     e.spec.dst = r.ip("dst");
     e.spec.prefix = r.prefix(e.spec.dst);
     e.spec.table = static_cast<std::uint32_t>(r.integer("table", 0, kU32Max));

@@ -17,8 +17,13 @@ std::string AddressSpec::str() const {
 }
 
 std::string RouteSpec::str() const {
-  std::string s = dst.str() + "/" + std::to_string(prefix) + " dev " + kLoopback;
-  if (table != kMainTable) s += " table " + std::to_string(table);
+  std::string s = (type == RouteType::kLocal ? "local " : "") + dst.str() + "/" +
+                  std::to_string(prefix) + " dev " + kLoopback;
+  if (table == kLocalTable) {
+    s += " table local";
+  } else if (table != kMainTable) {
+    s += " table " + std::to_string(table);
+  }
   if (metric != 0) s += " metric " + std::to_string(metric);
   return s + " proto rsagent";
 }

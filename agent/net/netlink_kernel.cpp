@@ -109,13 +109,6 @@ int on_error(sockaddr_nl* /*nla*/, nlmsgerr* e, void* arg) {
   return NL_STOP;
 }
 
-bool already_gone(const KernelOp& op, int err) {
-  if (op.kind == KernelOp::Kind::kDelAddress)
-    return err == EADDRNOTAVAIL || err == ENOENT || err == ENODEV;
-  if (op.kind == KernelOp::Kind::kDelRoute) return err == ESRCH || err == ENOENT || err == ENODEV;
-  return false;
-}
-
 class NetlinkKernel final : public Kernel {
  public:
   static Result<std::unique_ptr<Kernel>> open() {
@@ -169,14 +162,19 @@ class NetlinkKernel final : public Kernel {
     for (nl_object* o = nl_cache_get_first(routes.get()); o; o = nl_cache_get_next(o)) {
       auto* r = reinterpret_cast<rtnl_route*>(o);
       const std::uint32_t table = rtnl_route_get_table(r);
-      // The local table holds the kernel's own entries for local addresses;
-      // rsagent never plans against it.
-      if (table == RT_TABLE_LOCAL) continue;
+      const bool local = table == RT_TABLE_LOCAL;
+      // The local table holds a local and a broadcast route per address, made
+      // by the kernel: keep only the local routes someone added (route-mode
+      // VIPs, and what they could clash with).
+      if (local && (rtnl_route_get_type(r) != RTN_LOCAL || rtnl_route_get_protocol(r) == RTPROT_KERNEL))
+        continue;
       ObservedRoute orr;
       nl_addr* dst = rtnl_route_get_dst(r);
       if (!to_ip(dst, orr.dst)) continue;
       orr.prefix = static_cast<int>(nl_addr_get_prefixlen(dst));
-      if (orr.prefix != orr.dst.max_prefix()) continue;  // only host routes can clash with a VIP's
+      // Elsewhere only host routes can clash with an address-mode VIP's.
+      if (!local && orr.prefix != orr.dst.max_prefix()) continue;
+      orr.type = local ? RouteType::kLocal : RouteType::kUnicast;
       orr.table = table;
       orr.metric = rtnl_route_get_priority(r);
       orr.protocol = rtnl_route_get_protocol(r);
@@ -307,7 +305,7 @@ class NetlinkKernel final : public Kernel {
         --pending;
         const auto* e = static_cast<const nlmsgerr*>(NLMSG_DATA(h));
         const std::size_t k = index[slot];
-        if (e->error == 0 || already_gone(ops[k], -e->error)) continue;
+        if (e->error == 0) continue;
         results[k] = Status(errno_error(-e->error, ext_ack_message(h))).with_context(ops[k].str());
       }
     }
@@ -402,9 +400,16 @@ class NetlinkKernel final : public Kernel {
     if (rtnl_route_set_dst(r.get(), dst.get()) < 0) return nullptr;
     rtnl_route_set_table(r.get(), spec.table);
     rtnl_route_set_protocol(r.get(), kRouteProtocol);
-    rtnl_route_set_type(r.get(), RTN_UNICAST);
-    // What `route add -host VIP dev lo` makes: a directly attached host.
-    rtnl_route_set_scope(r.get(), spec.dst.family == Family::kV4 ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE);
+    if (spec.type == RouteType::kLocal) {
+      // What `ip route add local PREFIX dev lo table local` makes: every
+      // address in PREFIX is this host's own (scope host, as iproute2 sets).
+      rtnl_route_set_type(r.get(), RTN_LOCAL);
+      rtnl_route_set_scope(r.get(), RT_SCOPE_HOST);
+    } else {
+      rtnl_route_set_type(r.get(), RTN_UNICAST);
+      // What `route add -host VIP dev lo` makes: a directly attached host.
+      rtnl_route_set_scope(r.get(), spec.dst.family == Family::kV4 ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE);
+    }
     rtnl_route_set_priority(r.get(), spec.metric);
     rtnl_nexthop* nh = rtnl_route_nh_alloc();
     if (!nh) return nullptr;

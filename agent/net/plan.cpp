@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <set>
+#include <tuple>
 
 namespace rsagent::net {
 
@@ -48,13 +49,24 @@ DesiredState desired_state(const config::Config& cfg) {
   for (const auto& vip : cfg.vips) {
     const bool v4 = vip.address.family == Family::kV4;
     any_v4 = any_v4 || v4;
+    d.origins.emplace(vip.address, vip.origin.str());
+    if (vip.mode == config::VipMode::kRoute) {
+      // The local route is all a route-mode VIP needs: no address, and no
+      // main-table route (the local table is looked up first).
+      RouteSpec r{vip.address, vip.prefix, kLocalTable, kLocalRouteMetric, RouteType::kLocal};
+      d.local_routes.push_back(r);
+      continue;
+    }
     d.addresses.push_back(AddressSpec{vip.address, vip.address.max_prefix(), v4 ? vip.label : ""});
     if (cfg.routes)
       d.routes.push_back(RouteSpec{vip.address, vip.address.max_prefix(), kMainTable,
                                    v4 ? 0U : 1024U});
   }
   // ARP tuning exists only for IPv4 VIPs; IPv6 neighbour discovery already
-  // answers only for addresses on the receiving interface.
+  // answers only for addresses on the receiving interface. A local route
+  // makes its addresses answer ARP exactly as addresses on lo do (the kernel
+  // checks the route type, arp_ignore applies the same), so route mode needs
+  // the same values.
   if (any_v4) {
     for (const auto& ifname : cfg.arp.interfaces) {
       d.sysctls.push_back(SysctlSetting{SysctlKey{ifname, "arp_ignore"}, cfg.arp.ignore});
@@ -77,33 +89,47 @@ std::vector<SysctlKey> keys_to_observe(const DesiredState& want, const Journal& 
   return {keys.begin(), keys.end()};
 }
 
+// Deletions are collected and swept in one pass (one erase per delete was
+// quadratic for a reload that drops thousands of VIPs); an add of something
+// pending deletion (a relabel) sweeps first, so the order still holds.
 ObservedState after_plan(ObservedState have, const Plan& plan) {
   const Link* lo = have.link_by_name(kLoopback);
   const int lo_index = lo ? lo->ifindex : 0;
   auto& addrs = have.addresses;
   auto& routes = have.routes;
+  using RouteKey = std::tuple<RouteType, std::uint32_t, IpAddress, int, std::uint32_t>;
+  const auto key_of = [](const auto& r) { return RouteKey{r.type, r.table, r.dst, r.prefix, r.metric}; };
+  std::set<IpAddress> gone_addrs;
+  std::set<RouteKey> gone_routes;
+  const auto sweep = [&] {
+    if (!gone_addrs.empty())
+      std::erase_if(addrs, [&](const ObservedAddress& o) {
+        return o.ifindex == lo_index && gone_addrs.count(o.address);
+      });
+    if (!gone_routes.empty())
+      std::erase_if(routes, [&](const ObservedRoute& o) {
+        return o.protocol == kRouteProtocol && gone_routes.count(key_of(o));
+      });
+    gone_addrs.clear();
+    gone_routes.clear();
+  };
   for (const auto& a : plan.actions) {
     switch (a.kind) {
       case Action::Kind::kWriteSysctl: have.sysctls[a.key] = a.to; break;
       case Action::Kind::kAddAddress:
+        if (gone_addrs.count(a.address.address)) sweep();
         addrs.push_back({a.address.address, a.address.prefix, lo_index, a.address.label});
         break;
-      case Action::Kind::kDelAddress:
-        std::erase_if(addrs, [&](const ObservedAddress& o) {
-          return o.address == a.address.address && o.ifindex == lo_index;
-        });
-        break;
+      case Action::Kind::kDelAddress: gone_addrs.insert(a.address.address); break;
       case Action::Kind::kAddRoute:
-        routes.push_back({a.route.dst, a.route.prefix, a.route.table, a.route.metric, kRouteProtocol, lo_index});
+        if (gone_routes.count(key_of(a.route))) sweep();
+        routes.push_back({a.route.dst, a.route.prefix, a.route.table, a.route.metric, kRouteProtocol,
+                          lo_index, a.route.type});
         break;
-      case Action::Kind::kDelRoute:
-        std::erase_if(routes, [&](const ObservedRoute& o) {
-          return o.dst == a.route.dst && o.table == a.route.table && o.metric == a.route.metric &&
-                 o.protocol == kRouteProtocol;
-        });
-        break;
+      case Action::Kind::kDelRoute: gone_routes.insert(key_of(a.route)); break;
     }
   }
+  sweep();
   return have;
 }
 
@@ -147,7 +173,7 @@ Plan make_plan(const DesiredState& want, const ObservedState& have, const Journa
     p.errors.push_back("no loopback interface in this network namespace");
     return p;
   }
-  if (!want.addresses.empty() && !lo->up) {
+  if ((!want.addresses.empty() || !want.local_routes.empty()) && !lo->up) {
     p.errors.push_back(
         "lo is down, so VIPs on it would not be reachable and their routes cannot be added; "
         "bring it up with `ip link set lo up` (rsagent never changes lo's link state)");
@@ -155,8 +181,9 @@ Plan make_plan(const DesiredState& want, const ObservedState& have, const Journa
   const Phase sysctls = plan_sysctls(want, have, prior);
   const Phase addresses = plan_addresses(want, have, prior, *lo);
   const Phase routes = plan_routes(want, have, prior, *lo);
+  const Phase local_routes = plan_local_routes(want, have, prior, *lo);
   const Phase leaving = plan_leaving(want, have, prior);
-  const auto phases = {&sysctls, &addresses, &routes, &leaving};
+  const auto phases = {&sysctls, &local_routes, &addresses, &routes, &leaving};
   for (const Phase* ph : phases) {
     p.errors.insert(p.errors.end(), ph->errors.begin(), ph->errors.end());
     p.warnings.insert(p.warnings.end(), ph->warnings.begin(), ph->warnings.end());
@@ -164,19 +191,22 @@ Plan make_plan(const DesiredState& want, const ObservedState& have, const Journa
   }
   if (!p.errors.empty()) return p;
 
-  // 1. ARP sysctls first: no VIP may exist on lo while this host still
-  // answers ARP for it. New ARP values go in before stale ones are
-  // restored, so the effective value never dips while VIPs are on lo.
-  for (const Phase* ph : {&sysctls, &leaving, &addresses, &routes})
+  // ARP sysctls first: no VIP may exist on lo while this host still
+  // answers ARP for it. Everything new goes in before anything old goes
+  // out, so a VIP moving between address and route mode is local
+  // throughout, and stale ARP values are restored last, once no VIP that
+  // needed them is left.
+  for (const Phase* ph : phases)
     p.actions.insert(p.actions.end(), ph->actions.begin(), ph->actions.end());
-  for (const Phase* ph : {&sysctls, &addresses, &routes})
+  for (const Phase* ph : {&sysctls, &local_routes, &addresses, &routes})
     p.journal.entries.insert(p.journal.entries.end(), ph->entries.begin(), ph->entries.end());
   // Objects being removed stay in the write-ahead record until they are gone.
   p.intent.entries = leaving.leaving;
   p.intent.entries.insert(p.intent.entries.end(), p.journal.entries.begin(), p.journal.entries.end());
 
-  if (std::any_of(want.addresses.begin(), want.addresses.end(),
-                  [](const AddressSpec& a) { return a.address.family == Family::kV4; })) {
+  const auto v4 = [](const IpAddress& a) { return a.family == Family::kV4; };
+  if (std::any_of(want.addresses.begin(), want.addresses.end(), [&](const AddressSpec& a) { return v4(a.address); }) ||
+      std::any_of(want.local_routes.begin(), want.local_routes.end(), [&](const RouteSpec& r) { return v4(r.dst); })) {
     // The leak check reads only links and sysctls, as they will be.
     ObservedState after;
     after.links = have.links;

@@ -128,7 +128,8 @@ Phase plan_routes(const DesiredState& want, const ObservedState& have, const Jou
   Phase p;
   std::map<IpAddress, const RouteEntry*> prior_routes;
   for (const auto& e : prior.entries)
-    if (const auto* r = std::get_if<RouteEntry>(&e)) prior_routes.emplace(r->spec.dst, r);
+    if (const auto* r = std::get_if<RouteEntry>(&e); r && r->spec.type == RouteType::kUnicast)
+      prior_routes.emplace(r->spec.dst, r);
   std::map<std::tuple<std::uint32_t, IpAddress, int, std::uint32_t>, const ObservedRoute*> routes_by_key;
   for (const auto& o : have.routes) routes_by_key.emplace(std::make_tuple(o.table, o.dst, o.prefix, o.metric), &o);
 
@@ -164,16 +165,22 @@ Phase plan_leaving(const DesiredState& want, const ObservedState& have, const Jo
   for (const auto& a : want.addresses) wanted_addrs.insert(a.address);
   std::set<IpAddress> wanted_routes;
   for (const auto& r : want.routes) wanted_routes.insert(r.dst);
+  std::set<std::pair<IpAddress, int>> wanted_local;
+  for (const auto& r : want.local_routes) wanted_local.emplace(r.dst, r.prefix);
   std::set<SysctlKey> wanted_keys;
   for (const auto& s : want.sysctls) wanted_keys.insert(s.key);
 
   std::vector<Action> routes;
   std::vector<Action> addresses;
+  std::vector<Action> local_routes;
   std::vector<Action> sysctls;
   for (auto it = prior.entries.rbegin(); it != prior.entries.rend(); ++it) {
     if (const auto* r = std::get_if<RouteEntry>(&*it)) {
-      if (wanted_routes.count(r->spec.dst) || !r->created) continue;
-      routes.push_back(route_action(Action::Kind::kDelRoute, r->spec));
+      const bool local = r->spec.type == RouteType::kLocal;
+      const bool wanted = local ? wanted_local.count({r->spec.dst, r->spec.prefix}) > 0
+                                : wanted_routes.count(r->spec.dst) > 0;
+      if (wanted || !r->created) continue;
+      (local ? local_routes : routes).push_back(route_action(Action::Kind::kDelRoute, r->spec));
       p.leaving.push_back(*r);
     } else if (const auto* a = std::get_if<AddressEntry>(&*it)) {
       if (wanted_addrs.count(a->spec.address) || !a->created || a->spec.address.is_loopback()) continue;
@@ -195,7 +202,7 @@ Phase plan_leaving(const DesiredState& want, const ObservedState& have, const Jo
       p.leaving.push_back(*s);
     }
   }
-  for (auto* group : {&routes, &addresses, &sysctls})
+  for (auto* group : {&routes, &addresses, &local_routes, &sysctls})
     p.actions.insert(p.actions.end(), group->begin(), group->end());
   std::reverse(p.leaving.begin(), p.leaving.end());  // collected newest first
   return p;

@@ -1,8 +1,9 @@
 // In-memory Kernel and SysctlStore for unit tests. They keep state like the
 // kernel does and fail the way it does: EEXIST on a duplicate add,
-// EADDRNOTAVAIL / ESRCH on deleting what is gone (the real edge maps those to
-// success, so the fakes do too), ENODEV for an unknown interface, ENOENT for a
-// sysctl of a missing interface. `fail_on` injects one failure by substring.
+// EADDRNOTAVAIL / ESRCH on deleting what is gone (the engine takes those as
+// success), ENODEV for an unknown interface, ENOENT for a sysctl of a
+// missing interface. Routes match as the kernel matches them: table,
+// destination, prefix and metric, and a delete also on protocol and type. `fail_on` injects one failure by substring.
 #pragma once
 
 #include "rsagent/net/kernel.hpp"
@@ -65,32 +66,29 @@ class FakeKernel final : public net::Kernel {
     ++calls;
     if (auto e = injected("delete address " + a.str())) return *e;
     auto& v = state.addresses;
-    v.erase(std::remove_if(v.begin(), v.end(),
-                           [&](const net::ObservedAddress& o) {
-                             return o.address == a.address && o.ifindex == ifindex;
-                           }),
-            v.end());
+    if (std::erase_if(v, [&](const net::ObservedAddress& o) {
+          return o.address == a.address && o.ifindex == ifindex;
+        }) == 0)
+      return errno_error(EADDRNOTAVAIL, "delete address " + a.str());
     return {};
   }
   Status add_route(const net::RouteSpec& r, int ifindex) {
     ++calls;
     if (auto e = injected("add route " + r.str())) return *e;
     for (const auto& o : state.routes)
-      if (o.dst == r.dst && o.table == r.table && o.metric == r.metric)
+      if (o.dst == r.dst && o.prefix == r.prefix && o.table == r.table && o.metric == r.metric)
         return errno_error(EEXIST, "add route " + r.str());
-    state.routes.push_back({r.dst, r.prefix, r.table, r.metric, net::kRouteProtocol, ifindex});
+    state.routes.push_back({r.dst, r.prefix, r.table, r.metric, net::kRouteProtocol, ifindex, r.type});
     return {};
   }
   Status del_route(const net::RouteSpec& r, int /*ifindex*/) {
     ++calls;
     if (auto e = injected("delete route " + r.str())) return *e;
-    auto& v = state.routes;
-    v.erase(std::remove_if(v.begin(), v.end(),
-                           [&](const net::ObservedRoute& o) {
-                             return o.dst == r.dst && o.table == r.table && o.metric == r.metric &&
-                                    o.protocol == net::kRouteProtocol;
-                           }),
-            v.end());
+    if (std::erase_if(state.routes, [&](const net::ObservedRoute& o) {
+          return o.dst == r.dst && o.prefix == r.prefix && o.table == r.table &&
+                 o.metric == r.metric && o.protocol == net::kRouteProtocol && o.type == r.type;
+        }) == 0)
+      return errno_error(ESRCH, "delete route " + r.str());
     return {};
   }
 

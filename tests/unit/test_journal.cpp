@@ -16,6 +16,8 @@ Journal sample() {
   j.entries.emplace_back(AddressEntry{AddressSpec{*IpAddress::parse("198.51.100.1"), 32, "lo:web"}, true});
   j.entries.emplace_back(AddressEntry{AddressSpec{*IpAddress::parse("2001:db8::1"), 128, ""}, false});
   j.entries.emplace_back(RouteEntry{RouteSpec{*IpAddress::parse("2001:db8::1"), 128, 254, 1024}, true});
+  j.entries.emplace_back(RouteEntry{
+      RouteSpec{*IpAddress::parse("198.51.100.0"), 24, kLocalTable, kLocalRouteMetric, RouteType::kLocal}, true});
   return j;
 }
 }  // namespace
@@ -176,4 +178,17 @@ TEST_CASE("a sysctl entry keeps its interface's index across encode and decode; 
       R"({"version":1,"entries":[{"type":"sysctl","iface":"eth0","name":"arp_ignore","original":0,"wrote":1,"ifindex":0}]})"));
   CHECK(!rsagent::net::decode_journal(
       R"({"version":1,"entries":[{"type":"sysctl","iface":"eth0","name":"arp_ignore","original":0,"wrote":1,"ifindex":1e3}]})"));
+}
+
+TEST_CASE("a local route keeps its type; a journal from before route mode reads as unicast routes") {
+  auto old = decode_journal(
+      R"({"version":1,"entries":[{"type":"route","dst":"198.51.100.1","prefix":32,"table":254,"metric":0,"created":true}]})");
+  REQUIRE(old);
+  CHECK(std::get<RouteEntry>(old->entries[0]).spec.type == RouteType::kUnicast);
+  const std::string text = encode_journal(sample());
+  CHECK(text.find(R"("route_type":"local")") != std::string::npos);
+  auto bad = decode_journal(
+      R"({"version":1,"entries":[{"type":"route","dst":"198.51.100.0","prefix":24,"table":255,"metric":0,"created":true,"route_type":"blackhole"}]})");
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().message.find("\"route_type\" must be \"local\" or \"unicast\"") != std::string::npos);
 }

@@ -28,6 +28,9 @@ struct IpAddress {
   // routable unicast host address.
   [[nodiscard]] std::string unusable_as_vip() const;
   [[nodiscard]] bool is_loopback() const;
+  // This address with every bit after the first `prefix` cleared (the
+  // network of a range) or set (its last address).
+  [[nodiscard]] IpAddress with_host_bits(int prefix, bool set) const;
 
   auto operator<=>(const IpAddress&) const = default;
   bool operator==(const IpAddress&) const = default;

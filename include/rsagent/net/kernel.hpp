@@ -4,7 +4,8 @@
 // Threads: a Kernel is not thread-safe (libnl sockets are not); one thread
 // owns it. Errors: Status/Result carrying errno and the kernel's extended-ack
 // text, with the object in the context ("add 198.51.100.100/32 dev lo").
-// Deleting what is already gone succeeds; adding what exists returns EEXIST.
+// Errors are the kernel's own: EEXIST on adding what exists, ESRCH or
+// EADDRNOTAVAIL on deleting what is gone (the engine decides what those mean).
 #pragma once
 
 #include "rsagent/net/model.hpp"
@@ -18,7 +19,10 @@ namespace rsagent::net {
 struct KernelSnapshot {
   std::vector<Link> links;
   std::vector<ObservedAddress> addresses;
-  std::vector<ObservedRoute> routes;  // main table and other non-local tables
+  // Host routes of the main and other tables, and of the local table only
+  // the `local` routes not made by the kernel for an address (which would
+  // be one per address: thousands with address-mode VIPs).
+  std::vector<ObservedRoute> routes;
 };
 
 struct KernelOp {

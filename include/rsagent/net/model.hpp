@@ -18,6 +18,12 @@ namespace rsagent::net {
 // (packaging/iproute2/rsagent.conf names it "rsagent" for iproute2).
 inline constexpr std::uint8_t kRouteProtocol = 244;
 inline constexpr std::uint32_t kMainTable = 254;
+inline constexpr std::uint32_t kLocalTable = 255;  // RT_TABLE_LOCAL: what is this host's own
+// Metric of rsagent's local routes. The kernel's own local route for an
+// address has metric 0; another metric lets both exist at once, so a VIP
+// moving between address and route mode is never without one, and neither
+// delete can take the other's route.
+inline constexpr std::uint32_t kLocalRouteMetric = 1024;
 inline constexpr const char* kLoopback = "lo";
 
 struct AddressSpec {
@@ -28,6 +34,11 @@ struct AddressSpec {
   bool operator==(const AddressSpec&) const = default;
 };
 
+// kUnicast: a host route in the main table (address mode). kLocal: a
+// `local` route in the local table, which makes every address it covers
+// local to this host (route mode, "AnyIP").
+enum class RouteType : std::uint8_t { kUnicast, kLocal };
+
 struct RouteSpec {
   IpAddress dst;
   int prefix = 32;
@@ -35,7 +46,10 @@ struct RouteSpec {
   // IPv4 host routes conventionally sit at metric 0; IPv6 userspace routes
   // default to 1024 (the kernel's own prefix route for the address is 256).
   std::uint32_t metric = 0;
-  [[nodiscard]] std::string str() const;  // "198.51.100.100/32 dev lo proto rsagent"
+  RouteType type = RouteType::kUnicast;
+  // "198.51.100.100/32 dev lo proto rsagent",
+  // "local 198.51.100.0/24 dev lo table local metric 1024 proto rsagent"
+  [[nodiscard]] std::string str() const;
   bool operator==(const RouteSpec&) const = default;
 };
 
@@ -62,7 +76,9 @@ struct SysctlSetting {
 struct DesiredState {
   std::vector<SysctlSetting> sysctls;  // applied first: ARP must be tame before a VIP exists
   std::vector<AddressSpec> addresses;
-  std::vector<RouteSpec> routes;
+  std::vector<RouteSpec> routes;        // main-table host routes of address-mode VIPs
+  std::vector<RouteSpec> local_routes;  // route-mode VIPs
+  std::map<IpAddress, std::string> origins;  // VIP -> "FILE:LINE:COL", for refusals
   bool operator==(const DesiredState&) const = default;
 };
 
@@ -89,6 +105,7 @@ struct ObservedRoute {
   std::uint32_t metric = 0;
   std::uint8_t protocol = 0;
   int oif = 0;  // 0 when the route has no single output interface
+  RouteType type = RouteType::kUnicast;
   bool operator==(const ObservedRoute&) const = default;
 };
 

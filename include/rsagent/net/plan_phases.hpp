@@ -24,6 +24,10 @@ struct Phase {
 // The loopback link, or nullptr when the namespace has none.
 [[nodiscard]] const Link* loopback_link(const ObservedState& have);
 
+// make_plan puts the phases' actions in this order: 1, 4, 2, 3, 5. New
+// things go in before old ones go out, so a VIP switching modes is never
+// without a local form.
+
 // 1. ARP sysctls: writes for values that differ, and an entry per wanted key
 // keeping the first original while the kernel still holds rsagent's write.
 [[nodiscard]] Phase plan_sysctls(const DesiredState& want, const ObservedState& have,
@@ -39,9 +43,18 @@ struct Phase {
 [[nodiscard]] Phase plan_routes(const DesiredState& want, const ObservedState& have,
                                 const Journal& prior, const Link& lo);
 
-// 4. What `prior` owns that `want` no longer names, newest first: routes,
-// then addresses, then sysctls restored (only while they still hold the
-// value rsagent wrote; otherwise a warning).
+// 4. Route-mode VIPs: a `local` route in the local table on lo per VIP:
+// add what is missing, adopt a local route for exactly that prefix on lo
+// that is already there. Refused, naming the VIP and where it was declared:
+// an address inside the range on another interface (the director?), an
+// address inside it on lo that rsagent does not own, and a local route
+// that overlaps the range without being it.
+[[nodiscard]] Phase plan_local_routes(const DesiredState& want, const ObservedState& have,
+                                      const Journal& prior, const Link& lo);
+
+// 5. What `prior` owns that `want` no longer names, newest first: routes,
+// addresses, then local routes, then sysctls restored (only while they
+// still hold the value rsagent wrote; otherwise a warning).
 [[nodiscard]] Phase plan_leaving(const DesiredState& want, const ObservedState& have,
                                  const Journal& prior);
 
