@@ -159,21 +159,29 @@ class NetlinkKernel final : public Kernel {
       oa.label = label ? label : "";
       snap.addresses.push_back(std::move(oa));
     }
+    int lo_index = 0;
+    for (const auto& l : snap.links)
+      if (l.loopback) lo_index = l.ifindex;
     for (nl_object* o = nl_cache_get_first(routes.get()); o; o = nl_cache_get_next(o)) {
       auto* r = reinterpret_cast<rtnl_route*>(o);
       const std::uint32_t table = rtnl_route_get_table(r);
       const bool local = table == RT_TABLE_LOCAL;
-      // The local table holds a local and a broadcast route per address, made
-      // by the kernel: keep only the local routes someone added (route-mode
-      // VIPs, and what they could clash with).
-      if (local && (rtnl_route_get_type(r) != RTN_LOCAL || rtnl_route_get_protocol(r) == RTPROT_KERNEL))
+      // The local table holds a local and a broadcast route per address,
+      // made by the kernel. Keep the local routes someone added (route-mode
+      // VIPs, and what they could clash with) and the kernel's local route
+      // of a host address on lo: it tells when a VIP moving to address mode
+      // is local again (IPv6 installs it after the address, from a work queue).
+      if (local && rtnl_route_get_type(r) != RTN_LOCAL) continue;
+      const bool by_kernel = rtnl_route_get_protocol(r) == RTPROT_KERNEL;
+      if (local && by_kernel &&
+          (rtnl_route_get_nnexthops(r) != 1 || rtnl_route_nh_get_ifindex(rtnl_route_nexthop_n(r, 0)) != lo_index))
         continue;
       ObservedRoute orr;
       nl_addr* dst = rtnl_route_get_dst(r);
       if (!to_ip(dst, orr.dst)) continue;
       orr.prefix = static_cast<int>(nl_addr_get_prefixlen(dst));
       // Elsewhere only host routes can clash with an address-mode VIP's.
-      if (!local && orr.prefix != orr.dst.max_prefix()) continue;
+      if ((!local || by_kernel) && orr.prefix != orr.dst.max_prefix()) continue;
       orr.type = local ? RouteType::kLocal : RouteType::kUnicast;
       orr.table = table;
       orr.metric = rtnl_route_get_priority(r);

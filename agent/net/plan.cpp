@@ -106,8 +106,9 @@ ObservedState after_plan(ObservedState have, const Plan& plan) {
       std::erase_if(addrs, [&](const ObservedAddress& o) {
         return o.ifindex == lo_index && gone_addrs.count(o.address);
       });
-    if (!gone_routes.empty())
+    if (!gone_routes.empty() || !gone_addrs.empty())
       std::erase_if(routes, [&](const ObservedRoute& o) {
+        if (o.protocol == kKernelProtocol) return o.table == kLocalTable && gone_addrs.count(o.dst) > 0;
         return o.protocol == kRouteProtocol && gone_routes.count(key_of(o));
       });
     gone_addrs.clear();
@@ -119,6 +120,10 @@ ObservedState after_plan(ObservedState have, const Plan& plan) {
       case Action::Kind::kAddAddress:
         if (gone_addrs.count(a.address.address)) sweep();
         addrs.push_back({a.address.address, a.address.prefix, lo_index, a.address.label});
+        // The kernel's local route of the address comes with it (IPv6: a
+        // moment later, from its address work).
+        routes.push_back({a.address.address, a.address.address.max_prefix(), kLocalTable, 0,
+                          kKernelProtocol, lo_index, RouteType::kLocal});
         break;
       case Action::Kind::kDelAddress: gone_addrs.insert(a.address.address); break;
       case Action::Kind::kAddRoute:

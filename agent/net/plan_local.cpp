@@ -75,9 +75,36 @@ std::string range_str(const RouteSpec& r) {
 
 }  // namespace
 
+std::set<Key> kept_for_addresses(const DesiredState& want, const ObservedState& have, const Journal& prior) {
+  std::set<Key> out;
+  std::set<IpAddress> candidates;  // host local routes rsagent made
+  for (const auto& e : prior.entries)
+    if (const auto* r = std::get_if<RouteEntry>(&e);
+        r && r->created && r->spec.type == RouteType::kLocal && r->spec.prefix == r->spec.dst.max_prefix())
+      candidates.insert(r->spec.dst);
+  if (candidates.empty()) return out;
+  std::set<IpAddress> wanted_local;
+  for (const auto& r : want.local_routes) wanted_local.insert(r.dst);
+  std::set<IpAddress> local_now;  // addresses the kernel has made local
+  for (const auto& o : have.routes)
+    if (o.type == RouteType::kLocal && o.table == kLocalTable && o.protocol == kKernelProtocol)
+      local_now.insert(o.dst);
+  for (const auto& a : want.addresses)
+    if (candidates.count(a.address) && !wanted_local.count(a.address) && !local_now.count(a.address))
+      out.insert({a.address, a.prefix});
+  return out;
+}
+
 Phase plan_local_routes(const DesiredState& want, const ObservedState& have, const Journal& prior,
                         const Link& lo) {
   Phase p;
+  // Local routes of VIPs now in address mode whose address is not local yet.
+  for (const auto& key : kept_for_addresses(want, have, prior)) {
+    RouteSpec spec{key.first, key.second, kLocalTable, kLocalRouteMetric, RouteType::kLocal};
+    p.notes.push_back("keeping the local route " + spec.str() + " until the address " + key.first.str() +
+                      " is local");
+    p.entries.emplace_back(RouteEntry{spec, true});
+  }
   if (want.local_routes.empty()) return p;
   const LocalIndex index(have);
   std::map<Key, const RouteEntry*> prior_local;
@@ -88,8 +115,10 @@ Phase plan_local_routes(const DesiredState& want, const ObservedState& have, con
     if (const auto* a = std::get_if<AddressEntry>(&e)) prior_addrs.insert(a->spec.address);
   }
   // rsagent's own local routes from the prior journal (a range being
-  // narrowed or widened) do not count as overlapping: they are leaving.
+  // narrowed or widened) do not count as overlapping: they are leaving. The
+  // kernel's local routes of addresses on lo are the addresses, checked as such.
   const auto ours = [&](const ObservedRoute& r) {
+    if (r.protocol == kKernelProtocol) return true;
     const auto it = prior_local.find({r.dst, r.prefix});
     return r.protocol == kRouteProtocol && it != prior_local.end() && it->second->created;
   };
@@ -122,6 +151,7 @@ Phase plan_local_routes(const DesiredState& want, const ObservedState& have, con
     const ObservedRoute* foreign = nullptr;
     for (auto [b, e] = index.exact(key); b != e; ++b) {
       const ObservedRoute& o = *b->second;
+      if (o.protocol == kKernelProtocol) continue;  // an address on lo: checked above
       if (o.oif != lo.ifindex) {
         p.errors.push_back(vip + " is already a local route on " + have.link_name(o.oif) +
                            "; a real server must hold the VIP only on lo. Remove that route or the VIP");

@@ -165,7 +165,7 @@ Phase plan_leaving(const DesiredState& want, const ObservedState& have, const Jo
   for (const auto& a : want.addresses) wanted_addrs.insert(a.address);
   std::set<IpAddress> wanted_routes;
   for (const auto& r : want.routes) wanted_routes.insert(r.dst);
-  std::set<std::pair<IpAddress, int>> wanted_local;
+  std::set<std::pair<IpAddress, int>> wanted_local = kept_for_addresses(want, have, prior);
   for (const auto& r : want.local_routes) wanted_local.emplace(r.dst, r.prefix);
   std::set<SysctlKey> wanted_keys;
   for (const auto& s : want.sysctls) wanted_keys.insert(s.key);

@@ -60,6 +60,11 @@ class FakeKernel final : public net::Kernel {
       if (o.address == a.address && o.ifindex == ifindex)
         return errno_error(EEXIST, "add address " + a.str());
     state.addresses.push_back({a.address, a.prefix, ifindex, a.label});
+    // The kernel's own local route of the address (on lo: what the netlink
+    // edge keeps of it).
+    if (ifindex == 1)
+      state.routes.push_back({a.address, a.address.max_prefix(), net::kLocalTable, 0, net::kKernelProtocol,
+                              ifindex, net::RouteType::kLocal});
     return {};
   }
   Status del_address(const net::AddressSpec& a, int ifindex) {
@@ -70,6 +75,9 @@ class FakeKernel final : public net::Kernel {
           return o.address == a.address && o.ifindex == ifindex;
         }) == 0)
       return errno_error(EADDRNOTAVAIL, "delete address " + a.str());
+    std::erase_if(state.routes, [&](const net::ObservedRoute& o) {
+      return o.protocol == net::kKernelProtocol && o.dst == a.address && o.table == net::kLocalTable;
+    });
     return {};
   }
   Status add_route(const net::RouteSpec& r, int ifindex) {
@@ -100,8 +108,9 @@ class FakeKernel final : public net::Kernel {
   }
   [[nodiscard]] bool has_route(const std::string& ip) const {
     auto a = net::IpAddress::parse(ip);
-    return std::any_of(state.routes.begin(), state.routes.end(),
-                       [&](const net::ObservedRoute& o) { return o.dst == *a; });
+    return std::any_of(state.routes.begin(), state.routes.end(), [&](const net::ObservedRoute& o) {
+      return o.dst == *a && o.protocol != net::kKernelProtocol;
+    });
   }
 
  private:

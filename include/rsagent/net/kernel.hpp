@@ -19,9 +19,10 @@ namespace rsagent::net {
 struct KernelSnapshot {
   std::vector<Link> links;
   std::vector<ObservedAddress> addresses;
-  // Host routes of the main and other tables, and of the local table only
-  // the `local` routes not made by the kernel for an address (which would
-  // be one per address: thousands with address-mode VIPs).
+  // Host routes of the main and other tables; of the local table, only the
+  // `local` routes: any on lo, and those someone added elsewhere (the
+  // kernel's local route of an address on another interface, and its
+  // broadcast routes, are left out).
   std::vector<ObservedRoute> routes;
 };
 

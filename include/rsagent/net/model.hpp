@@ -24,6 +24,7 @@ inline constexpr std::uint32_t kLocalTable = 255;  // RT_TABLE_LOCAL: what is th
 // moving between address and route mode is never without one, and neither
 // delete can take the other's route.
 inline constexpr std::uint32_t kLocalRouteMetric = 1024;
+inline constexpr std::uint8_t kKernelProtocol = 2;  // RTPROT_KERNEL: made by the kernel itself
 inline constexpr const char* kLoopback = "lo";
 
 struct AddressSpec {

@@ -6,7 +6,9 @@
 
 #include "rsagent/net/plan.hpp"
 
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace rsagent::net {
@@ -51,6 +53,15 @@ struct Phase {
 // that overlaps the range without being it.
 [[nodiscard]] Phase plan_local_routes(const DesiredState& want, const ObservedState& have,
                                       const Journal& prior, const Link& lo);
+
+// A local route rsagent made for a VIP that is now an address VIP, kept
+// until the kernel's own local route of the address is there: IPv6 makes
+// the address local only once its address work runs, after the add
+// returned. That route's arrival is a route event, and the next plan
+// removes rsagent's. The (network, prefix) of each such route in `prior`.
+[[nodiscard]] std::set<std::pair<IpAddress, int>> kept_for_addresses(const DesiredState& want,
+                                                                     const ObservedState& have,
+                                                                     const Journal& prior);
 
 // 5. What `prior` owns that `want` no longer names, newest first: routes,
 // addresses, then local routes, then sysctls restored (only while they
