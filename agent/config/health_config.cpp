@@ -94,7 +94,7 @@ bool valid_check_name(const std::string& n) {
   });
 }
 
-std::optional<Endpoint> endpoint_at(Checker& c, const json& v, const std::string& ptr,
+std::optional<Endpoint> endpoint_at(Validator& c, const json& v, const std::string& ptr,
                                     const std::string& what) {
   auto s = c.string_at(v, ptr, what);
   if (!s) return std::nullopt;
@@ -122,7 +122,7 @@ bool parse_url(Check& ck, const std::string& url) {
   return true;
 }
 
-std::optional<Check> parse_check(Checker& c, const json& v, const std::string& ptr,
+std::optional<Check> parse_check(Validator& c, const json& v, const std::string& ptr,
                                  std::set<std::string>& names) {
   if (!v.is_object()) {
     c.err_at(ptr, "a check is an object like {\"name\": \"web\", \"type\": \"tcp\", \"address\": "
@@ -251,7 +251,7 @@ std::optional<Check> parse_check(Checker& c, const json& v, const std::string& p
 }  // namespace
 
 // health.tcp_gate: {"listen": ["0.0.0.0:9797", "[::]:9797"]} (or one string).
-void parse_tcp_gate(Checker& c, const json& g, Health& h, Origins& set) {
+void parse_tcp_gate(Validator& c, const json& g, Health& h, Origins& set) {
   const std::string ptr = "/health/tcp_gate";
   if (!g.is_object()) {
     c.err_at(ptr, "health.tcp_gate must be an object like {\"listen\": [\"0.0.0.0:9797\"]}");
@@ -278,7 +278,7 @@ void parse_tcp_gate(Checker& c, const json& g, Health& h, Origins& set) {
     if (auto e = endpoint_at(c, l[i], pointer_child(lptr, i), "tcp_gate.listen entry")) h.tcp_gate.push_back(*e);
 }
 
-void parse_health(Checker& c, const json& v, Health& h, Origins& set) {
+void parse_health(Validator& c, const json& v, Health& h, Origins& set) {
   if (!v.is_object()) {
     c.err_at("/health", "\"health\" must be an object, found " + type_name(v));
     return;
@@ -356,7 +356,7 @@ void parse_health(Checker& c, const json& v, Health& h, Origins& set) {
   }
 }
 
-void parse_stop(Checker& c, const json& v, Stop& s, Origins& set) {
+void parse_stop(Validator& c, const json& v, Stop& s, Origins& set) {
   if (!v.is_object()) {
     c.err_at("/stop", "\"stop\" must be an object like {\"drain\": \"10s\"}, found " + type_name(v));
     return;

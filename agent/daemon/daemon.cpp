@@ -12,7 +12,7 @@
 #include "rsagent/daemon/network_keeper.hpp"
 #include "rsagent/daemon/state_keeper.hpp"
 #include "rsagent/health/agent_check.hpp"
-#include "rsagent/health/http_server.hpp"
+#include "rsagent/health/responder.hpp"
 #include "rsagent/health/monitor.hpp"
 #include "rsagent/health/report.hpp"
 #include "rsagent/health/tcp_gate.hpp"
@@ -113,7 +113,7 @@ class Daemon {
   // every thread that changes the verdict.
   std::unique_ptr<health::TcpGate> tcp_gate_;
   std::unique_ptr<health::Monitor> monitor_;
-  std::unique_ptr<health::HttpServer> http_;
+  std::unique_ptr<health::Responder> http_;
   std::unique_ptr<health::AgentCheckServer> agent_check_;
   std::unique_ptr<OperatorStore> operator_store_;
   health::Mode last_mode_ = health::Mode::kDown;
@@ -232,7 +232,7 @@ class Daemon {
   }
 
   void start_threads(std::unique_ptr<health::HttpLoop> http_loop) {
-    http_ = std::make_unique<health::HttpServer>(cfg_.health, *board_, std::move(http_loop));
+    http_ = std::make_unique<health::Responder>(cfg_.health, *board_, std::move(http_loop));
     monitor_ = std::make_unique<health::Monitor>(cfg_.health.checks, *board_, health::make_prober(http_probe_));
     monitor_->start();
     http_->start();
