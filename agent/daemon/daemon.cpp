@@ -125,6 +125,7 @@ class Daemon {
   bool hand_over_ = false;
   std::string unit_;  // our systemd unit, when systemd started us
   std::unique_ptr<StateKeeper> keeper_;
+  std::vector<std::string> keeper_failed_;  // what the keeper could not write back last tick
   std::unique_ptr<ControlDesk> desk_;
   // Last, so destroyed first: its thread calls the desk, which uses the
   // members above.
@@ -269,9 +270,12 @@ class Daemon {
   // The daemon's files as it wrote them (state_keeper.hpp says why); a
   // removed control socket is bound again.
   void keep_state() {
-    const auto r = keeper_->check(net_->journal(), ::getpid(), lock_);
+    auto r = keeper_->check(net_->journal(), ::getpid(), lock_);
     for (const auto& line : r.repaired) log::warning(line);
-    for (const auto& line : r.failed) log::error(line);
+    // A full disk fails every tick: say so when it starts or changes, not every second.
+    if (r.failed != keeper_failed_)
+      for (const auto& line : r.failed) log::error(line);
+    keeper_failed_ = std::move(r.failed);
     if (!r.rebind_control) return;
     auto fresh = bind_control();
     if (!fresh) {
