@@ -10,6 +10,7 @@
 #include "rsagent/daemon/event_loop.hpp"
 #include "rsagent/daemon/handover.hpp"
 #include "rsagent/daemon/network_keeper.hpp"
+#include "rsagent/daemon/start_report.hpp"
 #include "rsagent/daemon/state_keeper.hpp"
 #include "rsagent/health/agent_check.hpp"
 #include "rsagent/health/responder.hpp"
@@ -43,48 +44,6 @@ constexpr std::uint64_t kFullCheckTicks = 5;
 // systemctl answers from memory; do not let a hung bus delay a stop much.
 constexpr std::chrono::milliseconds kRestartQueryTimeout{3000};
 
-// Where a starting daemon reports its outcome: the `start` parent through a
-// pipe, or stderr when run in the foreground.
-class Reporter {
- public:
-  explicit Reporter(int fd) : fd_(fd) {}
-  int fail(int code, const std::string& msg) {
-    if (fd_ < 0) {
-      log::error(msg);
-    } else {
-      send(code, msg);
-    }
-    return code;
-  }
-  void ready(const std::string& summary) {
-    if (fd_ < 0) {
-      log::notice(summary);
-      return;
-    }
-    send(exit_code::kOk, summary);
-    // The terminal belongs to the operator again; from now on, syslog only.
-    const int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (null >= 0) {
-      ::dup2(null, STDOUT_FILENO);
-      ::dup2(null, STDERR_FILENO);
-      ::close(null);
-    }
-    auto o = log::current();
-    o.to_stderr = false;
-    log::configure(o);
-  }
-
- private:
-  int fd_;
-  void send(int code, const std::string& msg) {
-    const std::string out = std::to_string(code) + "\n" + msg;
-    (void)!::write(fd_, out.data(), out.size());
-    ::close(fd_);
-    fd_ = -1;
-  }
-};
-
-
 class Daemon {
  public:
   Daemon(const CommandOptions& opts, health::HttpProbe http_probe)
@@ -101,7 +60,7 @@ class Daemon {
 
  private:
   CommandOptions opts_;
-  Reporter rep_;
+  StartReport rep_;
   health::HttpProbe http_probe_;
   Paths paths_;
   config::Config cfg_;
