@@ -147,11 +147,16 @@ TEST_CASE("a reload asked while a drain-stop waits is refused at once, and the s
       ::close(fd);
     });
   });
-  std::this_thread::sleep_for(300ms);
+  REQUIRE(wait_until([&] {
+    return !n.ns.run("ss -Htn state established '( dport = :80 )'").out.empty();
+  }, 5s));
   const int pid = n.daemon_pid();
   REQUIRE(pid > 0);
   REQUIRE(::kill(pid, SIGTERM) == 0);
-  std::this_thread::sleep_for(300ms);
+  // The drain wait has begun once the directors are told "drain".
+  REQUIRE(wait_until([&] {
+    return n.ns.run("curl -s --max-time 2 http://127.0.0.1:9799/healthz").out == "drain\n";
+  }, 5s));
   const auto t0 = std::chrono::steady_clock::now();
   const auto r = n.rsagent("reload");
   const auto took = std::chrono::steady_clock::now() - t0;
