@@ -1,11 +1,10 @@
 // Route-mode VIPs: planning local routes against the fake kernel.
 #include "fake_kernel.hpp"
+#include "temp_dir.hpp"
 #include "rsagent/net/engine.hpp"
 #include "rsagent/net/plan_phases.hpp"
 
 #include <doctest/doctest.h>
-
-#include <unistd.h>
 
 using namespace rsagent;
 using namespace rsagent::net;
@@ -45,7 +44,8 @@ bool has_local(const test::FakeKernel& k, const char* a, int prefix) {
 struct Rig {
   test::FakeKernel k;
   test::FakeSysctls s;
-  JournalStore js{"/tmp/rsagent-unit-local-" + std::to_string(getpid())};
+  test::TempDir dir;
+  JournalStore js{dir.file("journal.json")};
   Engine e{k, s, js};
   Journal journal;
 
@@ -60,7 +60,6 @@ struct Rig {
     journal = p.journal;
     return p;
   }
-  ~Rig() { (void)js.remove(); }
 };
 
 const char* const kRange = R"({"vips": [{"address": "198.51.100.16/28", "mode": "route"}]})";

@@ -42,13 +42,13 @@ enum class VipMode : std::uint8_t { kAddress, kRoute };
 
 struct Vip {
   net::IpAddress address;  // in route mode, the network of the range
-  int prefix = 32;         // the family's host prefix unless a route-mode range
   std::string label;       // IPv4 address mode only: "lo:0" unless the config names one
-  VipMode mode = VipMode::kAddress;  // after the merge: its own "mode", else vip_mode
   Origin origin;           // where it was declared, for messages
+  int prefix = 32;         // the family's host prefix unless a route-mode range
+  VipMode mode = VipMode::kAddress;  // after the merge: its own "mode", else vip_mode
   // As written, for the checks that only the merged vip_mode can decide.
-  std::optional<VipMode> mode_written;
-  std::optional<Origin> label_origin;
+  std::optional<VipMode> mode_written{};
+  std::optional<Origin> label_origin{};
   [[nodiscard]] std::string str() const;  // "198.51.100.1", "198.51.100.0/24"
   bool operator==(const Vip& o) const {
     return address == o.address && prefix == o.prefix && label == o.label && mode == o.mode;
