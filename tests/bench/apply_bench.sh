@@ -3,13 +3,15 @@
 # doing the same adds and deletes, and against the per-VIP init script
 # (`start` and `stop`, two commands as rsagent's are), in one run, each in a
 # fresh network namespace. Prints times (best of R runs) and
-# ratios, then the peak RSS of `rsagent run` holding 1000 VIPs.
+# ratios; then route mode (local routes) against `ip -batch` adding the
+# same local routes, at 1 to 100,000 VIPs; then the peak RSS of `rsagent
+# run` holding 1000 VIPs.
 # Usage: tests/bench/apply_bench.sh [BUILD_DIR] (default: build-bench, built here)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
 bin="$(bench_binary "${1:-}")"
-sizes="${SIZES:-1 100 1000 10000}"
+sizes="${SIZES-1 100 1000 10000}"     # address mode; ROUTE_SIZES for route mode (empty: skip)
 runs="${RUNS:-9}"          # best of: kernel timings jitter by +-20% run to run
 runs_big="${RUNS_BIG:-3}"  # for N >= 10000
 # State on tmpfs, as /run/rsagent is in production. /run itself is not
@@ -140,6 +142,77 @@ for n in $sizes; do
   fi
   printf '%7s %12s %12s %14s %16s %18s %18s\n' "$n" "$(ms "$r")" "$(ms "$b")" "$(ms "$s")" "$(ratio "$r" "$b")" "$m" "$(ratio "$r" "$s")"
 done
+
+# Route mode: each VIP a local route in the local table (what
+# `"vip_mode": "route"` makes), against `ip -batch` adding and deleting the
+# same routes (same type, table, metric and protocol) with the same sysctls.
+# Inputs are written by awk: a subshell per address is minutes at 100,000.
+make_route_inputs() {
+  local n=$1
+  awk -v n="$n" -v dir="$work" '
+    function vip(i) { return "198." (18 + int(i / 64516)) "." (int(i / 254) % 254 + 1) "." (i % 254 + 1) }
+    BEGIN {
+      cfg = dir "/rcfg-" n ".json"; add = dir "/radd-" n ".batch"; del = dir "/rdel-" n ".batch"
+      printf "{\"vip_mode\": \"route\", \"vips\": [" > cfg
+      for (i = 0; i < n; i++) {
+        printf "%s\"%s\"", (i ? "," : ""), vip(i) > cfg
+        print "route add local " vip(i) "/32 dev lo table local proto 244 metric 1024" > add
+      }
+      print "]}" > cfg
+      for (i = n - 1; i >= 0; i--) print "route del local " vip(i) "/32 dev lo table local proto 244 metric 1024" > del
+    }'
+}
+
+time_rsagent_route() {
+  local n=$1 t0 t1
+  fresh_ns
+  rm -rf "$work/state"
+  t0=$(now_ns)
+  ip netns exec "$ns" "$bin" --log-level warning --config "$work/rcfg-$n.json" --state-dir "$work/state" start >/dev/null
+  ip netns exec "$ns" "$bin" --log-level warning --config "$work/rcfg-$n.json" --state-dir "$work/state" stop >/dev/null
+  t1=$(now_ns)
+  echo $(((t1 - t0) / 1000))
+}
+
+time_batch_route() {
+  local n=$1 t0 t1
+  fresh_ns
+  t0=$(now_ns)
+  ip netns exec "$ns" bash -c 'for f in /proc/sys/net/ipv4/conf/{all,lo}; do echo 1 > $f/arp_ignore; echo 2 > $f/arp_announce; done'
+  ip -n "$ns" -batch "$work/radd-$n.batch"
+  ip -n "$ns" -batch "$work/rdel-$n.batch"
+  ip netns exec "$ns" bash -c 'for f in /proc/sys/net/ipv4/conf/{all,lo}; do echo 0 > $f/arp_ignore; echo 0 > $f/arp_announce; done'
+  t1=$(now_ns)
+  echo $(((t1 - t0) / 1000))
+}
+
+# Medians of R alternating runs of each, and the median of the paired ratios.
+median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { printf "%s", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+route_pairs() {
+  local n=$1 r="" b="" t u i pairs=""
+  for ((i = 0; i < runs; i++)); do
+    t=$(time_rsagent_route "$n")
+    u=$(time_batch_route "$n")
+    r+="$t "; b+="$u "
+    pairs+="$(awk -v a="$t" -v b="$u" 'BEGIN { printf "%.4f", a / b }') "
+  done
+  echo "$(echo "$r" | median) $(echo "$b" | median) $(echo "$pairs" | median)"
+}
+
+if [ "${ROUTE_SIZES-1 1000 10000 100000}" != "" ]; then
+  echo
+  echo "route mode (a local route per VIP); medians of alternating pairs ($runs runs, $runs_big at N>=10000); ms for start+stop"
+  printf '%7s %12s %12s %18s\n' N rsagent "ip -batch" "paired median"
+  for n in ${ROUTE_SIZES-1 1000 10000 100000}; do
+    make_route_inputs "$n"
+    if [ "$n" -ge 10000 ]; then
+      read -r r b m <<<"$(runs=$runs_big route_pairs "$n")"
+    else
+      read -r r b m <<<"$(route_pairs "$n")"
+    fi
+    printf '%7s %12s %12s %17.2fx\n' "$n" "$(ms "$r")" "$(ms "$b")" "$m"
+  done
+fi
 
 echo
 make_inputs 1000
