@@ -61,6 +61,7 @@ void print_status_text(const json& st) {
   for (const auto& v : st["vips"])
     std::cout << "    " << v["address"].get<std::string>() << "/" << v["prefix"]
               << (v["label"].get<std::string>().empty() ? "" : " label " + v["label"].get<std::string>())
+              << (v.value("mode", "address") == "route" ? " (local route)" : "")
               << "  " << (v["present"].get<bool>() ? "present" : "MISSING") << ", "
               << (v["owned"].get<bool>() ? "owned" : "adopted (left in place on stop)") << "\n";
   std::cout << "  routes:\n";

@@ -19,13 +19,27 @@ NetDetail describe_state(const net::Journal& j, const net::ObservedState& have) 
   for (const auto& o : have.addresses)
     if (o.ifindex == lo_index) on_lo.insert(o.address);
   std::set<std::tuple<net::IpAddress, std::uint32_t, std::uint32_t>> lo_routes;
-  for (const auto& o : have.routes)
-    if (o.oif == lo_index) lo_routes.emplace(o.dst, o.table, o.metric);
+  std::set<std::pair<net::IpAddress, int>> lo_local;  // local routes on lo not made for an address
+  for (const auto& o : have.routes) {
+    if (o.oif != lo_index) continue;
+    lo_routes.emplace(o.dst, o.table, o.metric);
+    if (o.type == net::RouteType::kLocal && o.protocol != net::kKernelProtocol) lo_local.emplace(o.dst, o.prefix);
+  }
   for (const auto& e : j.entries) {
     if (const auto* a = std::get_if<net::AddressEntry>(&e)) {
       const bool present = on_lo.count(a->spec.address) > 0;
       d.vips.push_back({a->spec.address.str(), a->spec.prefix, a->spec.label, a->created, present});
       if (!present) d.drift.push_back("VIP " + a->spec.address.str() + " is missing from lo");
+    } else if (const auto* r = std::get_if<net::RouteEntry>(&e); r && r->spec.type == net::RouteType::kLocal) {
+      // A route-mode VIP: listed with the VIPs (and its route with the
+      // routes); present when a local route for exactly it is on lo, rsagent's
+      // or the adopted one.
+      const bool present = lo_local.count({r->spec.dst, r->spec.prefix}) > 0;
+      d.vips.push_back({r->spec.dst.str(), r->spec.prefix, "", r->created, present, "route"});
+      d.routes.push_back({r->spec.str(), r->created, present});
+      if (!present)
+        d.drift.push_back("VIP " + r->spec.dst.str() + "/" + std::to_string(r->spec.prefix) +
+                          " (route mode) is not local: its local route is missing from the local table");
     } else if (const auto* r = std::get_if<net::RouteEntry>(&e)) {
       const bool present = lo_routes.count(std::make_tuple(r->spec.dst, r->spec.table, r->spec.metric)) > 0;
       d.routes.push_back({r->spec.str(), r->created, present});

@@ -116,7 +116,7 @@ json detail_json(const NetDetail& d) {
   json vips = json::array();
   for (const auto& v : d.vips)
     vips.push_back({{"address", v.address}, {"prefix", v.prefix}, {"label", v.label},
-                    {"owned", v.owned}, {"present", v.present}});
+                    {"mode", v.mode}, {"owned", v.owned}, {"present", v.present}});
   json routes = json::array();
   for (const auto& r : d.routes) routes.push_back({{"route", r.route}, {"owned", r.owned}, {"present", r.present}});
   json sysctls = json::array();

@@ -196,8 +196,19 @@ TEST_CASE("route-mode VIPs are local routes on lo: bind() works, no address, no 
   const auto plan = n.rsagent("plan");
   expect_ok(plan);
   CHECK(plan.out.find("nothing to change") != std::string::npos);
-  const auto status = nlohmann::json::parse(n.rsagent("status --json").out);
-  CHECK(status.dump().find("198.51.100.16") != std::string::npos);
+  // status, /status and /metrics report them as VIPs, in route mode.
+  for (const auto& st : {nlohmann::json::parse(n.rsagent("status --json").out),
+                         nlohmann::json::parse(n.ns.run("curl -s http://127.0.0.1:9799/status").out)}) {
+    REQUIRE(st["vips"].size() == 2);
+    CHECK(st["vips"][0]["address"] == "198.51.100.16");
+    CHECK(st["vips"][0]["prefix"] == 28);
+    CHECK(st["vips"][0]["mode"] == "route");
+    CHECK(st["vips"][0]["present"] == true);
+    CHECK(st["drift"].empty());
+  }
+  const auto metrics = n.ns.run("curl -s http://127.0.0.1:9799/metrics").out;
+  CHECK(metrics.find("\nrsagent_vips_present 2\n") != std::string::npos);
+  CHECK(n.ns.run("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:9799/healthz").out == "200");
   expect_ok(n.rsagent("stop"));
   CHECK(n.ns.snapshot() == before);
   CHECK_FALSE(can_bind_in(n.ns, "198.51.100.20"));

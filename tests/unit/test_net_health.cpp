@@ -105,3 +105,31 @@ TEST_CASE("the ARP policy applies only with \"all\" in arp.interfaces and an IPv
   cfg.arp.interfaces = {"lo"};
   CHECK_FALSE(net_policy(cfg).check_arp_leaks);
 }
+
+TEST_CASE("a route-mode VIP is listed with the VIPs, present while its local route is on lo, and drift when it goes") {
+  World w;
+  const net::RouteSpec range{ip("198.51.100.16"), 28, net::kLocalTable, net::kLocalRouteMetric,
+                             net::RouteType::kLocal};
+  w.journal.entries.push_back(net::RouteEntry{range, true});
+  w.have.routes.push_back({ip("198.51.100.16"), 28, net::kLocalTable, net::kLocalRouteMetric,
+                           net::kRouteProtocol, 1, net::RouteType::kLocal});
+  auto d = describe_state(w.journal, w.have);
+  CHECK(d.drift.empty());
+  REQUIRE(d.vips.size() == 2);
+  CHECK(d.vips[1].address == "198.51.100.16");
+  CHECK(d.vips[1].prefix == 28);
+  CHECK(d.vips[1].mode == "route");
+  CHECK(d.vips[1].present);
+  // The kernel's local route of an address is not the VIP's.
+  w.have.routes.back().protocol = net::kKernelProtocol;
+  d = describe_state(w.journal, w.have);
+  REQUIRE(d.drift.size() == 1);
+  CHECK(d.drift[0] == "VIP 198.51.100.16/28 (route mode) is not local: its local route is missing from the local table");
+  const auto nh = judge_network(d, w.have, kArp, "");
+  CHECK_FALSE(nh.ok);
+  CHECK(nh.reason == d.drift[0]);
+  // An adopted local route (another metric and protocol) counts as present.
+  w.journal.entries.back() = net::RouteEntry{range, false};
+  w.have.routes.back() = {ip("198.51.100.16"), 28, net::kLocalTable, 0, 3, 1, net::RouteType::kLocal};
+  CHECK(describe_state(w.journal, w.have).drift.empty());
+}

@@ -66,6 +66,7 @@ struct NetDetail {
     std::string label;
     bool owned = false;
     bool present = false;
+    std::string mode = "address";  // or "route": a local route, prefix may be a range
   };
   struct Route {
     std::string route;
