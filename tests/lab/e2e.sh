@@ -32,7 +32,7 @@ check() {  # description, then a command that must succeed
 }
 in_ns() { local n=$1; shift; ip netns exec "$lab-$n" "$@"; }
 mac() { ip -n "$lab-$1" -j link show dev eth0 | sed 's/.*"address":"\([^"]*\)".*/\1/'; }
-arp_macs() { in_ns client arping -i eth0 -c 3 -W 0.2 -w 2 -r 198.51.100.100 2>/dev/null | sort -u | tr '\n' ' '; }
+arp_macs() { in_ns client arping -i eth0 -c 3 -W 0.2 -w 2 -r "${1:-198.51.100.100}" 2>/dev/null | sort -u | tr '\n' ' '; }
 sorted() { printf '%s\n' "$@" | sort | tr '\n' ' '; }
 agent() { local n=$1; shift; in_ns "$n" "$bin" --config "/run/$lab/$n/rsagent.json" --state-dir "/run/$lab/$n/state" "$@"; }
 wait_state() { for _ in $(seq 1 60); do grep -q "$1=$2" "/run/$lab/forwarding" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
@@ -125,10 +125,36 @@ wait "$td"
 check "neighbour advertisements for the VIP6 come only from the director" \
   sh -c "grep -q '$(mac director) >' /run/$lab/na && ! grep -q '$(mac rs1) >' /run/$lab/na && ! grep -q '$(mac rs2) >' /run/$lab/na"
 
+# The route-mode VIP range 198.51.100.112/28: one local route on each real
+# server's lo serves every address in it.
+range_ok=yes
+for a in 198.51.100.113 198.51.100.120 198.51.100.126; do
+  [ "$(arp_macs "$a")" = "$(mac director) " ] || range_ok=no
+done
+check "ARP for addresses of the route-mode range is answered only by the director" test "$range_ok" = yes
+in_ns client timeout 6 tcpdump -p -n -e -l -i eth0 'src net 198.51.100.112/28 and src port 80' >"/run/$lab/range" 2>/dev/null &
+td=$!
+sleep 0.5
+out=""
+for a in 198.51.100.113 198.51.100.120 198.51.100.126; do
+  got="$(answers 10 "http://$a/" | sort -u | tr '\n' ' ')"
+  echo "  $a answered by: $got"
+  out+="$got"
+done
+wait "$td"
+check "several addresses of the range are reachable through the director and answered by both (got: $out)" \
+  test "$(echo "$out" | tr ' ' '\n' | grep . | sort -u | tr '\n' ' ')" = "rs1 rs2 "
+check "responses from the range come straight from the real servers, none through the director" \
+  sh -c "grep -q '$(mac rs1)' /run/$lab/range && grep -q '$(mac rs2)' /run/$lab/range && ! grep -q '$(mac director) >' /run/$lab/range"
+check "the range is a local route on the real servers' lo, not an address" \
+  sh -c "ip -n $lab-rs1 route show table local | grep -q '^local 198.51.100.112/28 dev lo' && ! ip -n $lab-rs1 addr show dev lo | grep -q 198.51.100.11[2-9]"
+
 kill "$sync_pid" 2>/dev/null
 sync_pid=""
 bash "$labsh" agents-stop "$lab" >/dev/null
 check "after rsagent stop the real servers answer ARP for the VIP again" test "$(arp_macs)" = "$flux"
+check "after rsagent stop the range is no longer local on the real servers" \
+  sh -c "! ip -n $lab-rs1 route show table local | grep -q 198.51.100.112 && ! ip -n $lab-rs2 route show table local | grep -q 198.51.100.112"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

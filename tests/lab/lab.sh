@@ -25,6 +25,10 @@ name="${2:?lab name}"
 dir="/run/$name"
 vip=198.51.100.100
 vip6=2001:db8::100
+# A route-mode VIP range: each real server makes every address in it local
+# with one local route on lo; the director answers ARP for it (a local route
+# on its NIC, arp_ignore 0) and forwards it like the VIP.
+vrange=198.51.100.112/28
 nodes=(client director rs1 rs2)
 declare -A ip4=([client]=203.0.113.10 [director]=203.0.113.1 [rs1]=203.0.113.11 [rs2]=203.0.113.12)
 declare -A ip6=([client]=2001:db8:1::10 [director]=2001:db8:1::1 [rs1]=2001:db8:1::11 [rs2]=2001:db8:1::12)
@@ -56,6 +60,7 @@ up() {
   # The director owns the VIPs on its NIC.
   ip -n "$(ns director)" addr add "$vip/32" dev eth0
   ip -n "$(ns director)" addr add "$vip6/128" dev eth0 nodad
+  ip -n "$(ns director)" route add local "$vrange" dev eth0 table local
   # What the copied init script leaves on a real server, minus the ARP
   # tuning: the VIPs on lo. rsagent adopts them (and never removes them).
   for n in rs1 rs2; do
@@ -95,7 +100,7 @@ write_agent_config() {
   local n=$1
   cat >"$dir/$n/rsagent.json" <<JSON
 {
-  "vips": ["$vip", "$vip6"],
+  "vips": ["$vip", "$vip6", {"address": "$vrange", "mode": "route"}],
   "health": {
     "listen": ["0.0.0.0:9799"],
     "allow": ["203.0.113.0/24", "127.0.0.0/8"],
@@ -144,9 +149,9 @@ table netdev dr {
   chain pick6 { drop; }
   chain ingress {
     type filter hook ingress device "eth0" priority 0;
-    ip daddr $vip tcp dport 80 ip saddr . tcp sport @f_rs1 jump to_rs1
-    ip daddr $vip tcp dport 80 ip saddr . tcp sport @f_rs2 jump to_rs2
-    ip daddr $vip tcp dport 80 jump pick
+    ip daddr { $vip, $vrange } tcp dport 80 ip saddr . tcp sport @f_rs1 jump to_rs1
+    ip daddr { $vip, $vrange } tcp dport 80 ip saddr . tcp sport @f_rs2 jump to_rs2
+    ip daddr { $vip, $vrange } tcp dport 80 jump pick
     ip6 daddr $vip6 tcp dport 80 ip6 saddr . tcp sport @f6_rs1 jump to6_rs1
     ip6 daddr $vip6 tcp dport 80 ip6 saddr . tcp sport @f6_rs2 jump to6_rs2
     ip6 daddr $vip6 tcp dport 80 jump pick6
