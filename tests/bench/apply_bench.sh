@@ -75,24 +75,27 @@ make_inputs() {
   } >"$work/script-$n-stop.sh"
 }
 
+# time_rsagent N [PREFIX]: start+stop with $work/PREFIXcfg-N.json, in µs.
 time_rsagent() {
-  local n=$1 t0 t1
+  local n=$1 cfg="$work/${2:-}cfg-$1.json" t0 t1
   fresh_ns
   rm -rf "$work/state"
   t0=$(now_ns)
-  ip netns exec "$ns" "$bin" --log-level warning --config "$work/cfg-$n.json" --state-dir "$work/state" start >/dev/null
-  ip netns exec "$ns" "$bin" --log-level warning --config "$work/cfg-$n.json" --state-dir "$work/state" stop >/dev/null
+  ip netns exec "$ns" "$bin" --log-level warning --config "$cfg" --state-dir "$work/state" start >/dev/null
+  ip netns exec "$ns" "$bin" --log-level warning --config "$cfg" --state-dir "$work/state" stop >/dev/null
   t1=$(now_ns)
   echo $(((t1 - t0) / 1000))
 }
 
+# time_batch N [PREFIX]: the sysctls and $work/PREFIXadd-N.batch, then
+# $work/PREFIXdel-N.batch and the sysctls back, in µs.
 time_batch() {
-  local n=$1 t0 t1
+  local n=$1 p=${2:-} t0 t1
   fresh_ns
   t0=$(now_ns)
   ip netns exec "$ns" bash -c 'for f in /proc/sys/net/ipv4/conf/{all,lo}; do echo 1 > $f/arp_ignore; echo 2 > $f/arp_announce; done'
-  ip -n "$ns" -batch "$work/add-$n.batch"
-  ip -n "$ns" -batch "$work/del-$n.batch"
+  ip -n "$ns" -batch "$work/${p}add-$n.batch"
+  ip -n "$ns" -batch "$work/${p}del-$n.batch"
   ip netns exec "$ns" bash -c 'for f in /proc/sys/net/ipv4/conf/{all,lo}; do echo 0 > $f/arp_ignore; echo 0 > $f/arp_announce; done'
   t1=$(now_ns)
   echo $(((t1 - t0) / 1000))
@@ -163,36 +166,13 @@ make_route_inputs() {
     }'
 }
 
-time_rsagent_route() {
-  local n=$1 t0 t1
-  fresh_ns
-  rm -rf "$work/state"
-  t0=$(now_ns)
-  ip netns exec "$ns" "$bin" --log-level warning --config "$work/rcfg-$n.json" --state-dir "$work/state" start >/dev/null
-  ip netns exec "$ns" "$bin" --log-level warning --config "$work/rcfg-$n.json" --state-dir "$work/state" stop >/dev/null
-  t1=$(now_ns)
-  echo $(((t1 - t0) / 1000))
-}
-
-time_batch_route() {
-  local n=$1 t0 t1
-  fresh_ns
-  t0=$(now_ns)
-  ip netns exec "$ns" bash -c 'for f in /proc/sys/net/ipv4/conf/{all,lo}; do echo 1 > $f/arp_ignore; echo 2 > $f/arp_announce; done'
-  ip -n "$ns" -batch "$work/radd-$n.batch"
-  ip -n "$ns" -batch "$work/rdel-$n.batch"
-  ip netns exec "$ns" bash -c 'for f in /proc/sys/net/ipv4/conf/{all,lo}; do echo 0 > $f/arp_ignore; echo 0 > $f/arp_announce; done'
-  t1=$(now_ns)
-  echo $(((t1 - t0) / 1000))
-}
-
 # Medians of R alternating runs of each, and the median of the paired ratios.
 median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { printf "%s", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 route_pairs() {
   local n=$1 r="" b="" t u i pairs=""
   for ((i = 0; i < runs; i++)); do
-    t=$(time_rsagent_route "$n")
-    u=$(time_batch_route "$n")
+    t=$(time_rsagent "$n" r)
+    u=$(time_batch "$n" r)
     r+="$t "; b+="$u "
     pairs+="$(awk -v a="$t" -v b="$u" 'BEGIN { printf "%.4f", a / b }') "
   done

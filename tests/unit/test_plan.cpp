@@ -1,4 +1,5 @@
 #include "fake_kernel.hpp"
+#include "plan_helpers.hpp"
 #include "rsagent/net/engine.hpp"
 #include "rsagent/net/plan.hpp"
 
@@ -13,23 +14,8 @@ using namespace rsagent::net;
 
 namespace {
 
-config::Config cfg_of(const std::string& text) {
-  auto r = config::parse_sources({config::Source{"t.json", text}});
-  REQUIRE(r.config);
-  return *r.config;
-}
-
-ObservedState observe(test::FakeKernel& k, test::FakeSysctls& s, const DesiredState& want,
-                      const Journal& prior) {
-  auto snap = k.observe();
-  ObservedState st;
-  st.links = snap->links;
-  st.addresses = snap->addresses;
-  st.routes = snap->routes;
-  for (const auto& key : keys_to_observe(want, prior, st.links))
-    if (auto v = s.read(key)) st.sysctls[key] = *v;
-  return st;
-}
+using test::cfg_of;
+using test::observe;
 
 IpAddress ip(const char* s) { return *IpAddress::parse(s); }
 
