@@ -304,3 +304,22 @@ TEST_CASE("reload switches a VIP between address and route mode with no moment i
   CHECK(kernel6_back >= 0);
   expect_ok(n.rsagent("stop"));
 }
+
+TEST_CASE("an address of the range appearing on a NIC while running makes the node not ready, and ready again once gone") {
+  AgentNode n(kRanges);
+  n.ns.ip("link add eth0 type veth peer name eth0peer");
+  n.ns.ip("link set eth0 up");
+  expect_ok(n.rsagent("start"));
+  const auto code = [&] {
+    return n.ns.run("curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:9799/healthz").out;
+  };
+  REQUIRE(wait_until([&] { return code() == "200"; }));
+  n.ns.ip("addr add 198.51.100.20/24 dev eth0");
+  REQUIRE(wait_until([&] { return code() == "503"; }, 10s));
+  const auto st = nlohmann::json::parse(n.ns.run("curl -s http://127.0.0.1:9799/status").out);
+  CHECK(st["ready"] == false);
+  CHECK(has_local(n.ns, "198.51.100.16/28"));  // nothing is taken away
+  n.ns.ip("addr del 198.51.100.20/24 dev eth0");
+  CHECK(wait_until([&] { return code() == "200"; }, 10s));
+  expect_ok(n.rsagent("stop"));
+}
