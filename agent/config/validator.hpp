@@ -56,5 +56,6 @@ using Origins = std::map<std::string, Origin>;
 // each came from; checks are appended, each as "health.checks.NAME".
 void parse_health(Checker& c, const nlohmann::json& v, Health& out, Origins& set);
 void parse_stop(Checker& c, const nlohmann::json& v, Stop& out, Origins& set);
+void parse_arp_guard(Checker& c, const nlohmann::json& v, ArpGuard& out, Origins& set);
 
 }  // namespace rsagent::config::detail
