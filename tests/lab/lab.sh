@@ -15,7 +15,9 @@
 # server runs nginx answering its own name, and rsagent.
 #
 # Usage: lab.sh up NAME RSAGENT_BIN | agents-start NAME | agents-stop NAME |
-#        sync NAME | down NAME
+#        sync NAME | host-add NAME HOST IPV4 IPV6 | down NAME
+# host-add puts one more host without rsagent on the bridge (e.g. a third
+# real server set up by hand, for the ARP flux tests); down removes it too.
 # NAME keeps two labs apart; everything lives under /run/NAME and in
 # namespaces NAME-*. Documentation addresses only; nothing on the host.
 set -euo pipefail
@@ -211,8 +213,24 @@ sync() {
   done
 }
 
+# A plain host on the segment: its own namespace, eth0 on the bridge, the
+# addresses given; nothing else (no VIP, no rsagent, kernel defaults).
+host_add() {
+  local n="${3:?host name}" a4="${4:?IPv4 address}" a6="${5:?IPv6 address}"
+  ip netns add "$(ns "$n")"
+  echo "$n" >>"$dir/extra-hosts"
+  ip -n "$(ns "$n")" link set lo up
+  ip -n "$(ns switch)" link add "p-$n" type veth peer name eth0 netns "$(ns "$n")"
+  ip -n "$(ns switch)" link set "p-$n" master br0 up
+  ip -n "$(ns "$n")" addr add "$a4/24" dev eth0
+  ip -n "$(ns "$n")" addr add "$a6/64" dev eth0 nodad
+  ip -n "$(ns "$n")" link set eth0 up
+}
+
 down() {
-  for n in "${nodes[@]}" switch; do
+  local extra=()
+  [ -f "$dir/extra-hosts" ] && mapfile -t extra <"$dir/extra-hosts"
+  for n in "${nodes[@]}" "${extra[@]}" switch; do
     local nsn
     nsn="$(ns "$n")"
     if ip netns list | grep -qw "$nsn"; then
@@ -230,6 +248,7 @@ case "$cmd" in
   web-stop) stop_web "${3:?server}" ;;
   web-start) start_web "${3:?server}" ;;
   sync) sync ;;
+  host-add) host_add "$@" ;;
   down) down ;;
   *) echo "lab.sh: unknown command $cmd" >&2; exit 2 ;;
 esac
