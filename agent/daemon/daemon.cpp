@@ -1,4 +1,5 @@
 #include "rsagent/daemon/daemon.hpp"
+#include "rsagent/health/net_health.hpp"
 
 #include "rsagent/daemon/agent.hpp"
 #include "rsagent/daemon/control.hpp"
@@ -381,25 +382,8 @@ class Daemon {
     if (!have) {
       nh = {true, false, "cannot observe the network: " + have.error().str()};
     } else {
-      detail = describe_state(journal_, *have);
-      nh.known = true;
-      nh.ok = detail.drift.empty();
-      if (!nh.ok) nh.reason = detail.drift.front();
-      const bool wants_all = std::any_of(cfg_.arp.interfaces.begin(), cfg_.arp.interfaces.end(),
-                                         [](const std::string& i) { return i == "all"; });
-      const bool any_v4 = std::any_of(cfg_.vips.begin(), cfg_.vips.end(), [](const config::Vip& v) {
-        return v.address.family == net::Family::kV4;
-      });
-      if (nh.ok && !last_repair_error_.empty()) {
-        nh.ok = false;
-        nh.reason = last_repair_error_;
-      }
-      if (nh.ok && wants_all && any_v4) {
-        if (auto leaks = net::arp_leaks(*have); !leaks.empty()) {
-          nh.ok = false;
-          nh.reason = leaks[0];
-        }
-      }
+      detail = health::describe_state(journal_, *have);
+      nh = health::judge_network(detail, *have, health::net_policy(cfg_), last_repair_error_);
     }
     board_->set_net(nh, std::move(detail));
     log_transition();
@@ -750,43 +734,6 @@ class Daemon {
 
 int run_daemon(const CommandOptions& opts, health::HttpProbe http_probe) {
   return Daemon(opts, http_probe).run();
-}
-
-health::NetDetail describe_state(const net::Journal& j, const net::ObservedState& have) {
-  health::NetDetail d;
-  const net::Link* lo = nullptr;
-  for (const auto& l : have.links)
-    if (l.loopback) lo = &l;
-  const int lo_index = lo ? lo->ifindex : -1;
-  // Indexed: this runs every few seconds, with up to tens of thousands of VIPs.
-  std::set<net::IpAddress> on_lo;
-  for (const auto& o : have.addresses)
-    if (o.ifindex == lo_index) on_lo.insert(o.address);
-  std::set<std::tuple<net::IpAddress, std::uint32_t, std::uint32_t>> lo_routes;
-  for (const auto& o : have.routes)
-    if (o.oif == lo_index) lo_routes.emplace(o.dst, o.table, o.metric);
-  for (const auto& e : j.entries) {
-    if (const auto* a = std::get_if<net::AddressEntry>(&e)) {
-      const bool present = on_lo.count(a->spec.address) > 0;
-      d.vips.push_back({a->spec.address.str(), a->spec.prefix, a->spec.label, a->created, present});
-      if (!present) d.drift.push_back("VIP " + a->spec.address.str() + " is missing from lo");
-    } else if (const auto* r = std::get_if<net::RouteEntry>(&e)) {
-      const bool present = lo_routes.count(std::make_tuple(r->spec.dst, r->spec.table, r->spec.metric)) > 0;
-      d.routes.push_back({r->spec.str(), r->created, present});
-      if (!present) d.drift.push_back("route " + r->spec.str() + " is missing");
-    } else if (const auto* s = std::get_if<net::SysctlEntry>(&e)) {
-      auto it = have.sysctls.find(s->key);
-      const bool exists = it != have.sysctls.end();
-      d.sysctls.push_back({s->key.str(), s->wrote, s->original, exists, exists ? it->second : 0});
-      if (!exists) {
-        d.drift.push_back(s->key.str() + " no longer exists");
-      } else if (it->second != s->wrote) {
-        d.drift.push_back(s->key.str() + " is " + std::to_string(it->second) + ", wanted " +
-                          std::to_string(s->wrote));
-      }
-    }
-  }
-  return d;
 }
 
 }  // namespace rsagent::daemon

@@ -38,11 +38,7 @@ std::string_view status_text(int status) {
 }
 
 // A header value is one printable line.
-std::string header_value(std::string_view v) {
-  std::string flat;
-  for (char c : v) flat += (c == '\n' || c == '\r') ? ' ' : c;
-  return text::cut(text::printable(flat), 512);
-}
+std::string header_value(std::string_view v) { return text::one_line(v, 512); }
 
 // One answer as it goes on the wire. Always Content-Length, never chunked;
 // HEAD and OPTIONS carry no body (HEAD's Content-Length is GET's).

@@ -28,15 +28,9 @@ int remaining_ms(Steady::time_point deadline) {
 }  // namespace
 
 std::string short_output(std::string s) {
-  // One line: a status line or a header cannot hold more.
-  for (char& c : s)
-    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
-  while (!s.empty() && s.back() == ' ') s.pop_back();
-  // Command output is bytes from outside: printable UTF-8 from here on
-  // (DESIGN.md rule 7), cut where a character ends.
-  s = text::printable(s);
-  if (s.size() > kMaxOutput) s = text::cut(s, kMaxOutput) + "...";
-  return s;
+  // One line: a status line or a header cannot hold more. Command output is
+  // bytes from outside: printable UTF-8 from here on (DESIGN.md rule 7).
+  return text::one_line(s, kMaxOutput, true);
 }
 
 namespace {

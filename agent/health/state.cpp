@@ -1,5 +1,7 @@
 #include "rsagent/health/state.hpp"
 
+#include "rsagent/util/text.hpp"
+
 namespace rsagent::health {
 
 CheckView advance(CheckView v, const ProbeResult& r, Clock::time_point at) {
@@ -54,10 +56,7 @@ std::string Verdict::agent_line() const {
     case Mode::kMaint: return "maint\n";
     case Mode::kDown: {
       // HAProxy reads the text after '#' as the reason; keep it one short line.
-      std::string r = reason.substr(0, 200);
-      for (char& c : r)
-        if (c == '\n' || c == '\r') c = ' ';
-      return "down #" + r + "\n";
+      return "down #" + text::one_line(reason, 200) + "\n";
     }
   }
   return "down\n";

@@ -89,4 +89,18 @@ bool valid_utf8(std::string_view in) {
   return true;
 }
 
+std::string one_line(std::string_view in, std::size_t max_bytes, bool ellipsis) {
+  std::string flat;
+  flat.reserve(in.size());
+  for (char c : in) {
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+    if (c == ' ' && (flat.empty() || flat.back() == ' ')) continue;
+    flat += c;
+  }
+  while (!flat.empty() && flat.back() == ' ') flat.pop_back();
+  flat = printable(flat);
+  if (flat.size() <= max_bytes) return flat;
+  return cut(flat, max_bytes) + (ellipsis ? "..." : "");
+}
+
 }  // namespace rsagent::text

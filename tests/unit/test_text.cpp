@@ -40,3 +40,11 @@ TEST_CASE("cut never splits a character") {
   CHECK(cut(e3, 100) == e3);
   CHECK(cut("\xe2\x82\xac", 2).empty());
 }
+
+TEST_CASE("one_line makes one printable line of several, cut at a character") {
+  CHECK(rsagent::text::one_line("refusing:\n  a\n  b\t c ") == "refusing: a b c");
+  CHECK(rsagent::text::one_line("ok\xff") == "ok\\xff");
+  CHECK(rsagent::text::one_line("\xc3\xa9\xc3\xa9", 3) == "\xc3\xa9");
+  CHECK(rsagent::text::one_line("abcdef", 3, true) == "abc...");
+  CHECK(rsagent::text::one_line("abc", 3, true) == "abc");
+}

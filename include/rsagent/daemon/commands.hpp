@@ -1,6 +1,8 @@
-// The CLI commands behind agent/main.cpp: run, start, stop, status, plan,
-// check-config. Owns: process lifecycle (daemonizing, readiness pipe,
-// signals, pidfile) and the exit-code contract. Threads: the daemon's main
+// The CLI commands behind agent/main.cpp, one file each by job:
+// cmd_start.cpp (run, start), cmd_stop.cpp (stop), cmd_control.cpp (reload,
+// restart, drain/maint/ready), cmd_inspect.cpp (status, plan, check-config),
+// cli_common.cpp (config errors, the hand-over to systemctl). Owns: process
+// lifecycle (daemonizing, readiness pipe, pidfile) and the exit-code contract. Threads: the daemon's main
 // thread runs the loop; commands are single-threaded. Errors: printed to
 // stderr with what to do, and turned into an exit code; nothing throws.
 #pragma once
@@ -8,6 +10,7 @@
 #include "rsagent/config/config.hpp"
 #include "rsagent/util/log.hpp"
 
+#include <chrono>
 #include <optional>
 #include <string>
 
@@ -28,6 +31,9 @@ inline constexpr int kStatusNotRunning = 3;
 inline constexpr int kAnotherStart = 75;
 }  // namespace exit_code
 
+// How long stop and restart wait for the daemon (beyond a configured drain).
+inline constexpr auto kStopTimeout = std::chrono::seconds(60);
+
 struct CommandOptions {
   std::string config = config::kDefaultConfigPath;
   std::optional<std::string> state_dir;
@@ -38,6 +44,9 @@ struct CommandOptions {
   std::string log_level = "info";
   int ready_fd = -1;   // rsagentd started by `start`: where it reports its outcome
 };
+
+// Prints every error of a refused config and what to do; returns exit 6.
+int print_config_errors(const config::LoadResult& r);
 
 // `run` in the CLI: becomes the daemon binary rsagentd (exec, same pid, so
 // systemd's ExecStart=rsagent run tracks it). Returns only on failure.

@@ -24,8 +24,4 @@ inline constexpr const char* kNeedPrivilege =
 // only rsagentd links.
 [[nodiscard]] int run_daemon(const CommandOptions& opts, health::HttpProbe http_probe);
 
-// VIPs, routes and sysctls rsagent owns or adopted, with presence and any
-// drift, as /status and `rsagent status --json` show them.
-[[nodiscard]] health::NetDetail describe_state(const net::Journal& j, const net::ObservedState& have);
-
 }  // namespace rsagent::daemon

@@ -21,6 +21,13 @@ namespace rsagent::text {
 // boundary so that the result is still valid UTF-8.
 [[nodiscard]] std::string cut(std::string_view in, std::size_t max_bytes);
 
+// One printable line for a status line, a header, an agent-check answer or
+// a log line: line breaks and tabs become one space, runs of spaces one,
+// no space at either end; then printable() and, when longer, cut() to
+// `max_bytes` (with "..." marking the cut when `ellipsis`).
+[[nodiscard]] std::string one_line(std::string_view in, std::size_t max_bytes = std::string::npos,
+                                   bool ellipsis = false);
+
 // Whether `in` is valid UTF-8 (RFC 3629: no overlongs, no surrogates, at most U+10FFFF).
 [[nodiscard]] bool valid_utf8(std::string_view in);
 

@@ -3,6 +3,7 @@
 #include "rsagent/daemon/commands.hpp"
 #include "rsagent/daemon/control.hpp"
 #include "rsagent/daemon/daemon.hpp"
+#include "rsagent/health/net_health.hpp"
 #include "rsagent/health/report.hpp"
 #include "rsagent/util/text.hpp"
 
@@ -153,7 +154,7 @@ int cmd_status(const CommandOptions& opts) {
       std::cerr << "rsagent: " << have.error().str() << "\n";
       return exit_code::kFailure;
     }
-    st.update(health::detail_json(describe_state(**j, *have)));
+    st.update(health::detail_json(health::describe_state(**j, *have)));
   }
   int code = exit_code::kStatusNotRunning;
   std::string state = "not running";

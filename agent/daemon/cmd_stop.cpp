@@ -1,0 +1,118 @@
+// `rsagent stop`: end the running daemon (it reverts), or revert from the
+// journal a daemon left behind (killed, crashed, or its revert failed).
+#include "rsagent/daemon/agent.hpp"
+#include "rsagent/daemon/commands.hpp"
+#include "rsagent/daemon/control.hpp"
+#include "rsagent/daemon/daemon.hpp"
+#include "rsagent/util/fs.hpp"
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <iostream>
+#include <unistd.h>
+
+namespace rsagent::daemon {
+
+namespace {
+
+// Asks the running daemon to stop (it drains, then reverts) and waits until
+// it lets go of its lock. kOk once it has.
+int end_daemon(const Paths& paths, const CommandOptions& opts) {
+  const auto pid = read_pid(paths.pidfile());
+  if (!pid) {
+    std::cerr << "rsagent: a daemon holds " << paths.lockfile() << " but " << paths.pidfile()
+              << " names no pid; stop it with your service manager\n";
+    return exit_code::kFailure;
+  }
+  // --now goes through the control socket (skip the drain wait); a plain
+  // stop is SIGTERM, exactly what systemd sends.
+  bool asked = false;
+  if (opts.now) asked = static_cast<bool>(control_call(paths.control_socket(), {"stop", "", true}));
+  if (!asked && ::kill(*pid, SIGTERM) != 0 && errno != ESRCH) {
+    std::cerr << "rsagent: signal pid " << *pid << ": " << std::strerror(errno) << "\n";
+    return exit_code::kFailure;
+  }
+  // The daemon lets go of its lock once it has reverted and closed its
+  // listeners, before its own teardown. Allow for the configured drain
+  // wait on top of the revert itself; the configuration is read only when
+  // the revert alone has run out of time.
+  auto timeout = kStopTimeout;
+  bool exited = wait_lock_released(paths.lockfile(), kStopTimeout);
+  if (!exited && !opts.now) {
+    if (auto cfg = config::load(opts.config); cfg.config && cfg.config->stop.drain.count() > 0) {
+      const auto drain = std::chrono::ceil<std::chrono::seconds>(cfg.config->stop.drain);
+      timeout += drain;
+      exited = wait_lock_released(paths.lockfile(), drain);
+    }
+  }
+  if (!exited) {
+    std::cerr << "rsagent: pid " << *pid << " did not stop within " << timeout.count()
+              << " s; it may be stuck in the kernel. Try again, or kill -9 it and run "
+                 "`rsagent stop` to revert\n";
+    return exit_code::kFailure;
+  }
+  return exit_code::kOk;
+}
+
+}  // namespace
+
+int cmd_stop(const CommandOptions& opts) {
+  if (!opts.now)
+    if (auto code = via_systemctl(opts, "stop")) return *code;
+  const Paths paths = Paths::for_state_dir(opts.state_dir);
+  // Nothing runs and nothing is recorded: say so before asking for
+  // privileges, so that removing the package in a container without
+  // CAP_NET_ADMIN does not fail on rsagent.
+  if (::access(paths.runtime.c_str(), F_OK) != 0 ||
+      (!lock_is_held(paths.lockfile()) && ::access(paths.journal().c_str(), F_OK) != 0 && errno == ENOENT)) {
+    std::cout << "rsagent is not running; nothing to revert\n";
+    return exit_code::kOk;
+  }
+  if (!has_net_admin()) {
+    std::cerr << "rsagent: stop " << kNeedPrivilege << "\n";
+    return exit_code::kNotPrivileged;
+  }
+  bool stopped_daemon = false;
+  if (lock_is_held(paths.lockfile())) {
+    if (const int code = end_daemon(paths, opts); code != exit_code::kOk) return code;
+    stopped_daemon = true;
+  }
+  auto lock = InstanceLock::try_acquire(paths.lockfile());
+  if (!lock) {
+    std::cerr << "rsagent: " << lock.error().str()
+              << (lock.error().err == EWOULDBLOCK ? " (a new daemon is starting; run stop again)" : "")
+              << "\n";
+    return exit_code::kFailure;
+  }
+  auto agent = Agent::open(paths);
+  if (!agent) {
+    std::cerr << "rsagent: " << agent.error().str() << "\n";
+    return exit_code::kFailure;
+  }
+  auto j = (*agent)->journal();
+  if (!j) {
+    std::cerr << "rsagent: " << j.error().str() << "\n";
+    return exit_code::kFailure;
+  }
+  if (!*j) {
+    (void)fs::remove_if_exists(paths.pidfile());
+    std::cout << (stopped_daemon ? "rsagent stopped; everything it changed was reverted\n"
+                                 : "rsagent is not running; nothing to revert\n");
+    return exit_code::kOk;
+  }
+  // A journal without a live daemon: it crashed, was killed, or could not
+  // finish its own revert. The journal alone says what to undo.
+  auto rev = (*agent)->revert_all();
+  (void)fs::remove_if_exists(paths.pidfile());
+  if (!rev) {
+    std::cerr << "rsagent: " << rev.error().str() << "; what is left stays in " << paths.journal()
+              << "\n";
+    return exit_code::kFailure;
+  }
+  std::cout << "rsagent: reverted the changes recorded in " << paths.journal()
+            << (stopped_daemon ? "" : " by a daemon that is no longer running") << "\n";
+  return exit_code::kOk;
+}
+
+}  // namespace rsagent::daemon

@@ -1,0 +1,66 @@
+#include "rsagent/health/net_health.hpp"
+
+#include "rsagent/net/plan.hpp"
+
+#include <algorithm>
+#include <set>
+#include <tuple>
+
+namespace rsagent::health {
+
+NetDetail describe_state(const net::Journal& j, const net::ObservedState& have) {
+  NetDetail d;
+  const net::Link* lo = nullptr;
+  for (const auto& l : have.links)
+    if (l.loopback) lo = &l;
+  const int lo_index = lo ? lo->ifindex : -1;
+  // Indexed: this runs every few seconds, with up to tens of thousands of VIPs.
+  std::set<net::IpAddress> on_lo;
+  for (const auto& o : have.addresses)
+    if (o.ifindex == lo_index) on_lo.insert(o.address);
+  std::set<std::tuple<net::IpAddress, std::uint32_t, std::uint32_t>> lo_routes;
+  for (const auto& o : have.routes)
+    if (o.oif == lo_index) lo_routes.emplace(o.dst, o.table, o.metric);
+  for (const auto& e : j.entries) {
+    if (const auto* a = std::get_if<net::AddressEntry>(&e)) {
+      const bool present = on_lo.count(a->spec.address) > 0;
+      d.vips.push_back({a->spec.address.str(), a->spec.prefix, a->spec.label, a->created, present});
+      if (!present) d.drift.push_back("VIP " + a->spec.address.str() + " is missing from lo");
+    } else if (const auto* r = std::get_if<net::RouteEntry>(&e)) {
+      const bool present = lo_routes.count(std::make_tuple(r->spec.dst, r->spec.table, r->spec.metric)) > 0;
+      d.routes.push_back({r->spec.str(), r->created, present});
+      if (!present) d.drift.push_back("route " + r->spec.str() + " is missing");
+    } else if (const auto* s = std::get_if<net::SysctlEntry>(&e)) {
+      auto it = have.sysctls.find(s->key);
+      const bool exists = it != have.sysctls.end();
+      d.sysctls.push_back({s->key.str(), s->wrote, s->original, exists, exists ? it->second : 0});
+      if (!exists) {
+        d.drift.push_back(s->key.str() + " no longer exists");
+      } else if (it->second != s->wrote) {
+        d.drift.push_back(s->key.str() + " is " + std::to_string(it->second) + ", wanted " +
+                          std::to_string(s->wrote));
+      }
+    }
+  }
+  return d;
+}
+
+NetPolicy net_policy(const config::Config& cfg) {
+  const bool wants_all = std::any_of(cfg.arp.interfaces.begin(), cfg.arp.interfaces.end(),
+                                     [](const std::string& i) { return i == "all"; });
+  const bool any_v4 = std::any_of(cfg.vips.begin(), cfg.vips.end(), [](const config::Vip& v) {
+    return v.address.family == net::Family::kV4;
+  });
+  return NetPolicy{wants_all && any_v4};
+}
+
+NetHealth judge_network(const NetDetail& detail, const net::ObservedState& have,
+                        const NetPolicy& policy, const std::string& repair_error) {
+  if (!detail.drift.empty()) return {true, false, detail.drift.front()};
+  if (!repair_error.empty()) return {true, false, repair_error};
+  if (policy.check_arp_leaks)
+    if (auto leaks = net::arp_leaks(have); !leaks.empty()) return {true, false, leaks.front()};
+  return {true, true, ""};
+}
+
+}  // namespace rsagent::health
