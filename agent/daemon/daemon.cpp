@@ -1,6 +1,7 @@
 #include "rsagent/daemon/daemon.hpp"
 #include "rsagent/health/net_health.hpp"
 
+#include "rsagent/arpguard/sentinel.hpp"
 #include "rsagent/daemon/agent.hpp"
 #include "rsagent/daemon/control.hpp"
 #include "rsagent/daemon/state_keeper.hpp"
@@ -135,6 +136,7 @@ class Daemon {
   // Right after the Board, whose verdict changes call it: destroyed after
   // every thread that changes the verdict.
   std::unique_ptr<health::TcpGate> tcp_gate_;
+  std::unique_ptr<arpguard::Sentinel> arp_guard_;  // its thread publishes into the Board
   std::unique_ptr<health::Monitor> monitor_;
   std::unique_ptr<health::HttpServer> http_;
   std::unique_ptr<health::AgentCheckServer> agent_check_;
@@ -258,6 +260,9 @@ class Daemon {
     http_->start();
     if (agent_check_) agent_check_->start();
     if (tcp_gate_) tcp_gate_->start();
+    // After converge: the ARP sysctls are in place, so any leak is real.
+    arp_guard_ = arpguard::Sentinel::create(cfg_.arp_guard, cfg_.vips, *board_);
+    arp_guard_->start();
     control_->start();
     // Just converged: nothing to repair yet, only the verdict to compute,
     // from the kernel's acknowledgements of each change rather than a second
@@ -534,6 +539,7 @@ class Daemon {
       note += "; checks restarted";
     }
     cfg_ = next;
+    arp_guard_->update(cfg_.arp_guard, cfg_.vips);
     refresh_net();
     const std::string msg = "reloaded: " + std::to_string(c->report.changed) + " change(s)" + note;
     log::notice(msg);
@@ -647,6 +653,7 @@ class Daemon {
     control_->stop();
     if (agent_check_) agent_check_->stop();
     if (tcp_gate_) tcp_gate_->stop();
+    if (arp_guard_) arp_guard_->stop();
     http_->stop();
   }
 
@@ -705,6 +712,8 @@ class Daemon {
     sd::notify("STOPPING=1\nSTATUS=stopping: reverting");
     drain_wait();
     monitor_->stop();
+    // The revert puts arp_ignore back: the kernel's answers then are not leaks.
+    arp_guard_->stop();
     // From memory: the file may be gone or garbled; its folder must exist
     // for the revert to record what is left.
     keep_state();
