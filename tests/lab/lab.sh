@@ -12,7 +12,8 @@
 # its server (a dynamic set per server) while that server is up or drained.
 # HAProxy checks each real server's rsagent (/healthz and agent-check) and
 # `lab.sh sync` turns its server states into that forwarding map. Each real
-# server runs nginx answering its own name, and rsagent.
+# server runs nginx answering its own name, and rsagent (its ARP flux
+# sentinel probing every 2 s, so that the lab shows a change at once).
 #
 # Usage: lab.sh up NAME RSAGENT_BIN | agents-start NAME | agents-stop NAME |
 #        sync NAME | host-add NAME HOST IPV4 IPV6 | down NAME
@@ -104,7 +105,8 @@ write_agent_config() {
     "checks": [{"name": "web", "type": "http", "url": "http://127.0.0.1:80/", "contains": "$n",
                 "interval": "200ms", "timeout": "150ms", "rise": 2, "fall": 2}],
     "agent_check": {"listen": "0.0.0.0:9798"}
-  }
+  },
+  "arp_guard": {"interval": "2s", "window": "500ms"}
 }
 JSON
 }
