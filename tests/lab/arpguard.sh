@@ -92,7 +92,7 @@ bash "$labsh" host-add "$lab" rs3 203.0.113.13 2001:db8:1::13
 in_ns rs3 ip addr add "$vip/32" dev lo label lo:0
 rs3mac="$(mac rs3)"
 # One exchange with rs1, so that rs1 can learn rs3's address from its ARP.
-in_ns rs3 ping -c 1 -W 2 203.0.113.11 >/dev/null
+in_ns rs3 curl -s -o /dev/null --max-time 2 http://203.0.113.11:9799/healthz
 check "rs3 with the VIP on lo and arp_ignore=0: two responders, the director and rs3" \
   wait_for 20 is "responders $vip" "$(sorted "$director" "$rs3mac")"
 check "rsagent_arp_responders is 2" is "metric 'rsagent_arp_responders{vip=\"$vip\",interface=\"eth0\"}'" 2
