@@ -31,26 +31,23 @@ void parse_arp_guard(Checker& c, const json& v, ArpGuard& out, Origins& set) {
       c.err_at("/arp_guard/probe", "arp_guard.probe must be true or false, found " + type_name(v["probe"]));
     }
   }
-  if (v.contains("interval")) {
-    set["arp_guard.interval"] = c.where("/arp_guard/interval");
-    // From 1 s: a sweep more often only repeats the answer and costs frames.
-    if (auto d = c.duration_at(v["interval"], "/arp_guard/interval", "arp_guard.interval",
-                               std::chrono::milliseconds(1000), std::chrono::milliseconds(86'400'000)))
-      out.interval = *d;
-  }
+  const auto duration = [&](const char* key, std::chrono::milliseconds lo, std::chrono::milliseconds hi,
+                            std::chrono::milliseconds& to) {
+    if (!v.contains(key)) return;
+    const std::string ptr = std::string("/arp_guard/") + key;
+    set[std::string("arp_guard.") + key] = c.where(ptr);
+    if (auto d = c.duration_at(v[key], ptr, std::string("arp_guard.") + key, lo, hi)) to = *d;
+  };
+  // From 1 s: a sweep more often only repeats the answer and costs frames.
+  duration("interval", std::chrono::seconds(1), std::chrono::hours(24), out.interval);
+  // Answers on a LAN take well under a millisecond; a window past 10 s
+  // would only hold a probe's memory longer.
+  duration("window", std::chrono::milliseconds(50), std::chrono::seconds(10), out.window);
   if (v.contains("probes_per_second")) {
     set["arp_guard.probes_per_second"] = c.where("/arp_guard/probes_per_second");
     if (auto x = c.int_at(v["probes_per_second"], "/arp_guard/probes_per_second",
                           "arp_guard.probes_per_second", 1, 1000))
       out.probes_per_second = *x;
-  }
-  if (v.contains("window")) {
-    set["arp_guard.window"] = c.where("/arp_guard/window");
-    // Answers on a LAN take well under a millisecond; a window past 10 s
-    // would only hold a probe's memory longer.
-    if (auto d = c.duration_at(v["window"], "/arp_guard/window", "arp_guard.window",
-                               std::chrono::milliseconds(50), std::chrono::milliseconds(10'000)))
-      out.window = *d;
   }
   if (v.contains("on_leak")) {
     set["arp_guard.on_leak"] = c.where("/arp_guard/on_leak");

@@ -44,13 +44,7 @@ up() {
   ip -n "$(ns switch)" link set br0 up
   local i=0
   for n in "${nodes[@]}"; do
-    ip netns add "$(ns "$n")"
-    ip -n "$(ns "$n")" link set lo up
-    ip -n "$(ns switch)" link add "p$i" type veth peer name eth0 netns "$(ns "$n")"
-    ip -n "$(ns switch)" link set "p$i" master br0 up
-    ip -n "$(ns "$n")" addr add "${ip4[$n]}/24" dev eth0
-    ip -n "$(ns "$n")" addr add "${ip6[$n]}/64" dev eth0 nodad
-    ip -n "$(ns "$n")" link set eth0 up
+    add_node "$n" "p$i" "${ip4[$n]}" "${ip6[$n]}"
     i=$((i + 1))
   done
   # The client reaches the VIPs on its segment: it ARPs for them directly.
@@ -215,18 +209,24 @@ sync() {
   done
 }
 
-# A plain host on the segment: its own namespace, eth0 on the bridge, the
-# addresses given; nothing else (no VIP, no rsagent, kernel defaults).
-host_add() {
-  local n="${3:?host name}" a4="${4:?IPv4 address}" a6="${5:?IPv6 address}"
+# A node: its namespace, eth0 on the bridge (bridge port PORT), the addresses.
+add_node() {
+  local n=$1 port=$2 a4=$3 a6=$4
   ip netns add "$(ns "$n")"
-  echo "$n" >>"$dir/extra-hosts"
   ip -n "$(ns "$n")" link set lo up
-  ip -n "$(ns switch)" link add "p-$n" type veth peer name eth0 netns "$(ns "$n")"
-  ip -n "$(ns switch)" link set "p-$n" master br0 up
+  ip -n "$(ns switch)" link add "$port" type veth peer name eth0 netns "$(ns "$n")"
+  ip -n "$(ns switch)" link set "$port" master br0 up
   ip -n "$(ns "$n")" addr add "$a4/24" dev eth0
   ip -n "$(ns "$n")" addr add "$a6/64" dev eth0 nodad
   ip -n "$(ns "$n")" link set eth0 up
+}
+
+# A plain host on the segment (bridge port p-HOST), the addresses given;
+# nothing else (no VIP, no rsagent, kernel defaults).
+host_add() {
+  local n="${3:?host name}"
+  echo "$n" >>"$dir/extra-hosts"
+  add_node "$n" "p-$n" "${4:?IPv4 address}" "${5:?IPv6 address}"
 }
 
 down() {
