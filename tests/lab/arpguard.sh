@@ -14,30 +14,15 @@ lab="rsaag$$"
 dir="/run/$lab"
 vip=198.51.100.100
 vip6=2001:db8::100
-passed=0
-failed=0
 pids=()
-if [ "$(id -u)" -ne 0 ]; then
-  [ -n "${CI:-}" ] && { echo "arpguard: needs root, and CI must run it"; exit 1; }
-  echo "arpguard: skipped, needs root"; exit 77
-fi
+. "$here/checks.sh"
+need_root arpguard
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
   bash "$labsh" down "$lab" >/dev/null 2>&1
 }
 trap cleanup EXIT
 
-check() {  # description, then a command that must succeed
-  local what=$1
-  shift
-  if "$@"; then
-    passed=$((passed + 1))
-    echo "ok: $what"
-  else
-    failed=$((failed + 1))
-    echo "FAILED: $what"
-  fi
-}
 in_ns() { local n=$1; shift; ip netns exec "$lab-$n" "$@"; }
 mac() { ip -n "$lab-$1" -j link show dev eth0 | jq -r '.[0].address'; }
 agent() { local n=$1; shift; in_ns "$n" "$bin" --config "$dir/$n/rsagent.json" --state-dir "$dir/$n/state" "$@"; }
@@ -150,5 +135,4 @@ check "rs2 without CAP_NET_RAW: the sentinel is off and /status says the unit ne
   "false true"
 check "and HAProxy has rs2 UP" wait_for 20 state_is rs2 UP
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish
