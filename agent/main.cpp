@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -76,30 +77,46 @@ int usage_error(const std::string& msg) {
   return exit_code::kUsage;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+// The command line: global options, the command, and the command's own options.
+struct CommandLine {
   CommandOptions opts;
-  rsagent::log::Options log_opts;
-  // journald sets JOURNAL_STREAM on our stderr; it reads <N> prefixes as priorities.
-  log_opts.prefix_priority = std::getenv("JOURNAL_STREAM") != nullptr;
-  // A daemon that re-executed itself after `rsagent start` has no terminal.
-  if (std::getenv("RSAGENT_DAEMONIZED") != nullptr) {
-    log_opts.to_syslog = true;
-    log_opts.to_stderr = false;
-    ::unsetenv("RSAGENT_DAEMONIZED");
-  }
+  rsagent::log::Options log;
   std::string command;
-  std::vector<std::string> rest;
+  std::vector<std::string> rest;  // what follows the command
+};
 
-  const std::vector<std::string> args(argv + 1, argv + argc);
+// An option that takes a value (--config, --state-dir, --log-level,
+// --ready-fd); an exit code when it is wrong.
+std::optional<int> global_value(const std::string& a, const std::string& v, CommandLine& cl) {
+  if (a == "--config") {
+    cl.opts.config = v;
+  } else if (a == "--state-dir") {
+    if (v.empty()) return usage_error("--state-dir needs a folder");
+    cl.opts.state_dir = v;
+  } else if (a == "--log-level") {
+    auto lvl = rsagent::log::parse_level(v);
+    if (!lvl) return usage_error("unknown log level \"" + v + "\" (error, warning, notice, info, debug)");
+    cl.log.level = *lvl;
+    cl.opts.log_level = v;
+  } else {
+    // Internal, from `start` to rsagentd: the readiness pipe's end.
+    if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos || v.size() > 6)
+      return usage_error("--ready-fd needs a file descriptor number");
+    cl.opts.ready_fd = std::stoi(v);
+    // Started by `start`: syslog, and until ready only warnings on the
+    // operator's terminal (errors go back through the pipe, printed once).
+    cl.log.to_syslog = true;
+    cl.log.stderr_max = rsagent::log::Level::kWarning;
+    cl.log.stderr_min = rsagent::log::Level::kWarning;
+  }
+  return std::nullopt;
+}
+
+// Global options and the command; an exit code when done (help, version)
+// or wrong.
+std::optional<int> parse_global(const std::vector<std::string>& args, CommandLine& cl) {
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
-    auto value = [&](const char* name) -> const std::string* {
-      if (i + 1 >= args.size()) return nullptr;
-      (void)name;
-      return &args[++i];
-    };
     if (a == "-h" || a == "--help" || a == "help") {
       std::cout << kUsage;
       return exit_code::kOk;
@@ -108,75 +125,48 @@ int main(int argc, char** argv) {
       std::cout << "rsagent " << RSAGENT_VERSION << "\n";
       return exit_code::kOk;
     }
-    if (a == "--config" || a == "--state-dir" || a == "--log-level") {
-      const std::string* v = value(a.c_str());
-      if (!v) return usage_error(a + " needs a value");
-      if (a == "--config") {
-        opts.config = *v;
-      } else if (a == "--state-dir") {
-        if (v->empty()) return usage_error("--state-dir needs a folder");
-        opts.state_dir = *v;
-      } else {
-        auto lvl = rsagent::log::parse_level(*v);
-        if (!lvl) return usage_error("unknown log level \"" + *v + "\" (error, warning, notice, info, debug)");
-        log_opts.level = *lvl;
-        opts.log_level = *v;
-      }
-      continue;
+    if (a == "--config" || a == "--state-dir" || a == "--log-level" || a == "--ready-fd") {
+      if (i + 1 >= args.size()) return usage_error(a + " needs a value");
+      if (auto code = global_value(a, args[++i], cl)) return code;
+    } else if (a.rfind("--config=", 0) == 0) {
+      cl.opts.config = a.substr(9);
+    } else if (a.rfind("--state-dir=", 0) == 0) {
+      cl.opts.state_dir = a.substr(12);
+    } else if (cl.command.empty() && (a.empty() || a[0] != '-')) {
+      cl.command = a;
+    } else if (cl.command.empty()) {
+      return usage_error("unknown option " + a);
+    } else {
+      cl.rest.push_back(a);
     }
-    if (a == "--ready-fd") {
-      // Internal, from `start` to rsagentd: the readiness pipe's end.
-      const std::string* v = value(a.c_str());
-      if (!v || v->empty() || v->find_first_not_of("0123456789") != std::string::npos || v->size() > 6)
-        return usage_error("--ready-fd needs a file descriptor number");
-      opts.ready_fd = std::stoi(*v);
-      // Started by `start`: syslog, and until ready only warnings on the
-      // operator's terminal (errors go back through the pipe, printed once).
-      log_opts.to_syslog = true;
-      log_opts.stderr_max = rsagent::log::Level::kWarning;
-      log_opts.stderr_min = rsagent::log::Level::kWarning;
-      continue;
-    }
-    if (a.rfind("--config=", 0) == 0) {
-      opts.config = a.substr(9);
-      continue;
-    }
-    if (a.rfind("--state-dir=", 0) == 0) {
-      opts.state_dir = a.substr(12);
-      continue;
-    }
-    if (command.empty() && (a.empty() || a[0] != '-')) {
-      command = a;
-      continue;
-    }
-    if (command.empty()) return usage_error("unknown option " + a);
-    rest.push_back(a);
   }
-  rsagent::log::configure(log_opts);
-  if (command.empty()) return usage_error("no command given");
-  // The daemon works from / (it must not keep the operator's folder busy),
-  // and reload and restart read these paths again: anchor relative ones
-  // where they were typed, or `--state-dir st` would become /st.
-  opts.config = anchored(opts.config);
-  if (opts.state_dir) opts.state_dir = anchored(*opts.state_dir);
+  return std::nullopt;
+}
 
-  for (std::size_t i = 0; i < rest.size(); ++i) {
-    const std::string& r = rest[i];
+// The options only some commands take; an exit code when one is wrong.
+std::optional<int> parse_command_options(CommandLine& cl) {
+  const std::string& command = cl.command;
+  for (std::size_t i = 0; i < cl.rest.size(); ++i) {
+    const std::string& r = cl.rest[i];
     if (command == "status" && r == "--json") {
-      opts.json = true;
+      cl.opts.json = true;
     } else if (command == "check-config" && r == "--print") {
-      opts.print = true;
+      cl.opts.print = true;
     } else if (command == "stop" && r == "--now") {
-      opts.now = true;
+      cl.opts.now = true;
     } else if ((command == "drain" || command == "maint") && r == "--reason") {
-      if (i + 1 >= rest.size()) return usage_error("--reason needs a text");
-      opts.reason = rest[++i];
+      if (i + 1 >= cl.rest.size()) return usage_error("--reason needs a text");
+      cl.opts.reason = cl.rest[++i];
     } else if ((command == "drain" || command == "maint") && r.rfind("--reason=", 0) == 0) {
-      opts.reason = r.substr(9);
+      cl.opts.reason = r.substr(9);
     } else {
       return usage_error("`" + command + "` does not take " + r);
     }
   }
+  return std::nullopt;
+}
+
+int dispatch(const std::string& command, const CommandOptions& opts) {
   using namespace rsagent::daemon;
 #ifdef RSAGENT_DAEMON_BINARY
   if (command == "run") return run_daemon(opts, &rsagent::health::probe_http);
@@ -198,4 +188,28 @@ int main(int argc, char** argv) {
   }
   return usage_error("unknown command \"" + command + "\"");
 #endif
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CommandLine cl;
+  // journald sets JOURNAL_STREAM on our stderr; it reads <N> prefixes as priorities.
+  cl.log.prefix_priority = std::getenv("JOURNAL_STREAM") != nullptr;
+  // A daemon that re-executed itself after `rsagent start` has no terminal.
+  if (std::getenv("RSAGENT_DAEMONIZED") != nullptr) {
+    cl.log.to_syslog = true;
+    cl.log.to_stderr = false;
+    ::unsetenv("RSAGENT_DAEMONIZED");
+  }
+  if (auto code = parse_global(std::vector<std::string>(argv + 1, argv + argc), cl)) return *code;
+  rsagent::log::configure(cl.log);
+  if (cl.command.empty()) return usage_error("no command given");
+  // The daemon works from / (it must not keep the operator's folder busy),
+  // and reload and restart read these paths again: anchor relative ones
+  // where they were typed, or `--state-dir st` would become /st.
+  cl.opts.config = anchored(cl.opts.config);
+  if (cl.opts.state_dir) cl.opts.state_dir = anchored(*cl.opts.state_dir);
+  if (auto code = parse_command_options(cl)) return *code;
+  return dispatch(cl.command, cl.opts);
 }

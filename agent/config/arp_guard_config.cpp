@@ -16,7 +16,7 @@ using nlohmann::json;
 const std::vector<std::string> kArpGuardKeys{"probe", "interval", "probes_per_second", "window", "on_leak"};
 }  // namespace
 
-void parse_arp_guard(Checker& c, const json& v, ArpGuard& out, Origins& set) {
+void parse_arp_guard(Validator& c, const json& v, ArpGuard& out, Origins& set) {
   if (!v.is_object()) {
     c.err_at("/arp_guard", "\"arp_guard\" must be an object like {\"probe\": true, \"on_leak\": \"warn\"}, found " +
                                type_name(v));

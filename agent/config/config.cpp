@@ -33,9 +33,9 @@ struct Partial {
   detail::Origins set;
 };
 
-class FileValidator : public detail::Checker {
+class FileValidator : public detail::Validator {
  public:
-  using Checker::Checker;
+  using Validator::Validator;
 
   Partial run(const JsoncDoc& doc) {
     Partial out;

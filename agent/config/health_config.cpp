@@ -94,7 +94,7 @@ bool valid_check_name(const std::string& n) {
   });
 }
 
-std::optional<Endpoint> endpoint_at(Checker& c, const json& v, const std::string& ptr,
+std::optional<Endpoint> endpoint_at(Validator& c, const json& v, const std::string& ptr,
                                     const std::string& what) {
   auto s = c.string_at(v, ptr, what);
   if (!s) return std::nullopt;
@@ -122,44 +122,47 @@ bool parse_url(Check& ck, const std::string& url) {
   return true;
 }
 
-std::optional<Check> parse_check(Checker& c, const json& v, const std::string& ptr,
-                                 std::set<std::string>& names) {
-  if (!v.is_object()) {
-    c.err_at(ptr, "a check is an object like {\"name\": \"web\", \"type\": \"tcp\", \"address\": "
-                  "\"127.0.0.1:80\"}, found " + type_name(v));
-    return std::nullopt;
-  }
-  const std::size_t before = c.error_count();
-  c.check_keys(ptr, v, kCheckKeys, "a check");
-  Check ck;
+// The name: unique, and usable in /health/NAME.
+void check_name(Validator& c, const json& v, const std::string& ptr, std::set<std::string>& names,
+                Check& ck) {
   if (!v.contains("name")) {
     c.err_at(ptr, "a check needs a \"name\" (used in /health/NAME and in messages)");
-  } else if (auto n = c.string_at(v["name"], pointer_child(ptr, "name"), "\"name\"")) {
-    if (!valid_check_name(*n)) {
-      c.err_at(pointer_child(ptr, "name"), "check name \"" + *n +
-                                               "\" must be 1-64 letters, digits, '-', '_' or '.'");
-    } else if (!names.insert(*n).second) {
-      c.err_at(pointer_child(ptr, "name"), "duplicate check name \"" + *n + "\"");
-    }
-    ck.name = *n;
+    return;
   }
-  std::string type;
+  auto n = c.string_at(v["name"], pointer_child(ptr, "name"), "\"name\"");
+  if (!n) return;
+  if (!valid_check_name(*n)) {
+    c.err_at(pointer_child(ptr, "name"), "check name \"" + *n +
+                                             "\" must be 1-64 letters, digits, '-', '_' or '.'");
+  } else if (!names.insert(*n).second) {
+    c.err_at(pointer_child(ptr, "name"), "duplicate check name \"" + *n + "\"");
+  }
+  ck.name = *n;
+}
+
+// "tcp", "http" or "exec"; empty when missing or unknown (reported).
+std::string check_type(Validator& c, const json& v, const std::string& ptr, Check& ck) {
   if (!v.contains("type")) {
     c.err_at(ptr, "a check needs a \"type\": \"tcp\", \"http\" or \"exec\"");
-  } else if (auto t = c.string_at(v["type"], pointer_child(ptr, "type"), "\"type\"")) {
-    type = *t;
-    if (type == "tcp") {
-      ck.type = Check::Type::kTcp;
-    } else if (type == "http") {
-      ck.type = Check::Type::kHttp;
-    } else if (type == "exec") {
-      ck.type = Check::Type::kExec;
-    } else {
-      c.err_at(pointer_child(ptr, "type"),
-               "unknown check type \"" + type + "\"; use \"tcp\", \"http\" or \"exec\"");
-      type.clear();
-    }
+    return "";
   }
+  auto t = c.string_at(v["type"], pointer_child(ptr, "type"), "\"type\"");
+  if (!t) return "";
+  if (*t == "tcp") {
+    ck.type = Check::Type::kTcp;
+  } else if (*t == "http") {
+    ck.type = Check::Type::kHttp;
+  } else if (*t == "exec") {
+    ck.type = Check::Type::kExec;
+  } else {
+    c.err_at(pointer_child(ptr, "type"), "unknown check type \"" + *t + "\"; use \"tcp\", \"http\" or \"exec\"");
+    return "";
+  }
+  return *t;
+}
+
+// interval, timeout (never above the interval), rise and fall.
+void check_schedule(Validator& c, const json& v, const std::string& ptr, Check& ck) {
   if (v.contains("interval"))
     if (auto d = c.duration_at(v["interval"], pointer_child(ptr, "interval"), "interval",
                                kMinInterval, kMaxInterval))
@@ -180,7 +183,83 @@ std::optional<Check> parse_check(Checker& c, const json& v, const std::string& p
     if (auto x = c.int_at(v["rise"], pointer_child(ptr, "rise"), "rise", 1, 100)) ck.rise = *x;
   if (v.contains("fall"))
     if (auto x = c.int_at(v["fall"], pointer_child(ptr, "fall"), "fall", 1, 100)) ck.fall = *x;
+}
 
+void tcp_check(Validator& c, const json& v, const std::string& ptr, Check& ck) {
+  if (!v.contains("address")) {
+    c.err_at(ptr, "a tcp check needs \"address\": \"127.0.0.1:80\"");
+  } else if (auto e = endpoint_at(c, v["address"], pointer_child(ptr, "address"), "address")) {
+    ck.address = *e;
+  }
+}
+
+void http_check(Validator& c, const json& v, const std::string& ptr, Check& ck) {
+  if (!v.contains("url")) {
+    c.err_at(ptr, "an http check needs \"url\": \"http://127.0.0.1:80/path\"");
+  } else if (auto u = c.string_at(v["url"], pointer_child(ptr, "url"), "\"url\"")) {
+    ck.url = *u;
+    if (!parse_url(ck, *u))
+      c.err_at(pointer_child(ptr, "url"),
+               "url \"" + *u + "\" must be http://ADDRESS[:PORT]/PATH or https://ADDRESS[:PORT]/PATH "
+               "with a literal IP address");
+  }
+  if (v.contains("expect")) {
+    const std::string eptr = pointer_child(ptr, "expect");
+    if (!v["expect"].is_array() || v["expect"].empty()) {
+      c.err_at(eptr, "\"expect\" must be a non-empty array of status codes like [200, 204]");
+    } else {
+      for (std::size_t i = 0; i < v["expect"].size(); ++i)
+        if (auto x = c.int_at(v["expect"][i], pointer_child(eptr, i), "a status code", 100, 599))
+          ck.expect.push_back(*x);
+    }
+  }
+  if (v.contains("contains"))
+    if (auto s = c.string_at(v["contains"], pointer_child(ptr, "contains"), "\"contains\"")) ck.contains = *s;
+  if (v.contains("host"))
+    if (auto s = c.string_at(v["host"], pointer_child(ptr, "host"), "\"host\"")) ck.host = *s;
+  if (v.contains("tls_verify")) {
+    const std::string tptr = pointer_child(ptr, "tls_verify");
+    if (!v["tls_verify"].is_boolean()) {
+      c.err_at(tptr, "\"tls_verify\" must be true or false");
+    } else if (!ck.tls) {
+      c.err_key(tptr, "\"tls_verify\" is for https:// URLs only");
+    } else {
+      ck.tls_verify = v["tls_verify"].get<bool>();
+    }
+  }
+}
+
+void exec_check(Validator& c, const json& v, const std::string& ptr, Check& ck) {
+  const std::string cptr = pointer_child(ptr, "command");
+  if (!v.contains("command")) {
+    c.err_at(ptr, "an exec check needs \"command\": [\"/usr/local/bin/check\", \"arg\"]");
+    return;
+  }
+  if (!v["command"].is_array() || v["command"].empty()) {
+    c.err_at(cptr, "\"command\" must be a non-empty array: the program and its arguments (no shell)");
+    return;
+  }
+  for (std::size_t i = 0; i < v["command"].size(); ++i)
+    if (auto s = c.string_at(v["command"][i], pointer_child(cptr, i), "a command argument"))
+      ck.command.push_back(*s);
+  if (!ck.command.empty() && ck.command[0].rfind('/', 0) != 0)
+    c.err_at(pointer_child(cptr, 0), "the program \"" + ck.command[0] +
+                                         "\" must be an absolute path (no shell, no PATH search)");
+}
+
+std::optional<Check> parse_check(Validator& c, const json& v, const std::string& ptr,
+                                 std::set<std::string>& names) {
+  if (!v.is_object()) {
+    c.err_at(ptr, "a check is an object like {\"name\": \"web\", \"type\": \"tcp\", \"address\": "
+                  "\"127.0.0.1:80\"}, found " + type_name(v));
+    return std::nullopt;
+  }
+  const std::size_t before = c.error_count();
+  c.check_keys(ptr, v, kCheckKeys, "a check");
+  Check ck;
+  check_name(c, v, ptr, names, ck);
+  const std::string type = check_type(c, v, ptr, ck);
+  check_schedule(c, v, ptr, ck);
   // Keys that belong to one type only.
   const std::vector<std::pair<std::string, std::string>> owner{
       {"address", "tcp"}, {"url", "http"},  {"expect", "http"},
@@ -188,62 +267,9 @@ std::optional<Check> parse_check(Checker& c, const json& v, const std::string& p
   for (const auto& [key, t] : owner)
     if (!type.empty() && v.contains(key) && t != type)
       c.err_key(pointer_child(ptr, key), "\"" + key + "\" is for " + t + " checks, not " + type);
-
-  if (type == "tcp") {
-    if (!v.contains("address")) {
-      c.err_at(ptr, "a tcp check needs \"address\": \"127.0.0.1:80\"");
-    } else if (auto e = endpoint_at(c, v["address"], pointer_child(ptr, "address"), "address")) {
-      ck.address = *e;
-    }
-  } else if (type == "http") {
-    if (!v.contains("url")) {
-      c.err_at(ptr, "an http check needs \"url\": \"http://127.0.0.1:80/path\"");
-    } else if (auto u = c.string_at(v["url"], pointer_child(ptr, "url"), "\"url\"")) {
-      ck.url = *u;
-      if (!parse_url(ck, *u))
-        c.err_at(pointer_child(ptr, "url"),
-                 "url \"" + *u + "\" must be http://ADDRESS[:PORT]/PATH or https://ADDRESS[:PORT]/PATH "
-                 "with a literal IP address");
-    }
-    if (v.contains("expect")) {
-      const std::string eptr = pointer_child(ptr, "expect");
-      if (!v["expect"].is_array() || v["expect"].empty()) {
-        c.err_at(eptr, "\"expect\" must be a non-empty array of status codes like [200, 204]");
-      } else {
-        for (std::size_t i = 0; i < v["expect"].size(); ++i)
-          if (auto x = c.int_at(v["expect"][i], pointer_child(eptr, i), "a status code", 100, 599))
-            ck.expect.push_back(*x);
-      }
-    }
-    if (v.contains("contains"))
-      if (auto s = c.string_at(v["contains"], pointer_child(ptr, "contains"), "\"contains\"")) ck.contains = *s;
-    if (v.contains("host"))
-      if (auto s = c.string_at(v["host"], pointer_child(ptr, "host"), "\"host\"")) ck.host = *s;
-    if (v.contains("tls_verify")) {
-      const std::string tptr = pointer_child(ptr, "tls_verify");
-      if (!v["tls_verify"].is_boolean()) {
-        c.err_at(tptr, "\"tls_verify\" must be true or false");
-      } else if (!ck.tls) {
-        c.err_key(tptr, "\"tls_verify\" is for https:// URLs only");
-      } else {
-        ck.tls_verify = v["tls_verify"].get<bool>();
-      }
-    }
-  } else if (type == "exec") {
-    const std::string cptr = pointer_child(ptr, "command");
-    if (!v.contains("command")) {
-      c.err_at(ptr, "an exec check needs \"command\": [\"/usr/local/bin/check\", \"arg\"]");
-    } else if (!v["command"].is_array() || v["command"].empty()) {
-      c.err_at(cptr, "\"command\" must be a non-empty array: the program and its arguments (no shell)");
-    } else {
-      for (std::size_t i = 0; i < v["command"].size(); ++i)
-        if (auto s = c.string_at(v["command"][i], pointer_child(cptr, i), "a command argument"))
-          ck.command.push_back(*s);
-      if (!ck.command.empty() && ck.command[0].rfind('/', 0) != 0)
-        c.err_at(pointer_child(cptr, 0), "the program \"" + ck.command[0] +
-                                             "\" must be an absolute path (no shell, no PATH search)");
-    }
-  }
+  if (type == "tcp") tcp_check(c, v, ptr, ck);
+  if (type == "http") http_check(c, v, ptr, ck);
+  if (type == "exec") exec_check(c, v, ptr, ck);
   if (c.error_count() != before) return std::nullopt;
   return ck;
 }
@@ -251,7 +277,7 @@ std::optional<Check> parse_check(Checker& c, const json& v, const std::string& p
 }  // namespace
 
 // health.tcp_gate: {"listen": ["0.0.0.0:9797", "[::]:9797"]} (or one string).
-void parse_tcp_gate(Checker& c, const json& g, Health& h, Origins& set) {
+void parse_tcp_gate(Validator& c, const json& g, Health& h, Origins& set) {
   const std::string ptr = "/health/tcp_gate";
   if (!g.is_object()) {
     c.err_at(ptr, "health.tcp_gate must be an object like {\"listen\": [\"0.0.0.0:9797\"]}");
@@ -278,7 +304,7 @@ void parse_tcp_gate(Checker& c, const json& g, Health& h, Origins& set) {
     if (auto e = endpoint_at(c, l[i], pointer_child(lptr, i), "tcp_gate.listen entry")) h.tcp_gate.push_back(*e);
 }
 
-void parse_health(Checker& c, const json& v, Health& h, Origins& set) {
+void parse_health(Validator& c, const json& v, Health& h, Origins& set) {
   if (!v.is_object()) {
     c.err_at("/health", "\"health\" must be an object, found " + type_name(v));
     return;
@@ -356,7 +382,7 @@ void parse_health(Checker& c, const json& v, Health& h, Origins& set) {
   }
 }
 
-void parse_stop(Checker& c, const json& v, Stop& s, Origins& set) {
+void parse_stop(Validator& c, const json& v, Stop& s, Origins& set) {
   if (!v.is_object()) {
     c.err_at("/stop", "\"stop\" must be an object like {\"drain\": \"10s\"}, found " + type_name(v));
     return;

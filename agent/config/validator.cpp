@@ -54,19 +54,19 @@ std::string type_name(const json& v) {
   }
 }
 
-void Checker::err_at(const std::string& ptr, std::string msg) {
+void Validator::err_at(const std::string& ptr, std::string msg) {
   errors_.push_back(Diagnostic{file_, doc_.pos_of(ptr), std::move(msg)});
 }
 
-void Checker::err_key(const std::string& ptr, std::string msg) {
+void Validator::err_key(const std::string& ptr, std::string msg) {
   errors_.push_back(Diagnostic{file_, doc_.key_pos_of(ptr), std::move(msg)});
 }
 
-std::string Checker::origin(const std::string& ptr) const { return where(ptr).str(); }
+std::string Validator::origin(const std::string& ptr) const { return where(ptr).str(); }
 
-Origin Checker::where(const std::string& ptr) const { return Origin{file_, doc_.pos_of(ptr)}; }
+Origin Validator::where(const std::string& ptr) const { return Origin{file_, doc_.pos_of(ptr)}; }
 
-void Checker::check_keys(const std::string& ptr, const json& obj,
+void Validator::check_keys(const std::string& ptr, const json& obj,
                          const std::vector<std::string>& known, const std::string& where) {
   for (const auto& [key, _] : obj.items()) {
     if (std::find(known.begin(), known.end(), key) == known.end()) {
@@ -76,7 +76,7 @@ void Checker::check_keys(const std::string& ptr, const json& obj,
   }
 }
 
-std::optional<std::string> Checker::string_at(const json& v, const std::string& ptr,
+std::optional<std::string> Validator::string_at(const json& v, const std::string& ptr,
                                               const std::string& what) {
   if (!v.is_string()) {
     err_at(ptr, what + " must be a string, found " + type_name(v));
@@ -85,7 +85,7 @@ std::optional<std::string> Checker::string_at(const json& v, const std::string& 
   return v.get<std::string>();
 }
 
-std::optional<int> Checker::int_at(const json& v, const std::string& ptr, const std::string& what,
+std::optional<int> Validator::int_at(const json& v, const std::string& ptr, const std::string& what,
                                    int lo, int hi) {
   if (!v.is_number_integer() || v.get<std::int64_t>() < lo || v.get<std::int64_t>() > hi) {
     err_at(ptr, what + " must be an integer " + std::to_string(lo) + "-" + std::to_string(hi) +
@@ -95,7 +95,7 @@ std::optional<int> Checker::int_at(const json& v, const std::string& ptr, const 
   return static_cast<int>(v.get<std::int64_t>());
 }
 
-std::optional<std::chrono::milliseconds> Checker::duration_at(const json& v, const std::string& ptr,
+std::optional<std::chrono::milliseconds> Validator::duration_at(const json& v, const std::string& ptr,
                                                               const std::string& what,
                                                               std::chrono::milliseconds lo,
                                                               std::chrono::milliseconds hi) {

@@ -17,9 +17,9 @@ namespace rsagent::config::detail {
 [[nodiscard]] std::string did_you_mean(const std::string& key, const std::vector<std::string>& known);
 [[nodiscard]] std::string type_name(const nlohmann::json& v);
 
-class Checker {
+class Validator {
  public:
-  Checker(const std::string& file, const JsoncDoc& doc, std::vector<Diagnostic>& errors)
+  Validator(const std::string& file, const JsoncDoc& doc, std::vector<Diagnostic>& errors)
       : file_(file), doc_(doc), errors_(errors) {}
 
   void err_at(const std::string& ptr, std::string msg);
@@ -54,8 +54,8 @@ using Origins = std::map<std::string, Origin>;
 // Sections defined in their own files. Each fills the settings the file
 // names into `out` (the rest keep their defaults) and records in `set` where
 // each came from; checks are appended, each as "health.checks.NAME".
-void parse_health(Checker& c, const nlohmann::json& v, Health& out, Origins& set);
-void parse_stop(Checker& c, const nlohmann::json& v, Stop& out, Origins& set);
-void parse_arp_guard(Checker& c, const nlohmann::json& v, ArpGuard& out, Origins& set);
+void parse_health(Validator& c, const nlohmann::json& v, Health& out, Origins& set);
+void parse_stop(Validator& c, const nlohmann::json& v, Stop& out, Origins& set);
+void parse_arp_guard(Validator& c, const nlohmann::json& v, ArpGuard& out, Origins& set);
 
 }  // namespace rsagent::config::detail

@@ -52,11 +52,7 @@ Result<Converged> Agent::converge(const config::Config& cfg, bool quiet, const n
   auto planned = plan_now(cfg, prior);
   if (!planned) return planned.error();
   net::Plan& p = planned->plan;
-  if (!p.errors.empty()) {
-    std::string all = "refusing to change anything:";
-    for (const auto& e : p.errors) all += "\n  " + e;
-    return make_error(all);
-  }
+  if (!p.errors.empty()) return Converged{{}, std::move(p), std::move(planned->observed)};
   if (!quiet) {
     for (const auto& n : p.notes) log::notice(n);
     for (const auto& w : p.warnings) log::warning(w);

@@ -1,5 +1,7 @@
 #include "rsagent/health/agent_check.hpp"
 
+#include "rsagent/util/socket.hpp"
+
 #include <algorithm>
 #include <cstring>
 #include <netinet/in.h>
@@ -10,7 +12,7 @@ namespace rsagent::health {
 Result<std::unique_ptr<AgentCheckServer>> AgentCheckServer::bind(const config::Endpoint& at,
                                                                  std::vector<config::Cidr> allow,
                                                                  Board& board) {
-  auto fd = listen_tcp(at, "health.agent_check.listen");
+  auto fd = listen_tcp(at.address, at.port, "health.agent_check.listen");
   if (!fd) return fd.error();
   return std::unique_ptr<AgentCheckServer>(
       new AgentCheckServer(std::move(*fd), std::move(allow), board));

@@ -2,6 +2,8 @@
 
 #include "rsagent/health/http_request.hpp"
 
+#include "rsagent/util/socket.hpp"
+
 #include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
@@ -29,38 +31,6 @@ constexpr std::size_t kMaxDiscard = 64 * 1024;
 
 }  // namespace
 
-Result<UniqueFd> listen_tcp(const config::Endpoint& at, const std::string& what) {
-  const bool v4 = at.address.family == net::Family::kV4;
-  UniqueFd fd(::socket(v4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (fd.get() < 0) return errno_error(errno, what + " " + at.str());
-  // Only SO_REUSEADDR (restart over TIME_WAIT); never SO_REUSEPORT, which
-  // would let a second process share the port and split the answers.
-  const int yes = 1;
-  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-  sockaddr_storage ss{};
-  socklen_t len = 0;
-  if (v4) {
-    auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
-    sin->sin_family = AF_INET;
-    sin->sin_port = htons(at.port);
-    std::memcpy(&sin->sin_addr, at.address.bytes.data(), 4);
-    len = sizeof *sin;
-  } else {
-    // [::] must not also take 0.0.0.0: both may be configured.
-    ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &yes, sizeof yes);
-    auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
-    sin6->sin6_family = AF_INET6;
-    sin6->sin6_port = htons(at.port);
-    std::memcpy(&sin6->sin6_addr, at.address.bytes.data(), 16);
-    len = sizeof *sin6;
-  }
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0 ||
-      ::listen(fd.get(), kListenBacklog) != 0)
-    return errno_error(errno, what + " " + at.str() +
-                                  ": cannot listen (another process has the port, or the address "
-                                  "is not on this host); free it or change " + what);
-  return fd;
-}
 
 struct HttpLoop::Conn {
   UniqueFd fd;
@@ -81,7 +51,7 @@ Result<std::unique_ptr<HttpLoop>> HttpLoop::bind(const std::vector<config::Endpo
                                                  const std::string& what, bool defer_accept) {
   std::unique_ptr<HttpLoop> loop(new HttpLoop());
   for (const auto& ep : at) {
-    auto fd = listen_tcp(ep, what);
+    auto fd = listen_tcp(ep.address, ep.port, what);
     if (!fd) return fd.error();
     if (defer_accept) {
       // Checkers send the request with the handshake's last packet: accept

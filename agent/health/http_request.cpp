@@ -3,6 +3,7 @@
 #include "rsagent/util/text.hpp"
 
 #include <cctype>
+#include <optional>
 
 namespace rsagent::health {
 
@@ -117,8 +118,11 @@ bool normalise_target(std::string_view target, std::string& path) {
   return true;
 }
 
-HttpParse parse_http_request(std::string_view in) {
-  // A client may send empty lines before a request (RFC 9112 2.2): skip a few.
+namespace {
+
+// Where the request line starts: a client may send a few empty lines
+// before a request (RFC 9112 2.2).
+std::size_t skip_empty_lines(std::string_view in) {
   std::size_t pos = 0;
   for (int skipped = 0; skipped < 4; ++skipped) {
     if (pos < in.size() && in[pos] == '\n') {
@@ -129,16 +133,12 @@ HttpParse parse_http_request(std::string_view in) {
       break;
     }
   }
-  std::string_view line;
-  std::size_t next = 0;
-  if (!line_at(in, pos, line, next)) {
-    // + 1: the CR of a line of exactly kMaxRequestLine may come before its
-    // LF; refusing it now would make the answer depend on how reads split.
-    if (in.size() - pos > kMaxRequestLine + 1) return fail(414, "request line too long");
-    return {};
-  }
-  if (line.size() > kMaxRequestLine) return fail(414, "request line too long");
+  return pos;
+}
 
+// Method, target and version into r; an error answer when malformed.
+std::optional<HttpParse> request_line(std::string_view line, HttpRequest& r) {
+  if (line.size() > kMaxRequestLine) return fail(414, "request line too long");
   const std::size_t sp1 = line.find(' ');
   const std::size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
   if (sp1 == std::string_view::npos) return fail(400, "malformed request line");
@@ -156,9 +156,6 @@ HttpParse parse_http_request(std::string_view in) {
   const int minor = version_minor(version);
   if (minor == -2) return fail(505, "only HTTP/1.0 and HTTP/1.1 are supported");
   if (minor < 0) return fail(400, "malformed HTTP version");
-
-  HttpParse p;
-  HttpRequest& r = p.request;
   r.method = std::string(method);
   r.target = text::cut(text::printable(target), 1024);
   r.minor = minor;
@@ -168,9 +165,77 @@ HttpParse parse_http_request(std::string_view in) {
   // names (which cannot hold a backslash) and may end up in a log.
   r.path = text::printable(r.path);
   if (r.path == "*" && method != "OPTIONS") return fail(400, "\"*\" is a target for OPTIONS only");
+  return std::nullopt;
+}
 
-  bool close = false, keep_alive = false, have_length = false;
-  std::size_t length = 0, count = 0;
+// What the header fields say about the connection and the body.
+struct Framing {
+  bool close = false;
+  bool keep_alive = false;
+  bool have_length = false;
+  std::size_t length = 0;
+};
+
+// The options of a Connection field: a comma-separated list (RFC 9110 7.6.1).
+void connection_options(std::string_view value, Framing& f) {
+  while (!value.empty()) {
+    const std::size_t comma = value.find(',');
+    const std::string_view opt = trim_ows(value.substr(0, comma));
+    if (iequals(opt, "close")) f.close = true;
+    if (iequals(opt, "keep-alive")) f.keep_alive = true;
+    value = comma == std::string_view::npos ? std::string_view() : value.substr(comma + 1);
+  }
+}
+
+// One header field line into r and f; an error answer when malformed.
+std::optional<HttpParse> header_field(std::string_view line, HttpRequest& r, Framing& f) {
+  if (line.front() == ' ' || line.front() == '\t') return fail(400, "obsolete line folding in a header field");
+  const std::size_t colon = line.find(':');
+  if (colon == std::string_view::npos || !token(line.substr(0, colon)))
+    return fail(400, "malformed header field");
+  const std::string_view name = line.substr(0, colon);
+  const std::string_view value = trim_ows(line.substr(colon + 1));
+  for (char c : value) {
+    const auto u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && u != '\t') || u == 0x7f) return fail(400, "control character in a header field");
+  }
+  if (iequals(name, "User-Agent")) {
+    r.user_agent = text::cut(text::printable(value), 256);
+  } else if (iequals(name, "Connection")) {
+    connection_options(value, f);
+  } else if (iequals(name, "Transfer-Encoding")) {
+    return fail(501, "request bodies in a transfer coding are not accepted");
+  } else if (iequals(name, "Content-Length")) {
+    if (value.empty() || value.size() > 9) return fail(value.empty() ? 400 : 413, "bad Content-Length");
+    std::size_t n = 0;
+    for (char c : value) {
+      if (!std::isdigit(static_cast<unsigned char>(c))) return fail(400, "bad Content-Length");
+      n = n * 10 + static_cast<std::size_t>(c - '0');
+    }
+    if (f.have_length && n != f.length) return fail(400, "conflicting Content-Length fields");
+    f.have_length = true;
+    f.length = n;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+HttpParse parse_http_request(std::string_view in) {
+  std::size_t pos = skip_empty_lines(in);
+  std::string_view line;
+  std::size_t next = 0;
+  if (!line_at(in, pos, line, next)) {
+    // + 1: the CR of a line of exactly kMaxRequestLine may come before its
+    // LF; refusing it now would make the answer depend on how reads split.
+    if (in.size() - pos > kMaxRequestLine + 1) return fail(414, "request line too long");
+    return {};
+  }
+  HttpParse p;
+  HttpRequest& r = p.request;
+  if (auto error = request_line(line, r)) return *error;
+  Framing f;
+  std::size_t count = 0;
   const std::size_t headers_start = next;
   for (pos = next;;) {
     if (!line_at(in, pos, line, next)) {
@@ -181,48 +246,13 @@ HttpParse parse_http_request(std::string_view in) {
     pos = next;
     if (line.empty()) break;
     if (++count > kMaxHeaderCount) return fail(431, "too many request header fields");
-    if (line.front() == ' ' || line.front() == '\t')
-      return fail(400, "obsolete line folding in a header field");
-    const std::size_t colon = line.find(':');
-    if (colon == std::string_view::npos || !token(line.substr(0, colon)))
-      return fail(400, "malformed header field");
-    const std::string_view name = line.substr(0, colon);
-    const std::string_view value = trim_ows(line.substr(colon + 1));
-    for (char c : value) {
-      const auto u = static_cast<unsigned char>(c);
-      if ((u < 0x20 && u != '\t') || u == 0x7f) return fail(400, "control character in a header field");
-    }
-    if (iequals(name, "User-Agent")) {
-      r.user_agent = text::cut(text::printable(value), 256);
-    } else if (iequals(name, "Connection")) {
-      // A comma-separated list of options (RFC 9110 7.6.1).
-      std::string_view rest = value;
-      while (!rest.empty()) {
-        const std::size_t comma = rest.find(',');
-        const std::string_view opt = trim_ows(rest.substr(0, comma));
-        if (iequals(opt, "close")) close = true;
-        if (iequals(opt, "keep-alive")) keep_alive = true;
-        rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-      }
-    } else if (iequals(name, "Transfer-Encoding")) {
-      return fail(501, "request bodies in a transfer coding are not accepted");
-    } else if (iequals(name, "Content-Length")) {
-      if (value.empty() || value.size() > 9) return fail(value.empty() ? 400 : 413, "bad Content-Length");
-      std::size_t n = 0;
-      for (char c : value) {
-        if (!std::isdigit(static_cast<unsigned char>(c))) return fail(400, "bad Content-Length");
-        n = n * 10 + static_cast<std::size_t>(c - '0');
-      }
-      if (have_length && n != length) return fail(400, "conflicting Content-Length fields");
-      have_length = true;
-      length = n;
-    }
+    if (auto error = header_field(line, r, f)) return *error;
   }
-  if (length > kMaxRequestBody) return fail(413, "request body too large (checkers send none)");
-  if (in.size() - pos < length) return {};
-  r.keep_alive = minor == 1 ? !close : (keep_alive && !close);
+  if (f.length > kMaxRequestBody) return fail(413, "request body too large (checkers send none)");
+  if (in.size() - pos < f.length) return {};
+  r.keep_alive = r.minor == 1 ? !f.close : (f.keep_alive && !f.close);
   p.state = State::kComplete;
-  p.consumed = pos + length;
+  p.consumed = pos + f.length;
   return p;
 }
 

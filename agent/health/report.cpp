@@ -235,6 +235,10 @@ std::string metrics_text(const Snapshot& s, const Board& board) {
   m << "# HELP rsagent_network_repairs_total Owned objects put back after someone removed them.\n"
        "# TYPE rsagent_network_repairs_total counter\nrsagent_network_repairs_total "
     << board.net_repairs.load() << "\n";
+  m << "# HELP rsagent_network_replans_total Times the network was observed and planned again "
+       "(start, reload, netlink event bursts, the periodic check).\n"
+       "# TYPE rsagent_network_replans_total counter\nrsagent_network_replans_total "
+    << board.net_replans.load() << "\n";
   if (s.arp_guard) arp_guard_metrics(m, *s.arp_guard);
   return m.str();
 }

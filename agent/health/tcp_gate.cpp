@@ -3,6 +3,8 @@
 #include "rsagent/health/http_loop.hpp"
 #include "rsagent/util/log.hpp"
 
+#include "rsagent/util/socket.hpp"
+
 #include <cerrno>
 #include <cstring>
 #include <sys/epoll.h>
@@ -19,7 +21,7 @@ constexpr std::uint64_t kWakeTag = ~std::uint64_t{0};
 Result<std::unique_ptr<TcpGate>> TcpGate::bind(const std::vector<config::Endpoint>& at, Board& board) {
   std::vector<UniqueFd> fds;
   for (const auto& ep : at) {
-    auto fd = listen_tcp(ep, "health.tcp_gate.listen");
+    auto fd = listen_tcp(ep.address, ep.port, "health.tcp_gate.listen");
     if (!fd) return fd.error();
     fds.push_back(std::move(*fd));
   }

@@ -122,31 +122,22 @@ std::string RunResult::str() const {
   return "?";
 }
 
-Result<RunResult> run(const std::vector<std::string>& argv, const RunOptions& opts) {
-  if (argv.empty() || argv[0].empty()) return make_error("run: no command given");
-  const std::string what = "run " + argv[0];
-  const auto t0 = Steady::now();
-  const auto deadline = t0 + opts.timeout;
+namespace {
 
-  int p[2];
-  // CLOEXEC: a command another thread spawns at the same moment must not
-  // inherit our write end (it would hold our pipe open).
-  if (::pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) return failed(errno, what + ": pipe");
-  UniqueFd rd(p[0]);
-  UniqueFd wr(p[1]);
-  // The child's end blocks as a pipe normally does.
-  if (::fcntl(wr.get(), F_SETFL, 0) != 0) return failed(errno, what + ": pipe");
-
+// Starts argv in a process group of its own (pgid = pid, so a deadline
+// reaches its children too), stdin from /dev/null, stdout (and stderr when
+// merged) into `out`, every signal at its default and unblocked.
+Result<pid_t> spawn(const std::vector<std::string>& argv, const RunOptions& opts, int out,
+                    const std::string& what) {
   FileActions fa;
   posix_spawn_file_actions_addopen(fa.get(), STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(fa.get(), wr.get(), STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(fa.get(), out, STDOUT_FILENO);
   if (opts.merge_stderr) {
-    posix_spawn_file_actions_adddup2(fa.get(), wr.get(), STDERR_FILENO);
+    posix_spawn_file_actions_adddup2(fa.get(), out, STDERR_FILENO);
   } else {
     posix_spawn_file_actions_addopen(fa.get(), STDERR_FILENO, "/dev/null", O_WRONLY, 0);
   }
   SpawnAttr attr;
-  // A group of its own (pgid = pid), so the deadline reaches its children too.
   posix_spawnattr_setpgroup(attr.get(), 0);
   sigset_t none;
   sigemptyset(&none);
@@ -156,7 +147,6 @@ Result<RunResult> run(const std::vector<std::string>& argv, const RunOptions& op
   posix_spawnattr_setsigdefault(attr.get(), &all);
   posix_spawnattr_setflags(attr.get(),
                            POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-
   std::vector<char*> args;
   args.reserve(argv.size() + 1);
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -167,81 +157,108 @@ Result<RunResult> run(const std::vector<std::string>& argv, const RunOptions& op
                      ? ::posix_spawnp(&pid, args[0], fa.get(), attr.get(), args.data(), environ)
                      : ::posix_spawn(&pid, args[0], fa.get(), attr.get(), args.data(), environ);
   if (rc != 0) return failed(rc, what);
-  wr.reset();
+  return pid;
+}
 
-  RunResult r;
-  r.pid = pid;
-  r.timeout = opts.timeout;
-  int status = 0;
-  UniqueFd pidfd(pidfd_open(pid));
-  if (pidfd.get() < 0) {
-    // No pidfd (a kernel before 5.3, or a seccomp filter): end it rather
-    // than wait without a deadline.
-    const int e = errno;
-    ::kill(-pid, SIGKILL);
-    reap(pid, status);
-    return failed(e, what + ": pidfd_open");
-  }
-
-  bool exited = false;
+// Collects output until the process exits (true), or the deadline or a
+// cancel comes first (false; r.ending says which).
+bool watch(int pidfd, UniqueFd& rd, Steady::time_point deadline, const RunOptions& opts, RunResult& r) {
   r.ending = Ending::kTimedOut;
   while (true) {
     const int left = ms_until(deadline);
-    if (left == 0) break;
+    if (left == 0) return false;
     pollfd fds[3];
     nfds_t n = 0;
-    fds[n++] = {pidfd.get(), POLLIN, 0};
+    fds[n++] = {pidfd, POLLIN, 0};
     const nfds_t out_at = rd.get() >= 0 ? n++ : 0;
     if (out_at != 0) fds[out_at] = {rd.get(), POLLIN, 0};
     const nfds_t cancel_at = opts.cancel_fd >= 0 ? n++ : 0;
     if (cancel_at != 0) fds[cancel_at] = {opts.cancel_fd, POLLIN, 0};
     if (::poll(fds, n, left) < 0) {
       if (errno == EINTR) continue;
-      break;  // cannot wait: end it as at the deadline
+      return false;  // cannot wait: end it as at the deadline
     }
     if (out_at != 0 && fds[out_at].revents != 0 && !read_some(rd.get(), r, opts.max_output))
       rd.reset();  // EOF; the process may still run, and the deadline still holds
     if (cancel_at != 0 && fds[cancel_at].revents != 0) {
       r.ending = Ending::kCancelled;
-      break;
+      return false;
     }
-    if (fds[0].revents != 0) {
-      exited = true;
-      break;
-    }
+    if (fds[0].revents != 0) return true;
   }
-  // The group goes, whatever ended the wait: on a timeout or cancel the
-  // command with it, after an exit whatever it left running. The command
-  // itself is not reaped yet, so its pid (and so the group) cannot have been
-  // reused.
+}
+
+// The group goes, whatever ended the wait: on a timeout or cancel the
+// command with it, after an exit whatever it left running. The command
+// itself is not reaped yet, so its pid (and so the group) cannot have been
+// reused. Then the command is reaped, and its status read when it exited.
+void end_group(pid_t pid, int pidfd, bool exited, RunResult& r) {
   ::kill(-pid, SIGKILL);
-  if (!exited && !wait_exit(pidfd.get(), Steady::now() + kKillGrace)) {
+  int status = 0;
+  if (!exited && !wait_exit(pidfd, Steady::now() + kKillGrace)) {
     // Stuck in the kernel: do not hold the caller (a probe, a stop) for it.
     std::thread([pid] {
       int s = 0;
       reap(pid, s);
     }).detach();
     r.reaped_later = true;
-  } else {
-    reap(pid, status);
-    if (exited) {
-      if (WIFEXITED(status)) {
-        r.ending = Ending::kExited;
-        r.exit_code = WEXITSTATUS(status);
-      } else if (WIFSIGNALED(status)) {
-        r.ending = Ending::kSignaled;
-        r.signal = WTERMSIG(status);
-      }
-    }
+    return;
   }
-  // What was written before the end is still in the pipe.
-  const auto drain_until = Steady::now() + kDrainGrace;
+  reap(pid, status);
+  if (!exited) return;
+  if (WIFEXITED(status)) {
+    r.ending = Ending::kExited;
+    r.exit_code = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    r.ending = Ending::kSignaled;
+    r.signal = WTERMSIG(status);
+  }
+}
+
+// What was written before the end is still in the pipe.
+void drain_output(UniqueFd& rd, const RunOptions& opts, RunResult& r) {
+  const auto until = Steady::now() + kDrainGrace;
   while (rd.get() >= 0) {
     pollfd p{rd.get(), POLLIN, 0};
-    const int n = ::poll(&p, 1, ms_until(drain_until));
+    const int n = ::poll(&p, 1, ms_until(until));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0 || !read_some(rd.get(), r, opts.max_output)) break;
   }
+}
+
+}  // namespace
+
+Result<RunResult> run(const std::vector<std::string>& argv, const RunOptions& opts) {
+  if (argv.empty() || argv[0].empty()) return make_error("run: no command given");
+  const std::string what = "run " + argv[0];
+  const auto t0 = Steady::now();
+  int p[2];
+  // CLOEXEC: a command another thread spawns at the same moment must not
+  // inherit our write end (it would hold our pipe open).
+  if (::pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) return failed(errno, what + ": pipe");
+  UniqueFd rd(p[0]);
+  UniqueFd wr(p[1]);
+  // The child's end blocks as a pipe normally does.
+  if (::fcntl(wr.get(), F_SETFL, 0) != 0) return failed(errno, what + ": pipe");
+  auto pid = spawn(argv, opts, wr.get(), what);
+  if (!pid) return pid.error();
+  wr.reset();
+  RunResult r;
+  r.pid = *pid;
+  r.timeout = opts.timeout;
+  UniqueFd pidfd(pidfd_open(*pid));
+  if (pidfd.get() < 0) {
+    // No pidfd (a kernel before 5.3, or a seccomp filter): end it rather
+    // than wait without a deadline.
+    const int e = errno;
+    ::kill(-*pid, SIGKILL);
+    int status = 0;
+    reap(*pid, status);
+    return failed(e, what + ": pidfd_open");
+  }
+  const bool exited = watch(pidfd.get(), rd, t0 + opts.timeout, opts, r);
+  end_group(*pid, pidfd.get(), exited, r);
+  drain_output(rd, opts, r);
   r.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(Steady::now() - t0);
   return r;
 }

@@ -5,6 +5,8 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
+
 #include <algorithm>
 #include <arpa/inet.h>
 #include <filesystem>
@@ -53,6 +55,11 @@ void hold_connection(const Netns& ns, const char* ip, int port, std::chrono::mil
     if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) std::this_thread::sleep_for(hold);
     ::close(fd);
   });
+}
+
+// Whether a TCP connection to `port` is established inside ns.
+bool connected_to(const Netns& ns, int port) {
+  return ns.run("ss -Htn state established '( dport = :" + std::to_string(port) + " )'").out.size() > 0;
 }
 
 void start_node(const AgentNode& n) {
@@ -182,7 +189,7 @@ TEST_CASE("a slow client that never finishes its request is cut off while others
   start_node(n);
   RawReply slow;
   std::thread t([&] { slow = raw_exchange(n.ns, "127.0.0.1", 9799, "GET /healthz HTTP/1.1\r\nHost: x\r\n", 15000ms); });
-  std::this_thread::sleep_for(200ms);
+  REQUIRE(wait_until([&] { return connected_to(n.ns, 9799); }, 5s));
   for (int i = 0; i < 20; ++i) CHECK(http_code(n.ns, "http://127.0.0.1:9799/livez") == 200);
   t.join();
   CHECK(slow.eof);
@@ -361,12 +368,12 @@ TEST_CASE("exec checks: the exit status decides and a timeout kills the whole pr
     {"name": "bad", "type": "exec", "command": [")" + n.dir() + R"(/bad.sh"], "interval": "300ms", "fall": 1},
     {"name": "hang", "type": "exec", "command": [")" + n.dir() + R"(/hang.sh"], "interval": "1s", "timeout": "300ms", "fall": 1}]}})");
   start_node(n);
+  nlohmann::json st;
   REQUIRE(wait_until([&] {
-    const auto st = nlohmann::json::parse(n.ns.run("curl -s http://127.0.0.1:9799/status").out);
-    return st["checks"][2].contains("last");
+    st = nlohmann::json::parse(n.ns.run("curl -s http://127.0.0.1:9799/status").out);
+    return st["checks"][2].contains("last") && st["checks"][0]["state"] == "up" &&
+           st["checks"][1]["state"] == "down";
   }));
-  std::this_thread::sleep_for(300ms);
-  const auto st = nlohmann::json::parse(n.ns.run("curl -s http://127.0.0.1:9799/status").out);
   CHECK(st["checks"][0]["state"] == "up");
   CHECK(st["checks"][0]["last"]["output"] == "fine");
   CHECK(st["checks"][1]["state"] == "down");
@@ -385,25 +392,23 @@ TEST_CASE("graceful stop reports drain and waits for connections to the VIPs; st
   start_node(n);
   // A client holds a connection to the VIP for 1.5 s.
   std::thread client([&] { hold_connection(n.ns, "198.51.100.100", 8080, 1500ms); });
-  std::this_thread::sleep_for(200ms);
-  std::string during;
-  std::thread watcher([&] {
-    std::this_thread::sleep_for(400ms);
-    during = healthz_state(n.ns);
-  });
+  REQUIRE(wait_until([&] { return connected_to(n.ns, 8080); }, 5s));
+  // While the stop waits for that connection, the directors see drain.
+  std::atomic<bool> saw_drain{false};
+  std::thread watcher([&] { saw_drain = wait_until([&] { return healthz_state(n.ns) == "drain\n"; }, 5s); });
   const auto t0 = std::chrono::steady_clock::now();
   auto r = n.rsagent("stop");
   const auto took = std::chrono::steady_clock::now() - t0;
   client.join();
   watcher.join();
   CHECK(r.code == 0);
-  CHECK(during == "drain\n");
+  CHECK(saw_drain);
   CHECK(took >= 1000ms);
   CHECK(took < 10s);
 
   start_node(n);
   std::thread holder([&] { hold_connection(n.ns, "198.51.100.100", 8080, 3s); });
-  std::this_thread::sleep_for(200ms);
+  REQUIRE(wait_until([&] { return connected_to(n.ns, 8080); }, 5s));
   const auto t1 = std::chrono::steady_clock::now();
   CHECK(n.rsagent("stop --now").code == 0);
   CHECK(std::chrono::steady_clock::now() - t1 < 2s);

@@ -1,7 +1,7 @@
 // The health endpoint's parser and answers, without sockets: what each
 // checker really sends, and what a hostile client may send.
 #include "rsagent/health/http_request.hpp"
-#include "rsagent/health/http_server.hpp"
+#include "rsagent/health/responder.hpp"
 #include "rsagent/util/text.hpp"
 
 #include <nlohmann/json.hpp>
@@ -119,7 +119,7 @@ TEST_CASE("bytes from outside are made printable UTF-8 where they enter") {
 TEST_CASE("every health path answers GET, HEAD and OPTIONS with the verdict's status") {
   rsagent::config::Health cfg;
   Board board({}, "/nonexistent");
-  HttpServer server(cfg, board, nullptr);
+  Responder server(cfg, board, nullptr);
   auto ask = [&](const std::string& method, const std::string& path) {
     HttpRequest req;
     req.method = method;
@@ -157,7 +157,7 @@ TEST_CASE("every health path answers GET, HEAD and OPTIONS with the verdict's st
 TEST_CASE("a given state always gives a byte-identical body, and /status is valid JSON whatever a client sent") {
   rsagent::config::Health cfg;
   Board board({}, "/nonexistent");
-  HttpServer server(cfg, board, nullptr);
+  Responder server(cfg, board, nullptr);
   board.set_net({true, true, ""}, {});
   board.note_request("198.51.100.1", "\xff\xfe");
   board.note_request("198.51.100.2", "caf\xc3");

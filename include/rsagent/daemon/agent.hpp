@@ -2,7 +2,8 @@
 // Owns: the real Kernel, SysctlStore and JournalStore for one state folder,
 // and the sequence load journal -> observe -> plan -> apply (or revert).
 // Threads: one; the daemon's main thread owns the Agent (and so the netlink
-// socket). Errors: Result/Status; a plan refusal lists every reason.
+// socket). Errors: Result/Status for I/O; a refused plan is a value
+// (Converged::refused) with every reason.
 #pragma once
 
 #include "rsagent/config/config.hpp"
@@ -15,10 +16,13 @@ namespace rsagent::daemon {
 
 struct Converged {
   net::ApplyReport report;
+  // With plan.errors (refused()), nothing was applied: each error names an
+  // object and the fix, formatted where it is shown.
   net::Plan plan;
   // The kernel as seen before applying: when nothing was changed it is the
   // current state, so the caller need not dump it again.
   net::ObservedState observed;
+  [[nodiscard]] bool refused() const { return !plan.errors.empty(); }
 };
 
 class Agent {
@@ -27,7 +31,7 @@ class Agent {
 
   // The plan `start` would carry out now (with the journal's ownership).
   [[nodiscard]] Result<net::Plan> plan(const config::Config& cfg);
-  // Plan and apply; refusals come back as one error listing every reason.
+  // Plan and apply, or refuse (Converged::refused) and change nothing.
   // quiet: leave logging the plan's notes and warnings to the caller.
   // prior: the running daemon's own journal (its memory is the truth while
   // it runs); without it, the journal file (adoption after a crash).

@@ -76,6 +76,7 @@ class Board {
   std::atomic<std::uint64_t> agent_checks_denied{0};  // closed: source not in health.allow
   std::atomic<std::uint64_t> verdict_changes{0};
   std::atomic<std::uint64_t> net_repairs{0};  // owned objects put back after someone removed them
+  std::atomic<std::uint64_t> net_replans{0};  // observe + plan rounds of the network
   std::atomic<bool> gate_configured{false};  // health.tcp_gate
   std::atomic<bool> gate_open{false};
   std::atomic<std::uint64_t> gate_transitions{0};

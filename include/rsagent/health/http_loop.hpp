@@ -30,14 +30,9 @@
 
 namespace rsagent::health {
 
-inline constexpr int kListenBacklog = 1024;  // Debian's cpp-httplib hard-codes 5
 inline constexpr std::size_t kMaxConnections = 4096;
 inline constexpr std::size_t kMaxRequestsPerConnection = 1000;
 inline constexpr std::chrono::milliseconds kConnectionTimeout{3000};
-
-// A listening TCP socket on `at` (backlog kListenBacklog, SO_REUSEADDR only,
-// IPv6 sockets v6-only); `what` names the config key in errors.
-[[nodiscard]] Result<UniqueFd> listen_tcp(const config::Endpoint& at, const std::string& what);
 
 struct Peer {
   std::string ip;

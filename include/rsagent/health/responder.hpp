@@ -20,12 +20,12 @@
 
 namespace rsagent::health {
 
-class HttpServer {
+class Responder {
  public:
-  HttpServer(const config::Health& cfg, Board& board, std::unique_ptr<HttpLoop> loop);
-  ~HttpServer();
-  HttpServer(const HttpServer&) = delete;
-  HttpServer& operator=(const HttpServer&) = delete;
+  Responder(const config::Health& cfg, Board& board, std::unique_ptr<HttpLoop> loop);
+  ~Responder();
+  Responder(const Responder&) = delete;
+  Responder& operator=(const Responder&) = delete;
 
   void start();
   void stop();

@@ -1,4 +1,4 @@
-#include "rsagent/health/http_server.hpp"
+#include "rsagent/health/responder.hpp"
 
 #include "rsagent/health/report.hpp"
 #include "rsagent/util/text.hpp"
@@ -90,33 +90,33 @@ bool known_path(const std::string& p) { return health_path(p) || p == "/status" 
 
 }  // namespace
 
-HttpServer::HttpServer(const config::Health& cfg, Board& board, std::unique_ptr<HttpLoop> loop)
+Responder::Responder(const config::Health& cfg, Board& board, std::unique_ptr<HttpLoop> loop)
     : cfg_(cfg), board_(board), loop_(std::move(loop)) {
   heartbeat();
 }
 
-HttpServer::~HttpServer() { stop(); }
+Responder::~Responder() { stop(); }
 
-void HttpServer::heartbeat() { heartbeat_ms_ = now_ms(); }
+void Responder::heartbeat() { heartbeat_ms_ = now_ms(); }
 
-void HttpServer::start() {
+void Responder::start() {
   loop_->start([this](std::string_view in, bool last, const Peer& peer, std::string& out) {
     return respond(in, last, peer, out);
   });
 }
 
-void HttpServer::stop() {
+void Responder::stop() {
   if (loop_) loop_->stop();
 }
 
-bool HttpServer::allowed(const std::string& ip) const {
+bool Responder::allowed(const std::string& ip) const {
   if (cfg_.allow.empty()) return true;
   const auto addr = net::IpAddress::parse(ip);
   return addr && std::any_of(cfg_.allow.begin(), cfg_.allow.end(),
                              [&](const config::Cidr& c) { return c.contains(*addr); });
 }
 
-HttpLoop::Reply HttpServer::respond(std::string_view in, bool last, const Peer& peer, std::string& out) {
+HttpLoop::Reply Responder::respond(std::string_view in, bool last, const Peer& peer, std::string& out) {
   const HttpParse p = parse_http_request(in);
   if (p.state == HttpParse::State::kIncomplete) return {};
   ++board_.http_requests;
@@ -140,7 +140,7 @@ HttpLoop::Reply HttpServer::respond(std::string_view in, bool last, const Peer& 
   return {p.consumed, close};
 }
 
-std::string HttpServer::answer(const HttpRequest& req, bool close) const {
+std::string Responder::answer(const HttpRequest& req, bool close) const {
   const std::string& m = req.method;
   const bool get = m == "GET", head = m == "HEAD", options = m == "OPTIONS";
   Answer a;

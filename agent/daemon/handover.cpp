@@ -1,0 +1,50 @@
+#include "rsagent/daemon/handover.hpp"
+
+#include "rsagent/util/log.hpp"
+
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <unistd.h>
+#include <vector>
+
+namespace rsagent::daemon {
+
+ReloadPlan plan_reload(const config::Config& running, config::Config next) {
+  ReloadPlan out;
+  const auto& now = running.health;
+  auto& h = next.health;
+  if (!(h.listen == now.listen) || !(h.allow == now.allow) || !(h.agent_check == now.agent_check)) {
+    out.note = "; health.listen/allow/agent_check changes take effect at the next restart";
+    h.listen = now.listen;
+    h.allow = now.allow;
+    h.agent_check = now.agent_check;
+  }
+  out.checks_changed = !(h.checks == now.checks) || h.maintenance_file != now.maintenance_file;
+  if (out.checks_changed) out.note += "; checks restarted";
+  out.next = std::move(next);
+  return out;
+}
+
+int exec_self(const std::string& self_exe, const CommandOptions& opts) {
+  std::vector<std::string> args{self_exe, "--config", opts.config, "--log-level", opts.log_level};
+  if (opts.state_dir) {
+    args.push_back("--state-dir");
+    args.push_back(*opts.state_dir);
+  }
+  args.push_back("run");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  if (!log::current().to_stderr) ::setenv("RSAGENT_DAEMONIZED", "1", 1);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  ::execv(self_exe.c_str(), argv.data());
+  log::error("restart: exec " + self_exe + ": " + std::strerror(errno) +
+             "; the journal stays in place for `rsagent stop` or `rsagent start`");
+  return exit_code::kFailure;
+}
+
+}  // namespace rsagent::daemon

@@ -1,0 +1,23 @@
+// Socket helpers shared by every listener (the health endpoint, the
+// agent-check, the TCP gate). No threads; errors as Result with errno and
+// the config key that names the address.
+#pragma once
+
+#include "rsagent/net/ip.hpp"
+#include "rsagent/util/fd.hpp"
+#include "rsagent/util/result.hpp"
+
+#include <cstdint>
+#include <string>
+
+namespace rsagent {
+
+inline constexpr int kListenBacklog = 1024;  // Debian's cpp-httplib hard-codes 5
+
+// A non-blocking listening TCP socket on address:port (backlog
+// kListenBacklog, SO_REUSEADDR only, IPv6 sockets v6-only); `what` names
+// the config key in errors, with the fix.
+[[nodiscard]] Result<UniqueFd> listen_tcp(const net::IpAddress& address, std::uint16_t port,
+                                          const std::string& what);
+
+}  // namespace rsagent
