@@ -90,7 +90,7 @@ show_responders() {
 }
 for _ in $(seq 1 100); do [ "$(responders | wc -l)" -ge 2 ] && break; sleep 0.1; done
 show_responders
-echo "    (rs1 logs: arp_guard: ARP flux: VIP 198.51.100.100 on eth0 is answered by 2 hosts: ...; rs1 itself stays ready)"
+echo "    (rs1 also logs a warning naming the VIP, eth0 and both MACs; rs1 itself stays ready: the fault is rs3's)"
 echo "    The operator fixes rs3 (arp_ignore=1), and rs1 sees one responder again:"
 in_ns rs3 sysctl -q -w net.ipv4.conf.all.arp_ignore=1
 for _ in $(seq 1 100); do [ "$(responders | wc -l)" -eq 1 ] && break; sleep 0.1; done
