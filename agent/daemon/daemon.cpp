@@ -11,6 +11,7 @@
 #include "rsagent/daemon/event_loop.hpp"
 #include "rsagent/daemon/handover.hpp"
 #include "rsagent/daemon/network_keeper.hpp"
+#include "rsagent/daemon/start_report.hpp"
 #include "rsagent/daemon/state_keeper.hpp"
 #include "rsagent/health/agent_check.hpp"
 #include "rsagent/health/responder.hpp"
@@ -44,48 +45,6 @@ constexpr std::uint64_t kFullCheckTicks = 5;
 // systemctl answers from memory; do not let a hung bus delay a stop much.
 constexpr std::chrono::milliseconds kRestartQueryTimeout{3000};
 
-// Where a starting daemon reports its outcome: the `start` parent through a
-// pipe, or stderr when run in the foreground.
-class Reporter {
- public:
-  explicit Reporter(int fd) : fd_(fd) {}
-  int fail(int code, const std::string& msg) {
-    if (fd_ < 0) {
-      log::error(msg);
-    } else {
-      send(code, msg);
-    }
-    return code;
-  }
-  void ready(const std::string& summary) {
-    if (fd_ < 0) {
-      log::notice(summary);
-      return;
-    }
-    send(exit_code::kOk, summary);
-    // The terminal belongs to the operator again; from now on, syslog only.
-    const int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (null >= 0) {
-      ::dup2(null, STDOUT_FILENO);
-      ::dup2(null, STDERR_FILENO);
-      ::close(null);
-    }
-    auto o = log::current();
-    o.to_stderr = false;
-    log::configure(o);
-  }
-
- private:
-  int fd_;
-  void send(int code, const std::string& msg) {
-    const std::string out = std::to_string(code) + "\n" + msg;
-    (void)!::write(fd_, out.data(), out.size());
-    ::close(fd_);
-    fd_ = -1;
-  }
-};
-
-
 class Daemon {
  public:
   Daemon(const CommandOptions& opts, health::HttpProbe http_probe)
@@ -102,7 +61,7 @@ class Daemon {
 
  private:
   CommandOptions opts_;
-  Reporter rep_;
+  StartReport rep_;
   health::HttpProbe http_probe_;
   Paths paths_;
   config::Config cfg_;
@@ -127,6 +86,7 @@ class Daemon {
   bool hand_over_ = false;
   std::string unit_;  // our systemd unit, when systemd started us
   std::unique_ptr<StateKeeper> keeper_;
+  std::vector<std::string> keeper_failed_;  // what the keeper could not write back last tick
   std::unique_ptr<ControlDesk> desk_;
   // Last, so destroyed first: its thread calls the desk, which uses the
   // members above.
@@ -274,9 +234,12 @@ class Daemon {
   // The daemon's files as it wrote them (state_keeper.hpp says why); a
   // removed control socket is bound again.
   void keep_state() {
-    const auto r = keeper_->check(net_->journal(), ::getpid(), lock_);
+    auto r = keeper_->check(net_->journal(), ::getpid(), lock_);
     for (const auto& line : r.repaired) log::warning(line);
-    for (const auto& line : r.failed) log::error(line);
+    // A full disk fails every tick: say so when it starts or changes, not every second.
+    if (r.failed != keeper_failed_)
+      for (const auto& line : r.failed) log::error(line);
+    keeper_failed_ = std::move(r.failed);
     if (!r.rebind_control) return;
     auto fresh = bind_control();
     if (!fresh) {

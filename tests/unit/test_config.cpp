@@ -1,5 +1,7 @@
 #include "rsagent/config/config.hpp"
 
+#include "temp_dir.hpp"
+
 #include <doctest/doctest.h>
 
 #include <filesystem>
@@ -24,18 +26,7 @@ bool has_error(const LoadResult& r, const std::string& prefix, const std::string
   return false;
 }
 
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/rsagent-cfg-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  void write(const std::string& rel, const std::string& text) const {
-    std::filesystem::create_directories((path / rel).parent_path());
-    std::ofstream(path / rel) << text;
-  }
-};
+using rsagent::test::TempDir;
 
 }  // namespace
 

@@ -1,6 +1,8 @@
 #include "rsagent/net/journal.hpp"
 #include "rsagent/util/fs.hpp"
 
+#include "temp_dir.hpp"
+
 #include <doctest/doctest.h>
 
 #include <sys/stat.h>
@@ -110,8 +112,8 @@ TEST_CASE("a journal nested 100000 deep is malformed, not a stack overflow") {
 }
 
 TEST_CASE("a malformed journal file is named, kept, and its bytes are shown escaped") {
-  char tmpl[] = "/tmp/rsagent-journal-XXXXXX";
-  const std::string dir = mkdtemp(tmpl);
+  const rsagent::test::TempDir tmp;
+  const std::string dir = tmp.path.string();
   const std::string path = dir + "/journal.json";
   const std::string text = "{\"version\":1,\"entries\":[{\"type\":\"route\",\"dst\":\"10.0.0.1\",\"prefix\":999,"
                            "\"table\":254,\"metric\":0,\"created\":true}]}\n";
@@ -125,13 +127,11 @@ TEST_CASE("a malformed journal file is named, kept, and its bytes are shown esca
   REQUIRE_FALSE(r);
   CHECK(r.error().str().find("\\xff") != std::string::npos);
   CHECK(r.error().str().find('\xff') == std::string::npos);
-  unlink(path.c_str());
-  rmdir(dir.c_str());
 }
 
 TEST_CASE("the journal file is replaced atomically, private, and removed when empty") {
-  char tmpl[] = "/tmp/rsagent-journal-XXXXXX";
-  const std::string dir = mkdtemp(tmpl);
+  const rsagent::test::TempDir tmp;
+  const std::string dir = tmp.path.string();
   JournalStore js(dir + "/journal.json");
   CHECK_FALSE(*js.load());
   REQUIRE(js.save(sample()));
@@ -143,19 +143,16 @@ TEST_CASE("the journal file is replaced atomically, private, and removed when em
   REQUIRE(js.remove());
   REQUIRE(js.remove());  // already gone is fine
   CHECK_FALSE(*js.load());
-  rmdir(dir.c_str());
 }
 
 TEST_CASE("an unreadable journal names the file and what to do") {
-  char tmpl[] = "/tmp/rsagent-journal-XXXXXX";
-  const std::string dir = mkdtemp(tmpl);
+  const rsagent::test::TempDir tmp;
+  const std::string dir = tmp.path.string();
   REQUIRE(fs::write_atomic(dir + "/journal.json", "garbage"));
   JournalStore js(dir + "/journal.json");
   auto r = js.load();
   REQUIRE_FALSE(r);
   CHECK(r.error().str().find(dir + "/journal.json") != std::string::npos);
-  unlink((dir + "/journal.json").c_str());
-  rmdir(dir.c_str());
 }
 
 TEST_CASE("error chains read outermost first and do not repeat the errno text") {

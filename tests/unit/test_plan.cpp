@@ -2,6 +2,8 @@
 #include "rsagent/net/engine.hpp"
 #include "rsagent/net/plan.hpp"
 
+#include "temp_dir.hpp"
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -56,7 +58,8 @@ TEST_CASE("a fresh plan sets ARP first, then addresses, then routes") {
 TEST_CASE("applying twice changes nothing: the second plan is empty") {
   test::FakeKernel k;
   test::FakeSysctls s;
-  JournalStore js("/tmp/rsagent-unit-journal-" + std::to_string(getpid()));
+  const test::TempDir tmp;
+  JournalStore js(tmp.file("journal.json"));
   Engine e(k, s, js);
   const auto want = desired_state(cfg_of(kThree));
   const Plan p1 = make_plan(want, observe(k, s, want, {}), {});
@@ -144,7 +147,8 @@ TEST_CASE("a restart after a crash keeps the first originals") {
   s.at("lo", "arp_announce") = 1;
   const auto want = desired_state(cfg_of(R"({"vips": ["198.51.100.1"]})"));
   const Plan first = make_plan(want, observe(k, s, want, {}), {});
-  JournalStore js("/tmp/rsagent-unit-journal2-" + std::to_string(getpid()));
+  const test::TempDir tmp;
+  JournalStore js(tmp.file("journal.json"));
   Engine e(k, s, js);
   REQUIRE(e.apply(first, {}));
   // The daemon dies here; a new one plans against the kernel it left behind.
@@ -164,7 +168,8 @@ TEST_CASE("revert leaves a sysctl the admin changed after start, with a warning"
   test::FakeSysctls s;
   const auto want = desired_state(cfg_of(R"({"vips": ["198.51.100.1"]})"));
   const Plan p = make_plan(want, observe(k, s, want, {}), {});
-  JournalStore js("/tmp/rsagent-unit-journal3-" + std::to_string(getpid()));
+  const test::TempDir tmp;
+  JournalStore js(tmp.file("journal.json"));
   Engine e(k, s, js);
   REQUIRE(e.apply(p, {}));
   s.at("all", "arp_ignore") = 3;  // the admin
@@ -179,7 +184,8 @@ TEST_CASE("revert leaves a sysctl the admin changed after start, with a warning"
 TEST_CASE("a VIP removed from the config is reverted and the others are untouched") {
   test::FakeKernel k;
   test::FakeSysctls s;
-  JournalStore js("/tmp/rsagent-unit-journal4-" + std::to_string(getpid()));
+  const test::TempDir tmp;
+  JournalStore js(tmp.file("journal.json"));
   Engine e(k, s, js);
   const auto want1 = desired_state(cfg_of(R"({"vips": ["198.51.100.1", "198.51.100.2"]})"));
   REQUIRE(e.apply(make_plan(want1, observe(k, s, want1, {}), {}), {}));
@@ -200,7 +206,8 @@ TEST_CASE("a VIP removed from the config is reverted and the others are untouche
 TEST_CASE("a failed apply rolls back what it did and restores the previous journal") {
   test::FakeKernel k;
   test::FakeSysctls s;
-  JournalStore js("/tmp/rsagent-unit-journal5-" + std::to_string(getpid()));
+  const test::TempDir tmp;
+  JournalStore js(tmp.file("journal.json"));
   Engine e(k, s, js);
   k.fail_on = "198.51.100.2/32 dev lo proto";  // the second route
   const auto want = desired_state(cfg_of(R"({"vips": ["198.51.100.1", "198.51.100.2"]})"));
@@ -217,7 +224,8 @@ TEST_CASE("a failed apply rolls back what it did and restores the previous journ
 TEST_CASE("a revert that cannot undo something keeps just that in the journal") {
   test::FakeKernel k;
   test::FakeSysctls s;
-  JournalStore js("/tmp/rsagent-unit-journal6-" + std::to_string(getpid()));
+  const test::TempDir tmp;
+  JournalStore js(tmp.file("journal.json"));
   Engine e(k, s, js);
   const auto want = desired_state(cfg_of(R"({"vips": ["198.51.100.1", "198.51.100.2"]})"));
   const Plan p = make_plan(want, observe(k, s, want, {}), {});
@@ -259,7 +267,8 @@ TEST_CASE("revert never removes loopback's own addresses, whatever the journal s
 TEST_CASE("after_plan predicts exactly what the kernel holds once a plan is applied") {
   test::FakeKernel k;
   test::FakeSysctls s;
-  JournalStore js("/tmp/rsagent-unit-journal-after-" + std::to_string(getpid()));
+  const test::TempDir tmp;
+  JournalStore js(tmp.file("journal.json"));
   Engine e(k, s, js);
   auto sorted = [](ObservedState st) {
     auto by_str = [](const auto& a, const auto& b) { return a.address.str() < b.address.str(); };

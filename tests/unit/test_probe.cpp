@@ -7,6 +7,8 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdlib>
+
 #include <thread>
 
 using namespace rsagent;
@@ -67,10 +69,13 @@ TEST_CASE("exec output becomes one printable line of valid UTF-8, cut at a chara
 }
 
 TEST_CASE("Monitor::stop kills a hanging exec probe instead of waiting for its deadline") {
-  Board board({exec_check("exec >/dev/null 2>&1; sleep 30", 20s)}, "/nonexistent");
-  Monitor m({exec_check("exec >/dev/null 2>&1; sleep 30", 20s)}, board, make_prober(nullptr));
+  Board board({exec_check("exec >/dev/null 2>&1; sleep 37", 20s)}, "/nonexistent");
+  Monitor m({exec_check("exec >/dev/null 2>&1; sleep 37", 20s)}, board, make_prober(nullptr));
   m.start();
-  std::this_thread::sleep_for(300ms);  // the probe is running
+  // The probe is running once its command is.
+  const auto until = std::chrono::steady_clock::now() + 5s;
+  while (std::system("pgrep -f 'sleep 3[7]' >/dev/null") != 0 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(10ms);
   const auto t0 = std::chrono::steady_clock::now();
   m.stop();
   CHECK(std::chrono::steady_clock::now() - t0 < 5s);

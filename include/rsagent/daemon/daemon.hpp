@@ -1,10 +1,12 @@
-// The daemon itself: start-up (config, lock, listeners bound before any
-// change, converge), the main loop (signals, a 1 s tick that re-observes the
-// network for the health verdict, control requests), graceful stop and
-// revert. Threads: the main thread owns the netlink socket (Agent); the
-// monitor, HTTP, agent-check and control threads only touch the Board and
-// an eventfd. Errors: reported through the readiness pipe (start) or
-// stderr (run), as an exit code.
+// The daemon itself, rsagentd's whole life: start-up in order (config,
+// lock, listeners bound before any change, converge, threads, ready), the
+// main loop's dispatch, the tick, and the way out (drain and revert,
+// re-exec, or hand-over to systemd's next process). Its parts are beside
+// it: event_loop, network_keeper, control_desk, handover, state_keeper,
+// start_report (agent/README.md maps them). Threads: the main thread owns
+// the netlink socket; the monitor, HTTP, agent-check and control threads
+// only touch the Board and the event loop's wake-up. Errors: reported
+// through the readiness pipe (start) or the log (run), as an exit code.
 #pragma once
 
 #include "rsagent/config/config.hpp"
