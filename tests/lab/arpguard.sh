@@ -46,8 +46,9 @@ state_is() { grep -q "$1=$2" "$dir/forwarding" 2>/dev/null; }
 sorted() { printf '%s\n' "$@" | sort | tr '\n' ' ' | sed 's/ $//'; }
 
 # rs1 probes every second; rs2 keeps the defaults (it is not under test).
-rs1_config() {  # on_leak
-  jq --arg l "$1" '. + {arp_guard: {interval: "1s", window: "300ms", probes_per_second: 20, on_leak: $l}}' \
+rs1_config() {  # on_leak [an extra VIP]
+  jq --arg l "$1" --arg extra "${2:-}" '. + {arp_guard: {interval: "1s", window: "300ms", probes_per_second: 20,
+    on_leak: $l}} | if $extra != "" then .vips += [$extra] else . end' \
     "$dir/rs1/rsagent.base.json" >"$dir/rs1/rsagent.json"
 }
 
@@ -116,9 +117,11 @@ check "/status shows it as a gratuitous ARP" \
   is "status | jq -r '.arp_guard.leaks[0] | [.vip, .interface, .kind] | join(\",\")'" "$vip,eth0,gratuitous ARP"
 check "with on_leak warn, rs1 stays ready" is "in_ns rs1 curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:9799/healthz" 200
 
-rs1_config not-ready
+rs1_config not-ready 198.51.100.101
 agent rs1 reload >/dev/null
 check "after a reload on_leak is not-ready" is "status | jq -r .arp_guard.on_leak" not-ready
+check "and the VIP the reload added is probed: nobody holds it, no responder" \
+  wait_for 10 is "metric 'rsagent_arp_responders{vip=\"198.51.100.101\",interface=\"eth0\"}'" 0
 in_ns rs1 arping -q -U -S "$vip" -i eth0 -c 1 "$vip" >/dev/null 2>&1
 check "with on_leak not-ready, the leak makes /healthz 503" \
   wait_for 10 is "in_ns rs1 curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:9799/healthz" 503
