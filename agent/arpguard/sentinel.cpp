@@ -198,10 +198,11 @@ class Sentinel::Impl {
                     [](const auto& a, const auto& b) { return a.first == b.first; }))
       dirty_ = true;
     watched_ = std::move(next);
-    // Segments of interfaces that are gone.
+    // Segments and open windows of interfaces that are gone.
     std::set<std::string> names;
     for (const auto& [ifindex, w] : watched_) names.insert(w.iface.name);
     std::erase_if(segments_, [&](const auto& kv) { return !names.count(kv.first.second); });
+    std::erase_if(windows_, [&](const Window& w) { return !watched_.count(w.ifindex); });
   }
 
   // The interface's own address for the sender field, as arp_announce=2
@@ -407,6 +408,9 @@ class Sentinel::Impl {
       now = Steady::now();
       for (std::size_t i = 1; i < fds.size(); ++i) {
         if (!fds[i].revents) continue;
+        // The interface went down or away (ENETDOWN): look again now rather
+        // than in up to kRescanEvery.
+        if (fds[i].revents & (POLLERR | POLLHUP | POLLNVAL)) next_rescan = now;
         for (std::size_t k = 0; k < kMaxFramesPerWake; ++k) {
           const auto got = detail::receive(fds[i].fd, buf);
           if (!got) break;
