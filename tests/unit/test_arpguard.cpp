@@ -2,6 +2,7 @@
 // responders told apart, the sweep planner's rate limit and jitter, the
 // "arp_guard" configuration, and what the Board and /status make of a report.
 #include "rsagent/arpguard/frames.hpp"
+#include "rsagent/arpguard/ledger.hpp"
 #include "rsagent/arpguard/scheduler.hpp"
 #include "rsagent/config/config.hpp"
 #include "rsagent/health/board.hpp"
@@ -303,4 +304,75 @@ TEST_CASE("/status and /metrics show leaks and responders per VIP and interface"
   const auto st2 = health::status_json(*board.snapshot(), board);
   CHECK(st2["arp_guard"]["enabled"] == false);
   CHECK(st2["arp_guard"]["off_reason"] == off.off_reason);
+}
+
+TEST_CASE("the ledger: two MACs answering one probe is flux; a fixed neighbour is gone after the next probe") {
+  using namespace std::chrono;
+  Ledger ledger(config::ArpGuard{}, [](const std::string&, const Mac& m) {
+    return m == kMac ? std::string("203.0.113.1") : std::string();
+  });
+  ledger.set_vips({ip("198.51.100.100")});
+  const Ledger::TimePoint t0{};
+  const auto reply = [](const Mac& m) { return *parse_frame(arp(2, m, "198.51.100.100", "203.0.113.11")); };
+  ledger.opened(ip("198.51.100.100"), 2, "eth0", t0 + seconds(1));
+  CHECK(ledger.next_deadline() == t0 + seconds(1));
+  ledger.frame(2, "eth0", reply(kMac), false, t0, 1000);
+  ledger.frame(2, "eth0", reply(kOther), false, t0, 1000);
+  ledger.frame(3, "eth1", reply(kOther), false, t0, 1000);  // another interface: not this window's
+  // The other host said who it is in an ARP request of its own.
+  ledger.frame(2, "eth0", *parse_frame(arp(1, kOther, "203.0.113.13", "203.0.113.11")), false, t0, 1000);
+  ledger.close_windows(t0 + milliseconds(500), 1000);
+  health::ArpGuardView v;
+  ledger.fill(v);
+  CHECK(v.segments.empty());  // the window is still open
+  ledger.close_windows(t0 + seconds(1), 1001);
+  v = {};
+  ledger.fill(v);
+  REQUIRE(v.segments.size() == 1);
+  REQUIRE(v.segments[0].responders.size() == 2);
+  CHECK(v.segments[0].responders[0].mac == mac_str(kMac));
+  CHECK(v.segments[0].responders[0].ip == "203.0.113.1");   // from the neighbour table
+  CHECK(v.segments[0].responders[1].ip == "203.0.113.13");  // learnt from its ARP
+  CHECK(v.segments[0].responders[1].first_seen_unix == 1001);
+  // Next probe: only the director answers.
+  ledger.opened(ip("198.51.100.100"), 2, "eth0", t0 + seconds(61));
+  ledger.frame(2, "eth0", reply(kMac), false, t0 + seconds(60), 1060);
+  ledger.close_windows(t0 + seconds(61), 1061);
+  v = {};
+  ledger.fill(v);
+  REQUIRE(v.segments[0].responders.size() == 1);
+  CHECK(v.segments[0].responders[0].first_seen_unix == 1001);
+  CHECK(v.segments[0].responders[0].last_seen_unix == 1061);
+  CHECK_FALSE(ledger.next_deadline());
+  // A VIP dropped by a reload, and an interface gone, leave no rows.
+  ledger.set_vips({ip("198.51.100.101")});
+  v = {};
+  ledger.fill(v);
+  CHECK(v.segments.empty());
+}
+
+TEST_CASE("the ledger: a leak is counted per VIP and interface and, with not-ready, holds for kLeakHold") {
+  using namespace std::chrono;
+  config::ArpGuard cfg;
+  Ledger ledger(cfg);
+  ledger.set_vips({ip("198.51.100.100")});
+  const Ledger::TimePoint t0{};
+  const auto garp = *parse_frame(arp(1, kMac, "198.51.100.100", "198.51.100.100"));
+  ledger.frame(2, "eth0", garp, true, t0, 1000);
+  ledger.frame(2, "eth0", garp, false, t0, 1000);  // received, not sent: not ours
+  CHECK(ledger.not_ready(t0).empty());  // on_leak warn
+  cfg.on_leak = config::ArpGuard::OnLeak::kNotReady;
+  ledger.set_config(cfg);
+  ledger.frame(2, "eth0", garp, true, t0 + seconds(1), 1001);
+  CHECK(ledger.not_ready(t0 + seconds(2)) ==
+        "this node sent a gratuitous ARP for VIP 198.51.100.100 on eth0 (arping -U?)");
+  CHECK(ledger.not_ready_until() == t0 + seconds(1) + kLeakHold);
+  CHECK_FALSE(ledger.not_ready(t0 + seconds(1) + kLeakHold - milliseconds(1)).empty());
+  CHECK(ledger.not_ready(t0 + seconds(1) + kLeakHold).empty());
+  health::ArpGuardView v;
+  ledger.fill(v);
+  REQUIRE(v.leaks.size() == 1);
+  CHECK(v.leaks[0].count == 2);
+  CHECK(v.leaks[0].interface == "eth0");
+  CHECK(v.leaks[0].last_unix == 1001);
 }

@@ -1,8 +1,8 @@
 // The ARP flux sentinel (issue #14). Owns: one AF_PACKET socket per up
 // non-loopback Ethernet interface (a kernel BPF filter lets only ARP and
 // ICMPv6 neighbour advertisements reach user space), the probe schedule
-// (scheduler.hpp), what it has learnt (leaks by VIP and interface, each
-// VIP's responders per interface) and its report in the Board.
+// (scheduler.hpp), what it has learnt (ledger.hpp: leaks by VIP and
+// interface, each VIP's responders per interface) and its report in the Board.
 //  - Self-watch: a frame this node sends (PACKET_OUTGOING) with a VIP as ARP
 //    sender address, or a neighbour advertisement for a VIP, is a leak:
 //    counted, logged once a minute per VIP and interface, and with on_leak
@@ -22,6 +22,7 @@
 // left out.
 #pragma once
 
+#include "rsagent/arpguard/ledger.hpp"  // kLeakHold, kLeakLogEvery
 #include "rsagent/config/config.hpp"
 #include "rsagent/health/board.hpp"
 
@@ -30,13 +31,6 @@
 #include <vector>
 
 namespace rsagent::arpguard {
-
-// A leak keeps the node not ready (with on_leak "not-ready") this long after
-// the last leaking frame: long enough for a director's checker to see it,
-// and the frame's effect (a director's neighbour cache) lasts about as long.
-inline constexpr std::chrono::seconds kLeakHold{60};
-// A leak is logged at most this often per VIP and interface.
-inline constexpr std::chrono::seconds kLeakLogEvery{60};
 
 class Sentinel {
  public:
