@@ -74,7 +74,29 @@ for n in rs1 rs2 director; do
   echo "    from $n ($(mac "$n")): $(grep -c "^[^ ]* $(mac "$n") >" "/run/$lab/td") packets"
 done
 
-say "6. rs1's web service dies: rsagent's check fails, HAProxy marks rs1 DOWN, the director stops sending to it"
+say "6. Someone plugs in a third real server, rs3, set up by hand: the VIP on lo, but no arp_ignore (ARP flux). rs1's rsagent probes the segment and names it:"
+bash "$labsh" host-add "$lab" rs3 203.0.113.13 2001:db8:1::13
+in_ns rs3 ip addr add 198.51.100.100/32 dev lo label lo:0
+in_ns rs3 curl -s -o /dev/null --max-time 2 http://203.0.113.11:9799/healthz || true  # rs1 learns rs3's address from its ARP
+responders() {  # rs1's view of who answers for the VIP on eth0, as /status has it
+  in_ns rs1 curl -s http://127.0.0.1:9799/status | jq -r '.arp_guard.segments[] |
+    select(.vip == "198.51.100.100" and .interface == "eth0") | .responders[] | "\(.mac) \(.ip // "?")"'
+}
+name_of() { for n in director rs1 rs2 rs3; do [ "$1" = "$(mac "$n")" ] && echo "$n"; done; }
+show_responders() {
+  local m ip
+  while read -r m ip; do echo "    $m ($ip) = $(name_of "$m")"; done < <(responders)
+  in_ns rs1 curl -s http://127.0.0.1:9799/metrics | grep '^rsagent_arp_responders{vip="198.51.100.100"' | show
+}
+for _ in $(seq 1 100); do [ "$(responders | wc -l)" -ge 2 ] && break; sleep 0.1; done
+show_responders
+echo "    (rs1 also logs a warning naming the VIP, eth0 and both MACs; rs1 itself stays ready: the fault is rs3's)"
+echo "    The operator fixes rs3 (arp_ignore=1), and rs1 sees one responder again:"
+in_ns rs3 sysctl -q -w net.ipv4.conf.all.arp_ignore=1
+for _ in $(seq 1 100); do [ "$(responders | wc -l)" -eq 1 ] && break; sleep 0.1; done
+show_responders
+
+say "7. rs1's web service dies: rsagent's check fails, HAProxy marks rs1 DOWN, the director stops sending to it"
 bash "$labsh" web-stop "$lab" rs1 2>/dev/null
 wait_state rs1 DOWN
 in_ns rs1 curl -s -i http://127.0.0.1:9799/healthz | grep -E "^HTTP|X-Rsagent" | show
@@ -84,14 +106,14 @@ wait_state rs1 UP
 echo "    service back: rs1 is UP again"
 requests 8 http://198.51.100.100/ | show
 
-say "7. rsagent drain on rs2 (before maintenance): HAProxy shows DRAIN, new requests go to rs1"
+say "8. rsagent drain on rs2 (before maintenance): HAProxy shows DRAIN, new requests go to rs1"
 agent rs2 drain --reason "kernel upgrade" | show
 wait_state rs2 DRAIN
 requests 8 http://198.51.100.100/ | show
 agent rs2 ready | show
 wait_state rs2 UP
 
-say "8. rsagent stop: the VIPs it adopted stay, the ARP sysctls go back - and the ARP flux is back (what rsagent fixed)"
+say "9. rsagent stop: the VIPs it adopted stay, the ARP sysctls go back - and the ARP flux is back (what rsagent fixed)"
 kill "$sync_pid" 2>/dev/null || true
 sync_pid=""
 bash "$labsh" agents-stop "$lab" | show

@@ -23,6 +23,6 @@ apt-get update -q
 apt-get install -y -q --no-install-recommends \
   build-essential cmake pkg-config clang libclang-rt-dev \
   libnl-3-dev libnl-route-3-dev nlohmann-json3-dev doctest-dev libcpp-httplib-dev libssl-dev \
-  iproute2 arping tcpdump nftables curl util-linux procps ca-certificates \
+  iproute2 arping tcpdump nftables curl util-linux procps ca-certificates jq libcap2-bin \
   haproxy keepalived nginx-light wrk mmdebstrap systemd-container \
   debhelper lintian rpm rpmlint

@@ -22,7 +22,7 @@ using nlohmann::json;
 using detail::did_you_mean;
 using detail::type_name;
 
-const std::vector<std::string> kTopKeys{"vips", "vip_mode", "arp", "routes", "health", "stop"};
+const std::vector<std::string> kTopKeys{"vips", "vip_mode", "arp", "routes", "health", "stop", "arp_guard"};
 const std::vector<std::string> kVipKeys{"address", "label", "mode"};
 const std::vector<std::string> kArpKeys{"ignore", "announce", "interfaces"};
 
@@ -61,6 +61,8 @@ class FileValidator : public detail::Validator {
     }
     if (root.contains("health")) detail::parse_health(*this, root["health"], out.cfg.health, out.set);
     if (root.contains("stop")) detail::parse_stop(*this, root["stop"], out.cfg.stop, out.set);
+    if (root.contains("arp_guard"))
+      detail::parse_arp_guard(*this, root["arp_guard"], out.cfg.arp_guard, out.set);
     return out;
   }
 
@@ -274,6 +276,12 @@ const Setting kSettings[] = {
     {"health.maintenance_file",
      [](Config& t, const Config& f) { t.health.maintenance_file = f.health.maintenance_file; }},
     {"stop.drain", [](Config& t, const Config& f) { t.stop.drain = f.stop.drain; }},
+    {"arp_guard.probe", [](Config& t, const Config& f) { t.arp_guard.probe = f.arp_guard.probe; }},
+    {"arp_guard.interval", [](Config& t, const Config& f) { t.arp_guard.interval = f.arp_guard.interval; }},
+    {"arp_guard.probes_per_second",
+     [](Config& t, const Config& f) { t.arp_guard.probes_per_second = f.arp_guard.probes_per_second; }},
+    {"arp_guard.window", [](Config& t, const Config& f) { t.arp_guard.window = f.arp_guard.window; }},
+    {"arp_guard.on_leak", [](Config& t, const Config& f) { t.arp_guard.on_leak = f.arp_guard.on_leak; }},
 };
 
 // What only the merged configuration can tell: settings from different

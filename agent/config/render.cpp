@@ -174,11 +174,21 @@ class Writer {
         setting("routes", cfg_.routes ? "true" : "false", "routes"),
         {object("health", health, "  "), ""},
         {object("stop", {setting("drain", quoted(duration(cfg_.stop.drain)), "stop.drain")}, "  "),
-         ""}};
+         ""},
+        {object("arp_guard", arp_guard(), "  "), ""}};
     return out + "{\n" + block(top, "  ") + "}\n";
   }
 
  private:
+  [[nodiscard]] std::vector<Member> arp_guard() const {
+    const ArpGuard& g = cfg_.arp_guard;
+    return {setting("probe", g.probe ? "true" : "false", "arp_guard.probe"),
+            setting("interval", quoted(duration(g.interval)), "arp_guard.interval"),
+            setting("probes_per_second", std::to_string(g.probes_per_second), "arp_guard.probes_per_second"),
+            setting("window", quoted(duration(g.window)), "arp_guard.window"),
+            setting("on_leak", quoted(on_leak_name(g.on_leak)), "arp_guard.on_leak")};
+  }
+
   const Config& cfg_;
 };
 

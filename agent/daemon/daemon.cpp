@@ -6,6 +6,7 @@
 // (reload and re-exec), state_keeper (the files).
 #include "rsagent/daemon/daemon.hpp"
 
+#include "rsagent/arpguard/sentinel.hpp"
 #include "rsagent/daemon/control_desk.hpp"
 #include "rsagent/daemon/event_loop.hpp"
 #include "rsagent/daemon/handover.hpp"
@@ -71,6 +72,7 @@ class Daemon {
   // Right after the Board, whose verdict changes call it: destroyed after
   // every thread that changes the verdict.
   std::unique_ptr<health::TcpGate> tcp_gate_;
+  std::unique_ptr<arpguard::Sentinel> arp_guard_;  // its thread publishes into the Board
   std::unique_ptr<health::Monitor> monitor_;
   std::unique_ptr<health::Responder> http_;
   std::unique_ptr<health::AgentCheckServer> agent_check_;
@@ -198,6 +200,9 @@ class Daemon {
     http_->start();
     if (agent_check_) agent_check_->start();
     if (tcp_gate_) tcp_gate_->start();
+    // After converge: the ARP sysctls are in place, so any leak is real.
+    arp_guard_ = arpguard::Sentinel::create(cfg_.arp_guard, cfg_.vips, *board_);
+    arp_guard_->start();
     control_->start();
     http_->heartbeat();
     struct stat mst {};
@@ -340,6 +345,7 @@ class Daemon {
       monitor_->start();
     }
     cfg_ = std::move(rp.next);
+    arp_guard_->update(cfg_.arp_guard, cfg_.vips);
     refresh_net();
     const std::string msg = "reloaded: " + std::to_string(c->report.changed) + " change(s)" + rp.note;
     log::notice(msg);
@@ -394,6 +400,7 @@ class Daemon {
     control_->stop();
     if (agent_check_) agent_check_->stop();
     if (tcp_gate_) tcp_gate_->stop();
+    if (arp_guard_) arp_guard_->stop();
     http_->stop();
   }
 
@@ -445,6 +452,8 @@ class Daemon {
     sd::notify("STOPPING=1\nSTATUS=stopping: reverting");
     drain_wait();
     monitor_->stop();
+    // The revert puts arp_ignore back: the kernel's answers then are not leaks.
+    arp_guard_->stop();
     // From memory: the file may be gone or garbled; its folder must exist
     // for the revert to record what is left.
     keep_state();

@@ -57,6 +57,11 @@ bool Board::apply_locked(F f) {
   f(*next);
   next->verdict = decide(next->checks, next->net, next->op, next->maintenance_file,
                          next->maintenance_path);
+  // A node that speaks for a VIP on the wire steals the director's traffic:
+  // down, like a broken network, when the operator asked for it.
+  if (next->arp_guard && !next->arp_guard->not_ready.empty() &&
+      (next->verdict.mode == Mode::kReady || next->verdict.mode == Mode::kDrain))
+    next->verdict = Verdict{Mode::kDown, next->arp_guard->not_ready};
   if (next->stopping && next->verdict.mode == Mode::kReady)
     next->verdict = Verdict{Mode::kDrain, "rsagent is stopping"};
   const bool changed = !(next->verdict.mode == current_->verdict.mode);
@@ -89,6 +94,10 @@ void Board::set_maintenance_file(bool present) {
 
 void Board::set_stopping() {
   mutate([&](Snapshot& s) { s.stopping = true; });
+}
+
+void Board::set_arp_guard(ArpGuardView v) {
+  mutate([&](Snapshot& s) { s.arp_guard = std::make_shared<const ArpGuardView>(std::move(v)); });
 }
 
 void Board::reset_checks(const std::vector<config::Check>& old_checks,

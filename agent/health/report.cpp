@@ -35,6 +35,44 @@ std::string label(const std::string& v) {
   return out;
 }
 
+json arp_guard_json(const ArpGuardView& g) {
+  json leaks = json::array();
+  for (const auto& l : g.leaks)
+    leaks.push_back({{"vip", l.vip}, {"interface", l.interface}, {"kind", l.kind}, {"count", l.count},
+                     {"last", l.last_unix}});
+  json segments = json::array();
+  for (const auto& s : g.segments) {
+    json responders = json::array();
+    for (const auto& r : s.responders)
+      responders.push_back({{"mac", r.mac}, {"ip", r.ip.empty() ? json(nullptr) : json(r.ip)},
+                            {"first_seen", r.first_seen_unix}, {"last_seen", r.last_seen_unix}});
+    segments.push_back({{"vip", s.vip}, {"interface", s.interface}, {"flux", s.responders.size() >= 2},
+                        {"responders", std::move(responders)}, {"probed", s.probed_unix}});
+  }
+  json out{{"enabled", g.enabled}, {"probing", g.probing}, {"on_leak", g.on_leak},
+           {"interfaces", g.interfaces}, {"probes_sent", g.probes_sent}, {"sweeps", g.sweeps},
+           {"leaks", std::move(leaks)}, {"segments", std::move(segments)}};
+  if (!g.enabled) out["off_reason"] = g.off_reason;
+  if (!g.not_ready.empty()) out["not_ready"] = g.not_ready;
+  return out;
+}
+
+void arp_guard_metrics(std::ostringstream& m, const ArpGuardView& g) {
+  m << "# HELP rsagent_arp_guard_enabled 1 when the ARP flux sentinel watches this node's frames.\n"
+       "# TYPE rsagent_arp_guard_enabled gauge\nrsagent_arp_guard_enabled "
+    << (g.enabled ? 1 : 0) << "\n";
+  m << "# HELP rsagent_arp_leaks_total Frames this node sent that speak for a VIP (ARP with a VIP as "
+       "sender, neighbour advertisements for a VIP).\n# TYPE rsagent_arp_leaks_total counter\n";
+  for (const auto& l : g.leaks)
+    m << "rsagent_arp_leaks_total{vip=\"" << label(l.vip) << "\",interface=\"" << label(l.interface) << "\"} "
+      << l.count << "\n";
+  m << "# HELP rsagent_arp_responders Distinct MACs that answered the last probe for a VIP; more than 1 is "
+       "ARP flux.\n# TYPE rsagent_arp_responders gauge\n";
+  for (const auto& s : g.segments)
+    m << "rsagent_arp_responders{vip=\"" << label(s.vip) << "\",interface=\"" << label(s.interface) << "\"} "
+      << s.responders.size() << "\n";
+}
+
 }  // namespace
 
 json status_json(const Snapshot& s, const Board& board) {
@@ -74,6 +112,7 @@ json status_json(const Snapshot& s, const Board& board) {
   if (board.gate_configured.load())
     out["tcp_gate"] = {{"open", board.gate_open.load()}, {"transitions", board.gate_transitions.load()},
                        {"connections", board.gate_accepts.load()}};
+  if (s.arp_guard) out["arp_guard"] = arp_guard_json(*s.arp_guard);
   out.update(detail_json(*s.net_detail));
   return out;
 }
@@ -200,6 +239,7 @@ std::string metrics_text(const Snapshot& s, const Board& board) {
        "(start, reload, netlink event bursts, the periodic check).\n"
        "# TYPE rsagent_network_replans_total counter\nrsagent_network_replans_total "
     << board.net_replans.load() << "\n";
+  if (s.arp_guard) arp_guard_metrics(m, *s.arp_guard);
   return m.str();
 }
 

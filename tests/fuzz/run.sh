@@ -55,6 +55,7 @@ run)
   case "$target" in
   http_request) opts=(-dict="$src/tests/fuzz/http.dict" -max_len=24576) ;;
   control) opts=(-dict="$src/tests/fuzz/json.dict" -max_len=8192) ;;
+  frames) opts=(-max_len=2048) ;;  # the packet socket's snap length
   *) opts=(-dict="$src/tests/fuzz/json.dict" -max_len=131072) ;;
   esac
   # halt_on_error: UBSan stops at the first report (it is also compiled

@@ -6,30 +6,15 @@ bin="${1:?rsagent binary}"
 here="$(cd "$(dirname "$0")" && pwd)"
 labsh="$here/lab.sh"
 lab="rsae2e$$"
-passed=0
-failed=0
 sync_pid=""
-if [ "$(id -u)" -ne 0 ]; then
-  [ -n "${CI:-}" ] && { echo "e2e: needs root, and CI must run it"; exit 1; }
-  echo "e2e: skipped, needs root"; exit 77
-fi
+. "$here/checks.sh"
+need_root e2e
 cleanup() {
   [ -n "$sync_pid" ] && kill "$sync_pid" 2>/dev/null
   bash "$labsh" down "$lab" >/dev/null 2>&1
 }
 trap cleanup EXIT
 
-check() {  # description, then a command that must succeed
-  local what=$1
-  shift
-  if "$@"; then
-    passed=$((passed + 1))
-    echo "ok: $what"
-  else
-    failed=$((failed + 1))
-    echo "FAILED: $what"
-  fi
-}
 in_ns() { local n=$1; shift; ip netns exec "$lab-$n" "$@"; }
 mac() { ip -n "$lab-$1" -j link show dev eth0 | sed 's/.*"address":"\([^"]*\)".*/\1/'; }
 arp_macs() { in_ns client arping -i eth0 -c 3 -W 0.2 -w 2 -r "${1:-198.51.100.100}" 2>/dev/null | sort -u | tr '\n' ' '; }
@@ -156,5 +141,4 @@ check "after rsagent stop the real servers answer ARP for the VIP again" test "$
 check "after rsagent stop the range is no longer local on the real servers" \
   sh -c "! ip -n $lab-rs1 route show table local | grep -q 198.51.100.112 && ! ip -n $lab-rs2 route show table local | grep -q 198.51.100.112"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

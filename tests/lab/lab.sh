@@ -12,10 +12,13 @@
 # its server (a dynamic set per server) while that server is up or drained.
 # HAProxy checks each real server's rsagent (/healthz and agent-check) and
 # `lab.sh sync` turns its server states into that forwarding map. Each real
-# server runs nginx answering its own name, and rsagent.
+# server runs nginx answering its own name, and rsagent (its ARP flux
+# sentinel probing every 2 s, so that the lab shows a change at once).
 #
 # Usage: lab.sh up NAME RSAGENT_BIN | agents-start NAME | agents-stop NAME |
-#        sync NAME | down NAME
+#        sync NAME | host-add NAME HOST IPV4 IPV6 | down NAME
+# host-add puts one more host without rsagent on the bridge (e.g. a third
+# real server set up by hand, for the ARP flux tests); down removes it too.
 # NAME keeps two labs apart; everything lives under /run/NAME and in
 # namespaces NAME-*. Documentation addresses only; nothing on the host.
 set -euo pipefail
@@ -45,13 +48,7 @@ up() {
   ip -n "$(ns switch)" link set br0 up
   local i=0
   for n in "${nodes[@]}"; do
-    ip netns add "$(ns "$n")"
-    ip -n "$(ns "$n")" link set lo up
-    ip -n "$(ns switch)" link add "p$i" type veth peer name eth0 netns "$(ns "$n")"
-    ip -n "$(ns switch)" link set "p$i" master br0 up
-    ip -n "$(ns "$n")" addr add "${ip4[$n]}/24" dev eth0
-    ip -n "$(ns "$n")" addr add "${ip6[$n]}/64" dev eth0 nodad
-    ip -n "$(ns "$n")" link set eth0 up
+    add_node "$n" "p$i" "${ip4[$n]}" "${ip6[$n]}"
     i=$((i + 1))
   done
   # The client reaches the VIPs on its segment: it ARPs for them directly.
@@ -107,7 +104,8 @@ write_agent_config() {
     "checks": [{"name": "web", "type": "http", "url": "http://127.0.0.1:80/", "contains": "$n",
                 "interval": "200ms", "timeout": "150ms", "rise": 2, "fall": 2}],
     "agent_check": {"listen": "0.0.0.0:9798"}
-  }
+  },
+  "arp_guard": {"interval": "2s", "window": "500ms"}
 }
 JSON
 }
@@ -216,8 +214,30 @@ sync() {
   done
 }
 
+# A node: its namespace, eth0 on the bridge (bridge port PORT), the addresses.
+add_node() {
+  local n=$1 port=$2 a4=$3 a6=$4
+  ip netns add "$(ns "$n")"
+  ip -n "$(ns "$n")" link set lo up
+  ip -n "$(ns switch)" link add "$port" type veth peer name eth0 netns "$(ns "$n")"
+  ip -n "$(ns switch)" link set "$port" master br0 up
+  ip -n "$(ns "$n")" addr add "$a4/24" dev eth0
+  ip -n "$(ns "$n")" addr add "$a6/64" dev eth0 nodad
+  ip -n "$(ns "$n")" link set eth0 up
+}
+
+# A plain host on the segment (bridge port p-HOST), the addresses given;
+# nothing else (no VIP, no rsagent, kernel defaults).
+host_add() {
+  local n="${3:?host name}"
+  echo "$n" >>"$dir/extra-hosts"
+  add_node "$n" "p-$n" "${4:?IPv4 address}" "${5:?IPv6 address}"
+}
+
 down() {
-  for n in "${nodes[@]}" switch; do
+  local extra=()
+  [ -f "$dir/extra-hosts" ] && mapfile -t extra <"$dir/extra-hosts"
+  for n in "${nodes[@]}" "${extra[@]}" switch; do
     local nsn
     nsn="$(ns "$n")"
     if ip netns list | grep -qw "$nsn"; then
@@ -235,6 +255,7 @@ case "$cmd" in
   web-stop) stop_web "${3:?server}" ;;
   web-start) start_web "${3:?server}" ;;
   sync) sync ;;
+  host-add) host_add "$@" ;;
   down) down ;;
   *) echo "lab.sh: unknown command $cmd" >&2; exit 2 ;;
 esac

@@ -118,6 +118,19 @@ struct Stop {
   bool operator==(const Stop&) const = default;
 };
 
+// The ARP flux sentinel (arpguard/sentinel.hpp): it always watches this
+// node's own frames; `probe` asks the segment who answers for each VIP.
+struct ArpGuard {
+  enum class OnLeak : std::uint8_t { kWarn, kNotReady };
+  bool probe = true;
+  std::chrono::milliseconds interval{60'000};  // one sweep over all VIPs, from 1s
+  int probes_per_second = 5;                   // across all VIPs
+  std::chrono::milliseconds window{1000};      // how long answers to a probe are collected
+  OnLeak on_leak = OnLeak::kWarn;
+  bool operator==(const ArpGuard&) const = default;
+};
+[[nodiscard]] const char* on_leak_name(ArpGuard::OnLeak o);  // "warn", "not-ready"
+
 struct Config {
   std::vector<Vip> vips;
   VipMode vip_mode = VipMode::kAddress;  // for VIPs that do not say
@@ -125,6 +138,7 @@ struct Config {
   bool routes = true;
   Health health;
   Stop stop;
+  ArpGuard arp_guard;
   std::vector<std::string> files;  // what was read, in merge order
   // Where each setting that a file names came from, by its dotted name
   // ("arp.ignore", "health.allow", "health.checks.NAME"); a setting not
@@ -132,7 +146,7 @@ struct Config {
   std::map<std::string, Origin> origins;
   bool operator==(const Config& o) const {
     return vips == o.vips && vip_mode == o.vip_mode && arp == o.arp && routes == o.routes &&
-           health == o.health && stop == o.stop;
+           health == o.health && stop == o.stop && arp_guard == o.arp_guard;
   }
 };
 

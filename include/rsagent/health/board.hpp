@@ -7,6 +7,7 @@
 #pragma once
 
 #include "rsagent/config/config.hpp"
+#include "rsagent/health/arp_guard_view.hpp"
 #include "rsagent/health/state.hpp"
 
 #include <nlohmann/json.hpp>
@@ -31,6 +32,8 @@ struct Snapshot {
   // the rest of it.
   std::shared_ptr<const NetDetail> net_detail = std::make_shared<const NetDetail>();
   bool stopping = false;
+  // The ARP flux sentinel's last report; null when there is none.
+  std::shared_ptr<const ArpGuardView> arp_guard;
 };
 
 struct Director {
@@ -51,6 +54,9 @@ class Board {
   void set_operator(OperatorState op);
   void set_maintenance_file(bool present);
   void set_stopping();
+  // The ARP flux sentinel's report. Its `not_ready` (a leak with on_leak
+  // "not-ready") makes a ready or drained node down; maintenance wins.
+  void set_arp_guard(ArpGuardView v);
   // After a reload: checks whose definition did not change keep their state.
   void reset_checks(const std::vector<config::Check>& old_checks,
                     const std::vector<config::Check>& new_checks, std::string maintenance_path);  // graceful stop: report drain until the process ends

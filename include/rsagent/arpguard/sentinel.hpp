@@ -1,0 +1,57 @@
+// The ARP flux sentinel (issue #14). Owns: one AF_PACKET socket per up
+// non-loopback Ethernet interface (a kernel BPF filter lets only ARP and
+// ICMPv6 neighbour advertisements reach user space), the probe schedule
+// (scheduler.hpp), what it has learnt (ledger.hpp: leaks by VIP and
+// interface, each VIP's responders per interface) and its report in the Board.
+//  - Self-watch: a frame this node sends (PACKET_OUTGOING) with a VIP as ARP
+//    sender address, or a neighbour advertisement for a VIP, is a leak:
+//    counted, logged once a minute per VIP and interface, and with on_leak
+//    "not-ready" the node is down until kLeakHold has passed without one.
+//  - Segment probe: "who has VIP" from each interface's own address (never
+//    a VIP), an IPv6 NS from its link-local address; the distinct MACs that
+//    answer within the window are the VIP's responders there. Two or more
+//    is ARP flux: a warning, a gauge and /status, not a verdict change (this
+//    node is fine; a neighbour is wrong).
+// Interfaces are re-scanned every few seconds; the VIPs change on update().
+// Threads: its own thread (poll on the sockets and an eventfd, stops
+// within one wake-up); update() and stop() from any thread; it publishes
+// into the Board, whose verdict-change callback then runs on this thread.
+// Errors: none escape. Without CAP_NET_RAW or with AF_PACKET not allowed
+// (RestrictAddressFamilies=), create() logs once that the sentinel is off
+// and why, and the report says so; a socket that fails later is logged and
+// left out.
+#pragma once
+
+#include "rsagent/arpguard/ledger.hpp"  // kLeakHold, kLeakLogEvery
+#include "rsagent/config/config.hpp"
+#include "rsagent/health/board.hpp"
+
+#include <chrono>
+#include <memory>
+#include <vector>
+
+namespace rsagent::arpguard {
+
+class Sentinel {
+ public:
+  [[nodiscard]] static std::unique_ptr<Sentinel> create(const config::ArpGuard& cfg,
+                                                        const std::vector<config::Vip>& vips,
+                                                        health::Board& board);
+  ~Sentinel();
+  Sentinel(const Sentinel&) = delete;
+  Sentinel& operator=(const Sentinel&) = delete;
+
+  void start();
+  void stop();
+  // After a reload: new settings and VIPs, taken by the thread at once.
+  void update(const config::ArpGuard& cfg, const std::vector<config::Vip>& vips);
+  [[nodiscard]] bool enabled() const;
+
+  class Impl;
+
+ private:
+  explicit Sentinel(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace rsagent::arpguard
