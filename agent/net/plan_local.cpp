@@ -69,6 +69,34 @@ struct LocalIndex {
   }
 };
 
+// What the kernel holds that a route-mode VIP `key` (`vip` in messages)
+// must not meet: an address in it on another interface, an address in it on
+// lo that rsagent does not own, a local route overlapping it (but not one
+// `skip` says is rsagent's own or an address's).
+template <typename Skip>
+void refuse_conflicts(const Key& key, const std::string& vip, const LocalIndex& index,
+                      const ObservedState& have, const Link& lo, const std::set<IpAddress>& owned,
+                      Skip skip, std::vector<std::string>& errors) {
+  for (const ObservedAddress* a : index.addresses_in(key)) {
+    const std::string where = have.link_name(a->ifindex);
+    if (a->ifindex != lo.ifindex) {
+      errors.push_back(a->address.str() + " is already on " + where + ", inside " + vip +
+                       "; a real server must hold the VIP only on lo (is this the director?). "
+                       "Remove it from " + where + " or from the config");
+    } else if (!owned.count(a->address)) {
+      const std::string text = a->address.str() + "/" + std::to_string(a->prefix);
+      errors.push_back(text + " is an address on lo that rsagent does not own, inside " + vip +
+                       "; remove it (ip addr del " + text + " dev lo) or keep it out of the range");
+    }
+  }
+  if (const ObservedRoute* o = index.overlap(key, skip)) {
+    const std::string text = o->dst.str() + "/" + std::to_string(o->prefix);
+    errors.push_back(vip + " overlaps the local route " + text + " dev " + have.link_name(o->oif) +
+                     " (proto " + std::to_string(o->protocol) + ") in the local table; remove that route "
+                     "(ip route del local " + text + " table local) or change the VIP");
+  }
+}
+
 std::string range_str(const RouteSpec& r) {
   return r.prefix == r.dst.max_prefix() ? r.dst.str() : r.dst.str() + "/" + std::to_string(r.prefix);
 }
@@ -128,25 +156,8 @@ Phase plan_local_routes(const DesiredState& want, const ObservedState& have, con
     const auto origin = want.origins.find(r.dst);
     const std::string vip = "route-mode VIP " + range_str(r) +
                             (origin == want.origins.end() ? "" : " (declared at " + origin->second + ")");
-    std::size_t refusals = p.errors.size();
-    for (const ObservedAddress* a : index.addresses_in(key)) {
-      if (a->ifindex != lo.ifindex) {
-        p.errors.push_back(a->address.str() + " is already on " + have.link_name(a->ifindex) + ", inside " +
-                           vip + "; a real server must hold the VIP only on lo (is this the director?). "
-                           "Remove it from " + have.link_name(a->ifindex) + " or from the config");
-      } else if (!prior_addrs.count(a->address)) {
-        p.errors.push_back(a->address.str() + "/" + std::to_string(a->prefix) +
-                           " is an address on lo that rsagent does not own, inside " + vip +
-                           "; remove it (ip addr del " + a->address.str() + "/" + std::to_string(a->prefix) +
-                           " dev lo) or keep it out of the range");
-      }
-    }
-    if (const ObservedRoute* o = index.overlap(key, ours)) {
-      p.errors.push_back(vip + " overlaps the local route " + o->dst.str() + "/" + std::to_string(o->prefix) +
-                         " dev " + have.link_name(o->oif) + " (proto " + std::to_string(o->protocol) +
-                         ") in the local table; remove that route (ip route del local " + o->dst.str() +
-                         "/" + std::to_string(o->prefix) + " table local) or change the VIP");
-    }
+    const std::size_t refusals = p.errors.size();
+    refuse_conflicts(key, vip, index, have, lo, prior_addrs, ours, p.errors);
     const ObservedRoute* mine = nullptr;
     const ObservedRoute* foreign = nullptr;
     for (auto [b, e] = index.exact(key); b != e; ++b) {
