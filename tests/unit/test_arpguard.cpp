@@ -114,6 +114,24 @@ TEST_CASE("an outgoing ARP reply, gratuitous ARP or request with a VIP as sender
   CHECK_FALSE(classify_outgoing(*adv_own, vips));
 }
 
+TEST_CASE("any address of a route-mode range sent as an ARP sender is a leak; one outside is not") {
+  VipSet vips{ip("198.51.100.100")};
+  vips.add_range(ip("198.51.100.112"), 28);
+  vips.add_range(ip("2001:db8:1::"), 64);
+  const auto inside = parse_frame(arp(2, kMac, "198.51.100.120", "203.0.113.1"));
+  REQUIRE(inside);
+  REQUIRE(classify_outgoing(*inside, vips));
+  CHECK(classify_outgoing(*inside, vips)->vip == ip("198.51.100.120"));
+  const auto outside = parse_frame(arp(2, kMac, "198.51.100.128", "203.0.113.1"));
+  REQUIRE(outside);
+  CHECK_FALSE(classify_outgoing(*outside, vips));
+  const auto adv = parse_frame(na(kMac, "2001:db8:1::77", "2001:db8:1::77"));
+  REQUIRE(adv);
+  CHECK(classify_outgoing(*adv, vips));
+  CHECK(vips.count(ip("2001:db8:2::1")) == 0);
+  CHECK(vips.count(ip("198.51.100.100")) == 1);
+}
+
 TEST_CASE("a responder is the MAC of an ARP reply from the VIP or of an NA for it") {
   const auto reply = parse_frame(arp(2, kOther, "198.51.100.100", "203.0.113.11"));
   REQUIRE(reply);

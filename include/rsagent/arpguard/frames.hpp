@@ -13,6 +13,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <initializer_list>
 #include <set>
 #include <span>
 #include <string>
@@ -49,13 +50,34 @@ struct Frame {
 // is skipped. Anything else, or anything truncated: std::nullopt.
 [[nodiscard]] std::optional<Frame> parse_frame(std::span<const std::uint8_t> bytes);
 
+// The VIPs as the sentinel matches them: single addresses, and route-mode
+// ranges (a local route for a whole prefix makes every address in it local,
+// so each one can leak).
+class VipSet {
+ public:
+  VipSet() = default;
+  VipSet(std::set<net::IpAddress> singles) : singles_(std::move(singles)) {}  // NOLINT: a set of VIPs is one
+  VipSet(std::initializer_list<net::IpAddress> singles) : singles_(singles) {}
+  void add_range(const net::IpAddress& network, int prefix) { ranges_.push_back({network, prefix}); }
+  // 1 when `a` is a VIP or inside a range, as std::set::count.
+  [[nodiscard]] std::size_t count(const net::IpAddress& a) const;
+
+ private:
+  struct Range {
+    net::IpAddress network;
+    int prefix = 0;
+  };
+  std::set<net::IpAddress> singles_;
+  std::vector<Range> ranges_;
+};
+
 // A frame this node sent that speaks for a VIP: ARP with a VIP as sender
 // address, or a neighbour advertisement for a VIP.
 struct Leak {
   net::IpAddress vip;
   FrameKind kind;
 };
-[[nodiscard]] std::optional<Leak> classify_outgoing(const Frame& f, const std::set<net::IpAddress>& vips);
+[[nodiscard]] std::optional<Leak> classify_outgoing(const Frame& f, const VipSet& vips);
 
 // A frame received that answers "who has vip": an ARP reply from the VIP
 // or a neighbour advertisement for it. Returns the responder's MAC.

@@ -41,8 +41,8 @@ class Ledger {
 
   void set_config(const config::ArpGuard& cfg) { cfg_ = cfg; }
   // Forgets windows and segments of VIPs no longer configured.
-  void set_vips(std::set<net::IpAddress> vips);
-  [[nodiscard]] const std::set<net::IpAddress>& vips() const { return vips_; }
+  void set_vips(VipSet vips);
+  [[nodiscard]] const VipSet& vips() const { return vips_; }
   // Forgets windows and segments of interfaces no longer watched.
   void keep_interfaces(const std::map<int, std::string>& watched);
 
@@ -98,7 +98,7 @@ class Ledger {
 
   config::ArpGuard cfg_;
   NeighbourLookup lookup_;
-  std::set<net::IpAddress> vips_;
+  VipSet vips_;
   std::vector<Window> windows_;
   std::map<Key, Segment> segments_;
   std::map<Key, LeakState> leaks_;
