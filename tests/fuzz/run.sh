@@ -5,7 +5,7 @@
 #   run.sh build SOURCE_DIR FUZZ_BUILD_DIR
 #       configure FUZZ_BUILD_DIR with clang and -DRSAGENT_FUZZ=ON, build the targets
 #   run.sh run SOURCE_DIR FUZZ_BUILD_DIR TARGET
-#       fuzz TARGET for RSAGENT_FUZZ_SECONDS (default 60) from a copy of its
+#       fuzz TARGET for RSAGENT_FUZZ_SECONDS (default 40) from a copy of its
 #       seed corpus (tests/fuzz/corpus/TARGET). Any crash, leak, undefined
 #       behaviour, timeout or out-of-memory fails, printing the reproducer;
 #       the reproducer is also kept in FUZZ_BUILD_DIR/findings/TARGET/.
@@ -44,7 +44,7 @@ run)
   target="${4:?target name}"
   bin="$out/tests/fuzz/fuzz_$target"
   [ -x "$bin" ] || { echo "fuzz: $bin is missing: run \`run.sh build\` first" >&2; exit 1; }
-  seconds="${RSAGENT_FUZZ_SECONDS:-60}"
+  seconds="${RSAGENT_FUZZ_SECONDS:-40}"
   work="$(mktemp -d "${TMPDIR:-/tmp}/rsagent-fuzz-$target-XXXXXX")"
   trap 'rm -rf "$work"' EXIT
   mkdir -p "$work/corpus" "$work/artifacts" "$work/tmp"

@@ -10,7 +10,9 @@ mkdir -p "$out"
 need_tools dpkg-buildpackage dh lintian
 # The unit tests already ran from build-ci; the package's own build of them
 # is for builds elsewhere (the trixie root runs them: deb-in-chroot.sh).
-export DEB_BUILD_OPTIONS="nocheck${DEB_BUILD_OPTIONS:+ $DEB_BUILD_OPTIONS}"
+# Both cores: the .deb is built while the Debian 13 root is made, mostly
+# waiting for the mirror.
+export DEB_BUILD_OPTIONS="nocheck parallel=$(nproc)${DEB_BUILD_OPTIONS:+ $DEB_BUILD_OPTIONS}"
 build_package "$src/packaging/build-deb.sh" "$out" dpkg-buildpackage
 deb="$(ls "$out"/rsagent_*.deb)"
 echo "built $deb"
