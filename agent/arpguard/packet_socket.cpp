@@ -143,9 +143,12 @@ std::string neighbour_ip(const std::string& interface, const Mac& mac) {
   const std::string want = mac_str(mac);
   while (std::getline(in, line)) {
     char ip[64] = {}, hw[64] = {}, dev[64] = {};
-    if (std::sscanf(line.c_str(), "%63s %*s %*s %63s %*s %63s", ip, hw, dev) == 3 && want == hw &&
-        interface == dev)
-      return ip;
+    if (std::sscanf(line.c_str(), "%63s %*s %*s %63s %*s %63s", ip, hw, dev) != 3 || want != hw ||
+        interface != dev)
+      continue;
+    // Into /status and the log only as an address we printed ourselves.
+    if (auto a = net::IpAddress::parse(ip)) return a->str();
+    return {};
   }
   return {};
 }
