@@ -4,6 +4,7 @@
 #include "rsagent/daemon/commands.hpp"
 #include "rsagent/daemon/control.hpp"
 #include "rsagent/daemon/daemon.hpp"
+#include "rsagent/daemon/presence.hpp"
 #include "rsagent/util/fs.hpp"
 
 #include <iostream>
@@ -37,7 +38,7 @@ int cmd_restart(const CommandOptions& opts, bool only_if_running) {
   auto loaded = config::load(opts.config);
   if (!loaded.config) return print_config_errors(loaded);
   const Paths paths = Paths::for_state_dir(opts.state_dir);
-  if (!lock_is_held(paths.lockfile())) {
+  if (!daemon_running(paths)) {
     if (!only_if_running) return cmd_start(opts);
     std::cout << "rsagent is not running; nothing to restart\n";
     return exit_code::kOk;
@@ -61,7 +62,7 @@ int cmd_restart(const CommandOptions& opts, bool only_if_running) {
     }
     // The lock is free for a moment while the new image starts; only a
     // lasting absence means it did not come back.
-    if (lock_is_held(paths.lockfile()) || ping) {
+    if (daemon_running(paths) || ping) {
       gone = false;
       continue;
     }
@@ -91,7 +92,7 @@ int cmd_operator(const CommandOptions& opts, const std::string& cmd) {
     (reply->ok ? std::cout : std::cerr) << "rsagent: " << reply->message << "\n";
     return reply->ok ? exit_code::kOk : exit_code::kFailure;
   }
-  if (lock_is_held(paths.lockfile())) {
+  if (daemon_running(paths)) {
     std::cerr << "rsagent: the daemon is running but does not answer on " << paths.control_socket()
               << ": " << reply.error().str() << "\n";
     return exit_code::kFailure;

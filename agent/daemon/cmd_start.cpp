@@ -5,6 +5,7 @@
 #include "rsagent/daemon/commands.hpp"
 #include "rsagent/daemon/control.hpp"
 #include "rsagent/daemon/daemon.hpp"
+#include "rsagent/daemon/presence.hpp"
 #include "rsagent/util/fs.hpp"
 
 #include <cerrno>
@@ -14,6 +15,7 @@
 #include <fcntl.h>
 #include <iostream>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
 #include <vector>
@@ -25,7 +27,8 @@ namespace {
 constexpr auto kStartWait = std::chrono::seconds(120);
 
 // The forked child: leaves the operator's session and becomes rsagentd.
-[[noreturn]] void become_daemon(const CommandOptions& opts, int pipe_read, int pipe_write) {
+[[noreturn]] void become_daemon(const CommandOptions& opts, int pipe_read, int pipe_write,
+                                int presence_fd) {
   ::close(pipe_read);
   // A session of its own, out of the operator's terminal and its job
   // control. One fork, as daemon(3) does: the daemon leads its session but
@@ -45,8 +48,10 @@ constexpr auto kStartWait = std::chrono::seconds(120);
   // terminal; errors come back through the readiness pipe (printed once,
   // by this parent). The pipe's end must survive the exec.
   ::fcntl(pipe_write, F_SETFD, 0);
+  ::fcntl(presence_fd, F_SETFD, 0);
   CommandOptions child_opts = opts;
   child_opts.ready_fd = pipe_write;
+  child_opts.presence_fd = presence_fd;
   ::_exit(exec_daemon(child_opts));
 }
 
@@ -64,6 +69,26 @@ std::string read_report(int fd) {
   }
   ::close(fd);
   return msg;
+}
+
+// The daemon is this process's child until it is ready: how it ended, when
+// it did ("exited with status 1", "was killed by SIGKILL").
+std::string how_it_ended(pid_t child) {
+  int status = 0;
+  for (int i = 0; i < 50; ++i) {
+    const pid_t r = ::waitpid(child, &status, WNOHANG);
+    if (r == child) {
+      if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
+      if (WIFSIGNALED(status)) {
+        const char* name = ::sigabbrev_np(WTERMSIG(status));
+        return name != nullptr ? std::string("was killed by SIG") + name
+                               : "was killed by signal " + std::to_string(WTERMSIG(status));
+      }
+    }
+    if (r < 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return "closed its report pipe";
 }
 
 }  // namespace
@@ -85,6 +110,10 @@ int exec_daemon(const CommandOptions& opts) {
     args.push_back("--ready-fd");
     args.push_back(std::to_string(opts.ready_fd));
   }
+  if (opts.presence_fd >= 0) {
+    args.push_back("--presence-fd");
+    args.push_back(std::to_string(opts.presence_fd));
+  }
   args.push_back("run");
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
@@ -103,40 +132,52 @@ int exec_daemon(const CommandOptions& opts) {
 
 int cmd_run(const CommandOptions& opts) { return exec_daemon(opts); }
 
-// The lock is held: a daemon runs, or another `start` (or a `stop`
+// A daemon holds the state folder, or another `start` (or a `stop`
 // reverting) is under way. "Already running" is true only once that daemon
-// is up, which it says by writing its pid file; until then, wait. When the
-// lock is let go instead (that start failed, or a stop finished), start
-// afresh.
+// is up, which it says by writing its pid file; until then, wait. When it
+// lets go instead (that start failed, or a stop finished), start afresh.
 int wait_for_other_start(const Paths& paths, const CommandOptions& opts) {
   const auto deadline = std::chrono::steady_clock::now() + kStartWait;
   while (std::chrono::steady_clock::now() < deadline) {
-    const bool held = lock_is_held(paths.lockfile());
+    const auto holder = presence_holder(paths);
     const auto pid = read_pid(paths.pidfile());
-    if (held && pid && ::kill(*pid, 0) == 0) {
+    if (holder && holder->daemon && pid && *pid == holder->pid) {
       std::cout << "rsagent is already running (pid " << *pid << ") for state folder " << paths.runtime
                 << "\n";
       return exit_code::kOk;
     }
-    if (!held) return cmd_start(opts);
+    if (!holder && !lock_is_held(paths.lockfile())) return cmd_start(opts);
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  std::cerr << "rsagent: another start is in progress (" << paths.lockfile() << " is held and no "
-            << "daemon has reported ready within " << kStartWait.count()
-            << " s); see the system log (journalctl -t rsagent), then try again\n";
+  std::cerr << "rsagent: another start is in progress (a daemon holds state folder " << paths.runtime
+            << " and has not reported ready within " << kStartWait.count()
+            << " s); see the system log, then try again\n";
   return exit_code::kFailure;
 }
 
 int cmd_start(const CommandOptions& opts) {
   if (auto code = via_systemctl(opts, "start")) return *code;
+  const Paths paths = Paths::for_state_dir(opts.state_dir);
+  // Claimed first, before the configuration is read, and handed to the
+  // daemon: from this moment a `stop` or `status` sees that this state
+  // folder is taken, even before the daemon has its lock, and even if the
+  // folder is removed.
+  auto presence = Presence::claim(paths);
+  if (!presence) {
+    if (presence.error().err == EADDRINUSE) return wait_for_other_start(paths, opts);
+    std::cerr << "rsagent: " << presence.error().str() << "\n";
+    return exit_code::kFailure;
+  }
   auto loaded = config::load(opts.config);
   if (!loaded.config) return print_config_errors(loaded);
   if (!has_net_admin()) {
     std::cerr << "rsagent: start " << kNeedPrivilege << "\n";
     return exit_code::kNotPrivileged;
   }
-  const Paths paths = Paths::for_state_dir(opts.state_dir);
-  if (lock_is_held(paths.lockfile())) return wait_for_other_start(paths, opts);
+  if (lock_is_held(paths.lockfile())) {
+    presence->release();
+    return wait_for_other_start(paths, opts);
+  }
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) {
     std::cerr << "rsagent: pipe: " << std::strerror(errno) << "\n";
@@ -149,15 +190,17 @@ int cmd_start(const CommandOptions& opts) {
     std::cerr << "rsagent: fork: " << std::strerror(errno) << "\n";
     return exit_code::kFailure;
   }
-  if (child == 0) become_daemon(opts, fds[0], fds[1]);
+  if (child == 0) become_daemon(opts, fds[0], fds[1], presence->fd());
   ::close(fds[1]);
+  presence->release();  // the daemon holds it now
   // The daemon writes its report and closes the pipe once it is ready (or
   // has failed); EOF without a report means it died on the way.
   const std::string msg = read_report(fds[0]);
   const auto nl = msg.find('\n');
   if (msg.empty() || nl == std::string::npos) {
-    std::cerr << "rsagent: the daemon exited during start-up without a report; see the system "
-                 "log (journalctl -t rsagent)\n";
+    std::cerr << "rsagent: the daemon " << how_it_ended(child)
+              << " during start-up without a report; run `rsagent run` to start it in the "
+                 "foreground and see its log\n";
     return exit_code::kFailure;
   }
   const int code = std::atoi(msg.substr(0, nl).c_str());

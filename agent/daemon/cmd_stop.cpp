@@ -4,25 +4,58 @@
 #include "rsagent/daemon/commands.hpp"
 #include "rsagent/daemon/control.hpp"
 #include "rsagent/daemon/daemon.hpp"
+#include "rsagent/daemon/presence.hpp"
 #include "rsagent/util/fs.hpp"
 
 #include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <iostream>
+#include <optional>
+#include <thread>
 #include <unistd.h>
 
 namespace rsagent::daemon {
 
 namespace {
 
+// How long a stop waits for a `start` still on its way to exec the daemon.
+constexpr auto kStartingWait = std::chrono::seconds(30);
+
+// The running daemon's pid: its presence names it. A `start` that has not
+// yet become the daemon, or a daemon between its lock and its presence, is
+// waited for, so that a stop right after a start stops what that start
+// brings up. A daemon of a version without a presence is found through its
+// pid file.
+std::optional<pid_t> find_daemon(const Paths& paths) {
+  const auto deadline = std::chrono::steady_clock::now() + kStartingWait;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const auto holder = presence_holder(paths);
+    if (holder && holder->daemon) return holder->pid;
+    if (!holder) {
+      if (!lock_is_held(paths.lockfile())) return std::nullopt;
+      if (auto pid = read_pid(paths.pidfile()); pid && ::kill(*pid, 0) == 0) return pid;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return read_pid(paths.pidfile());
+}
+
+// Waits until the daemon has let go of the state folder (its presence and
+// its lock, released together once it has reverted).
+bool wait_released(const Paths& paths, std::chrono::seconds timeout) {
+  if (!wait_presence_released(paths, timeout)) return false;
+  return wait_lock_released(paths.lockfile(), std::chrono::seconds(1));
+}
+
 // Asks the running daemon to stop (it drains, then reverts) and waits until
-// it lets go of its lock. kOk once it has.
+// it lets go of the state folder. kOk once it has.
 int end_daemon(const Paths& paths, const CommandOptions& opts) {
-  const auto pid = read_pid(paths.pidfile());
+  const auto pid = find_daemon(paths);
   if (!pid) {
-    std::cerr << "rsagent: a daemon holds " << paths.lockfile() << " but " << paths.pidfile()
-              << " names no pid; stop it with your service manager\n";
+    if (!daemon_running(paths)) return exit_code::kOk;  // it ended meanwhile
+    std::cerr << "rsagent: a daemon holds state folder " << paths.runtime
+              << " but names no pid; stop it with your service manager\n";
     return exit_code::kFailure;
   }
   // --now goes through the control socket (skip the drain wait); a plain
@@ -38,12 +71,12 @@ int end_daemon(const Paths& paths, const CommandOptions& opts) {
   // wait on top of the revert itself; the configuration is read only when
   // the revert alone has run out of time.
   auto timeout = kStopTimeout;
-  bool exited = wait_lock_released(paths.lockfile(), kStopTimeout);
+  bool exited = wait_released(paths, kStopTimeout);
   if (!exited && !opts.now) {
     if (auto cfg = config::load(opts.config); cfg.config && cfg.config->stop.drain.count() > 0) {
       const auto drain = std::chrono::ceil<std::chrono::seconds>(cfg.config->stop.drain);
       timeout += drain;
-      exited = wait_lock_released(paths.lockfile(), drain);
+      exited = wait_released(paths, drain);
     }
   }
   if (!exited) {
@@ -63,9 +96,11 @@ int cmd_stop(const CommandOptions& opts) {
   const Paths paths = Paths::for_state_dir(opts.state_dir);
   // Nothing runs and nothing is recorded: say so before asking for
   // privileges, so that removing the package in a container without
-  // CAP_NET_ADMIN does not fail on rsagent.
-  if (::access(paths.runtime.c_str(), F_OK) != 0 ||
-      (!lock_is_held(paths.lockfile()) && ::access(paths.journal().c_str(), F_OK) != 0 && errno == ENOENT)) {
+  // CAP_NET_ADMIN does not fail on rsagent. A daemon is found by its
+  // presence, which removing the state folder does not remove.
+  const bool running = daemon_running(paths);
+  if (!running && (::access(paths.runtime.c_str(), F_OK) != 0 ||
+                   (::access(paths.journal().c_str(), F_OK) != 0 && errno == ENOENT))) {
     std::cout << "rsagent is not running; nothing to revert\n";
     return exit_code::kOk;
   }
@@ -74,9 +109,15 @@ int cmd_stop(const CommandOptions& opts) {
     return exit_code::kNotPrivileged;
   }
   bool stopped_daemon = false;
-  if (lock_is_held(paths.lockfile())) {
+  if (running) {
     if (const int code = end_daemon(paths, opts); code != exit_code::kOk) return code;
     stopped_daemon = true;
+    // A daemon ended before it made its folder changed nothing; one that
+    // reverted wrote what it could not undo to its journal, in its folder.
+    if (::access(paths.runtime.c_str(), F_OK) != 0) {
+      std::cout << "rsagent stopped; everything it changed was reverted\n";
+      return exit_code::kOk;
+    }
   }
   auto lock = InstanceLock::try_acquire(paths.lockfile());
   if (!lock) {

@@ -11,6 +11,7 @@
 #include "rsagent/daemon/event_loop.hpp"
 #include "rsagent/daemon/handover.hpp"
 #include "rsagent/daemon/network_keeper.hpp"
+#include "rsagent/daemon/presence.hpp"
 #include "rsagent/daemon/start_report.hpp"
 #include "rsagent/daemon/state_keeper.hpp"
 #include "rsagent/health/agent_check.hpp"
@@ -65,6 +66,7 @@ class Daemon {
   health::HttpProbe http_probe_;
   Paths paths_;
   config::Config cfg_;
+  Presence presence_;
   InstanceLock lock_;
   std::optional<EventLoop> events_;
   std::unique_ptr<NetworkKeeper> net_;
@@ -154,6 +156,7 @@ class Daemon {
     // A pid file left by a daemon that died names a pid that may be reused:
     // a waiting `start` must see one only once this daemon is ready.
     (void)fs::remove_if_exists(paths_.pidfile());
+    if (const int code = claim_presence(); code >= 0) return code;
     // The watchdog is pinged from the tick, so tick at least that often.
     auto tick = std::chrono::duration_cast<std::chrono::microseconds>(kTick);
     if (auto wd = sd::watchdog_interval(); wd && *wd < tick) tick = *wd;
@@ -166,6 +169,22 @@ class Daemon {
     board_ = std::make_unique<health::Board>(cfg_.health.checks, cfg_.health.maintenance_file);
     board_->set_operator(*op);
     desk_ = std::make_unique<ControlDesk>(*board_, *operator_store_, *events_);
+    return -1;
+  }
+
+  // The presence names the process that bound it: `start` hands down the
+  // one it claimed, and it is bound again here under this process (the
+  // lock, held already, covers the moment between), so that `stop` finds
+  // this daemon's pid through it.
+  int claim_presence() {
+    if (opts_.presence_fd >= 0) (void)Presence::adopt(opts_.presence_fd);  // closed at once
+    auto presence = Presence::claim(paths_);
+    if (!presence) {
+      if (presence.error().err == EADDRINUSE)
+        return rep_.fail(exit_code::kAnotherStart, "another rsagent runs for state folder " + paths_.runtime);
+      return rep_.fail(exit_code::kFailure, presence.error().str());
+    }
+    presence_ = std::move(*presence);
     return -1;
   }
 
@@ -393,7 +412,11 @@ class Daemon {
     control_.reset();
     agent_check_.reset();
     http_.reset();
-    return exec_self(self_exe_, opts_);
+    // The presence goes across the exec, so a `stop` meanwhile waits for
+    // the new image rather than finding nobody.
+    CommandOptions next = opts_;
+    next.presence_fd = presence_.fd();
+    return exec_self(self_exe_, next);
   }
 
   void stop_listeners() {
@@ -475,6 +498,7 @@ class Daemon {
     // Nothing of the system is ours any more: let `stop` (and a next
     // `start`) go on while this process tears down its threads and memory.
     lock_.release();
+    presence_.release();
     return exit_code::kOk;
   }
 };

@@ -6,6 +6,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <unistd.h>
 #include <vector>
 
@@ -32,6 +33,12 @@ int exec_self(const std::string& self_exe, const CommandOptions& opts) {
   if (opts.state_dir) {
     args.push_back("--state-dir");
     args.push_back(*opts.state_dir);
+  }
+  // The presence goes across the exec: `stop` and `status` see no gap.
+  if (opts.presence_fd >= 0) {
+    ::fcntl(opts.presence_fd, F_SETFD, 0);
+    args.push_back("--presence-fd");
+    args.push_back(std::to_string(opts.presence_fd));
   }
   args.push_back("run");
   std::vector<char*> argv;

@@ -43,6 +43,7 @@ struct CommandOptions {
   std::string reason;  // drain/maint --reason
   std::string log_level = "info";
   int ready_fd = -1;   // rsagentd started by `start`: where it reports its outcome
+  int presence_fd = -1;  // rsagentd started by `start`: the presence it claimed (presence.hpp)
 };
 
 // Prints every error of a refused config and what to do; returns exit 6.
