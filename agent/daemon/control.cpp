@@ -78,10 +78,14 @@ Result<std::unique_ptr<ControlServer>> ControlServer::bind(const std::string& pa
   if (fd.get() < 0) return errno_error(errno, "control socket");
   // The caller holds the instance lock, so a socket file left here is stale.
   ::unlink(path.c_str());
-  const mode_t old = ::umask(0177);  // created 0600: only root talks to it
-  const int rc = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa);
-  ::umask(old);
-  if (rc != 0 || ::listen(fd.get(), 16) != 0) return errno_error(errno, "control socket " + path);
+  // Created 0600, only root talks to it: the socket file takes its mode
+  // from the socket's own inode (less the umask), set here before bind(),
+  // so the process-wide umask stays as it is while other threads spawn
+  // check children.
+  if (::fchmod(fd.get(), 0600) != 0) return errno_error(errno, "control socket " + path);
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 ||
+      ::chmod(path.c_str(), 0600) != 0 || ::listen(fd.get(), 16) != 0)
+    return errno_error(errno, "control socket " + path);
   std::unique_ptr<ControlServer> server(new ControlServer(std::move(fd), path, std::move(handler)));
   struct stat st {};
   if (::lstat(path.c_str(), &st) == 0) server->bound_ino_ = st.st_ino;
