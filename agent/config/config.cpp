@@ -217,11 +217,31 @@ class FileValidator : public detail::Validator {
     check_keys("/arp", v, kArpKeys, "\"arp\"");
     if (v.contains("ignore")) {
       set["arp.ignore"] = where("/arp/ignore");
-      if (auto x = small_int(v, "/arp", "ignore", 0, 8, "1 is what DR needs")) out.ignore = *x;
+      if (auto x = small_int(v, "/arp", "ignore", 0, 8, "1 is what DR needs")) {
+        // 0 answers ARP for the VIPs on every interface (the flux this
+        // setting exists to stop), 3 for every address not of host scope,
+        // 4-7 are reserved: only 1, 2 and 8 keep the VIPs silent.
+        if (*x == 1 || *x == 2 || *x == 8) {
+          out.ignore = *x;
+        } else {
+          err_at("/arp/ignore", "arp.ignore " + std::to_string(*x) +
+                                    " would let this server answer ARP for the VIPs and steal "
+                                    "the director's traffic; use 1 (what DR needs), 2 or 8");
+        }
+      }
     }
     if (v.contains("announce")) {
       set["arp.announce"] = where("/arp/announce");
-      if (auto x = small_int(v, "/arp", "announce", 0, 2, "2 is what DR needs")) out.announce = *x;
+      if (auto x = small_int(v, "/arp", "announce", 0, 2, "2 is what DR needs")) {
+        // Below 2 an ARP request may carry a VIP as its sender address.
+        if (*x == 2) {
+          out.announce = *x;
+        } else {
+          err_at("/arp/announce", "arp.announce " + std::to_string(*x) +
+                                      " lets ARP requests carry a VIP as sender and teach the "
+                                      "router to bypass the director; use 2");
+        }
+      }
     }
     if (v.contains("interfaces")) {
       const json& ifs = v["interfaces"];

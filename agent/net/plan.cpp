@@ -17,6 +17,15 @@ std::string quote(const std::string& s) { return "\"" + s + "\""; }
 // its subnet), 8 (never). 0, 3 and the reserved 4-7 all answer for a global VIP.
 bool ignore_is_safe(int v) { return v == 1 || v == 2 || v == 8; }
 
+// The kernel uses the larger of conf/all and conf/<if>: the fix is on
+// whichever of the two decides.
+std::string ignore_fix(const std::string& ifname, int all_v, int if_v) {
+  if (if_v >= all_v)
+    return "the larger value is " + ifname + "'s own (" + std::to_string(if_v) + "): add " +
+           quote(ifname) + " to arp.interfaces with ignore 1, or lower it to 1";
+  return "the larger value is all's (" + std::to_string(all_v) + "): add \"all\" to arp.interfaces with ignore 1";
+}
+
 }  // namespace
 
 std::string Action::str() const {
@@ -156,8 +165,7 @@ std::vector<std::string> arp_leaks(const ObservedState& have) {
       out.push_back(l.name + ": effective arp_ignore is " + std::to_string(eff_i) + " (all=" +
                     std::to_string(all_i) + ", " + l.name + "=" + std::to_string(if_i) +
                     "): this host answers ARP for the VIPs on " + l.name +
-                    " and steals the director's traffic; add \"all\" or " + quote(l.name) +
-                    " to arp.interfaces with ignore 1");
+                    " and steals the director's traffic; " + ignore_fix(l.name, all_i, if_i));
     }
     if (eff_a < 2) {
       out.push_back(l.name + ": effective arp_announce is " + std::to_string(eff_a) + " (all=" +

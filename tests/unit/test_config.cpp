@@ -131,6 +131,14 @@ TEST_CASE("wrong types name what was expected and what was found") {
   CHECK(has_error(one("[]"), "rsagent.json:1:1:", "must be a JSON object"));
 }
 
+TEST_CASE("ARP values that would let the server answer for the VIPs are refused where they are written") {
+  CHECK(has_error(one(R"({"arp": {"ignore": 0}})"), "rsagent.json:1:20:", "use 1 (what DR needs), 2 or 8"));
+  CHECK(has_error(one(R"({"arp": {"ignore": 3}})"), "rsagent.json:1:20:", "steal the director's traffic"));
+  CHECK(has_error(one(R"({"arp": {"announce": 1}})"), "rsagent.json:1:22:", "use 2"));
+  for (const int ok_value : {1, 2, 8})
+    CHECK(one("{\"arp\": {\"ignore\": " + std::to_string(ok_value) + "}}").errors.empty());
+}
+
 TEST_CASE("interface names with dots are valid; slashes, colons and long names are not") {
   CHECK(valid_interface_name("eth0.100"));
   CHECK(valid_interface_name("all"));
@@ -209,7 +217,7 @@ TEST_CASE("a stray byte in a config file is an error that shows it escaped, with
       {"{\"vips\": [\xe2\x80\x9c" "198.51.100.1\xe2\x80\x9d]}", "rsagent.json:1:11:",
        "found a typographic quote '\xe2\x80\x9c'; JSON strings need straight double quotes"},
       {"\xff", "rsagent.json:1:1:", "found the byte \\xff; it is not UTF-8"},
-      {"{\"vips\": [\"198.51.100.1\xff\"]}", "rsagent.json:1:24:", "invalid UTF-8 in a string"},
+      {"{\"vips\": [\"198.51.100.1\xff\"]}", "rsagent.json:1:24:", "invalid UTF-8 in a string: the byte \\xff"},
       {"{\"vips\": [\"\\u001b[31m198.51.100.1\"]}", "rsagent.json:1:11:", "\"\\x1b[31m198.51.100.1\" is not an IPv4"},
       {"{\"vi\\u0085ps\": []}", "rsagent.json:1:2:", "unknown key \"vi\\xc2\\x85ps\""},
   };

@@ -54,11 +54,11 @@ TEST_CASE(
 TEST_CASE("a drop-in replaces only the settings it names, key by key inside objects") {
   const auto r = files(
       {{"main.json", kMain},
-       {"conf.d/10.json", R"({"arp": {"announce": 1}, "health": {"allow": []}})"},
+       {"conf.d/10.json", R"({"arp": {"announce": 2}, "health": {"allow": []}})"},
        {"conf.d/20.json", R"({"arp": {"ignore": 1}, "vips": ["2001:db8::1"], "routes": false})"}});
   const Config& c = ok(r);
   CHECK(c.arp.ignore == 1);                                                  // 20.json
-  CHECK(c.arp.announce == 1);                                                // 10.json
+  CHECK(c.arp.announce == 2);                                                // 10.json
   CHECK(c.arp.interfaces == std::vector<std::string>{"all", "lo", "eth0"});  // main
   CHECK(c.health.allow.empty());                                             // 10.json: everyone
   CHECK(c.health.listen[0].str() == "127.0.0.1:9799");                       // main
