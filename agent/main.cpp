@@ -27,7 +27,8 @@ namespace {
 using rsagent::daemon::CommandOptions;
 namespace exit_code = rsagent::daemon::exit_code;
 
-constexpr const char* kUsage = R"(usage: rsagent [OPTIONS] COMMAND [ARGS]
+#ifndef RSAGENT_DAEMON_BINARY
+constexpr const char* kHelp = R"(usage: rsagent [OPTIONS] COMMAND [ARGS]
 
 Puts LVS direct-routing VIPs on lo, adds their host routes, tames ARP, and
 puts back exactly what was there before when it stops.
@@ -35,14 +36,14 @@ puts back exactly what was there before when it stops.
 Commands:
   run             run the daemon in the foreground (what systemd runs)
   start           start the daemon; returns once everything is applied
-  stop            revert every change and stop the daemon (also after a crash)
-  status [--json] what is applied and owned, and any drift
-                  (exit 0 running, 1 dead but changes left, 3 not running)
+  stop [--now]    revert every change and stop the daemon (also after a crash);
+                  --now skips the graceful drain wait (stop.drain)
+  status [--json] what is applied and owned, and any drift (exit 0 running,
+                  1 dead but changes left, 3 not running, 4 not privileged)
   plan            print what `start` would change; changes nothing
   drain [--reason TEXT]  report "drain" to the directors (no new flows)
   maint [--reason TEXT]  report maintenance (the node is taken out)
   ready           back from drain or maint
-  stop [--now]    --now skips the graceful drain wait (stop.drain)
   reload          re-read the configuration in the running daemon (SIGHUP);
                   returns once applied; a bad configuration exits 6 and
                   changes nothing
@@ -64,6 +65,20 @@ Options:
 
 Exit codes: 0 ok, 1 failure, 2 usage, 4 not privileged, 6 bad configuration.
 )";
+#else
+// rsagentd is the daemon alone: `rsagent start` and systemd run it.
+constexpr const char* kHelp = R"(usage: rsagentd [OPTIONS] run | version
+
+The rsagent daemon: `rsagent start` and the systemd unit run it. Operators
+use `rsagent` (rsagent --help lists its commands).
+
+Options:
+  --config FILE     main configuration file (default /etc/rsagent/rsagent.json)
+  --state-dir DIR   keep every file rsagent writes under DIR
+  --log-level LVL   error, warning, notice, info (default) or debug
+  -h, --help        this help
+)";
+#endif
 
 std::string anchored(const std::string& path) {
   if (path.empty() || path[0] == '/') return path;
@@ -73,7 +88,11 @@ std::string anchored(const std::string& path) {
 }
 
 int usage_error(const std::string& msg) {
+#ifdef RSAGENT_DAEMON_BINARY
+  std::cerr << "rsagentd: " << msg << "\nTry `rsagentd --help`.\n";
+#else
   std::cerr << "rsagent: " << msg << "\nTry `rsagent --help`.\n";
+#endif
   return exit_code::kUsage;
 }
 
@@ -86,7 +105,7 @@ struct CommandLine {
 };
 
 // An option that takes a value (--config, --state-dir, --log-level,
-// --ready-fd); an exit code when it is wrong.
+// --ready-fd, --presence-fd); an exit code when it is wrong.
 std::optional<int> global_value(const std::string& a, const std::string& v, CommandLine& cl) {
   if (a == "--config") {
     cl.opts.config = v;
@@ -98,6 +117,11 @@ std::optional<int> global_value(const std::string& a, const std::string& v, Comm
     if (!lvl) return usage_error("unknown log level \"" + v + "\" (error, warning, notice, info, debug)");
     cl.log.level = *lvl;
     cl.opts.log_level = v;
+  } else if (a == "--presence-fd") {
+    // Internal, from `start` to rsagentd: the presence it claimed.
+    if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos || v.size() > 6)
+      return usage_error("--presence-fd needs a file descriptor number");
+    cl.opts.presence_fd = std::stoi(v);
   } else {
     // Internal, from `start` to rsagentd: the readiness pipe's end.
     if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos || v.size() > 6)
@@ -118,14 +142,15 @@ std::optional<int> parse_global(const std::vector<std::string>& args, CommandLin
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "-h" || a == "--help" || a == "help") {
-      std::cout << kUsage;
+      std::cout << kHelp;
       return exit_code::kOk;
     }
     if (a == "--version") {
       std::cout << "rsagent " << RSAGENT_VERSION << "\n";
       return exit_code::kOk;
     }
-    if (a == "--config" || a == "--state-dir" || a == "--log-level" || a == "--ready-fd") {
+    if (a == "--config" || a == "--state-dir" || a == "--log-level" || a == "--ready-fd" ||
+        a == "--presence-fd") {
       if (i + 1 >= args.size()) return usage_error(a + " needs a value");
       if (auto code = global_value(a, args[++i], cl)) return code;
     } else if (a.rfind("--config=", 0) == 0) {
@@ -170,6 +195,10 @@ int dispatch(const std::string& command, const CommandOptions& opts) {
   using namespace rsagent::daemon;
 #ifdef RSAGENT_DAEMON_BINARY
   if (command == "run") return run_daemon(opts, &rsagent::health::probe_http);
+  if (command == "version") {
+    std::cout << "rsagentd " << RSAGENT_VERSION << "\n";
+    return exit_code::kOk;
+  }
   return usage_error("rsagentd only runs the daemon (`rsagentd run`); use `rsagent " + command + "`");
 #else
   if (command == "run") return cmd_run(opts);

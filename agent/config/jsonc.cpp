@@ -401,7 +401,8 @@ class Parser {
       }
       const std::size_t n = utf8_len();
       if (n == 0) {
-        error(pos_, "invalid UTF-8 in a string");
+        error(pos_, "invalid UTF-8 in a string: the byte " + text::printable(s_.substr(i_, 1)) +
+                        " (save the file as UTF-8)");
         return std::nullopt;
       }
       out.append(s_.substr(i_, n));

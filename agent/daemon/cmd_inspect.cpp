@@ -3,6 +3,7 @@
 #include "rsagent/daemon/commands.hpp"
 #include "rsagent/daemon/control.hpp"
 #include "rsagent/daemon/daemon.hpp"
+#include "rsagent/daemon/presence.hpp"
 #include "rsagent/health/net_health.hpp"
 #include "rsagent/health/report.hpp"
 #include "rsagent/util/text.hpp"
@@ -51,11 +52,43 @@ void print_health_text(const json& st) {
               << "  " << shown(c["detail"]) << "\n";
 }
 
+// The ARP flux sentinel: whether it watches, this node's leaks, and the
+// segments where more than one host answered for a VIP.
+void print_arp_guard_text(const json& g) {
+  if (!g.value("enabled", false)) {
+    std::cout << "  ARP sentinel: off" << (g.contains("off_reason") ? " (" + shown(g["off_reason"]) + ")" : "")
+              << "\n";
+    return;
+  }
+  std::string ifs;
+  for (const auto& i : g["interfaces"]) ifs += (ifs.empty() ? "" : ", ") + shown(i);
+  std::cout << "  ARP sentinel: " << (g.value("probing", false) ? "probing" : "watching") << " on "
+            << (ifs.empty() ? "no interface" : ifs) << " (on_leak " << shown(g["on_leak"]) << "); "
+            << g.value("probes_sent", 0) << " probe(s) sent\n";
+  if (g["leaks"].empty()) {
+    std::cout << "    leaks: none\n";
+  } else {
+    for (const auto& l : g["leaks"])
+      std::cout << "    LEAK: " << shown(l["vip"]) << " on " << shown(l["interface"]) << ": "
+                << shown(l["kind"]) << " x" << l.value("count", 0) << ", last "
+                << utc(l.value("last", std::int64_t{0})) << "\n";
+  }
+  for (const auto& seg : g["segments"]) {
+    if (!seg.value("flux", false)) continue;
+    std::string who;
+    for (const auto& r : seg["responders"])
+      who += (who.empty() ? "" : ", ") + shown(r["mac"]) + (r["ip"].is_string() ? " (" + shown(r["ip"]) + ")" : "");
+    std::cout << "    FLUX: " << shown(seg["vip"]) << " on " << shown(seg["interface"]) << " answered by "
+              << seg["responders"].size() << " hosts: " << who << "\n";
+  }
+}
+
 void print_status_text(const json& st) {
   std::cout << "rsagent: " << st["state"].get<std::string>();
   if (st.contains("pid")) std::cout << " (pid " << st["pid"] << ")";
   std::cout << "\n  state folder: " << st["state_dir"].get<std::string>() << "\n";
   print_health_text(st);
+  if (st.contains("arp_guard")) print_arp_guard_text(st["arp_guard"]);
   if (!st.contains("vips")) return;
   std::cout << "  VIPs:\n";
   for (const auto& v : st["vips"])
@@ -132,9 +165,13 @@ int cmd_status(const CommandOptions& opts) {
     std::cerr << "rsagent: cannot read " << *dir << ": permission denied (run as root)\n";
     return exit_code::kNotPrivileged;
   }
-  const bool running = lock_is_held(paths.lockfile());
+  // Found by its presence, never by files alone: the state folder may be gone.
+  const auto holder = presence_holder(paths);
+  const bool running = holder.has_value() || lock_is_held(paths.lockfile());
   json st{{"state_dir", paths.runtime}, {"running", running}};
-  if (running) {
+  if (holder && holder->pid > 0) {
+    st["pid"] = holder->pid;
+  } else if (running) {
     if (auto pid = read_pid(paths.pidfile())) st["pid"] = *pid;
   }
   st.update(health_of(paths, running));

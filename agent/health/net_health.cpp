@@ -3,10 +3,34 @@
 #include "rsagent/net/plan.hpp"
 
 #include <algorithm>
+#include <map>
 #include <set>
 #include <tuple>
 
 namespace rsagent::health {
+
+namespace {
+
+// The names ip-route(8) prints for the protocols a local route usually has.
+std::string protocol_name(std::uint8_t p) {
+  switch (p) {
+    case 2: return "kernel";
+    case 3: return "boot";
+    case 4: return "static";
+    case net::kRouteProtocol: return "rsagent";
+    default: return std::to_string(p);
+  }
+}
+
+// An adopted local route as the kernel has it, not as rsagent would have
+// made it: its metric and protocol are the owner's.
+std::string observed_str(const net::RouteSpec& spec, const net::ObservedRoute& o) {
+  std::string s = "local " + spec.dst.str() + "/" + std::to_string(spec.prefix) + " dev lo table local";
+  if (o.metric != 0) s += " metric " + std::to_string(o.metric);
+  return s + " proto " + protocol_name(o.protocol);
+}
+
+}  // namespace
 
 NetDetail describe_state(const net::Journal& j, const net::ObservedState& have) {
   NetDetail d;
@@ -19,11 +43,13 @@ NetDetail describe_state(const net::Journal& j, const net::ObservedState& have) 
   for (const auto& o : have.addresses)
     if (o.ifindex == lo_index) on_lo.insert(o.address);
   std::set<std::tuple<net::IpAddress, std::uint32_t, std::uint32_t>> lo_routes;
-  std::set<std::pair<net::IpAddress, int>> lo_local;  // local routes on lo not made for an address
+  // Local routes on lo not made for an address.
+  std::map<std::pair<net::IpAddress, int>, const net::ObservedRoute*> lo_local;
   for (const auto& o : have.routes) {
     if (o.oif != lo_index) continue;
     lo_routes.emplace(o.dst, o.table, o.metric);
-    if (o.type == net::RouteType::kLocal && o.protocol != net::kKernelProtocol) lo_local.emplace(o.dst, o.prefix);
+    if (o.type == net::RouteType::kLocal && o.protocol != net::kKernelProtocol)
+      lo_local.emplace(std::make_pair(o.dst, o.prefix), &o);
   }
   for (const auto& e : j.entries) {
     if (const auto* a = std::get_if<net::AddressEntry>(&e)) {
@@ -34,9 +60,11 @@ NetDetail describe_state(const net::Journal& j, const net::ObservedState& have) 
       // A route-mode VIP: listed with the VIPs (and its route with the
       // routes); present when a local route for exactly it is on lo, rsagent's
       // or the adopted one.
-      const bool present = lo_local.count({r->spec.dst, r->spec.prefix}) > 0;
+      const auto found = lo_local.find({r->spec.dst, r->spec.prefix});
+      const bool present = found != lo_local.end();
       d.vips.push_back({r->spec.dst.str(), r->spec.prefix, "", r->created, present, "route"});
-      d.routes.push_back({r->spec.str(), r->created, present});
+      d.routes.push_back({present && !r->created ? observed_str(r->spec, *found->second) : r->spec.str(),
+                          r->created, present});
       if (!present)
         d.drift.push_back("VIP " + r->spec.dst.str() + "/" + std::to_string(r->spec.prefix) +
                           " (route mode) is not local: its local route is missing from the local table");

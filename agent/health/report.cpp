@@ -134,12 +134,14 @@ json summary_json(const Snapshot& s) {
     }
     checks.push_back(std::move(j));
   }
-  return {{"health",
+  json out{{"health",
            {{"state", mode_name(s.verdict.mode)},
             {"reason", s.verdict.reason},
             {"maintenance_file", {{"path", s.maintenance_path}, {"present", s.maintenance_file}}}}},
           {"operator", operator_json(s.op)},
           {"checks", std::move(checks)}};
+  if (s.arp_guard) out["arp_guard"] = arp_guard_json(*s.arp_guard);
+  return out;
 }
 
 std::string sd_status(const Verdict& v, std::size_t vips) {
