@@ -197,10 +197,10 @@ class Daemon {
       agent_check_ = std::move(*ac);
     }
     if (!cfg_.health.tcp_gate.empty()) {
-      auto gate = health::TcpGate::bind(cfg_.health.tcp_gate, *board_);
+      auto gate = health::TcpGate::bind(cfg_.health.tcp_gate, cfg_.health.allow, *board_);
       if (!gate) return rep_.fail(exit_code::kFailure, gate.error().str());
       tcp_gate_ = std::move(*gate);
-      board_->gate_configured = true;
+      board_->set_gate_view([gate = tcp_gate_.get()] { return gate->view(); });
       // The gate follows each verdict change on the thread that made it.
       board_->on_verdict_change([gate = tcp_gate_.get()] { gate->follow(); });
     }
@@ -365,6 +365,9 @@ class Daemon {
     }
     cfg_ = std::move(rp.next);
     arp_guard_->update(cfg_.arp_guard, cfg_.vips);
+    // The gate's kernel-side filter follows health.allow as the reload left it.
+    if (tcp_gate_)
+      if (auto a = tcp_gate_->set_allow(cfg_.health.allow); !a) log::error("reload: " + a.error().str());
     refresh_net();
     const std::string msg = "reloaded: " + std::to_string(c->report.changed) + " change(s)" + rp.note;
     log::notice(msg);

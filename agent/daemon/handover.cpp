@@ -12,6 +12,14 @@
 
 namespace rsagent::daemon {
 
+namespace {
+std::string list_of(const std::vector<config::Endpoint>& eps) {
+  std::string out;
+  for (const auto& e : eps) out += (out.empty() ? "" : ", ") + e.str();
+  return out;
+}
+}  // namespace
+
 ReloadPlan plan_reload(const config::Config& running, config::Config next) {
   ReloadPlan out;
   const auto& now = running.health;
@@ -21,6 +29,13 @@ ReloadPlan plan_reload(const config::Config& running, config::Config next) {
     h.listen = now.listen;
     h.allow = now.allow;
     h.agent_check = now.agent_check;
+  }
+  // The gate's sockets stay as bound: binding a changed list in place
+  // could half-fail after the network changed.
+  if (!(h.tcp_gate == now.tcp_gate)) {
+    out.note += "; health.tcp_gate changes take effect at the next restart (the gate still listens on " +
+                (now.tcp_gate.empty() ? std::string("nothing") : list_of(now.tcp_gate)) + ")";
+    h.tcp_gate = now.tcp_gate;
   }
   out.checks_changed = !(h.checks == now.checks) || h.maintenance_file != now.maintenance_file;
   if (out.checks_changed) out.note += "; checks restarted";

@@ -109,9 +109,17 @@ json status_json(const Snapshot& s, const Board& board) {
            {"network", {{"ok", s.net.ok}, {"reason", s.net.reason}}},
            {"checks", checks},
            {"directors", directors}};
-  if (board.gate_configured.load())
-    out["tcp_gate"] = {{"open", board.gate_open.load()}, {"transitions", board.gate_transitions.load()},
+  if (const auto g = board.gate()) {
+    json listeners = json::array();
+    for (const auto& l : g->listeners) listeners.push_back({{"listen", l.at}, {"listening", l.listening}});
+    out["tcp_gate"] = {{"open", g->open()},
+                       {"want_open", g->want_open},
+                       {"listeners", std::move(listeners)},
+                       {"reopen_failures", g->reopen_failures},
+                       {"accepts_paused", g->accepts_paused},
+                       {"transitions", board.gate_transitions.load()},
                        {"connections", board.gate_accepts.load()}};
+  }
   if (s.arp_guard) out["arp_guard"] = arp_guard_json(*s.arp_guard);
   out.update(detail_json(*s.net_detail));
   return out;
@@ -217,10 +225,14 @@ std::string metrics_text(const Snapshot& s, const Board& board) {
   m << "# HELP rsagent_agent_checks_total HAProxy agent-check connections answered.\n"
        "# TYPE rsagent_agent_checks_total counter\nrsagent_agent_checks_total "
     << board.agent_checks.load() << "\n";
-  if (board.gate_configured.load()) {
-    m << "# HELP rsagent_tcp_gate_open 1 while the TCP gate accepts connections (the node is ready).\n"
+  if (const auto g = board.gate()) {
+    m << "# HELP rsagent_tcp_gate_open 1 while every TCP gate socket is listening (as the kernel says).\n"
          "# TYPE rsagent_tcp_gate_open gauge\nrsagent_tcp_gate_open "
-      << (board.gate_open.load() ? 1 : 0) << "\n";
+      << (g->open() ? 1 : 0) << "\n";
+    m << "# HELP rsagent_tcp_gate_reopen_failures_total Times a TCP gate socket failed to listen again "
+         "(retried every second).\n"
+         "# TYPE rsagent_tcp_gate_reopen_failures_total counter\nrsagent_tcp_gate_reopen_failures_total "
+      << g->reopen_failures << "\n";
     m << "# HELP rsagent_tcp_gate_transitions_total Times the TCP gate opened or closed.\n"
          "# TYPE rsagent_tcp_gate_transitions_total counter\nrsagent_tcp_gate_transitions_total "
       << board.gate_transitions.load() << "\n";

@@ -1,17 +1,24 @@
 #include "rsagent/util/accept_loop.hpp"
 
+#include "rsagent/util/log.hpp"
+
 #include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 namespace rsagent {
 
-AcceptLoop::AcceptLoop(UniqueFd listener, int accept_flags)
+bool accept_starved(int err) { return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM; }
+
+AcceptLoop::AcceptLoop(UniqueFd listener, int accept_flags, std::string name)
     : listener_(std::move(listener)),
       wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
-      accept_flags_(accept_flags) {}
+      accept_flags_(accept_flags),
+      name_(std::move(name)) {}
 
 AcceptLoop::~AcceptLoop() { stop(); }
 
@@ -28,17 +35,36 @@ void AcceptLoop::stop() {
 }
 
 void AcceptLoop::run() {
+  bool paused = false;   // the listener is left out of this poll
+  bool starved = false;  // said so in the log; not yet recovered
   while (true) {
-    pollfd fds[2] = {{listener_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
-    if (::poll(fds, 2, -1) < 0) {
+    // poll() skips an entry whose fd is negative: while paused only the
+    // wake fd and the timeout end the wait.
+    pollfd fds[2] = {{paused ? -1 : listener_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
+    const int timeout = paused ? static_cast<int>(kAcceptBackoff.count()) : -1;
+    if (::poll(fds, 2, timeout) < 0) {
       if (errno == EINTR) continue;
       return;
     }
     if (fds[1].revents) return;
+    paused = false;
     // Take everything the backlog holds before polling again.
     while (true) {
       const int c = ::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC | accept_flags_);
-      if (c < 0) break;
+      if (c < 0) {
+        const int err = errno;
+        if (err == EINTR || err == ECONNABORTED) continue;
+        if (accept_starved(err)) {
+          paused = true;
+          if (!starved)
+            log::warning(name_ + ": cannot accept (" + std::strerror(err) + "); trying again every " +
+                         std::to_string(kAcceptBackoff.count()) + " ms until it recovers");
+          starved = true;
+        }
+        break;
+      }
+      if (starved) log::notice(name_ + ": accepting connections again");
+      starved = false;
       handler_(UniqueFd(c));
     }
   }

@@ -34,7 +34,7 @@ class ControlServer {
 
  private:
   ControlServer(UniqueFd fd, std::string path, ControlHandler h)
-      : loop_(std::move(fd), 0), path_(std::move(path)), handler_(std::move(h)) {}
+      : loop_(std::move(fd), 0, "control socket"), path_(std::move(path)), handler_(std::move(h)) {}
   void serve(int client);
   ControlReply answer(int client);
   AcceptLoop loop_;

@@ -18,8 +18,9 @@ struct ReloadPlan {
   bool checks_changed = false;  // the monitor must restart with next's checks
 };
 
-// Pure. Listeners and who may reach them are bound at start: a reload keeps
-// the running ones and says so; checks and everything of the network change.
+// Pure. Listeners (health.listen, agent_check, tcp_gate) and who may reach
+// them are bound at start: a reload keeps the running ones and says so in
+// the note; checks and everything of the network change.
 [[nodiscard]] ReloadPlan plan_reload(const config::Config& running, config::Config next);
 
 // Replaces this process with `self_exe` running the same daemon (`run`),

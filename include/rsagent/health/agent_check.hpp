@@ -29,7 +29,7 @@ class AgentCheckServer {
 
  private:
   AgentCheckServer(UniqueFd fd, std::vector<config::Cidr> allow, Board& board)
-      : loop_(std::move(fd), SOCK_NONBLOCK), allow_(std::move(allow)), board_(board) {}
+      : loop_(std::move(fd), SOCK_NONBLOCK, "agent-check"), allow_(std::move(allow)), board_(board) {}
   [[nodiscard]] bool allowed(int client) const;
   AcceptLoop loop_;
   const std::vector<config::Cidr> allow_;

@@ -17,6 +17,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
 
 namespace rsagent::health {
 
@@ -34,6 +37,25 @@ struct Snapshot {
   bool stopping = false;
   // The ARP flux sentinel's last report; null when there is none.
   std::shared_ptr<const ArpGuardView> arp_guard;
+};
+
+// The TCP gate as the kernel sees it, read when asked (not a flag the gate
+// keeps): whether each listening socket is in the LISTEN state now.
+struct GateView {
+  struct Listener {
+    std::string at;          // "0.0.0.0:9797"
+    bool listening = false;  // SO_ACCEPTCONN on the socket
+  };
+  std::vector<Listener> listeners;
+  bool want_open = false;            // the verdict says ready
+  std::uint64_t reopen_failures = 0;  // listen() that failed to reopen a listener (retried)
+  bool accepts_paused = false;        // out of fds or memory: not accepting for a moment
+  // Every listener is listening.
+  [[nodiscard]] bool open() const {
+    for (const auto& l : listeners)
+      if (!l.listening) return false;
+    return !listeners.empty();
+  }
 };
 
 struct Director {
@@ -65,6 +87,14 @@ class Board {
   // it (the TCP gate follows it at once). Set before any thread starts.
   void on_verdict_change(std::function<void()> f) { on_change_ = std::move(f); }
 
+  // The TCP gate's view, for /status and /metrics; unset: no gate. Set
+  // before any thread starts.
+  void set_gate_view(std::function<GateView()> f) { gate_view_ = std::move(f); }
+  [[nodiscard]] std::optional<GateView> gate() const {
+    if (!gate_view_) return std::nullopt;
+    return gate_view_();
+  }
+
   void note_request(const std::string& source, const std::string& user_agent);
   [[nodiscard]] std::map<std::string, Director> directors() const;
 
@@ -77,8 +107,6 @@ class Board {
   std::atomic<std::uint64_t> verdict_changes{0};
   std::atomic<std::uint64_t> net_repairs{0};  // owned objects put back after someone removed them
   std::atomic<std::uint64_t> net_replans{0};  // observe + plan rounds of the network
-  std::atomic<bool> gate_configured{false};  // health.tcp_gate
-  std::atomic<bool> gate_open{false};
   std::atomic<std::uint64_t> gate_transitions{0};
   std::atomic<std::uint64_t> gate_accepts{0};
   const std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
@@ -92,6 +120,7 @@ class Board {
   mutable std::mutex mutex_;
   std::shared_ptr<const Snapshot> current_;
   std::function<void()> on_change_;
+  std::function<GateView()> gate_view_;
   mutable std::mutex directors_mutex_;
   std::map<std::string, Director> directors_;
 };

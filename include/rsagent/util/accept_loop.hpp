@@ -2,22 +2,34 @@
 // connection to a handler, until stop(). Owns the listening fd, an eventfd
 // that wakes the thread for stop(), and the thread. The handler runs on the
 // loop's thread and owns the connection fd it is given. Nothing fails: an
-// accept error skips that connection.
+// accept error skips that connection. When accept4() fails for want of a
+// resource (EMFILE, ENFILE, ENOBUFS, ENOMEM) the pending connection stays
+// in the backlog and keeps the listener readable, so the loop stops
+// watching the listener for kAcceptBackoff and tries again, instead of
+// spinning; it logs that once, and once more when an accept succeeds again.
 #pragma once
 
 #include "rsagent/util/fd.hpp"
 
+#include <chrono>
 #include <functional>
+#include <string>
 #include <thread>
 
 namespace rsagent {
+
+inline constexpr std::chrono::milliseconds kAcceptBackoff{100};
+
+// Whether accept4()'s errno means "out of a resource": wait, don't retry now.
+[[nodiscard]] bool accept_starved(int err);
 
 class AcceptLoop {
  public:
   using Handler = std::function<void(UniqueFd client)>;
 
   // accept_flags: extra accept4() flags for the client fd (SOCK_NONBLOCK).
-  AcceptLoop(UniqueFd listener, int accept_flags);
+  // name: what the log calls this listener ("agent-check").
+  AcceptLoop(UniqueFd listener, int accept_flags, std::string name);
   ~AcceptLoop();
   AcceptLoop(const AcceptLoop&) = delete;
   AcceptLoop& operator=(const AcceptLoop&) = delete;
@@ -30,6 +42,7 @@ class AcceptLoop {
   UniqueFd listener_;
   UniqueFd wake_;
   int accept_flags_;
+  std::string name_;
   Handler handler_;
   std::thread thread_;
 };
