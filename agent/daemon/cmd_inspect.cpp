@@ -83,11 +83,24 @@ void print_arp_guard_text(const json& g) {
   }
 }
 
+// The TCP gate as the kernel has its sockets, and what the verdict wants.
+void print_tcp_gate_text(const json& g) {
+  std::string where;
+  for (const auto& l : g["listeners"])
+    where += (where.empty() ? "" : ", ") + shown(l["listen"]) + (l.value("listening", false) ? "" : " (not listening)");
+  const bool open = g.value("open", false);
+  const bool want = g.value("want_open", open);
+  std::cout << "  TCP gate: " << (open ? "open" : "closed") << " on " << where
+            << (open == want ? "" : want ? " (should be open: reopening)" : " (should be closed)") << "; "
+            << g.value("connections", 0) << " connection(s) accepted\n";
+}
+
 void print_status_text(const json& st) {
   std::cout << "rsagent: " << st["state"].get<std::string>();
   if (st.contains("pid")) std::cout << " (pid " << st["pid"] << ")";
   std::cout << "\n  state folder: " << st["state_dir"].get<std::string>() << "\n";
   print_health_text(st);
+  if (st.contains("tcp_gate")) print_tcp_gate_text(st["tcp_gate"]);
   if (st.contains("arp_guard")) print_arp_guard_text(st["arp_guard"]);
   if (!st.contains("vips")) return;
   std::cout << "  VIPs:\n";

@@ -70,8 +70,10 @@ void write_all(int fd, const std::string& s) {
 
 }  // namespace
 
-Result<std::unique_ptr<ControlServer>> ControlServer::bind(const std::string& path,
-                                                           ControlHandler handler) {
+namespace {
+
+// The listening socket at `path`, and the socket file's inode as bound.
+Result<std::pair<UniqueFd, ino_t>> bind_socket(const std::string& path) {
   sockaddr_un sa{};
   if (!fill_addr(path, sa)) return make_error("control socket path too long: " + path);
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
@@ -86,10 +88,28 @@ Result<std::unique_ptr<ControlServer>> ControlServer::bind(const std::string& pa
   if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 ||
       ::chmod(path.c_str(), 0600) != 0 || ::listen(fd.get(), 16) != 0)
     return errno_error(errno, "control socket " + path);
-  std::unique_ptr<ControlServer> server(new ControlServer(std::move(fd), path, std::move(handler)));
   struct stat st {};
-  if (::lstat(path.c_str(), &st) == 0) server->bound_ino_ = st.st_ino;
+  const ino_t ino = ::lstat(path.c_str(), &st) == 0 ? st.st_ino : 0;
+  return std::make_pair(std::move(fd), ino);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ControlServer>> ControlServer::bind(const std::string& path,
+                                                           ControlHandler handler) {
+  auto bound = bind_socket(path);
+  if (!bound) return bound.error();
+  std::unique_ptr<ControlServer> server(new ControlServer(std::move(bound->first), path, std::move(handler)));
+  server->bound_ino_ = bound->second;
   return server;
+}
+
+Status ControlServer::rebind() {
+  auto bound = bind_socket(path_);
+  if (!bound) return bound.error();
+  loop_.replace_listener(std::move(bound->first));
+  bound_ino_ = bound->second;
+  return {};
 }
 
 ControlServer::~ControlServer() {

@@ -32,7 +32,7 @@ ControlReply ControlDesk::answer(const ControlRequest& r) {
   } else if (r.cmd == "status") {
     // The verdict, operator state and checks as JSON text. replace: a stray
     // byte must not make the dump throw.
-    rep = {true, health::summary_json(*board_.snapshot())
+    rep = {true, health::summary_json(board_)
                      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
   } else if (r.cmd == "restart") {
     if (stop_requested) {

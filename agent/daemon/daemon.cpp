@@ -260,15 +260,13 @@ class Daemon {
       for (const auto& line : r.failed) log::error(line);
     keeper_failed_ = std::move(r.failed);
     if (!r.rebind_control) return;
-    auto fresh = bind_control();
-    if (!fresh) {
+    // The same thread takes the new socket: joining the old one here could
+    // wait on a reload it has queued for this very thread.
+    if (auto s = control_->rebind(); !s) {
       log::error("control socket " + paths_.control_socket() + " was removed and cannot be bound again: " +
-                 fresh.error().str());
+                 s.error().str());
       return;
     }
-    (*fresh)->start();
-    std::swap(control_, *fresh);
-    (*fresh)->stop();
     keeper_->control_bound();
     log::warning("control socket " + paths_.control_socket() + " was removed; bound it again");
   }
@@ -491,6 +489,9 @@ class Daemon {
     http_.reset();
     agent_check_.reset();
     control_.reset();
+    // The gate's port is closed too before `stop` is let go. Every thread
+    // that could change the verdict (and so call the gate) has stopped.
+    tcp_gate_.reset();
     (void)fs::remove_if_exists(paths_.pidfile());
     if (!rev) {
       log::error(rev.error().str() + "; what could not be undone stays in " + paths_.journal() +

@@ -3,6 +3,7 @@
 #include "rsagent/util/text.hpp"
 
 #include <algorithm>
+#include <optional>
 #include <sstream>
 
 namespace rsagent::health {
@@ -33,6 +34,21 @@ std::string label(const std::string& v) {
     }
   }
   return out;
+}
+
+// The TCP gate as the kernel has its sockets; nullopt without a gate.
+std::optional<json> gate_json(const Board& board) {
+  const auto g = board.gate();
+  if (!g) return std::nullopt;
+  json listeners = json::array();
+  for (const auto& l : g->listeners) listeners.push_back({{"listen", l.at}, {"listening", l.listening}});
+  return json{{"open", g->open()},
+              {"want_open", g->want_open},
+              {"listeners", std::move(listeners)},
+              {"reopen_failures", g->reopen_failures},
+              {"accepts_paused", g->accepts_paused},
+              {"transitions", board.gate_transitions.load()},
+              {"connections", board.gate_accepts.load()}};
 }
 
 json arp_guard_json(const ArpGuardView& g) {
@@ -109,17 +125,7 @@ json status_json(const Snapshot& s, const Board& board) {
            {"network", {{"ok", s.net.ok}, {"reason", s.net.reason}}},
            {"checks", checks},
            {"directors", directors}};
-  if (const auto g = board.gate()) {
-    json listeners = json::array();
-    for (const auto& l : g->listeners) listeners.push_back({{"listen", l.at}, {"listening", l.listening}});
-    out["tcp_gate"] = {{"open", g->open()},
-                       {"want_open", g->want_open},
-                       {"listeners", std::move(listeners)},
-                       {"reopen_failures", g->reopen_failures},
-                       {"accepts_paused", g->accepts_paused},
-                       {"transitions", board.gate_transitions.load()},
-                       {"connections", board.gate_accepts.load()}};
-  }
+  if (auto g = gate_json(board)) out["tcp_gate"] = std::move(*g);
   if (s.arp_guard) out["arp_guard"] = arp_guard_json(*s.arp_guard);
   out.update(detail_json(*s.net_detail));
   return out;
@@ -129,7 +135,9 @@ json operator_json(const OperatorState& op) {
   return {{"state", admin_name(op.admin)}, {"reason", op.reason}, {"since", op.since_unix}};
 }
 
-json summary_json(const Snapshot& s) {
+json summary_json(const Board& board) {
+  const auto snap = board.snapshot();
+  const Snapshot& s = *snap;
   json checks = json::array();
   for (const auto& c : s.checks) {
     json j{{"name", c.name}, {"type", c.type}, {"state", c.up ? "up" : "down"}};
@@ -148,6 +156,7 @@ json summary_json(const Snapshot& s) {
             {"maintenance_file", {{"path", s.maintenance_path}, {"present", s.maintenance_file}}}}},
           {"operator", operator_json(s.op)},
           {"checks", std::move(checks)}};
+  if (auto g = gate_json(board)) out["tcp_gate"] = std::move(*g);
   if (s.arp_guard) out["arp_guard"] = arp_guard_json(*s.arp_guard);
   return out;
 }

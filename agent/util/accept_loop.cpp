@@ -29,9 +29,25 @@ void AcceptLoop::start(Handler handler) {
 
 void AcceptLoop::stop() {
   if (!thread_.joinable()) return;
+  stopping_ = true;
   const std::uint64_t one = 1;
   (void)!::write(wake_.get(), &one, sizeof one);
   thread_.join();
+}
+
+void AcceptLoop::replace_listener(UniqueFd listener) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    next_listener_ = std::move(listener);
+  }
+  if (!thread_.joinable()) return take_new_listener();
+  const std::uint64_t one = 1;
+  (void)!::write(wake_.get(), &one, sizeof one);
+}
+
+void AcceptLoop::take_new_listener() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (next_listener_.get() >= 0) listener_ = std::move(next_listener_);
 }
 
 void AcceptLoop::run() {
@@ -46,7 +62,13 @@ void AcceptLoop::run() {
       if (errno == EINTR) continue;
       return;
     }
-    if (fds[1].revents) return;
+    if (fds[1].revents) {
+      if (stopping_) return;
+      std::uint64_t n = 0;
+      (void)!::read(wake_.get(), &n, sizeof n);
+      take_new_listener();
+      continue;
+    }
     paused = false;
     // Take everything the backlog holds before polling again.
     while (true) {

@@ -31,6 +31,10 @@ class ControlServer {
   ControlServer& operator=(const ControlServer&) = delete;
   void start();
   void stop();
+  // Binds the socket file again (someone removed it) and hands the new
+  // socket to the running thread; never waits for that thread, which may
+  // be waiting for the caller to answer a reload.
+  [[nodiscard]] Status rebind();
 
  private:
   ControlServer(UniqueFd fd, std::string path, ControlHandler h)

@@ -1,6 +1,6 @@
 // AcceptLoop: one thread accepting on a listening socket and handing each
 // connection to a handler, until stop(). Owns the listening fd, an eventfd
-// that wakes the thread for stop(), and the thread. The handler runs on the
+// that wakes the thread for stop() or a new listener, and the thread. The handler runs on the
 // loop's thread and owns the connection fd it is given. Nothing fails: an
 // accept error skips that connection. When accept4() fails for want of a
 // resource (EMFILE, ENFILE, ENOBUFS, ENOMEM) the pending connection stays
@@ -11,8 +11,10 @@
 
 #include "rsagent/util/fd.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -27,6 +29,7 @@ class AcceptLoop {
  public:
   using Handler = std::function<void(UniqueFd client)>;
 
+  // listener: non-blocking (the loop takes the whole backlog, then polls).
   // accept_flags: extra accept4() flags for the client fd (SOCK_NONBLOCK).
   // name: what the log calls this listener ("agent-check").
   AcceptLoop(UniqueFd listener, int accept_flags, std::string name);
@@ -36,9 +39,17 @@ class AcceptLoop {
 
   void start(Handler handler);
   void stop();
+  // Hands the loop a new listening socket in place of its own (a socket
+  // file bound again). Returns at once: the thread swaps it in when it next
+  // wakes, so a caller never waits on a handler that may be waiting on it.
+  void replace_listener(UniqueFd listener);
 
  private:
   void run();
+  void take_new_listener();
+  std::mutex mutex_;        // next_listener_, from any thread
+  UniqueFd next_listener_;  // handed over, not yet swapped in
+  std::atomic<bool> stopping_{false};
   UniqueFd listener_;
   UniqueFd wake_;
   int accept_flags_;
