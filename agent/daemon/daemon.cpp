@@ -234,6 +234,7 @@ class Daemon {
   // The daemon's files as it wrote them (state_keeper.hpp says why); a
   // removed control socket is bound again.
   void keep_state() {
+    if (auto why = net_->take_unsaved()) keeper_->journal_owed(std::move(*why));
     auto r = keeper_->check(net_->journal(), ::getpid(), lock_);
     for (const auto& line : r.repaired) log::warning(line);
     // A full disk fails every tick: say so when it starts or changes, not every second.
@@ -347,8 +348,12 @@ class Daemon {
     cfg_ = std::move(rp.next);
     arp_guard_->update(cfg_.arp_guard, cfg_.vips);
     refresh_net();
-    const std::string msg = "reloaded: " + std::to_string(c->report.changed) + " change(s)" + rp.note;
+    std::string msg = "reloaded: " + std::to_string(c->report.changed) + " change(s)" + rp.note;
     log::notice(msg);
+    if (c->report.unsaved)
+      msg += "\nwarning: the journal could not be written after the changes (" + c->report.unsaved->str() +
+             "); it keeps the write-ahead record, which covers every change, and rsagent writes it "
+             "again once it can";
     return {true, msg, exit_code::kOk};
   }
 
