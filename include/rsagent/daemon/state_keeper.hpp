@@ -16,6 +16,7 @@
 
 #include <string>
 #include <sys/types.h>
+#include <utility>
 #include <vector>
 
 namespace rsagent::daemon {
@@ -56,8 +57,8 @@ class StateKeeper {
 
   Paths paths_;
   Stamp journal_seen_;  // the journal file as last checked and found right
-  std::string journal_owed_;  // why the daemon's last journal write failed; empty: none owed
   Stamp control_;       // the control socket as bound
+  std::string journal_owed_;  // why the daemon's last journal write failed; empty: none owed
 };
 
 }  // namespace rsagent::daemon
