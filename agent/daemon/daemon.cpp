@@ -253,6 +253,7 @@ class Daemon {
   // The daemon's files as it wrote them (state_keeper.hpp says why); a
   // removed control socket is bound again.
   void keep_state() {
+    if (auto why = net_->take_unsaved()) keeper_->journal_owed(std::move(*why));
     auto r = keeper_->check(net_->journal(), ::getpid(), lock_);
     for (const auto& line : r.repaired) log::warning(line);
     // A full disk fails every tick: say so when it starts or changes, not every second.
@@ -367,8 +368,12 @@ class Daemon {
     if (tcp_gate_)
       if (auto a = tcp_gate_->set_allow(cfg_.health.allow); !a) log::error("reload: " + a.error().str());
     refresh_net();
-    const std::string msg = "reloaded: " + std::to_string(c->report.changed) + " change(s)" + rp.note;
+    std::string msg = "reloaded: " + std::to_string(c->report.changed) + " change(s)" + rp.note;
     log::notice(msg);
+    if (c->report.unsaved)
+      msg += "\nwarning: the journal could not be written after the changes (" + c->report.unsaved->str() +
+             "); it keeps the write-ahead record, which covers every change, and rsagent writes it "
+             "again once it can";
     return {true, msg, exit_code::kOk};
   }
 

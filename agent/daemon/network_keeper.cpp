@@ -20,17 +20,29 @@ Result<std::unique_ptr<NetworkKeeper>> NetworkKeeper::open(const Paths& paths) {
   return std::unique_ptr<NetworkKeeper>(new NetworkKeeper(std::move(*agent)));
 }
 
+void NetworkKeeper::took(const Converged& conv) {
+  journal_ = conv.plan.journal;
+  if (!conv.report.unsaved) return;
+  // The kernel holds what plan.journal says; the file still says the
+  // intent, which owns all of it and what just left. Forgetting the change
+  // (keeping the old journal) would leave the new VIPs unowned: `stop`
+  // would never remove them.
+  unsaved_ = conv.report.unsaved->str();
+  log::warning("every change is made, but the journal could not be written after them (" + *unsaved_ +
+               "); it keeps the write-ahead record, which covers them all, until it can be written");
+}
+
 Result<Converged> NetworkKeeper::take_over(const config::Config& cfg) {
   ++replans_;
   auto conv = agent_->converge(cfg);
-  if (conv && !conv->refused()) journal_ = conv->plan.journal;
+  if (conv && !conv->refused()) took(*conv);
   return conv;
 }
 
 Result<Converged> NetworkKeeper::apply(const config::Config& next) {
   ++replans_;
   auto conv = agent_->converge(next, false, &journal_);
-  if (conv && !conv->refused()) journal_ = conv->plan.journal;
+  if (conv && !conv->refused()) took(*conv);
   return conv;
 }
 
@@ -51,7 +63,7 @@ std::optional<net::ObservedState> NetworkKeeper::repair(const config::Config& cf
     return std::nullopt;
   }
   last_refusal_.clear();
-  journal_ = conv->plan.journal;
+  took(*conv);
   if (conv->report.changed == 0) return std::move(conv->observed);
   const auto ms = std::chrono::duration_cast<std::chrono::microseconds>(
                       std::chrono::steady_clock::now() - t0).count() / 1000.0;

@@ -22,7 +22,7 @@ void StateKeeper::check_journal(const net::Journal& journal, Report& r) {
   const std::string& path = paths_.journal();
   const Stamp now = stamp(path);
   // Unchanged since it was last found right: the common case, one stat.
-  if (now.exists && now == journal_seen_) return;
+  if (journal_owed_.empty() && now.exists && now == journal_seen_) return;
   const std::string want = journal.empty() ? std::string() : net::encode_journal(journal);
   auto have = fs::read_if_exists(path);
   const bool right = have && (*have ? **have == want : want.empty());
@@ -30,12 +30,23 @@ void StateKeeper::check_journal(const net::Journal& journal, Report& r) {
     net::JournalStore store(path);
     const Status s = journal.empty() ? store.remove() : store.save(journal);
     if (!s) {
-      r.failed.push_back("cannot write back " + path + ": " + s.error().str());
+      // A failed atomic write leaves the file as it was: after a failed
+      // journal write that is the write-ahead record, which still covers
+      // everything rsagent holds.
+      r.failed.push_back("cannot write back " + path + ": " + s.error().str() +
+                         (journal_owed_.empty()
+                              ? std::string()
+                              : "; it keeps the write-ahead record of the last change, which covers "
+                                "everything rsagent holds"));
       return;
     }
-    r.repaired.push_back("journal " + path + (now.exists ? " was changed" : " was removed") +
-                         " behind rsagent's back; wrote it back from memory");
+    r.repaired.push_back(journal_owed_.empty()
+                             ? "journal " + path + (now.exists ? " was changed" : " was removed") +
+                                   " behind rsagent's back; wrote it back from memory"
+                             : "journal " + path + " written from memory at last (the write after the last "
+                                   "change had failed: " + journal_owed_ + ")");
   }
+  journal_owed_.clear();
   journal_seen_ = stamp(path);
 }
 

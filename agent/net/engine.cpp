@@ -176,9 +176,10 @@ Result<ApplyReport> Engine::apply(const Plan& plan, const Journal& prior) {
   }
   report.changed = static_cast<int>(done.size());
   // The intent already says exactly this unless something was being removed.
+  // If this write fails the kernel changes stay: undoing them could fail
+  // too, and the intent on disk already covers them all.
   if (!(plan.journal == plan.intent)) {
-    if (auto s = save_or_remove(plan.journal); !s)
-      return Result<ApplyReport>(s.error()).with_context("apply");
+    if (auto s = save_or_remove(plan.journal); !s) report.unsaved = s.error();
   }
   return report;
 }

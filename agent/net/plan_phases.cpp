@@ -61,14 +61,20 @@ Phase plan_sysctls(const DesiredState& want, const ObservedState& have, const Jo
       continue;
     }
     const int cur = it->second;
-    const auto* pe = find_entry<SysctlEntry>(prior, [&](const SysctlEntry& e) { return e.key == s.key; });
-    // Keep the first original while the kernel still holds our own write;
-    // a value someone else set since then is theirs and becomes the original.
-    const int original = (pe && cur == pe->wrote) ? pe->original : cur;
-    if (cur != s.value) p.actions.push_back(sysctl_action(s.key, cur, s.value));
     int ifindex = 0;
     for (const auto& l : have.links)
       if (l.name == s.key.iface) ifindex = l.ifindex;
+    const auto* pe = find_entry<SysctlEntry>(prior, [&](const SysctlEntry& e) { return e.key == s.key; });
+    // The original is the value before rsagent's first write, recorded once.
+    // A value found while running (someone wrote it since) is healed, never
+    // adopted as the original: stop would otherwise put back a passing
+    // write, such as an arp_ignore that answers no ARP at all. Only an
+    // interface of the same name but another index (deleted and made
+    // again) starts afresh: its settings are new. Index 0 is "all",
+    // "default", or an entry written before indexes were recorded.
+    const bool same_iface = pe && (pe->ifindex == 0 || ifindex == 0 || pe->ifindex == ifindex);
+    const int original = same_iface ? pe->original : cur;
+    if (cur != s.value) p.actions.push_back(sysctl_action(s.key, cur, s.value));
     p.entries.emplace_back(SysctlEntry{s.key, original, s.value, ifindex});
   }
   return p;

@@ -3,13 +3,16 @@
 // EADDRNOTAVAIL / ESRCH on deleting what is gone (the engine takes those as
 // success), ENODEV for an unknown interface, ENOENT for a sysctl of a
 // missing interface. Routes match as the kernel matches them: table,
-// destination, prefix and metric, and a delete also on protocol and type. `fail_on` injects one failure by substring.
+// destination, prefix and metric, and a delete also on protocol and type. `fail_on` injects one failure by substring;
+// `before_execute` runs before each batch of changes (a test's way to act
+// between the write-ahead journal and the kernel changes).
 #pragma once
 
 #include "rsagent/net/kernel.hpp"
 
 #include <algorithm>
 #include <cerrno>
+#include <functional>
 #include <map>
 #include <string>
 
@@ -21,6 +24,7 @@ class FakeKernel final : public net::Kernel {
   std::string fail_on;  // a substring of an action's object; that call fails with fail_errno
   int fail_errno = EPERM;
   int calls = 0;
+  std::function<void()> before_execute;
 
   FakeKernel() {
     state.links = {{1, "lo", true, true}, {2, "eth0", true, false}};
@@ -39,6 +43,7 @@ class FakeKernel final : public net::Kernel {
   Drained drain_events() override { return {}; }
 
   std::vector<Status> execute(const std::vector<net::KernelOp>& ops) override {
+    if (before_execute) before_execute();
     std::vector<Status> out;
     for (const auto& op : ops) {
       switch (op.kind) {

@@ -36,7 +36,7 @@ TEST_CASE("sysctl phase: writes only what differs and records every wanted key")
   CHECK(std::get<SysctlEntry>(p.entries[1]) == SysctlEntry{{"lo", "arp_ignore"}, 1, 1, 1});
 }
 
-TEST_CASE("sysctl phase: keeps the first original while the kernel holds rsagent's write") {
+TEST_CASE("sysctl phase: keeps the first original and heals a value someone else wrote") {
   ObservedState have = two_links();
   have.sysctls[{"all", "arp_ignore"}] = 1;
   DesiredState want;
@@ -44,8 +44,25 @@ TEST_CASE("sysctl phase: keeps the first original while the kernel holds rsagent
   Journal prior;
   prior.entries.push_back(SysctlEntry{{"all", "arp_ignore"}, 3, 1, 0});
   CHECK(std::get<SysctlEntry>(plan_sysctls(want, have, prior).entries[0]).original == 3);
-  have.sysctls[{"all", "arp_ignore"}] = 2;  // someone else wrote since: theirs is the original
-  CHECK(std::get<SysctlEntry>(plan_sysctls(want, have, prior).entries[0]).original == 2);
+  have.sysctls[{"all", "arp_ignore"}] = 8;  // someone else wrote since: healed, never the original
+  const Phase p = plan_sysctls(want, have, prior);
+  REQUIRE(p.actions.size() == 1);
+  CHECK(p.actions[0].str() == "set net.ipv4.conf.all.arp_ignore 8 -> 1");
+  CHECK(std::get<SysctlEntry>(p.entries[0]) == SysctlEntry{{"all", "arp_ignore"}, 3, 1, 0});
+}
+
+TEST_CASE("sysctl phase: an interface made again under the same name gets a fresh original") {
+  ObservedState have = two_links();  // eth0 is index 2
+  have.sysctls[{"eth0", "arp_ignore"}] = 2;
+  DesiredState want;
+  want.sysctls = {{{"eth0", "arp_ignore"}, 1}};
+  Journal prior;
+  prior.entries.push_back(SysctlEntry{{"eth0", "arp_ignore"}, 0, 1, 2});
+  CHECK(std::get<SysctlEntry>(plan_sysctls(want, have, prior).entries[0]).original == 0);
+  // The eth0 rsagent wrote to was index 7: this one is another interface.
+  prior.entries[0] = SysctlEntry{{"eth0", "arp_ignore"}, 0, 1, 7};
+  CHECK(std::get<SysctlEntry>(plan_sysctls(want, have, prior).entries[0]) ==
+        SysctlEntry{{"eth0", "arp_ignore"}, 2, 1, 2});
 }
 
 TEST_CASE("sysctl phase: an interface without /proc/sys entries is refused") {

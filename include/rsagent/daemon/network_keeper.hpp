@@ -3,7 +3,11 @@
 // at stop, and tell the Board how the network stands.
 // Owns: the Agent (and so the netlink socket) and the journal in memory,
 // which is the truth while the daemon runs whatever the file says (the
-// StateKeeper writes it back), and the last refused self-heal.
+// StateKeeper writes it back), and the last refused self-heal. When the
+// journal write after applying fails (a full /run), the memory still takes
+// the new ownership (the kernel holds it), the file keeps the write-ahead
+// record (a superset of it), and the failure is handed on, once, through
+// take_unsaved() so the StateKeeper writes the journal when it can.
 // Threads: the main thread only (libnl sockets are not thread-safe); the
 // Board it reports to is thread-safe. Errors: Result/Status for I/O; a
 // refused plan comes back as Converged::refused with every reason.
@@ -17,6 +21,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
 namespace rsagent::daemon {
 
@@ -47,13 +52,20 @@ class NetworkKeeper {
   [[nodiscard]] Result<int> open_events() { return agent_->open_events(); }
   net::Kernel::Drained drain_events() { return agent_->drain_events(); }
   [[nodiscard]] const net::Journal& journal() const { return journal_; }
+  // Why the last write of the journal after applying failed, once; nullopt
+  // when none failed since the last call. The file then holds the
+  // write-ahead record of that change, not journal().
+  [[nodiscard]] std::optional<std::string> take_unsaved() { return std::exchange(unsaved_, std::nullopt); }
   // Re-plans made (start, reloads, self-heal checks): what coalescing saves.
   [[nodiscard]] std::uint64_t replans() const { return replans_; }
 
  private:
   explicit NetworkKeeper(std::unique_ptr<Agent> agent) : agent_(std::move(agent)) {}
+  // An applied plan's ownership becomes the truth in memory.
+  void took(const Converged& conv);
   std::unique_ptr<Agent> agent_;
   net::Journal journal_;
+  std::optional<std::string> unsaved_;  // see take_unsaved()
   std::string last_refusal_;  // one line; empty when the last self-heal was not refused
   std::uint64_t replans_ = 0;
   std::uint64_t repairs_ = 0;

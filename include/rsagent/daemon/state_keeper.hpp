@@ -3,9 +3,12 @@
 // file, control socket, the state folders) are how `status`, `stop` and a
 // next `start` see it. An operator's `rm -rf /run/rsagent`, a tmpfiles
 // clean-up or a stray `echo > journal.json` must not make them say "not
-// running" while VIPs stay behind, or let a second daemon start. Owns: what
-// it last saw of each file. Threads: the daemon's main thread only. Errors:
-// check() returns one line per repair (for a warning) and per failure.
+// running" while VIPs stay behind, or let a second daemon start. The same
+// write-back finishes a journal write that failed after a change was
+// applied (journal_owed): until it succeeds the file keeps the write-ahead
+// record, a superset of what the kernel holds. Owns: what it last saw of
+// each file. Threads: the daemon's main thread only. Errors: check()
+// returns one line per repair (for a warning) and per failure.
 #pragma once
 
 #include "rsagent/daemon/paths.hpp"
@@ -13,6 +16,7 @@
 
 #include <string>
 #include <sys/types.h>
+#include <utility>
 #include <vector>
 
 namespace rsagent::daemon {
@@ -34,6 +38,10 @@ class StateKeeper {
   [[nodiscard]] Report check(const net::Journal& journal, pid_t pid, InstanceLock& lock);
   // The control socket was (re)bound at its path.
   void control_bound();
+  // The daemon's last write of the journal failed (`why`); the file holds
+  // the write-ahead record of that change. The next check()s write the
+  // daemon's journal until one succeeds, and say so.
+  void journal_owed(std::string why) { journal_owed_ = std::move(why); }
 
  private:
   struct Stamp {
@@ -50,6 +58,7 @@ class StateKeeper {
   Paths paths_;
   Stamp journal_seen_;  // the journal file as last checked and found right
   Stamp control_;       // the control socket as bound
+  std::string journal_owed_;  // why the daemon's last journal write failed; empty: none owed
 };
 
 }  // namespace rsagent::daemon

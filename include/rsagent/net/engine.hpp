@@ -1,8 +1,11 @@
 // The engine: observe, plan, apply with a write-ahead journal, revert.
 // Owns: the order of I/O around a Plan. The journal is written (atomically)
 // before the first kernel change; a failed apply rolls back what it did and
-// restores the previous journal. Threads: not thread-safe; the netlink thread
-// owns an Engine. Errors: Status with the failing object in the context.
+// restores the previous journal. Once every change is made, a failed final
+// write is not a failed apply: the file keeps the write-ahead record (a
+// superset of what the kernel now holds) and the report says so. Threads:
+// not thread-safe; the netlink thread owns an Engine. Errors: Status with
+// the failing object in the context.
 #pragma once
 
 #include "rsagent/net/journal.hpp"
@@ -17,6 +20,11 @@ namespace rsagent::net {
 struct ApplyReport {
   int changed = 0;  // kernel changes made
   int adopted = 0;  // objects found in place and recorded as not owned
+  // Every change is made, but writing plan.journal after them failed (a
+  // full /run): the file still holds plan.intent, which covers everything
+  // the kernel holds (and what left it), so a `stop` from the file alone
+  // still reverts all. The caller owes the file plan.journal.
+  std::optional<Error> unsaved;
 };
 
 class Engine {

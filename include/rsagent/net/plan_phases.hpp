@@ -30,8 +30,9 @@ struct Phase {
 // things go in before old ones go out, so a VIP switching modes is never
 // without a local form.
 
-// 1. ARP sysctls: writes for values that differ, and an entry per wanted key
-// keeping the first original while the kernel still holds rsagent's write.
+// 1. ARP sysctls: writes for values that differ (healing a value someone
+// else wrote), and an entry per wanted key keeping the first original
+// recorded for it, whatever the kernel holds now.
 [[nodiscard]] Phase plan_sysctls(const DesiredState& want, const ObservedState& have,
                                  const Journal& prior);
 
