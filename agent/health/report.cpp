@@ -70,8 +70,8 @@ void arp_guard_metrics(std::ostringstream& m, const ArpGuardView& g) {
   for (const auto& l : g.leaks)
     m << "rsagent_arp_leaks_total{vip=\"" << label(l.vip) << "\",interface=\"" << label(l.interface) << "\"} "
       << l.count << "\n";
-  m << "# HELP rsagent_arp_responders Distinct MACs that answered the last probe for a VIP; more than 1 is "
-       "ARP flux.\n# TYPE rsagent_arp_responders gauge\n";
+  m << "# HELP rsagent_arp_responders Distinct MACs that answered the last probe for a VIP (at most 8 "
+       "kept); more than 1 is ARP flux.\n# TYPE rsagent_arp_responders gauge\n";
   for (const auto& s : g.segments)
     m << "rsagent_arp_responders{vip=\"" << label(s.vip) << "\",interface=\"" << label(s.interface) << "\"} "
       << s.responders.size() << "\n";
