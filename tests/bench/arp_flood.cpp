@@ -7,8 +7,13 @@
 // than 64 KiB queued (/proc/PID/net/packet), so the daemon sees the flood
 // instead of the kernel dropping it. Prints the number of frames sent.
 // Usage: arp_flood IFACE KIND COUNT VIP [DAEMON_PID]
-#include <algorithm>
 #include <arpa/inet.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -16,15 +21,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <linux/if_ether.h>
-#include <linux/if_packet.h>
-#include <net/if.h>
 #include <random>
 #include <sstream>
 #include <string>
-#include <sys/socket.h>
 #include <thread>
-#include <unistd.h>
 
 namespace {
 

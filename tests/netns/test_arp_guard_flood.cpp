@@ -11,17 +11,17 @@
 #include <doctest/doctest.h>
 
 #include <arpa/inet.h>
-#include <atomic>
-#include <cstring>
-#include <fstream>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <atomic>
+#include <cstring>
+#include <fstream>
 #include <random>
 #include <sstream>
-#include <sys/socket.h>
 #include <thread>
-#include <unistd.h>
 
 using namespace rsagent::testing;
 using namespace std::chrono_literals;
@@ -89,8 +89,8 @@ long queued_bytes(int pid) {
 
 // An ARP frame (op 1 request, 2 reply), broadcast, from `mac` as Ethernet
 // and ARP sender.
-std::array<std::uint8_t, 42> arp_frame(std::uint16_t op, const std::array<std::uint8_t, 6>& mac, in_addr_t sender,
-                                       in_addr_t target) {
+std::array<std::uint8_t, 42> arp_frame(std::uint16_t op, const std::array<std::uint8_t, 6>& mac,
+                                       in_addr_t sender, in_addr_t target) {
   std::array<std::uint8_t, 42> f{};
   std::memset(f.data(), 0xff, 6);
   std::memcpy(f.data() + 6, mac.data(), 6);
@@ -124,12 +124,15 @@ std::uint64_t flood(const Netns& peer, int daemon_pid, std::uint16_t op, std::ui
     const in_addr_t vip = ::inet_addr(kVip);
     while (sent < count && !(stop && stop->load())) {
       if (sent % 64 == 0)
-        for (int i = 0; i < 5000 && queued_bytes(daemon_pid) > 64 * 1024; ++i) std::this_thread::sleep_for(100us);
+        for (int i = 0; i < 5000 && queued_bytes(daemon_pid) > 64 * 1024; ++i)
+          std::this_thread::sleep_for(100us);
       const std::uint64_t r = rng();
       std::array<std::uint8_t, 6> mac{0x02};  // unicast, locally administered
       std::memcpy(mac.data() + 1, &r, 5);
-      const in_addr_t host = htonl(0xc6120000u | static_cast<std::uint32_t>((r >> 40) & 0x1ffff));  // 198.18/15
-      const auto f = op == 1 ? arp_frame(1, mac, host, vip) : arp_frame(2, mac, vip, ::inet_addr("203.0.113.11"));
+      const in_addr_t host =
+          htonl(0xc6120000u | static_cast<std::uint32_t>((r >> 40) & 0x1ffff));  // 198.18/15
+      const auto f = op == 1 ? arp_frame(1, mac, host, vip)
+                             : arp_frame(2, mac, vip, ::inet_addr("203.0.113.11"));
       if (::send(fd, f.data(), f.size(), 0) == static_cast<ssize_t>(f.size())) ++sent;
     }
     ::close(fd);
@@ -140,15 +143,18 @@ std::uint64_t flood(const Netns& peer, int daemon_pid, std::uint16_t op, std::ui
 int start_daemon(const AgentNode& n) {
   n.run_in_background();
   REQUIRE(wait_until([&] { return status(n.ns).contains("arp_guard"); }, 20s));
-  REQUIRE(wait_until([&] { return status(n.ns)["arp_guard"]["interfaces"] == nlohmann::json::array({"eth0"}); },
-                     20s));
+  REQUIRE(wait_until(
+      [&] { return status(n.ns)["arp_guard"]["interfaces"] == nlohmann::json::array({"eth0"}); },
+      20s));
   return n.daemon_pid();
 }
 
 }  // namespace
 
-TEST_CASE("a flood of ARP requests for the VIP from 200,000 random MACs leaves the sentinel's MAC table at its "
-          "size and the daemon's memory where it was") {
+TEST_CASE(
+    "a flood of ARP requests for the VIP from 200,000 random MACs leaves the sentinel's MAC table "
+    "at its "
+    "size and the daemon's memory where it was") {
   Segment seg;
   const int pid = start_daemon(seg.node);
   REQUIRE(pid > 0);
@@ -163,7 +169,8 @@ TEST_CASE("a flood of ARP requests for the VIP from 200,000 random MACs leaves t
   CHECK(wait_until(
       [&] {
         table = status(seg.node.ns)["arp_guard"]["mac_table"];
-        return table.is_object() && table["evicted"].get<std::uint64_t>() + kMacTableSize >= sent * 3 / 4;
+        return table.is_object() &&
+               table["evicted"].get<std::uint64_t>() + kMacTableSize >= sent * 3 / 4;
       },
       20s, 200ms));
   MESSAGE("mac_table after " << sent << " frames: " << table.dump());
@@ -179,8 +186,10 @@ TEST_CASE("a flood of ARP requests for the VIP from 200,000 random MACs leaves t
   CHECK(st["arp_guard"]["enabled"] == true);
 }
 
-TEST_CASE("spoofed \"VIP is-at\" replies from random MACs during probe windows leave at most 8 responders, a "
-          "count of the rest, and log lines of bounded length") {
+TEST_CASE(
+    "spoofed \"VIP is-at\" replies from random MACs during probe windows leave at most 8 "
+    "responders, a "
+    "count of the rest, and log lines of bounded length") {
   Segment seg;
   const int pid = start_daemon(seg.node);
   REQUIRE(pid > 0);
@@ -193,7 +202,8 @@ TEST_CASE("spoofed \"VIP is-at\" replies from random MACs during probe windows l
         const auto st = status(seg.node.ns);
         if (!st.contains("arp_guard")) return false;
         for (const auto& s : st["arp_guard"]["segments"])
-          if (s["vip"] == kVip && s["interface"] == "eth0" && s["responders_more"].get<std::uint64_t>() > 0) {
+          if (s["vip"] == kVip && s["interface"] == "eth0" &&
+              s["responders_more"].get<std::uint64_t>() > 0) {
             segment = s;
             return true;
           }
@@ -204,11 +214,12 @@ TEST_CASE("spoofed \"VIP is-at\" replies from random MACs during probe windows l
   spoofer.join();
   REQUIRE(seen);
   MESSAGE(sent << " spoofed replies sent; segment: responders " << segment["responders"].size()
-                << ", responders_more " << segment["responders_more"]);
+               << ", responders_more " << segment["responders_more"]);
   CHECK(segment["responders"].size() == kMaxResponders);
   CHECK(segment["flux"] == true);
   const auto st = status(seg.node.ns);
-  CHECK(st["arp_guard"]["responders_dropped"].get<std::uint64_t>() >= segment["responders_more"].get<std::uint64_t>());
+  CHECK(st["arp_guard"]["responders_dropped"].get<std::uint64_t>() >=
+        segment["responders_more"].get<std::uint64_t>());
   for (const auto& s : st["arp_guard"]["segments"]) CHECK(s["responders"].size() <= kMaxResponders);
   // The spoofed answers carry the VIP as sender: nothing to learn from them.
   CHECK(st["arp_guard"]["mac_table"]["entries"].get<std::uint64_t>() <= kMaxResponders);

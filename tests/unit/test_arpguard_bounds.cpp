@@ -18,8 +18,12 @@ net::IpAddress ip(const char* s) { return *net::IpAddress::parse(s); }
 
 // A locally administered MAC numbered n.
 Mac mac_n(std::uint32_t n) {
-  return Mac{0x02, 0x42, static_cast<std::uint8_t>(n >> 24), static_cast<std::uint8_t>(n >> 16),
-             static_cast<std::uint8_t>(n >> 8), static_cast<std::uint8_t>(n)};
+  return Mac{0x02,
+             0x42,
+             static_cast<std::uint8_t>(n >> 24),
+             static_cast<std::uint8_t>(n >> 16),
+             static_cast<std::uint8_t>(n >> 8),
+             static_cast<std::uint8_t>(n)};
 }
 
 // An ARP frame (op 1 request, 2 reply) from `sha`/`spa` about `tpa`, parsed.
@@ -42,7 +46,8 @@ const net::IpAddress kSelf = ip("203.0.113.11");
 
 }  // namespace
 
-TEST_CASE("the MAC table keeps at most its size, evicts the least recently used first and counts it") {
+TEST_CASE(
+    "the MAC table keeps at most its size, evicts the least recently used first and counts it") {
   MacTable t(3);
   t.put(2, mac_n(1), "198.18.0.1");
   t.put(2, mac_n(2), "198.18.0.2");
@@ -84,7 +89,9 @@ TEST_CASE("the ledger learns no host from frames that have nothing to do with a 
   CHECK(v.mac_table_evicted == 0);
 }
 
-TEST_CASE("a flood of distinct MACs asking for the VIP leaves the MAC table at its size, evictions counted") {
+TEST_CASE(
+    "a flood of distinct MACs asking for the VIP leaves the MAC table at its size, evictions "
+    "counted") {
   Ledger ledger(config::ArpGuard{});
   ledger.set_vips({kVip});
   const Ledger::TimePoint t0{};
@@ -93,8 +100,8 @@ TEST_CASE("a flood of distinct MACs asking for the VIP leaves the MAC table at i
     ledger.frame(2, "eth0", arp(1, mac_n(n), host_n(n), kVip), false, t0, 1000);
   CHECK(ledger.macs().size() == kMacTableSize);
   CHECK(ledger.macs().evicted() == flood - kMacTableSize);
-  CHECK(ledger.macs().contains(2, mac_n(flood - 1)));     // the newest stay
-  CHECK_FALSE(ledger.macs().contains(2, mac_n(0)));       // the oldest went
+  CHECK(ledger.macs().contains(2, mac_n(flood - 1)));  // the newest stay
+  CHECK_FALSE(ledger.macs().contains(2, mac_n(0)));    // the oldest went
   health::ArpGuardView v;
   ledger.fill(v);
   CHECK(v.mac_table_entries == kMacTableSize);
@@ -102,7 +109,9 @@ TEST_CASE("a flood of distinct MACs asking for the VIP leaves the MAC table at i
   CHECK(v.mac_table_evicted == flood - kMacTableSize);
 }
 
-TEST_CASE("a responder's address, learnt and then read to name it, outlives hosts learnt before that read") {
+TEST_CASE(
+    "a responder's address, learnt and then read to name it, outlives hosts learnt before that "
+    "read") {
   using namespace std::chrono;
   Ledger ledger(config::ArpGuard{});
   ledger.set_vips({kVip});
@@ -122,7 +131,8 @@ TEST_CASE("a responder's address, learnt and then read to name it, outlives host
   CHECK(ledger.macs().size() == kMacTableSize);
   // The window closes: naming the neighbour reads its entry, which makes it the newest.
   ledger.close_windows(t0 + seconds(1), 1001);
-  ledger.frame(2, "eth0", arp(1, mac_n(0x10000), host_n(0x1000), kVip), false, t0 + seconds(1), 1001);
+  ledger.frame(2, "eth0", arp(1, mac_n(0x10000), host_n(0x1000), kVip), false, t0 + seconds(1),
+               1001);
   CHECK(ledger.macs().contains(2, neighbour));
   CHECK_FALSE(ledger.macs().contains(2, mac_n(1)));  // the oldest asker went instead
   CHECK(ledger.macs().evicted() == 1);
@@ -137,8 +147,10 @@ TEST_CASE("a responder's address, learnt and then read to name it, outlives host
   CHECK(ledger.macs().contains(2, director));
 }
 
-TEST_CASE("spoofed answers from many MACs in one probe window: kMaxRespondersPerWindow kept, the rest counted, "
-          "and /status and /metrics show both") {
+TEST_CASE(
+    "spoofed answers from many MACs in one probe window: kMaxRespondersPerWindow kept, the rest "
+    "counted, "
+    "and /status and /metrics show both") {
   using namespace std::chrono;
   health::Board board({}, "/nonexistent/maintenance");
   Ledger ledger(config::ArpGuard{});
@@ -146,7 +158,8 @@ TEST_CASE("spoofed answers from many MACs in one probe window: kMaxRespondersPer
   const Ledger::TimePoint t0{};
   const std::uint32_t spoofed = 10'000;
   ledger.opened(kVip, 2, "eth0", t0 + seconds(1));
-  for (std::uint32_t n = 0; n < spoofed; ++n) ledger.frame(2, "eth0", arp(2, mac_n(n), kVip, kSelf), false, t0, 1000);
+  for (std::uint32_t n = 0; n < spoofed; ++n)
+    ledger.frame(2, "eth0", arp(2, mac_n(n), kVip, kSelf), false, t0, 1000);
   // The first ones kept answer again: no new MAC, nothing more counted.
   ledger.frame(2, "eth0", arp(2, mac_n(0), kVip, kSelf), false, t0, 1000);
   ledger.close_windows(t0 + seconds(1), 1001);
@@ -168,8 +181,8 @@ TEST_CASE("spoofed answers from many MACs in one probe window: kMaxRespondersPer
   CHECK(st["arp_guard"]["responders_dropped"] == spoofed - kMaxRespondersPerWindow);
   CHECK(st["arp_guard"]["mac_table"]["capacity"] == kMacTableSize);
   const std::string m = health::metrics_text(*snap, board);
-  CHECK(m.find("\nrsagent_arp_responders_dropped_total " + std::to_string(spoofed - kMaxRespondersPerWindow) +
-               "\n") != std::string::npos);
+  CHECK(m.find("\nrsagent_arp_responders_dropped_total " +
+               std::to_string(spoofed - kMaxRespondersPerWindow) + "\n") != std::string::npos);
   CHECK(m.find("\nrsagent_arp_mac_table_entries 0\n") != std::string::npos);
   CHECK(m.find("\nrsagent_arp_mac_table_evicted_total 0\n") != std::string::npos);
 
