@@ -63,11 +63,15 @@ json arp_guard_json(const ArpGuardView& g) {
       responders.push_back({{"mac", r.mac}, {"ip", r.ip.empty() ? json(nullptr) : json(r.ip)},
                             {"first_seen", r.first_seen_unix}, {"last_seen", r.last_seen_unix}});
     segments.push_back({{"vip", s.vip}, {"interface", s.interface}, {"flux", s.responders.size() >= 2},
-                        {"responders", std::move(responders)}, {"probed", s.probed_unix}});
+                        {"responders", std::move(responders)}, {"responders_more", s.responders_more},
+                        {"probed", s.probed_unix}});
   }
   json out{{"enabled", g.enabled}, {"probing", g.probing}, {"on_leak", g.on_leak},
            {"interfaces", g.interfaces}, {"probes_sent", g.probes_sent}, {"sweeps", g.sweeps},
-           {"leaks", std::move(leaks)}, {"segments", std::move(segments)}};
+           {"leaks", std::move(leaks)}, {"segments", std::move(segments)},
+           {"mac_table", {{"entries", g.mac_table_entries}, {"capacity", g.mac_table_capacity},
+                          {"evicted", g.mac_table_evicted}}},
+           {"responders_dropped", g.responders_dropped}};
   if (!g.enabled) out["off_reason"] = g.off_reason;
   if (!g.not_ready.empty()) out["not_ready"] = g.not_ready;
   return out;
@@ -82,11 +86,26 @@ void arp_guard_metrics(std::ostringstream& m, const ArpGuardView& g) {
   for (const auto& l : g.leaks)
     m << "rsagent_arp_leaks_total{vip=\"" << label(l.vip) << "\",interface=\"" << label(l.interface) << "\"} "
       << l.count << "\n";
-  m << "# HELP rsagent_arp_responders Distinct MACs that answered the last probe for a VIP; more than 1 is "
-       "ARP flux.\n# TYPE rsagent_arp_responders gauge\n";
+  m << "# HELP rsagent_arp_responders Distinct MACs that answered the last probe for a VIP (at most 8 "
+       "kept); more than 1 is ARP flux.\n# TYPE rsagent_arp_responders gauge\n";
   for (const auto& s : g.segments)
     m << "rsagent_arp_responders{vip=\"" << label(s.vip) << "\",interface=\"" << label(s.interface) << "\"} "
       << s.responders.size() << "\n";
+  m << "# HELP rsagent_arp_mac_table_entries Hosts (interface, MAC) whose IP the ARP flux sentinel "
+       "keeps, at most rsagent_arp_mac_table_capacity.\n# TYPE rsagent_arp_mac_table_entries gauge\n"
+       "rsagent_arp_mac_table_entries "
+    << g.mac_table_entries << "\n";
+  m << "# HELP rsagent_arp_mac_table_capacity The size of the sentinel's MAC table.\n"
+       "# TYPE rsagent_arp_mac_table_capacity gauge\nrsagent_arp_mac_table_capacity "
+    << g.mac_table_capacity << "\n";
+  m << "# HELP rsagent_arp_mac_table_evicted_total Hosts the full MAC table forgot (least recently "
+       "used) to learn another.\n# TYPE rsagent_arp_mac_table_evicted_total counter\n"
+       "rsagent_arp_mac_table_evicted_total "
+    << g.mac_table_evicted << "\n";
+  m << "# HELP rsagent_arp_responders_dropped_total Answers to a probe from MACs past the ones kept "
+       "per probe (8), counted, not listed.\n# TYPE rsagent_arp_responders_dropped_total counter\n"
+       "rsagent_arp_responders_dropped_total "
+    << g.responders_dropped << "\n";
 }
 
 }  // namespace

@@ -1,9 +1,15 @@
 // What the ARP flux sentinel has learnt, kept apart from its sockets so it
 // is tested without root. Owns: the open probe windows and the answers in
 // them, each VIP's responders per interface (with first and last seen), the
-// leaks by VIP and interface, the MAC -> IP of hosts seen on each segment,
-// and the log lines about them (a leak at most once per kLeakLogEvery per
-// VIP and interface; flux when the responders change, and when it ends).
+// leaks by VIP and interface, the MAC -> IP of hosts on each segment (a
+// MacTable), and the log lines about them (a leak at most once per
+// kLeakLogEvery per VIP and interface; flux when the responders change, and
+// when it ends). Everything the wire can grow is bounded: the MAC -> IP
+// table keeps kMacTableSize entries (least recently used out, evictions
+// counted) and learns only from frames that answer an open window, ask for
+// a VIP, or come from a host that answered one; a window keeps at most
+// kMaxRespondersPerWindow MACs and counts the answers past them; a flux log
+// line is one line of at most kMaxLogLine bytes.
 // Times come from the caller (steady for holds and windows, unix seconds for
 // the report). No threads (the sentinel's thread owns it); no failures.
 #pragma once
@@ -13,7 +19,10 @@
 #include "rsagent/health/arp_guard_view.hpp"
 
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <functional>
+#include <list>
 #include <map>
 #include <optional>
 #include <set>
@@ -28,6 +37,44 @@ namespace rsagent::arpguard {
 inline constexpr std::chrono::seconds kLeakHold{60};
 // A leak is logged at most this often per VIP and interface.
 inline constexpr std::chrono::seconds kLeakLogEvery{60};
+// The MAC -> IP table's size: far more hosts than a segment a real server
+// probes has, and about 150 KB however many MACs a flood makes up.
+inline constexpr std::size_t kMacTableSize = 1024;
+// The MACs kept per probe window (and so per VIP and interface): flux needs
+// two, an operator reads a few; a flood of spoofed answers is counted.
+inline constexpr std::size_t kMaxRespondersPerWindow = 8;
+// A flux log line is cut here (8 responders with IPv6 addresses fit).
+inline constexpr std::size_t kMaxLogLine = 1024;
+
+// The IP a host has, by interface and MAC, for at most `capacity` hosts: a
+// new one past the capacity takes the place of the least recently used
+// (learnt or read), and each such eviction is counted.
+class MacTable {
+ public:
+  explicit MacTable(std::size_t capacity = kMacTableSize) : capacity_(capacity == 0 ? 1 : capacity) {}
+  // Learns (or replaces) the IP; the entry becomes the most recently used.
+  void put(int ifindex, const Mac& mac, std::string ip);
+  // The IP, or nullptr; a hit becomes the most recently used.
+  [[nodiscard]] const std::string* get(int ifindex, const Mac& mac);
+  // Whether the table has the host, without making it recently used.
+  [[nodiscard]] bool contains(int ifindex, const Mac& mac) const { return index_.count({ifindex, mac}) != 0; }
+  // Forgets the hosts of interfaces not in `ifindexes`.
+  void keep_interfaces(const std::set<int>& ifindexes);
+  [[nodiscard]] std::size_t size() const { return index_.size(); }
+  [[nodiscard]] std::size_t capacity() const { return capacity_; }
+  [[nodiscard]] std::uint64_t evicted() const { return evicted_; }
+
+ private:
+  using Key = std::pair<int, Mac>;
+  struct Entry {
+    Key key;
+    std::string ip;
+  };
+  std::size_t capacity_;
+  std::list<Entry> order_;  // most recently used first
+  std::map<Key, std::list<Entry>::iterator> index_;
+  std::uint64_t evicted_ = 0;
+};
 
 class Ledger {
  public:
@@ -64,6 +111,7 @@ class Ledger {
   // Something the report shows changed since the last clear_changed().
   [[nodiscard]] bool changed() const { return changed_; }
   void clear_changed() { changed_ = false; }
+  [[nodiscard]] const MacTable& macs() const { return macs_; }
 
  private:
   struct Window {
@@ -72,6 +120,7 @@ class Ledger {
     std::string interface;
     TimePoint deadline;
     std::map<Mac, std::string> seen;  // MAC -> the answering host's IP, if the frame told
+    std::uint64_t more = 0;           // answers from further MACs, past kMaxRespondersPerWindow
   };
   struct Responder {
     std::string ip;
@@ -80,8 +129,9 @@ class Ledger {
   };
   struct Segment {
     std::map<Mac, Responder> responders;
+    std::uint64_t more = 0;  // the last window's answers past kMaxRespondersPerWindow
     std::int64_t probed = 0;
-    std::string flux_logged;  // the flux line logged last; empty: no flux
+    std::string flux_logged;  // who the flux line logged last named; empty: no flux
   };
   struct LeakState {
     std::string kind;
@@ -92,6 +142,10 @@ class Ledger {
   using Key = std::pair<net::IpAddress, std::string>;  // VIP, interface
 
   void learn_ip(int ifindex, const Frame& f);
+  // Whether the MAC answered a probe on the interface: in an open window or
+  // among a segment's responders.
+  [[nodiscard]] bool answered(int ifindex, const std::string& interface, const Mac& mac) const;
+  void index_responders();
   std::string ip_of(int ifindex, const std::string& interface, const Mac& mac);
   void leak(const Leak& l, const std::string& interface, TimePoint now, std::int64_t unix_now);
   void finish(const Window& w, std::int64_t unix_now);
@@ -102,7 +156,10 @@ class Ledger {
   std::vector<Window> windows_;
   std::map<Key, Segment> segments_;
   std::map<Key, LeakState> leaks_;
-  std::map<std::pair<int, Mac>, std::string> mac_ip_;
+  MacTable macs_;
+  // How many segments list each (interface, MAC) as a responder.
+  std::map<std::pair<std::string, Mac>, int> responder_refs_;
+  std::uint64_t responders_dropped_ = 0;
   std::optional<TimePoint> last_leak_;
   std::string last_leak_text_;
   bool changed_ = false;

@@ -1,4 +1,4 @@
-// The ARP flux sentinel (issue #14). Owns: one AF_PACKET socket per up
+// The ARP flux sentinel. Owns: one AF_PACKET socket per up
 // non-loopback Ethernet interface (a kernel BPF filter lets only ARP and
 // ICMPv6 neighbour advertisements reach user space), the probe schedule
 // (scheduler.hpp), what it has learnt (ledger.hpp: leaks by VIP and
@@ -11,7 +11,10 @@
 //    a VIP), an IPv6 NS from its link-local address; the distinct MACs that
 //    answer within the window are the VIP's responders there. Two or more
 //    is ARP flux: a warning, a gauge and /status, not a verdict change (this
-//    node is fine; a neighbour is wrong).
+//    node is fine; a neighbour is wrong). At most kMaxRespondersPerWindow
+//    MACs are kept per probe, the rest counted.
+//  - Memory: bounded whatever the segment sends (ledger.hpp: a fixed-size
+//    MAC -> IP table, learnt only from frames about a VIP or its answers).
 // Interfaces are re-scanned every few seconds; the VIPs change on update().
 // Threads: its own thread (poll on the sockets and an eventfd, stops
 // within one wake-up); update() and stop() from any thread; it publishes

@@ -33,18 +33,27 @@ struct ArpGuardView {
     std::int64_t first_seen_unix = 0;
     std::int64_t last_seen_unix = 0;
   };
-  // The answers to the last probe for one VIP on one interface.
+  // The answers to the last probe for one VIP on one interface: at most
+  // arpguard::kMaxRespondersPerWindow MACs, and a count of the answers from
+  // further MACs that were not kept.
   struct Segment {
     std::string vip;
     std::string interface;
     std::vector<Responder> responders;
     std::int64_t probed_unix = 0;
+    std::uint64_t responders_more = 0;
   };
   std::vector<Leak> leaks;
   std::vector<Segment> segments;
   std::uint64_t probes_sent = 0;
   std::uint64_t sweeps = 0;
   std::vector<std::string> interfaces;  // watched now
+  // The sentinel's MAC -> IP table (bounded, least recently used out) and
+  // the answers past the per-probe cap, over the daemon's life.
+  std::uint64_t mac_table_entries = 0;
+  std::uint64_t mac_table_capacity = 0;
+  std::uint64_t mac_table_evicted = 0;
+  std::uint64_t responders_dropped = 0;
 };
 
 }  // namespace rsagent::health
