@@ -149,8 +149,9 @@ void limit(C& cli, std::chrono::milliseconds t, Deadline& deadline) {
 }
 
 bool status_ok(const config::Check& ck, int status) {
-  return ck.expect.empty() ? (status >= 200 && status <= 399)
-                           : std::find(ck.expect.begin(), ck.expect.end(), status) != ck.expect.end();
+  return ck.expect.empty()
+             ? (status >= 200 && status <= 399)
+             : std::find(ck.expect.begin(), ck.expect.end(), status) != ck.expect.end();
 }
 
 // What one GET saw: the status (0 before the headers were complete) and at
@@ -187,11 +188,13 @@ ProbeResult judge(const config::Check& ck, const httplib::Result& res, const Ans
   // by itself: judged on what was read), or a status that fails already.
   const bool judged = res || a.cut || (a.status != 0 && !status_ok(ck, a.status));
   if (!judged && why == Deadline::Why::kDeadline) {
-    const std::string limit = "the deadline of " + std::to_string(ck.timeout.count()) +
-                              " ms (counted from the connect)";
+    const std::string limit =
+        "the deadline of " + std::to_string(ck.timeout.count()) + " ms (counted from the connect)";
     if (a.status == 0) return {false, what + "no status and headers within " + limit, {}};
-    return {false, what + "status " + std::to_string(a.status) + " but the body did not end within " +
-                       limit + ", " + std::to_string(a.body.size()) + " bytes read", {}};
+    return {false,
+            what + "status " + std::to_string(a.status) + " but the body did not end within " +
+                limit + ", " + std::to_string(a.body.size()) + " bytes read",
+            {}};
   }
   if (!judged) return {false, what + describe(res.error(), ck.timeout), {}};
   if (!status_ok(ck, a.status)) return {false, what + "status " + std::to_string(a.status), {}};
@@ -209,7 +212,8 @@ ProbeResult probe_http(const config::Check& ck, int cancel_fd) {
   const int port = ck.address.port;
   httplib::Headers headers{{"User-Agent", "rsagent-check"}};
   Deadline deadline(Steady::now() + ck.timeout, cancel_fd);
-  if (!deadline.armed()) return {false, "GET " + ck.url + ": not run: no eventfd or thread to watch its deadline", {}};
+  if (!deadline.armed())
+    return {false, "GET " + ck.url + ": not run: no eventfd or thread to watch its deadline", {}};
   Answer a;
   if (ck.tls) {
     // The client is named for the host the certificate carries (SNI and

@@ -371,7 +371,9 @@ Result<RunResult> run(const std::vector<std::string>& argv, const RunOptions& op
   }
   const bool exited = watch(pidfd.get(), rd, t0 + opts.timeout, opts, r);
   end_group(*pid, pidfd, exited, opts, r);
-  drain_output(rd, opts, r);
+  // After a cancel nobody reads the output, and the caller (a stop) must
+  // not wait for something that left the group and holds the pipe.
+  if (r.ending != Ending::kCancelled) drain_output(rd, opts, r);
   r.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(Steady::now() - t0);
   return r;
 }

@@ -38,8 +38,11 @@ while True:
     c, _ = s.accept()
     threading.Thread(target=serve, args=(c,), daemon=True).start()
 PY
-ip netns exec "$ns" python3 "$work/trickle.py" &
-sleep 0.5
+ip netns exec "$ns" python3 "$work/trickle.py" & disown
+for _ in $(seq 100); do
+  [ -n "$(ip netns exec "$ns" ss -Htln '( sport = :8080 )')" ] && break
+  sleep 0.05
+done
 
 config() {  # TIMEOUT INTERVAL
   cat >"$work/rsagent.json" <<J
@@ -72,11 +75,19 @@ run_case() {  # TIMEOUT INTERVAL NEXT_INTERVAL
   fi
   config "$timeout" "$3"  # a changed check: the reload replaces the running probe
   wait_probing
-  t0=$(date +%s%N); rsa reload >/dev/null
-  printf '%-40s %s ms\n' "reload during a probe, timeout $timeout" "$(ms "$t0")"
-  wait_probing
-  t0=$(date +%s%N); rsa stop >/dev/null
-  printf '%-40s %s ms\n' "stop during a probe, timeout $timeout" "$(ms "$t0")"
+  local rc=0
+  t0=$(date +%s%N); rsa reload >/dev/null 2>&1 || rc=$?
+  printf '%-40s %s ms (exit %s)\n' "reload during a probe, timeout $timeout" "$(ms "$t0")" "$rc"
+  wait_probing || true
+  rc=0
+  t0=$(date +%s%N); rsa stop >/dev/null 2>&1 || rc=$?
+  printf '%-40s %s ms (exit %s)\n' "stop during a probe, timeout $timeout" "$(ms "$t0")" "$rc"
+  # Whatever is left (a daemon that did not stop) goes before the next case.
+  for p in $(ip netns pids "$ns"); do
+    grep -q "^rsagent" "/proc/$p/comm" 2>/dev/null && kill -9 "$p" 2>/dev/null || true
+  done
+  sleep 0.2
+  rsa stop >/dev/null 2>&1 || true
 }
 run_case 1s 2s 3s
 run_case 30s 60s 50s

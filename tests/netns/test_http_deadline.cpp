@@ -1,8 +1,8 @@
 // An http check keeps its deadline whatever the checked service sends: a
-// server in the namespace that trickles its headers or its body a byte every
-// 0.5 s makes the check go down at its timeout, a stop or a reload while
-// such a probe runs returns at once, and a body longer than max_body is cut
-// and judged on what was read.
+// server in the namespace that trickles its headers, its body or its TLS
+// handshake a byte every 0.5 s makes the check go down at its timeout, a
+// stop or a reload while such a probe runs returns at once, and a body
+// longer than max_body is cut and judged on what was read.
 #include "../support/netns.hpp"
 #include "../support/nsnet.hpp"
 
@@ -111,8 +111,8 @@ void start(const AgentNode& n) {
 
 std::string slow_check(const std::string& timeout, const std::string& interval) {
   return R"({"vips": [], "health": {"checks": [{"name": "slow", "type": "http",
-    "url": "http://127.0.0.1:8080/", "timeout": ")" + timeout + R"(", "interval": ")" +
-         interval + R"(", "rise": 1, "fall": 1}]}})";
+    "url": "http://127.0.0.1:8080/", "timeout": ")" +
+         timeout + R"(", "interval": ")" + interval + R"(", "rise": 1, "fall": 1}]}})";
 }
 
 // 40 bytes at 0.5 s: 20 s, far past any bound below.
@@ -122,11 +122,13 @@ const std::string kDrip(40, 'a');
 
 TEST_CASE("an http check whose server trickles its headers goes down at its deadline") {
   AgentNode n(slow_check("1s", "2s"));
-  Trickler srv(n.ns, 8080, "HTTP/1.1 200 OK\r\nX-Slow: ", kDrip, "\r\nContent-Length: 3\r\n\r\nok\n");
+  Trickler srv(n.ns, 8080, "HTTP/1.1 200 OK\r\nX-Slow: ", kDrip,
+               "\r\nContent-Length: 3\r\n\r\nok\n");
   start(n);
   std::pair<std::string, std::string> got;
   CHECK(wait_until([&] { return (got = check_of(n.ns, "slow")).first == "down"; }, 10s));
-  CHECK(got.second.find("no status and headers within the deadline of 1000 ms") != std::string::npos);
+  CHECK(got.second.find("no status and headers within the deadline of 1000 ms") !=
+        std::string::npos);
   CHECK(n.rsagent("stop").code == 0);
 }
 
@@ -141,13 +143,27 @@ TEST_CASE("an http check whose server trickles its body goes down at its deadlin
   CHECK(n.rsagent("stop").code == 0);
 }
 
+TEST_CASE("an https check whose server trickles its TLS handshake goes down at its deadline") {
+  AgentNode n(R"({"vips": [], "health": {"checks": [{"name": "slow", "type": "http",
+    "url": "https://127.0.0.1:8080/", "tls_verify": false, "timeout": "1s", "interval": "2s",
+    "rise": 1, "fall": 1}]}})");
+  // A TLS handshake record header announcing 16 KiB, then its bytes slowly.
+  Trickler srv(n.ns, 8080, std::string("\x16\x03\x03\x40\x00", 5), kDrip);
+  start(n);
+  std::pair<std::string, std::string> got;
+  CHECK(wait_until([&] { return (got = check_of(n.ns, "slow")).first == "down"; }, 10s));
+  CHECK(got.second.find("within the deadline of 1000 ms") != std::string::npos);
+  CHECK(n.rsagent("stop").code == 0);
+}
+
 TEST_CASE("a reload and a stop while an http probe is trickled return at once") {
   // A long timeout: only a cancel, not the deadline, can end these probes soon.
   AgentNode n(slow_check("30s", "60s"));
   Trickler srv(n.ns, 8080, "HTTP/1.1 200 OK\r\nX-Slow: ", kDrip);
   start(n);
   // A first probe is under way: the server has a connection.
-  REQUIRE(wait_until([&] { return n.ns.run("ss -Htn state established '( sport = :8080 )'").out != ""; }, 5s));
+  REQUIRE(wait_until(
+      [&] { return n.ns.run("ss -Htn state established '( sport = :8080 )'").out != ""; }, 5s));
   // A changed check makes the reload replace the running probes.
   n.write_config(slow_check("30s", "50s"));
   auto t0 = std::chrono::steady_clock::now();
@@ -156,7 +172,8 @@ TEST_CASE("a reload and a stop while an http probe is trickled return at once") 
   CHECK_MESSAGE(reload.code == 0, reload.out);
   CHECK(reload_took < 5s);
   // The new Monitor's first probe is trickled too.
-  REQUIRE(wait_until([&] { return n.ns.run("ss -Htn state established '( sport = :8080 )'").out != ""; }, 5s));
+  REQUIRE(wait_until(
+      [&] { return n.ns.run("ss -Htn state established '( sport = :8080 )'").out != ""; }, 5s));
   t0 = std::chrono::steady_clock::now();
   const auto stop = n.rsagent("stop");
   const auto stop_took = std::chrono::steady_clock::now() - t0;

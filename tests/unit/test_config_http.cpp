@@ -41,12 +41,14 @@ TEST_CASE("an http check reads 64 KiB of body unless max_body says otherwise") {
   CHECK(again.config->health.checks[0] == set.config->health.checks[0]);
 }
 
-TEST_CASE("max_body is a byte count up to 1 MiB, for http checks only, and no shorter than contains") {
+TEST_CASE(
+    "max_body is a byte count up to 1 MiB, for http checks only, and no shorter than contains") {
   CHECK(has_error(one(with_check(R"(, "max_body": 0)")), "rsagent.json:1:", "max_body"));
   CHECK(has_error(one(with_check(R"(, "max_body": 2000000)")), "rsagent.json:1:", "max_body"));
   CHECK(has_error(one(with_check(R"(, "max_body": "64k")")), "rsagent.json:1:", "max_body"));
-  CHECK(has_error(one(with_check(R"(, "max_body": 4, "contains": "longer")")), "rsagent.json:1:",
-                  "longer than max_body (4)"));
-  CHECK(has_error(one(R"({"health": {"checks": [{"name": "t", "type": "tcp", "address": "127.0.0.1:80", "max_body": 10}]}})"),
-                  "rsagent.json:1:", "\"max_body\" is for http checks"));
+  CHECK(has_error(one(with_check(R"(, "max_body": 4, "contains": "longer")")),
+                  "rsagent.json:1:", "longer than max_body (4)"));
+  CHECK(has_error(
+      one(R"({"health": {"checks": [{"name": "t", "type": "tcp", "address": "127.0.0.1:80", "max_body": 10}]}})"),
+      "rsagent.json:1:", "\"max_body\" is for http checks"));
 }

@@ -87,7 +87,8 @@ TEST_CASE("a command whose previous child is not reaped yet is not started again
   CHECK(again.ok());
 }
 
-TEST_CASE("stuck children share one reaper thread, and while their table is full no command starts") {
+TEST_CASE(
+    "stuck children share one reaper thread, and while their table is full no command starts") {
   REQUIRE(eventually([] { return !proc::stuck_children().reaper_running; }));
   // The reaper ends with its last child; give its thread time to go.
   std::this_thread::sleep_for(50ms);

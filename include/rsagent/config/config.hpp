@@ -98,7 +98,8 @@ struct Check {
   std::string path = "/";            // http: path and query
   std::vector<int> expect;           // http: empty means 200-399
   std::string contains;              // http: required in the body (within max_body)
-  std::size_t max_body = kDefaultMaxBody;  // http: body bytes read at most; the rest is not read
+  // http: body bytes read at most; the rest of a body is not read
+  std::size_t max_body = kDefaultMaxBody;
   std::string host;                  // http: Host header and TLS SNI (default: the URL's host)
   bool tls = false;                  // http: an https:// URL
   bool tls_verify = true;            // https: check the certificate against the system CAs

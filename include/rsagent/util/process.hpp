@@ -4,18 +4,17 @@
 // pipe of its output; and that pipe. A command that closes its output and
 // hangs (`exec >/dev/null 2>&1; sleep 30`) still ends at the deadline: the
 // whole group gets SIGKILL, and so does anything the command left running
-// when it exits; the child is always reaped: at once, or, when it survives
+// when it exits. The child is always reaped: at once, or, when it survives
 // SIGKILL (stuck in the kernel, D state), later by the one reaper thread the
 // whole process shares (see "Children that outlived SIGKILL" below). Output
-// is captured up to a cap
-// and the rest read and dropped, so a chatty command never blocks on a full
-// pipe. The child gets /dev/null as stdin, an empty signal mask and default
-// signal dispositions (the daemon blocks signals for its signalfd and
-// ignores SIGPIPE; a command must not inherit either).
+// is captured up to a cap and the rest read and dropped, so a chatty command
+// never blocks on a full pipe. The child gets /dev/null as stdin, an empty
+// signal mask and default signal dispositions (the daemon blocks signals for
+// its signalfd and ignores SIGPIPE; a command must not inherit either).
 // Threads: run() blocks its caller for at most its timeout plus a second's
-// grace for the kill (50 ms after a cancel); any number of threads may run at
-// once. The reaper thread is started when a first child outlives SIGKILL and
-// ends when the last such child is reaped.
+// grace for the kill and 0.1 s for the last output; after a cancel, for at
+// most 50 ms more. Any number of threads may run at once. The reaper thread is started when a
+// first child outlives SIGKILL and ends when the last such child is reaped.
 // Errors: a command that cannot be started is an Error with errno and the
 // program ("run /usr/local/bin/check-disk: No such file or directory"), and
 // so is a command not started because of a stuck earlier one; a command
