@@ -70,7 +70,7 @@ class Deadline {
   Deadline(const Deadline&) = delete;
   Deadline& operator=(const Deadline&) = delete;
 
-  // False when the watch could not start (no eventfd): the probe must not
+  // False when the watch could not start (no eventfd or thread): the probe must not
   // run without its deadline.
   [[nodiscard]] bool armed() const { return thread_.joinable(); }
 

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <mutex>
 #include <optional>
+#include <system_error>
 #include <thread>
 
 extern char** environ;
@@ -134,7 +135,8 @@ class Reaper {
     return why;
   }
 
-  // Takes the child over; false (nothing taken) without a pidfd or a wake.
+  // Takes the child over; false (nothing taken) without a pidfd, an eventfd
+  // or a thread.
   bool adopt(pid_t pid, UniqueFd pidfd, const std::string& owner) {
     if (pidfd.get() < 0 || wake_.get() < 0) return false;
     std::lock_guard<std::mutex> lock(mutex_);
@@ -142,10 +144,15 @@ class Reaper {
     if (running_) {
       const std::uint64_t one = 1;
       (void)!::write(wake_.get(), &one, sizeof one);
-    } else {
-      running_ = true;
-      std::thread([this] { run(); }).detach();
+      return true;
     }
+    try {
+      std::thread([this] { run(); }).detach();
+    } catch (const std::system_error&) {
+      table_.pop_back();  // no thread to spare: not taken
+      return false;
+    }
+    running_ = true;
     return true;
   }
 
@@ -214,7 +221,7 @@ StuckChildren stuck_children() { return reaper().stats(); }
 Status hand_to_reaper(pid_t pid, const std::string& owner) {
   UniqueFd pidfd(pidfd_open(pid));
   if (pidfd.get() < 0) return errno_error(errno, "pidfd_open " + std::to_string(pid));
-  if (!reaper().adopt(pid, std::move(pidfd), owner)) return make_error("reaper: no eventfd");
+  if (!reaper().adopt(pid, std::move(pidfd), owner)) return make_error("reaper: no eventfd or thread to spare");
   return {};
 }
 
@@ -311,8 +318,8 @@ void end_group(pid_t pid, UniqueFd& pidfd, bool exited, const RunOptions& opts, 
   const auto grace = r.ending == Ending::kCancelled ? kCancelKillGrace : kKillGrace;
   if (!exited && !wait_exit(pidfd.get(), Steady::now() + grace)) {
     // Stuck in the kernel: do not hold the caller (a probe, a stop) for it.
-    // Without a reaper (no eventfd at its first use: fds exhausted) it is
-    // left unreaped rather than hold the caller.
+    // Without a reaper (no eventfd or thread to spare) it is left unreaped
+    // rather than hold the caller.
     r.reaped_later = reaper().adopt(pid, std::move(pidfd), opts.owner);
     return;
   }
