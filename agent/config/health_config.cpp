@@ -79,8 +79,8 @@ using nlohmann::json;
 const std::vector<std::string> kHealthKeys{"listen", "allow", "checks", "agent_check", "tcp_gate",
                                            "maintenance_file"};
 const std::vector<std::string> kCheckKeys{"name", "type", "interval", "timeout", "rise", "fall",
-                                          "address", "url", "expect", "contains", "host",
-                                          "tls_verify", "command"};
+                                          "address", "url", "expect", "contains", "max_body",
+                                          "host", "tls_verify", "command"};
 const std::vector<std::string> kAgentKeys{"listen"};
 const std::vector<std::string> kGateKeys{"listen"};
 const std::vector<std::string> kStopKeys{"drain"};
@@ -213,8 +213,20 @@ void http_check(Validator& c, const json& v, const std::string& ptr, Check& ck) 
           ck.expect.push_back(*x);
     }
   }
-  if (v.contains("contains"))
-    if (auto s = c.string_at(v["contains"], pointer_child(ptr, "contains"), "\"contains\"")) ck.contains = *s;
+  if (v.contains("max_body"))
+    if (auto x = c.int_at(v["max_body"], pointer_child(ptr, "max_body"), "max_body (bytes)", 1,
+                          static_cast<int>(kMaxMaxBody)))
+      ck.max_body = static_cast<std::size_t>(*x);
+  if (v.contains("contains")) {
+    if (auto s = c.string_at(v["contains"], pointer_child(ptr, "contains"), "\"contains\"")) {
+      ck.contains = *s;
+      // Only the first max_body bytes are read, so a longer text never matches.
+      if (s->size() > ck.max_body)
+        c.err_at(pointer_child(ptr, "contains"),
+                 "\"contains\" is " + std::to_string(s->size()) + " bytes, longer than max_body (" +
+                     std::to_string(ck.max_body) + "); it could never match");
+    }
+  }
   if (v.contains("host"))
     if (auto s = c.string_at(v["host"], pointer_child(ptr, "host"), "\"host\"")) ck.host = *s;
   if (v.contains("tls_verify")) {
@@ -263,7 +275,7 @@ std::optional<Check> parse_check(Validator& c, const json& v, const std::string&
   // Keys that belong to one type only.
   const std::vector<std::pair<std::string, std::string>> owner{
       {"address", "tcp"}, {"url", "http"},  {"expect", "http"},
-      {"contains", "http"}, {"host", "http"}, {"tls_verify", "http"}, {"command", "exec"}};
+      {"contains", "http"}, {"max_body", "http"}, {"host", "http"}, {"tls_verify", "http"}, {"command", "exec"}};
   for (const auto& [key, t] : owner)
     if (!type.empty() && v.contains(key) && t != type)
       c.err_key(pointer_child(ptr, key), "\"" + key + "\" is for " + t + " checks, not " + type);

@@ -52,6 +52,7 @@ std::string check_text(const Check& c) {
       if (!c.expect.empty())
         out += ", \"expect\": " + list(c.expect, [](int x) { return std::to_string(x); });
       if (!c.contains.empty()) out += ", \"contains\": " + quoted(c.contains);
+      if (c.max_body != kDefaultMaxBody) out += ", \"max_body\": " + std::to_string(c.max_body);
       if (!c.host.empty()) out += ", \"host\": " + quoted(c.host);
       if (!c.tls_verify) out += ", \"tls_verify\": false";
       break;

@@ -29,7 +29,9 @@ int remaining_ms(Steady::time_point deadline) {
 
 std::string short_output(std::string s) {
   // One line: a status line or a header cannot hold more. Command output is
-  // bytes from outside: printable UTF-8 from here on (DESIGN.md rule 7).
+  // bytes from outside: it is cleaned here, where it enters, so that every
+  // later use (the status, a header, a JSON dump, the log) can take it as
+  // printable UTF-8 without a second look and none of them can fail on it.
   return text::one_line(s, kMaxOutput, true);
 }
 
@@ -76,6 +78,9 @@ ProbeResult probe_exec(const config::Check& ck, int cancel_fd) {
   o.timeout = ck.timeout;
   o.max_output = kMaxOutput * 4;  // room to cut at a character boundary
   o.cancel_fd = cancel_fd;
+  // A command whose previous run is still unreaped (stuck in the kernel)
+  // is not started again: the reason says so.
+  o.owner = "check " + ck.name;
   auto r = proc::run(ck.command, o);
   if (!r) return {false, short_output(r.error().str()), {}};
   const std::string out = short_output(r->output);
@@ -100,7 +105,7 @@ class RealProber final : public Prober {
     switch (ck.type) {
       case config::Check::Type::kTcp: r = probe_tcp(ck, cancel_.get()); break;
       case config::Check::Type::kHttp:
-        r = http_ != nullptr ? http_(ck) : ProbeResult{false, "http checks run in rsagentd only", {}};
+        r = http_ != nullptr ? http_(ck, cancel_.get()) : ProbeResult{false, "http checks run in rsagentd only", {}};
         break;
       case config::Check::Type::kExec: r = probe_exec(ck, cancel_.get()); break;
     }

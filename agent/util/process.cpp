@@ -5,12 +5,16 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <spawn.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <mutex>
+#include <optional>
+#include <system_error>
 #include <thread>
 
 extern char** environ;
@@ -21,8 +25,11 @@ namespace {
 
 using Steady = std::chrono::steady_clock;
 
-// How long a SIGKILLed group gets to die before we stop waiting for it.
+// How long a SIGKILLed group gets to die before we stop waiting for it and
+// hand the command to the reaper; shorter after a cancel, which comes from
+// a stop or a reload on the daemon's main thread.
 constexpr std::chrono::milliseconds kKillGrace{1000};
+constexpr std::chrono::milliseconds kCancelKillGrace{50};
 // How long output already written may take to drain once the command is
 // gone (its group killed): only something that left the group can hold the
 // pipe open longer.
@@ -103,7 +110,120 @@ void reap(pid_t pid, int& status) {
   }
 }
 
+// The children that outlived SIGKILL, and the one thread that reaps them.
+// The thread polls every pidfd in the table and an eventfd that announces
+// new rows; only it removes rows, so the descriptors it polls stay open
+// while it polls them. It ends when the table is empty. The object is never
+// destroyed (see reaper()): a reaper still waiting at exit must not find it
+// gone.
+class Reaper {
+ public:
+  Reaper() : wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+
+  // Why a run for `owner` must not start now, or nothing. Counts refusals.
+  std::optional<std::string> refuse(const std::string& owner) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::optional<std::string> why;
+    for (const auto& c : table_)
+      if (!owner.empty() && c.owner == owner)
+        why = "its previous run (pid " + std::to_string(c.pid) +
+              ") survived SIGKILL and is not reaped yet (stuck in the kernel?)";
+    if (!why && table_.size() >= kMaxStuckChildren)
+      why = std::to_string(table_.size()) +
+            " earlier commands survived SIGKILL and are not reaped yet (stuck in the kernel?)";
+    if (why) ++refused_;
+    return why;
+  }
+
+  // Takes the child over; false (nothing taken) without a pidfd, an eventfd
+  // or a thread.
+  bool adopt(pid_t pid, UniqueFd pidfd, const std::string& owner) {
+    if (pidfd.get() < 0 || wake_.get() < 0) return false;
+    std::lock_guard<std::mutex> lock(mutex_);
+    table_.push_back(Row{pid, std::move(pidfd), owner});
+    if (running_) {
+      const std::uint64_t one = 1;
+      (void)!::write(wake_.get(), &one, sizeof one);
+      return true;
+    }
+    try {
+      std::thread([this] { run(); }).detach();
+    } catch (const std::system_error&) {
+      table_.pop_back();  // no thread to spare: not taken
+      return false;
+    }
+    running_ = true;
+    return true;
+  }
+
+  StuckChildren stats() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return {table_.size(), refused_, running_};
+  }
+
+ private:
+  struct Row {
+    pid_t pid;
+    UniqueFd pidfd;
+    std::string owner;
+  };
+
+  void run() {
+    std::vector<pollfd> fds;
+    while (true) {
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        for (std::size_t i = 0; i < table_.size();) {
+          // fds[i + 1] is row i as it was polled (rows are only appended
+          // elsewhere); readable means the child is gone.
+          if (i + 1 < fds.size() && fds[i + 1].revents != 0) {
+            int status = 0;
+            reap(table_[i].pid, status);
+            fds.erase(fds.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+            table_.erase(table_.begin() + static_cast<std::ptrdiff_t>(i));
+            continue;
+          }
+          ++i;
+        }
+        if (table_.empty()) {
+          running_ = false;
+          return;
+        }
+        fds.assign(1, pollfd{wake_.get(), POLLIN, 0});
+        for (const auto& c : table_) fds.push_back(pollfd{c.pidfd.get(), POLLIN, 0});
+      }
+      while (::poll(fds.data(), fds.size(), -1) < 0 && errno == EINTR) {
+      }
+      if (fds[0].revents != 0) {
+        std::uint64_t n = 0;
+        (void)!::read(wake_.get(), &n, sizeof n);
+      }
+    }
+  }
+
+  std::mutex mutex_;
+  UniqueFd wake_;
+  std::vector<Row> table_;
+  std::uint64_t refused_ = 0;
+  bool running_ = false;
+};
+
+Reaper& reaper() {
+  // Leaked on purpose: a detached reaper may outlive static destruction.
+  static auto* r = new Reaper();
+  return *r;
+}
+
 }  // namespace
+
+StuckChildren stuck_children() { return reaper().stats(); }
+
+Status hand_to_reaper(pid_t pid, const std::string& owner) {
+  UniqueFd pidfd(pidfd_open(pid));
+  if (pidfd.get() < 0) return errno_error(errno, "pidfd_open " + std::to_string(pid));
+  if (!reaper().adopt(pid, std::move(pidfd), owner)) return make_error("reaper: no eventfd or thread to spare");
+  return {};
+}
 
 std::string RunResult::str() const {
   switch (ending) {
@@ -192,16 +312,15 @@ bool watch(int pidfd, UniqueFd& rd, Steady::time_point deadline, const RunOption
 // command with it, after an exit whatever it left running. The command
 // itself is not reaped yet, so its pid (and so the group) cannot have been
 // reused. Then the command is reaped, and its status read when it exited.
-void end_group(pid_t pid, int pidfd, bool exited, RunResult& r) {
+void end_group(pid_t pid, UniqueFd& pidfd, bool exited, const RunOptions& opts, RunResult& r) {
   ::kill(-pid, SIGKILL);
   int status = 0;
-  if (!exited && !wait_exit(pidfd, Steady::now() + kKillGrace)) {
+  const auto grace = r.ending == Ending::kCancelled ? kCancelKillGrace : kKillGrace;
+  if (!exited && !wait_exit(pidfd.get(), Steady::now() + grace)) {
     // Stuck in the kernel: do not hold the caller (a probe, a stop) for it.
-    std::thread([pid] {
-      int s = 0;
-      reap(pid, s);
-    }).detach();
-    r.reaped_later = true;
+    // Without a reaper (no eventfd or thread to spare) it is left unreaped
+    // rather than hold the caller.
+    r.reaped_later = reaper().adopt(pid, std::move(pidfd), opts.owner);
     return;
   }
   reap(pid, status);
@@ -231,6 +350,7 @@ void drain_output(UniqueFd& rd, const RunOptions& opts, RunResult& r) {
 Result<RunResult> run(const std::vector<std::string>& argv, const RunOptions& opts) {
   if (argv.empty() || argv[0].empty()) return make_error("run: no command given");
   const std::string what = "run " + argv[0];
+  if (auto why = reaper().refuse(opts.owner)) return make_error(what + ": not started: " + *why);
   const auto t0 = Steady::now();
   int p[2];
   // CLOEXEC: a command another thread spawns at the same moment must not
@@ -257,8 +377,10 @@ Result<RunResult> run(const std::vector<std::string>& argv, const RunOptions& op
     return failed(e, what + ": pidfd_open");
   }
   const bool exited = watch(pidfd.get(), rd, t0 + opts.timeout, opts, r);
-  end_group(*pid, pidfd.get(), exited, r);
-  drain_output(rd, opts, r);
+  end_group(*pid, pidfd, exited, opts, r);
+  // After a cancel nobody reads the output, and the caller (a stop) must
+  // not wait for something that left the group and holds the pipe.
+  if (r.ending != Ending::kCancelled) drain_output(rd, opts, r);
   r.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(Steady::now() - t0);
   return r;
 }

@@ -14,6 +14,7 @@
 #include "rsagent/net/ip.hpp"
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -78,6 +79,12 @@ struct Cidr {
   bool operator==(const Cidr&) const = default;
 };
 
+// An http check reads at most this much of a body by default, and
+// "max_body" may raise it no further than kMaxMaxBody: a check's memory is
+// bounded whatever the service sends.
+inline constexpr std::size_t kDefaultMaxBody = 64 * 1024;
+inline constexpr std::size_t kMaxMaxBody = 1024 * 1024;
+
 struct Check {
   enum class Type : std::uint8_t { kTcp, kHttp, kExec };
   std::string name;
@@ -90,7 +97,9 @@ struct Check {
   std::string url;                   // http, as written
   std::string path = "/";            // http: path and query
   std::vector<int> expect;           // http: empty means 200-399
-  std::string contains;              // http: required in the body
+  std::string contains;              // http: required in the body (within max_body)
+  // http: body bytes read at most; the rest of a body is not read
+  std::size_t max_body = kDefaultMaxBody;
   std::string host;                  // http: Host header and TLS SNI (default: the URL's host)
   bool tls = false;                  // http: an https:// URL
   bool tls_verify = true;            // https: check the certificate against the system CAs

@@ -1,10 +1,12 @@
 // The Monitor runs each check on its own schedule and posts results to the
 // Board, so no number of polling directors multiplies the load on the
 // checked service. Owns: one thread per check. stop() (or the destructor)
-// wakes and joins them and cancels a probe in progress: an exec check's
-// process group is killed and a tcp connect abandoned at once. An http
-// probe cannot be cut short; cpp-httplib bounds it by its connect, write
-// and read timeouts (each the check's timeout). Nothing fails.
+// wakes and joins them and cancels a probe in progress first: an exec
+// check's process group is killed (a child that survives SIGKILL goes to
+// the reaper after 50 ms), a tcp connect abandoned and an http probe's
+// socket shut down, so stop() returns within milliseconds and the daemon's
+// main thread, which calls it on a stop or a reload, never waits for a
+// hanging service. Nothing fails.
 #pragma once
 
 #include "rsagent/health/board.hpp"
