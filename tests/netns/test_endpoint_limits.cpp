@@ -66,7 +66,24 @@ bool closed_by_peer(int fd, std::chrono::milliseconds wait) {
   }
 }
 
-// The CPU ticks (user + system) the daemon's thread named `name` has used.
+// utime + stime of a /proc/.../stat line.
+long stat_ticks(const std::string& path) {
+  std::ifstream stat(path);
+  std::string all((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  if (all.rfind(')') == std::string::npos) return -1;
+  // Fields after the ")" that ends comm: state is field 3, utime 14, stime 15.
+  std::istringstream in(all.substr(all.rfind(')') + 2));
+  std::string f;
+  long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && in >> f; ++i) {
+    if (i == 14) utime = std::atol(f.c_str());
+    if (i == 15) stime = std::atol(f.c_str());
+  }
+  return utime + stime;
+}
+
+// The CPU ticks (user + system) the daemon's thread named `name` has used;
+// the whole process's (an upper bound) when no thread has that name.
 long thread_ticks(int pid, const std::string& name) {
   const std::string dir = "/proc/" + std::to_string(pid) + "/task";
   DIR* d = ::opendir(dir.c_str());
@@ -77,21 +94,10 @@ long thread_ticks(int pid, const std::string& name) {
     std::ifstream comm(dir + "/" + e->d_name + "/comm");
     std::string c;
     std::getline(comm, c);
-    if (c != name) continue;
-    std::ifstream stat(dir + "/" + e->d_name + "/stat");
-    std::string all((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-    // Fields after the ")" that ends comm: state is field 3, utime 14, stime 15.
-    std::istringstream in(all.substr(all.rfind(')') + 2));
-    std::string f;
-    long utime = 0, stime = 0;
-    for (int i = 3; i <= 15 && in >> f; ++i) {
-      if (i == 14) utime = std::atol(f.c_str());
-      if (i == 15) stime = std::atol(f.c_str());
-    }
-    ticks = utime + stime;
+    if (c == name) ticks = stat_ticks(dir + "/" + e->d_name + "/stat");
   }
   ::closedir(d);
-  return ticks;
+  return ticks >= 0 ? ticks : stat_ticks("/proc/" + std::to_string(pid) + "/stat");
 }
 
 // "Max open files  SOFT  HARD  files" of /proc/PID/limits.
@@ -125,7 +131,7 @@ void raise_own_fd_limit() {
 }  // namespace
 
 TEST_CASE("a request whose bytes drip in is closed at the header deadline, however steady the drip") {
-  AgentNode n(R"({"vips": ["198.51.100.100"], "health": {"http": {"header_timeout": "2s"}}})");
+  AgentNode n(R"({"vips": ["198.51.100.100"]})");  // the default header_timeout: 3 s
   start_node(n);
   const int fd = connect_in(n.ns, "127.0.0.1", 9799);
   REQUIRE(fd >= 0);
@@ -133,7 +139,7 @@ TEST_CASE("a request whose bytes drip in is closed at the header deadline, howev
   const auto t0 = Steady::now();
   bool closed = false;
   // A byte every ~700 ms: each would re-arm a timeout counted from the last byte.
-  for (std::size_t i = 0; i < request.size() && Steady::now() - t0 < 12s; ++i) {
+  for (std::size_t i = 0; i < request.size() && Steady::now() - t0 < 15s; ++i) {
     if (::send(fd, &request[i], 1, MSG_NOSIGNAL) != 1 || closed_by_peer(fd, 700ms)) {
       closed = true;
       break;
@@ -142,7 +148,7 @@ TEST_CASE("a request whose bytes drip in is closed at the header deadline, howev
   const auto took = Steady::now() - t0;
   ::close(fd);
   CHECK(closed);
-  CHECK(took < 6s);  // 3 x the deadline: generous on a loaded machine
+  CHECK(took < 9s);  // 3 x the deadline: generous on a loaded machine
   CHECK(metric(n.ns, "http://127.0.0.1:9799/metrics", "rsagent_http_timeouts_total") >= 1);
   // The endpoint still answers.
   CHECK(http_code(n.ns, "http://127.0.0.1:9799/livez") == 200);
@@ -200,7 +206,7 @@ TEST_CASE("a source outside health.allow is closed at accept, its request never 
 
 TEST_CASE("a thousand connections from one source under a low fd limit leave a director its 200 and the endpoint thread idle") {
   raise_own_fd_limit();
-  AgentNode n(R"({"vips": ["198.51.100.100"], "health": {"http": {"header_timeout": "30s"}}})");
+  AgentNode n(R"({"vips": ["198.51.100.100"]})");
   Netns director;
   Netns flood;
   Lan lan;
@@ -279,8 +285,15 @@ TEST_CASE("out of descriptors, the endpoint stops watching its listeners for a w
   const int pid = n.daemon_pid();
   REQUIRE(pid > 0);
   REQUIRE(http_code(n.ns, "http://127.0.0.1:9799/livez") == 200);
-  // Below what the daemon holds already: every accept fails with EMFILE.
-  n.ns.run("prlimit --pid " + std::to_string(pid) + " --nofile=8:8192");
+  // The daemon's lowest free descriptor as its soft limit: every accept
+  // fails with EMFILE.
+  int lowest_free = 0;
+  while (::access(("/proc/" + std::to_string(pid) + "/fd/" + std::to_string(lowest_free)).c_str(),
+                  F_OK) == 0)
+    ++lowest_free;
+  n.ns.run("prlimit --pid " + std::to_string(pid) + " --nofile=" + std::to_string(lowest_free) +
+           ":8192");
+  REQUIRE(fd_limits(pid).first == lowest_free);
   const long before = thread_ticks(pid, "rsagent-http");
   REQUIRE(before >= 0);
   const auto t0 = Steady::now();
@@ -289,6 +302,9 @@ TEST_CASE("out of descriptors, the endpoint stops watching its listeners for a w
   const std::string req = "GET /livez HTTP/1.0\r\n\r\n";
   REQUIRE(::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size()));
   std::this_thread::sleep_for(2s);
+  const std::string waiting = n.ns.run("ss -Hltn 'sport = :9799'").out;
+  CAPTURE(waiting);  // Recv-Q 1: the request waits in the backlog
+  CAPTURE(lowest_free);
   const long used = thread_ticks(pid, "rsagent-http") - before;
   const long window = std::chrono::duration_cast<std::chrono::milliseconds>(Steady::now() - t0).count() *
                       ::sysconf(_SC_CLK_TCK) / 1000;
