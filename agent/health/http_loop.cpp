@@ -255,7 +255,7 @@ bool HttpLoop::on_readable(Conn& c) {
     c.in.append(buf, static_cast<std::size_t>(n));
   }
   if (c.lingering) return true;
-  serve(c);
+  serve(c, eof);
   if (eof) {
     if (c.out.size() == c.sent) return false;  // nothing (more) to answer
     c.closing = true;
@@ -267,11 +267,14 @@ bool HttpLoop::on_readable(Conn& c) {
 // Answers the whole requests at the front of `in`, as many as are there
 // (pipelining), while the queued answers stay small. The parser runs only
 // where the scan says it can decide.
-void HttpLoop::serve(Conn& c) {
+// `eof`: the client sent all it will, so what it sent is parsed even where
+// the scan would wait (an error in a header field is found then, not only
+// at the block's end).
+void HttpLoop::serve(Conn& c, bool eof) {
   std::size_t used = 0;
   while (!c.closing && used < c.in.size() && c.out.size() - c.sent < kMaxQueuedOut) {
     const std::string_view rest = std::string_view(c.in).substr(used);
-    if (!c.scan.ready(rest)) break;
+    if (!c.scan.ready(rest) && !eof) break;
     const HttpParse p = parse_http_request(rest);
     if (p.state == HttpParse::State::kIncomplete) {
       c.scan.parsed(p);

@@ -102,7 +102,7 @@ class HttpLoop {
   // Each returns whether the connection still needs the loop.
   bool on_readable(Conn& c);
   bool on_writable(Conn& c);
-  void serve(Conn& c);
+  void serve(Conn& c, bool eof = false);
   void settle(Conn& c);  // the deadline for what the connection does now
   void arm(Conn& c, Phase phase, std::chrono::milliseconds timeout);
   void watch(Conn& c, std::uint32_t events);

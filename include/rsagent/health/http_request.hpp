@@ -52,8 +52,10 @@ struct HttpParse {
 // parser runs only when it can say more than kIncomplete (the request line
 // ended, an empty line ended - the header block's end, or one of the empty
 // lines allowed before a request -, the body is in, or the limits are
-// reached). Offsets are from the request's first byte; reset() once the
-// request is taken off the front. Pure.
+// reached). A malformed header field is so answered when the header
+// block ends (or at the cap), not as soon as its own line does. Offsets are
+// from the request's first byte; reset() once the request is taken off the
+// front. Pure.
 class FrameScan {
  public:
   // Whether parse_http_request(in) may now be other than kIncomplete. `in`
