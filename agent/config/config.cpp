@@ -295,6 +295,16 @@ const Setting kSettings[] = {
     {"health.tcp_gate.listen", [](Config& t, const Config& f) { t.health.tcp_gate = f.health.tcp_gate; }},
     {"health.maintenance_file",
      [](Config& t, const Config& f) { t.health.maintenance_file = f.health.maintenance_file; }},
+    {"health.http.header_timeout",
+     [](Config& t, const Config& f) { t.health.http.header_timeout = f.health.http.header_timeout; }},
+    {"health.http.keepalive_timeout",
+     [](Config& t, const Config& f) { t.health.http.keepalive_timeout = f.health.http.keepalive_timeout; }},
+    {"health.http.send_timeout",
+     [](Config& t, const Config& f) { t.health.http.send_timeout = f.health.http.send_timeout; }},
+    {"health.http.max_connections_per_source",
+     [](Config& t, const Config& f) {
+       t.health.http.max_connections_per_source = f.health.http.max_connections_per_source;
+     }},
     {"stop.drain", [](Config& t, const Config& f) { t.stop.drain = f.stop.drain; }},
     {"arp_guard.probe", [](Config& t, const Config& f) { t.arp_guard.probe = f.arp_guard.probe; }},
     {"arp_guard.interval", [](Config& t, const Config& f) { t.arp_guard.interval = f.arp_guard.interval; }},

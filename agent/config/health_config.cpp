@@ -77,12 +77,14 @@ namespace {
 using nlohmann::json;
 
 const std::vector<std::string> kHealthKeys{"listen", "allow", "checks", "agent_check", "tcp_gate",
-                                           "maintenance_file"};
+                                           "maintenance_file", "http"};
 const std::vector<std::string> kCheckKeys{"name", "type", "interval", "timeout", "rise", "fall",
                                           "address", "url", "expect", "contains", "max_body",
                                           "host", "tls_verify", "command"};
 const std::vector<std::string> kAgentKeys{"listen"};
 const std::vector<std::string> kGateKeys{"listen"};
+const std::vector<std::string> kHttpKeys{"header_timeout", "keepalive_timeout", "send_timeout",
+                                         "max_connections_per_source"};
 const std::vector<std::string> kStopKeys{"drain"};
 
 constexpr std::chrono::milliseconds kMinInterval{100};
@@ -316,6 +318,39 @@ void parse_tcp_gate(Validator& c, const json& g, Health& h, Origins& set) {
     if (auto e = endpoint_at(c, l[i], pointer_child(lptr, i), "tcp_gate.listen entry")) h.tcp_gate.push_back(*e);
 }
 
+// health.http: {"header_timeout": "3s", "keepalive_timeout": "3s",
+// "send_timeout": "10s", "max_connections_per_source": 64}.
+void parse_http_limits(Validator& c, const json& v, HttpLimits& l, Origins& set) {
+  const std::string ptr = "/health/http";
+  if (!v.is_object()) {
+    c.err_at(ptr, "health.http must be an object like {\"header_timeout\": \"3s\"}, found " +
+                      type_name(v));
+    return;
+  }
+  c.check_keys(ptr, v, kHttpKeys, "health.http");
+  using std::chrono::milliseconds;
+  const std::vector<std::pair<std::string, milliseconds*>> timeouts{
+      {"header_timeout", &l.header_timeout},
+      {"keepalive_timeout", &l.keepalive_timeout},
+      {"send_timeout", &l.send_timeout}};
+  for (const auto& [key, into] : timeouts) {
+    if (!v.contains(key)) continue;
+    const std::string kptr = pointer_child(ptr, key);
+    set["health.http." + key] = c.where(kptr);
+    // A director's checker waits a few seconds at most; a minute is plenty.
+    if (auto d = c.duration_at(v[key], kptr, "health.http." + key, milliseconds(100),
+                               milliseconds(60'000)))
+      *into = *d;
+  }
+  if (v.contains("max_connections_per_source")) {
+    const std::string kptr = pointer_child(ptr, "max_connections_per_source");
+    set["health.http.max_connections_per_source"] = c.where(kptr);
+    if (auto x = c.int_at(v["max_connections_per_source"], kptr,
+                          "health.http.max_connections_per_source", 1, 4096))
+      l.max_connections_per_source = *x;
+  }
+}
+
 void parse_health(Validator& c, const json& v, Health& h, Origins& set) {
   if (!v.is_object()) {
     c.err_at("/health", "\"health\" must be an object, found " + type_name(v));
@@ -382,6 +417,7 @@ void parse_health(Validator& c, const json& v, Health& h, Origins& set) {
     }
   }
   if (v.contains("tcp_gate")) parse_tcp_gate(c, v["tcp_gate"], h, set);
+  if (v.contains("http")) parse_http_limits(c, v["http"], h.http, set);
   if (v.contains("maintenance_file")) {
     set["health.maintenance_file"] = c.where("/health/maintenance_file");
     if (auto s = c.string_at(v["maintenance_file"], "/health/maintenance_file", "maintenance_file")) {

@@ -167,6 +167,7 @@ class Writer {
     }
     health.push_back(
         setting("maintenance_file", quoted(h.maintenance_file), "health.maintenance_file"));
+    health.push_back({object("http", http_limits(), "    "), ""});
 
     const std::vector<Member> top{
         vip_member,
@@ -181,6 +182,16 @@ class Writer {
   }
 
  private:
+  [[nodiscard]] std::vector<Member> http_limits() const {
+    const HttpLimits& l = cfg_.health.http;
+    return {setting("header_timeout", quoted(duration(l.header_timeout)), "health.http.header_timeout"),
+            setting("keepalive_timeout", quoted(duration(l.keepalive_timeout)),
+                    "health.http.keepalive_timeout"),
+            setting("send_timeout", quoted(duration(l.send_timeout)), "health.http.send_timeout"),
+            setting("max_connections_per_source", std::to_string(l.max_connections_per_source),
+                    "health.http.max_connections_per_source")};
+  }
+
   [[nodiscard]] std::vector<Member> arp_guard() const {
     const ArpGuard& g = cfg_.arp_guard;
     return {setting("probe", g.probe ? "true" : "false", "arp_guard.probe"),

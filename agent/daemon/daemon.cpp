@@ -21,6 +21,7 @@
 #include "rsagent/health/tcp_gate.hpp"
 #include "rsagent/net/plan.hpp"
 #include "rsagent/net/sockdiag.hpp"
+#include "rsagent/util/fd_budget.hpp"
 #include "rsagent/util/fs.hpp"
 #include "rsagent/util/log.hpp"
 #include "rsagent/util/sd_jobs.hpp"
@@ -31,6 +32,7 @@
 #include <csignal>
 #include <cstring>
 #include <fcntl.h>
+#include <net/if.h>
 #include <optional>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -98,7 +100,10 @@ class Daemon {
   int start_up() {
     if (const int code = load_config(); code >= 0) return code;
     if (const int code = claim_state(); code >= 0) return code;
-    auto http_loop = health::HttpLoop::bind(cfg_.health.listen, "health.listen", true);
+    const FdBudget fds = size_fd_budget();
+    health::HttpLoop::Options http_opts{cfg_.health.allow, cfg_.health.http, fds.connections};
+    auto http_loop = health::HttpLoop::bind(cfg_.health.listen, "health.listen", true,
+                                            std::move(http_opts));
     if (!http_loop) return rep_.fail(exit_code::kFailure, http_loop.error().str());
     if (const int code = bind_listeners(); code >= 0) return code;
     auto net = NetworkKeeper::open(paths_);
@@ -138,6 +143,28 @@ class Daemon {
     if (!has_net_admin())
       return rep_.fail(exit_code::kNotPrivileged, std::string("rsagent ") + kNeedPrivilege);
     return -1;
+  }
+
+  // The descriptors the daemon needs, its RLIMIT_NOFILE raised to fit
+  // (before any thread starts), and the endpoint's connection cap from what
+  // is left.
+  FdBudget size_fd_budget() {
+    FdNeeds needs;
+    const auto& h = cfg_.health;
+    needs.listeners = h.listen.size() + (h.agent_check ? 1 : 0) + h.tcp_gate.size();
+    needs.checks = h.checks.size();
+    if (struct if_nameindex* names = ::if_nameindex(); names != nullptr) {
+      for (const struct if_nameindex* n = names; n->if_index != 0; ++n) ++needs.interfaces;
+      ::if_freenameindex(names);
+    }
+    needs.connections = health::kMaxConnections;
+    FdBudget b = apply_fd_budget(needs);
+    if (!b.note.empty()) log::warning(b.note);
+    log::debug("file descriptors: soft limit " + std::to_string(b.soft) + " (was " +
+               std::to_string(b.original_soft) + ", hard " + std::to_string(b.hard) + "), " +
+               std::to_string(b.fixed) + " for the daemon, " + std::to_string(b.connections) +
+               " for health endpoint connections");
+    return b;
   }
 
   // The state folders, the instance lock, the event loop and the operator
@@ -213,7 +240,7 @@ class Daemon {
   }
 
   void start_threads(std::unique_ptr<health::HttpLoop> http_loop) {
-    http_ = std::make_unique<health::Responder>(cfg_.health, *board_, std::move(http_loop));
+    http_ = std::make_unique<health::Responder>(*board_, std::move(http_loop));
     monitor_ = std::make_unique<health::Monitor>(cfg_.health.checks, *board_, health::make_prober(http_probe_));
     monitor_->start();
     http_->start();

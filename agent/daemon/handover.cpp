@@ -24,11 +24,13 @@ ReloadPlan plan_reload(const config::Config& running, config::Config next) {
   ReloadPlan out;
   const auto& now = running.health;
   auto& h = next.health;
-  if (!(h.listen == now.listen) || !(h.allow == now.allow) || !(h.agent_check == now.agent_check)) {
-    out.note = "; health.listen/allow/agent_check changes take effect at the next restart";
+  if (!(h.listen == now.listen) || !(h.allow == now.allow) || !(h.agent_check == now.agent_check) ||
+      !(h.http == now.http)) {
+    out.note = "; health.listen/allow/agent_check/http changes take effect at the next restart";
     h.listen = now.listen;
     h.allow = now.allow;
     h.agent_check = now.agent_check;
+    h.http = now.http;
   }
   // The gate's sockets stay as bound: binding a changed list in place
   // could half-fail after the network changed.

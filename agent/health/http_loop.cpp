@@ -1,14 +1,16 @@
 #include "rsagent/health/http_loop.hpp"
 
-#include "rsagent/health/http_request.hpp"
-
+#include "rsagent/util/log.hpp"
 #include "rsagent/util/socket.hpp"
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <optional>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -29,34 +31,49 @@ constexpr std::size_t kMaxQueuedOut = 256 * 1024;
 // What a client may still send after a closing answer before it is cut off.
 constexpr std::size_t kMaxDiscard = 64 * 1024;
 
-}  // namespace
+bool out_of_descriptors(int err) {
+  return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
 
+}  // namespace
 
 struct HttpLoop::Conn {
   UniqueFd fd;
   Peer peer;
-  std::string in;           // received, not yet answered
-  std::string out;          // answers not yet sent
+  std::uint64_t id = 0;
+  std::string in;            // received, not yet answered
+  std::string out;           // answers not yet sent
   std::size_t sent = 0;
   std::size_t answered = 0;  // requests answered on this connection
+  FrameScan scan;            // how far `in` has been looked at
   bool closing = false;      // the last answer is in `out`
   bool lingering = false;    // answered and half-closed; discarding what still comes
   std::size_t discarded = 0;
   std::uint32_t watching = 0;  // epoll events registered; 0: not in epoll
+  Phase phase = Phase::kNone;
   Steady::time_point deadline;
-  std::uint64_t serial = 0;
+  bool queued = false;         // an entry for this connection is in deadlines_
+  Steady::time_point queued_at;
+  std::uint64_t seq = 0;
 };
 
+HttpLoop::HttpLoop(Options options)
+    : opt_(std::move(options)),
+      per_source_(static_cast<std::size_t>(std::max(1, opt_.limits.max_connections_per_source))) {}
+
 Result<std::unique_ptr<HttpLoop>> HttpLoop::bind(const std::vector<config::Endpoint>& at,
-                                                 const std::string& what, bool defer_accept) {
-  std::unique_ptr<HttpLoop> loop(new HttpLoop());
+                                                 const std::string& what, bool defer_accept,
+                                                 Options options) {
+  std::unique_ptr<HttpLoop> loop(new HttpLoop(std::move(options)));
   for (const auto& ep : at) {
     auto fd = listen_tcp(ep.address, ep.port, what);
     if (!fd) return fd.error();
     if (defer_accept) {
       // Checkers send the request with the handshake's last packet: accept
-      // and answer become one step.
-      const int secs = static_cast<int>(kConnectionTimeout.count() / 1000);
+      // and answer become one step. A silent connection is handed over
+      // after about the header deadline, which then closes it.
+      const auto ms = loop->opt_.limits.header_timeout.count();
+      const int secs = static_cast<int>(std::max<std::int64_t>(1, (ms + 999) / 1000));
       ::setsockopt(fd->get(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof secs);
     }
     loop->listeners_.push_back(std::move(*fd));
@@ -78,9 +95,10 @@ Result<std::unique_ptr<HttpLoop>> HttpLoop::bind(const std::vector<config::Endpo
 
 HttpLoop::~HttpLoop() { stop(); }
 
-void HttpLoop::start(Responder responder) {
+void HttpLoop::start(Responder responder, OnEvent on_event) {
   if (thread_.joinable()) return;
   responder_ = std::move(responder);
+  on_event_ = std::move(on_event);
   thread_ = std::thread([this] { run(); });
 }
 
@@ -90,10 +108,12 @@ void HttpLoop::stop() {
   (void)!::write(wake_.get(), &one, sizeof one);
   thread_.join();
   conns_.clear();
-  deadlines_.clear();
+  deadlines_ = {};
 }
 
 void HttpLoop::run() {
+  // Named for ps and top (and the tests that watch its CPU).
+  ::pthread_setname_np(::pthread_self(), "rsagent-http");
   epoll_event events[64];
   while (true) {
     const int n = ::epoll_wait(epoll_.get(), events, 64, next_timeout_ms());
@@ -112,52 +132,101 @@ void HttpLoop::run() {
       bool keep = true;
       if (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) keep = on_readable(c);
       if (keep && (events[i].events & EPOLLOUT)) keep = on_writable(c);
+      if (keep) settle(c);
       if (!keep) close_conn(fd);
     }
     expire();
+    if (!listening_ && !full_ && Steady::now() >= backoff_until_) update_listeners();
   }
+}
+
+bool HttpLoop::allowed(const sockaddr_storage& ss) const {
+  if (opt_.allow.empty()) return true;
+  net::IpAddress a;
+  if (ss.ss_family == AF_INET) {
+    a.family = net::Family::kV4;
+    std::memcpy(a.bytes.data(), &reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr, 4);
+  } else if (ss.ss_family == AF_INET6) {
+    // An IPv4 client of a [::] listener arrives as ::ffff:a.b.c.d; Cidr
+    // matches that against IPv4 networks too.
+    a.family = net::Family::kV6;
+    std::memcpy(a.bytes.data(), &reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr, 16);
+  } else {
+    return false;
+  }
+  return std::any_of(opt_.allow.begin(), opt_.allow.end(),
+                     [&](const config::Cidr& c) { return c.contains(a); });
 }
 
 void HttpLoop::accept_from(int listener) {
   // A bounded batch per wake-up keeps the other listeners and the open
   // connections served under a flood.
   for (int k = 0; k < 64; ++k) {
-    if (conns_.size() >= kMaxConnections) return pause_accepting(true);
+    if (conns_.size() >= opt_.max_connections) {
+      full_ = true;
+      return update_listeners();
+    }
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
     const int fd = ::accept4(listener, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
-      if (errno == EINTR || errno == ECONNABORTED) continue;
-      return;  // EAGAIN, or out of descriptors: the rest wait in the backlog
+      const int err = errno;
+      if (err == EINTR || err == ECONNABORTED) continue;
+      if (out_of_descriptors(err)) {
+        // The listener stays readable while the connection waits in the
+        // backlog: stop watching it for a while rather than spin.
+        if (!out_of_fds_)
+          log::warning(std::string("health endpoint: accept: ") + std::strerror(err) +
+                       "; not accepting for " + std::to_string(kAcceptBackoff.count()) +
+                       " ms at a time until a descriptor is free");
+        out_of_fds_ = true;
+        backoff_until_ = Steady::now() + kAcceptBackoff;
+        update_listeners();
+      }
+      return;  // EAGAIN: the backlog is empty
     }
-    auto c = std::make_unique<Conn>();
-    c->fd = UniqueFd(fd);
-    c->peer.fd = fd;
+    if (out_of_fds_) {
+      out_of_fds_ = false;
+      log::notice("health endpoint: accepting again");
+    }
+    UniqueFd owned(fd);
+    // Refused sources are closed before a byte of theirs is read.
+    if (!allowed(ss)) {
+      if (on_event_) on_event_(Event::kDenied);
+      continue;
+    }
     char buf[INET6_ADDRSTRLEN] = {};
+    int port = 0;
     if (ss.ss_family == AF_INET) {
       const auto* sin = reinterpret_cast<const sockaddr_in*>(&ss);
       ::inet_ntop(AF_INET, &sin->sin_addr, buf, sizeof buf);
-      c->peer.port = ntohs(sin->sin_port);
+      port = ntohs(sin->sin_port);
     } else {
       const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&ss);
       ::inet_ntop(AF_INET6, &sin6->sin6_addr, buf, sizeof buf);
-      c->peer.port = ntohs(sin6->sin6_port);
+      port = ntohs(sin6->sin6_port);
     }
-    c->peer.ip = buf;
-    // The usual case ends here: the request is already in, the answer fits
-    // the socket buffer, and the connection never enters epoll.
-    if (!on_readable(*c)) continue;
-    c->serial = ++serial_;
-    push_deadline(*c);
+    if (!per_source_.admit(buf)) {
+      if (on_event_) on_event_(Event::kSourceFull);
+      continue;
+    }
+    auto c = std::make_unique<Conn>();
+    c->fd = std::move(owned);
+    c->peer = Peer{buf, port, fd};
+    c->id = ++next_id_;
     Conn& ref = *c;
     conns_.emplace(fd, std::move(c));
+    // The first request's header deadline runs from the accept.
+    arm(ref, Phase::kHeader, opt_.limits.header_timeout);
+    // The usual case ends here: the request is already in, the answer fits
+    // the socket buffer, and the connection is closed at once.
+    if (!on_readable(ref)) {
+      close_conn(fd);
+      continue;
+    }
+    settle(ref);
     watch(ref, ref.sent < ref.out.size() ? EPOLLOUT : EPOLLIN);
   }
-}
-
-void HttpLoop::push_deadline(Conn& c) {
-  c.deadline = Steady::now() + kConnectionTimeout;
-  deadlines_.push_back({c.deadline, c.fd.get(), c.serial});
 }
 
 bool HttpLoop::on_readable(Conn& c) {
@@ -186,7 +255,7 @@ bool HttpLoop::on_readable(Conn& c) {
     c.in.append(buf, static_cast<std::size_t>(n));
   }
   if (c.lingering) return true;
-  serve(c);
+  serve(c, eof);
   if (eof) {
     if (c.out.size() == c.sent) return false;  // nothing (more) to answer
     c.closing = true;
@@ -196,15 +265,32 @@ bool HttpLoop::on_readable(Conn& c) {
 }
 
 // Answers the whole requests at the front of `in`, as many as are there
-// (pipelining), while the queued answers stay small.
-void HttpLoop::serve(Conn& c) {
+// (pipelining), while the queued answers stay small. The parser runs only
+// where the scan says it can decide.
+// `eof`: the client sent all it will, so what it sent is parsed even where
+// the scan would wait (an error in a header field is found then, not only
+// at the block's end).
+void HttpLoop::serve(Conn& c, bool eof) {
   std::size_t used = 0;
   while (!c.closing && used < c.in.size() && c.out.size() - c.sent < kMaxQueuedOut) {
+    const std::string_view rest = std::string_view(c.in).substr(used);
+    if (!c.scan.ready(rest) && !eof) break;
+    const HttpParse p = parse_http_request(rest);
+    if (p.state == HttpParse::State::kIncomplete) {
+      c.scan.parsed(p);
+      break;
+    }
     const bool last = c.answered + 1 >= kMaxRequestsPerConnection;
-    const Reply r = responder_(std::string_view(c.in).substr(used), last, c.peer, c.out);
-    if (r.consumed == 0 && !r.close) break;  // not whole yet
-    used += r.consumed;
+    const Reply r = responder_(p, last, c.peer, c.out);
     ++c.answered;
+    c.scan.reset();
+    // The request is answered: its header deadline is over.
+    c.phase = Phase::kNone;
+    if (p.state == HttpParse::State::kError) {
+      c.closing = true;  // what follows is read away
+      break;
+    }
+    used += p.consumed;
     c.closing = r.close || last;
   }
   c.in.erase(0, used);
@@ -217,12 +303,9 @@ bool HttpLoop::on_writable(Conn& c) {
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) return false;
-      // A large /status or /metrics to a slow reader: wait for room, and
-      // give it another timeout period while it makes progress.
-      if (c.watching != 0) {
-        push_deadline(c);
-        watch(c, EPOLLOUT);
-      }
+      // A large /status or /metrics to a slow reader: wait for room, within
+      // the send deadline (settle()).
+      if (c.watching != 0) watch(c, EPOLLOUT);
       return true;
     }
     c.sent += static_cast<std::size_t>(n);
@@ -233,7 +316,7 @@ bool HttpLoop::on_writable(Conn& c) {
     // Closing with nothing unread sends FIN; with unread bytes the kernel
     // would send RST, which can destroy the answer still in flight. So when
     // the client may still be sending, half-close and read the rest away
-    // within the connection's deadline.
+    // within the linger deadline.
     if (c.in.empty()) return false;
     c.in.clear();
     c.lingering = true;
@@ -243,12 +326,35 @@ bool HttpLoop::on_writable(Conn& c) {
     serve(c);
     if (!c.out.empty()) return on_writable(c);
   }
-  // Keep-alive: wait for the next request, another timeout period of silence.
-  if (c.watching != 0) {
-    push_deadline(c);
-    watch(c, EPOLLIN);
-  }
+  if (c.watching != 0) watch(c, EPOLLIN);
   return true;
+}
+
+void HttpLoop::settle(Conn& c) {
+  const auto& l = opt_.limits;
+  if (c.lingering) {
+    if (c.phase != Phase::kLinger) arm(c, Phase::kLinger, l.keepalive_timeout);
+  } else if (c.sent < c.out.size()) {
+    if (c.phase != Phase::kSending) arm(c, Phase::kSending, l.send_timeout);
+  } else if (!c.in.empty()) {
+    // A request has begun: its first byte starts the header deadline.
+    if (c.phase != Phase::kHeader) arm(c, Phase::kHeader, l.header_timeout);
+  } else if (c.phase != Phase::kIdle && !(c.phase == Phase::kHeader && c.answered == 0)) {
+    // Answered: wait for the next request's first byte. (A new connection
+    // waits for its first one within the header deadline from its accept.)
+    arm(c, Phase::kIdle, l.keepalive_timeout);
+  }
+}
+
+void HttpLoop::arm(Conn& c, Phase phase, std::chrono::milliseconds timeout) {
+  c.phase = phase;
+  c.deadline = Steady::now() + timeout;
+  // A later deadline is not pushed now: the entry already queued comes due
+  // first and pushes it then (expire()).
+  if (c.queued && c.queued_at <= c.deadline) return;
+  c.queued = true;
+  c.queued_at = c.deadline;
+  deadlines_.push({c.deadline, c.fd.get(), c.id, ++c.seq});
 }
 
 void HttpLoop::watch(Conn& c, std::uint32_t events) {
@@ -261,34 +367,61 @@ void HttpLoop::watch(Conn& c, std::uint32_t events) {
 }
 
 void HttpLoop::close_conn(int fd) {
-  conns_.erase(fd);  // closing the fd also removes it from epoll
-  if (paused_ && conns_.size() < kMaxConnections) pause_accepting(false);
+  const auto it = conns_.find(fd);
+  if (it == conns_.end()) return;
+  per_source_.release(it->second->peer.ip);
+  conns_.erase(it);  // closing the fd also removes it from epoll
+  if (full_ && conns_.size() < opt_.max_connections) {
+    full_ = false;
+    update_listeners();
+  }
 }
 
-void HttpLoop::pause_accepting(bool pause) {
-  paused_ = pause;
+// The listeners are watched unless the connections are at their cap or
+// accept ran out of descriptors a moment ago.
+void HttpLoop::update_listeners() {
+  const bool listen = !full_ && Steady::now() >= backoff_until_;
+  if (listen == listening_) return;
+  listening_ = listen;
   for (std::size_t i = 0; i < listeners_.size(); ++i) {
     epoll_event ev{};
-    ev.events = pause ? 0U : static_cast<std::uint32_t>(EPOLLIN);
+    ev.events = listen ? static_cast<std::uint32_t>(EPOLLIN) : 0U;
     ev.data.u64 = kListenerTag | i;
     ::epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, listeners_[i].get(), &ev);
   }
 }
 
 int HttpLoop::next_timeout_ms() const {
-  if (deadlines_.empty()) return -1;
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadlines_.front().at - Steady::now());
+  std::optional<Steady::time_point> next;
+  if (!deadlines_.empty()) next = deadlines_.top().at;
+  if (!listening_ && !full_ && (!next || backoff_until_ < *next)) next = backoff_until_;
+  if (!next) return -1;
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*next - Steady::now());
   return static_cast<int>(std::max<std::int64_t>(0, left.count()) + 1);
 }
 
 void HttpLoop::expire() {
   const auto now = Steady::now();
-  while (!deadlines_.empty() && deadlines_.front().at <= now) {
-    const Deadline d = deadlines_.front();
-    deadlines_.pop_front();
+  while (!deadlines_.empty() && deadlines_.top().at <= now) {
+    const Deadline d = deadlines_.top();
+    deadlines_.pop();
     auto it = conns_.find(d.fd);
-    // Stale entries: the connection is gone, or its deadline moved.
-    if (it == conns_.end() || it->second->serial != d.serial || it->second->deadline > now) continue;
+    // Stale entries: the connection is gone, or a newer entry stands for it.
+    if (it == conns_.end() || it->second->id != d.id || it->second->seq != d.seq) continue;
+    Conn& c = *it->second;
+    c.queued = false;
+    if (c.deadline > now) {
+      // The connection moved on to a later deadline since this was queued.
+      c.queued = true;
+      c.queued_at = c.deadline;
+      deadlines_.push({c.deadline, d.fd, c.id, ++c.seq});
+      continue;
+    }
+    if (on_event_) {
+      if (c.phase == Phase::kHeader) on_event_(Event::kHeaderTimeout);
+      if (c.phase == Phase::kIdle) on_event_(Event::kIdleTimeout);
+      if (c.phase == Phase::kSending) on_event_(Event::kSendTimeout);
+    }
     close_conn(d.fd);
   }
 }

@@ -3,6 +3,7 @@
 #include "rsagent/util/text.hpp"
 
 #include <cctype>
+#include <cstring>
 #include <optional>
 
 namespace rsagent::health {
@@ -249,11 +250,36 @@ HttpParse parse_http_request(std::string_view in) {
     if (auto error = header_field(line, r, f)) return *error;
   }
   if (f.length > kMaxRequestBody) return fail(413, "request body too large (checkers send none)");
-  if (in.size() - pos < f.length) return {};
+  if (in.size() - pos < f.length) {
+    HttpParse more;
+    more.need = pos + f.length;
+    return more;
+  }
   r.keep_alive = r.minor == 1 ? !f.close : (f.keep_alive && !f.close);
   p.state = State::kComplete;
   p.consumed = pos + f.length;
   return p;
+}
+
+bool FrameScan::ready(std::string_view in) {
+  if (need_ != 0) return in.size() >= need_;
+  bool hit = false;
+  while (!hit && scanned_ < in.size()) {
+    const void* lf = std::memchr(in.data() + scanned_, '\n', in.size() - scanned_);
+    if (lf == nullptr) {
+      scanned_ = in.size();
+      break;
+    }
+    const auto at = static_cast<std::size_t>(static_cast<const char*>(lf) - in.data());
+    const std::size_t length = at - line_start_;
+    const bool empty = length == 0 || (length == 1 && in[line_start_] == '\r');
+    hit = !seen_lf_ || empty;
+    seen_lf_ = true;
+    line_start_ = at + 1;
+    scanned_ = at + 1;
+  }
+  // Beyond the cap the parser always decides (413, 414 or 431).
+  return hit || in.size() > kMaxRequestBytes;
 }
 
 }  // namespace rsagent::health

@@ -247,9 +247,17 @@ std::string metrics_text(const Snapshot& s, const Board& board) {
   m << "# HELP rsagent_http_requests_total Requests to the health endpoint.\n"
        "# TYPE rsagent_http_requests_total counter\nrsagent_http_requests_total "
     << board.http_requests.load() << "\n";
-  m << "# HELP rsagent_http_denied_total Requests refused by health.allow.\n"
+  m << "# HELP rsagent_http_denied_total Connections closed unread: source not in health.allow.\n"
        "# TYPE rsagent_http_denied_total counter\nrsagent_http_denied_total "
     << board.http_denied.load() << "\n";
+  m << "# HELP rsagent_http_source_full_total Connections closed unread: the source held "
+       "health.http.max_connections_per_source.\n"
+       "# TYPE rsagent_http_source_full_total counter\nrsagent_http_source_full_total "
+    << board.http_source_full.load() << "\n";
+  m << "# HELP rsagent_http_timeouts_total Connections closed by the header, keep-alive or send "
+       "deadline.\n"
+       "# TYPE rsagent_http_timeouts_total counter\nrsagent_http_timeouts_total "
+    << board.http_timeouts.load() << "\n";
   m << "# HELP rsagent_agent_checks_total HAProxy agent-check connections answered.\n"
        "# TYPE rsagent_agent_checks_total counter\nrsagent_agent_checks_total "
     << board.agent_checks.load() << "\n";

@@ -90,8 +90,8 @@ bool known_path(const std::string& p) { return health_path(p) || p == "/status" 
 
 }  // namespace
 
-Responder::Responder(const config::Health& cfg, Board& board, std::unique_ptr<HttpLoop> loop)
-    : cfg_(cfg), board_(board), loop_(std::move(loop)) {
+Responder::Responder(Board& board, std::unique_ptr<HttpLoop> loop)
+    : board_(board), loop_(std::move(loop)) {
   heartbeat();
 }
 
@@ -100,44 +100,38 @@ Responder::~Responder() { stop(); }
 void Responder::heartbeat() { heartbeat_ms_ = now_ms(); }
 
 void Responder::start() {
-  loop_->start([this](std::string_view in, bool last, const Peer& peer, std::string& out) {
-    return respond(in, last, peer, out);
-  });
+  loop_->start(
+      [this](const HttpParse& p, bool last, const Peer& peer, std::string& out) {
+        return respond(p, last, peer, out);
+      },
+      [this](HttpLoop::Event e) {
+        switch (e) {
+          case HttpLoop::Event::kDenied: ++board_.http_denied; break;
+          case HttpLoop::Event::kSourceFull: ++board_.http_source_full; break;
+          case HttpLoop::Event::kHeaderTimeout:
+          case HttpLoop::Event::kIdleTimeout:
+          case HttpLoop::Event::kSendTimeout: ++board_.http_timeouts; break;
+        }
+      });
 }
 
 void Responder::stop() {
   if (loop_) loop_->stop();
 }
 
-bool Responder::allowed(const std::string& ip) const {
-  if (cfg_.allow.empty()) return true;
-  const auto addr = net::IpAddress::parse(ip);
-  return addr && std::any_of(cfg_.allow.begin(), cfg_.allow.end(),
-                             [&](const config::Cidr& c) { return c.contains(*addr); });
-}
-
-HttpLoop::Reply Responder::respond(std::string_view in, bool last, const Peer& peer, std::string& out) {
-  const HttpParse p = parse_http_request(in);
-  if (p.state == HttpParse::State::kIncomplete) return {};
+HttpLoop::Reply Responder::respond(const HttpParse& p, bool last, const Peer& peer, std::string& out) {
   ++board_.http_requests;
-  if (p.state == HttpParse::State::kError) {
+  if (p.state != HttpParse::State::kComplete) {
     ++board_.http_errors;
     Answer a = text_answer(p.status, p.reason + "\n");
     a.close = true;
     out += a.wire();
-    return {0, true};  // the loop reads away what the client still sends
-  }
-  if (!allowed(peer.ip)) {
-    ++board_.http_denied;
-    Answer a = text_answer(403, "forbidden\n");
-    a.close = true;
-    out += a.wire();
-    return {p.consumed, true};
+    return {true};  // the loop reads away what the client still sends
   }
   board_.note_request(peer.ip, p.request.user_agent);
   const bool close = last || !p.request.keep_alive;
   out += answer(p.request, close);
-  return {p.consumed, close};
+  return {close};
 }
 
 std::string Responder::answer(const HttpRequest& req, bool close) const {

@@ -6,9 +6,11 @@
 #include <poll.h>
 #include <spawn.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -24,6 +26,9 @@ namespace rsagent::proc {
 namespace {
 
 using Steady = std::chrono::steady_clock;
+
+// 0: commands keep the daemon's limit.
+std::atomic<std::uint64_t> child_fd_limit{0};
 
 // How long a SIGKILLed group gets to die before we stop waiting for it and
 // hand the command to the reaper; shorter after a cancel, which comes from
@@ -225,6 +230,8 @@ Status hand_to_reaper(pid_t pid, const std::string& owner) {
   return {};
 }
 
+void set_child_fd_limit(std::uint64_t soft) { child_fd_limit = soft; }
+
 std::string RunResult::str() const {
   switch (ending) {
     case Ending::kExited:
@@ -277,6 +284,13 @@ Result<pid_t> spawn(const std::vector<std::string>& argv, const RunOptions& opts
                      ? ::posix_spawnp(&pid, args[0], fa.get(), attr.get(), args.data(), environ)
                      : ::posix_spawn(&pid, args[0], fa.get(), attr.get(), args.data(), environ);
   if (rc != 0) return failed(rc, what);
+  if (const std::uint64_t soft = child_fd_limit.load(); soft != 0) {
+    rlimit lim{};
+    if (::prlimit(pid, RLIMIT_NOFILE, nullptr, &lim) == 0 && soft <= lim.rlim_max) {
+      lim.rlim_cur = static_cast<rlim_t>(soft);
+      (void)::prlimit(pid, RLIMIT_NOFILE, &lim, nullptr);
+    }
+  }
   return pid;
 }
 

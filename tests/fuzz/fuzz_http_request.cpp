@@ -2,7 +2,9 @@
 // Beyond "no crash, no leak, no UB", it checks what the responder relies on:
 // a complete request never claims more bytes than it was given, what it
 // hands on is printable valid UTF-8, and the framing of a connection's
-// requests does not depend on how the bytes were split into reads.
+// requests does not depend on how the bytes were split into reads, and
+// the resumed framing the endpoint uses (FrameScan: parse only where it
+// can decide) frames exactly as parsing after every read does.
 #include "fuzz_support.hpp"
 #include "rsagent/health/http_request.hpp"
 #include "rsagent/util/text.hpp"
@@ -84,6 +86,48 @@ std::vector<Frame> frames(std::string_view all, const std::vector<std::size_t>& 
   return out;
 }
 
+// As frames(), the way the endpoint does it: the scan resumes where it
+// stopped and the parser runs only when the scan says it may decide. Where
+// the scan says "not yet", no request may be complete; an error it lets
+// wait (a bad header field before the block's end) is found at the end of
+// the input, as the endpoint parses when the client half-closes.
+std::vector<Frame> frames_resumed(std::string_view all, const std::vector<std::size_t>& cuts) {
+  std::vector<Frame> out;
+  std::string buf;
+  rsagent::health::FrameScan scan;
+  std::size_t fed = 0;
+  // `eof`: the client sent all it will; the endpoint then parses anyway.
+  auto take = [&](bool eof) -> bool {  // false once the connection closes
+    while (true) {
+      if (!scan.ready(buf) && !(eof && !buf.empty())) {
+        // An error in a header field may wait for the block's end; a
+        // whole request never waits.
+        FUZZ_CHECK(parse_http_request(buf).state != State::kComplete,
+                   "the scan waits where a request is complete");
+        return true;
+      }
+      const HttpParse p = parse_http_request(buf);
+      if (p.state == State::kIncomplete) {
+        if (eof) return true;
+        scan.parsed(p);
+        continue;  // ready() now looks further, or says not yet
+      }
+      out.push_back(Frame{p.state, p.consumed, p.status, p.request.path, p.request.keep_alive});
+      if (p.state == State::kError || !p.request.keep_alive) return false;
+      buf.erase(0, p.consumed);
+      scan.reset();
+    }
+  };
+  for (const std::size_t cut : cuts) {
+    buf.append(all.substr(fed, cut - fed));
+    fed = cut;
+    if (!take(false)) return out;
+  }
+  buf.append(all.substr(fed));
+  if (take(false) && take(true)) out.push_back(Frame{State::kIncomplete, buf.size(), 0, {}, false});
+  return out;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -106,15 +150,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     points.push_back(size - 1);
   }
+  FUZZ_CHECK(frames_resumed(in, {}) == whole, "resumed framing differs from a whole parse");
   for (const std::size_t k : points) {
     FUZZ_CHECK(frames(in, {k}) == whole,
                "framing differs when the bytes arrive split at " + std::to_string(k));
+    FUZZ_CHECK(frames_resumed(in, {k}) == whole,
+               "resumed framing differs when the bytes arrive split at " + std::to_string(k));
   }
   // One byte at a time, the worst a slow client can do (bounded: quadratic).
   if (size <= 256) {
     std::vector<std::size_t> each;
     for (std::size_t k = 1; k < size; ++k) each.push_back(k);
     FUZZ_CHECK(frames(in, each) == whole, "framing differs when the bytes arrive one by one");
+    FUZZ_CHECK(frames_resumed(in, each) == whole,
+               "resumed framing differs when the bytes arrive one by one");
   }
   return 0;
 }

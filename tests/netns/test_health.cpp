@@ -314,21 +314,6 @@ TEST_CASE("drain survives a restart, and the maintenance file forces maint while
   CHECK(wait_until([&] { return healthz_state(n.ns) == "maint\n"; }));
 }
 
-TEST_CASE("health.allow answers other sources with 403") {
-  AgentNode n(R"({"vips": ["198.51.100.100"], "health": {"allow": ["203.0.113.0/24"]}})");
-  Netns director;
-  Netns stranger;
-  Lan lan;
-  lan.attach(director, "203.0.113.1/24");
-  lan.attach(stranger, "198.51.100.77/24");
-  lan.attach(n.ns, "203.0.113.11/24");
-  n.ns.ip("addr add 198.51.100.11/24 dev eth0");
-  start_node(n);
-  CHECK(http_code(director, "http://203.0.113.11:9799/livez") == 200);
-  CHECK(http_code(stranger, "http://198.51.100.11:9799/livez") == 403);
-  CHECK(http_code(n.ns, "http://127.0.0.1:9799/livez") == 403);
-}
-
 TEST_CASE("the health listeners have a backlog of at least 128 and the control socket is root-only") {
   AgentNode n(kNodeConfig);
   start_node(n);

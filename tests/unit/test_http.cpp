@@ -117,9 +117,8 @@ TEST_CASE("bytes from outside are made printable UTF-8 where they enter") {
 }
 
 TEST_CASE("every health path answers GET, HEAD and OPTIONS with the verdict's status") {
-  rsagent::config::Health cfg;
   Board board({}, "/nonexistent");
-  Responder server(cfg, board, nullptr);
+  Responder server(board, nullptr);
   auto ask = [&](const std::string& method, const std::string& path) {
     HttpRequest req;
     req.method = method;
@@ -155,9 +154,8 @@ TEST_CASE("every health path answers GET, HEAD and OPTIONS with the verdict's st
 }
 
 TEST_CASE("a given state always gives a byte-identical body, and /status is valid JSON whatever a client sent") {
-  rsagent::config::Health cfg;
   Board board({}, "/nonexistent");
-  Responder server(cfg, board, nullptr);
+  Responder server(board, nullptr);
   board.set_net({true, true, ""}, {});
   board.note_request("198.51.100.1", "\xff\xfe");
   board.note_request("198.51.100.2", "caf\xc3");

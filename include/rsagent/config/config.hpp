@@ -107,6 +107,16 @@ struct Check {
   bool operator==(const Check&) const = default;
 };
 
+// health.http: the endpoint's deadlines and connection caps. Each deadline
+// runs from the start of what it limits and is never re-armed by progress.
+struct HttpLimits {
+  std::chrono::milliseconds header_timeout{3000};     // first byte of a request to its end
+  std::chrono::milliseconds keepalive_timeout{3000};  // an answered connection's wait for more
+  std::chrono::milliseconds send_timeout{10000};      // an answer that waits for a slow reader
+  int max_connections_per_source = 64;
+  bool operator==(const HttpLimits&) const = default;
+};
+
 struct Health {
   std::vector<Endpoint> listen{Endpoint{net::IpAddress{}, 9799}};  // 0.0.0.0:9799
   std::vector<Cidr> allow;       // empty: everyone
@@ -114,6 +124,7 @@ struct Health {
   std::optional<Endpoint> agent_check;
   std::vector<Endpoint> tcp_gate;  // open (listening) only while ready; empty: off
   std::string maintenance_file = "/etc/rsagent/maintenance";
+  HttpLimits http;
   bool operator==(const Health&) const = default;
 };
 

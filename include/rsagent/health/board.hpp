@@ -100,7 +100,9 @@ class Board {
 
   // Counters for /metrics, by response class.
   std::atomic<std::uint64_t> http_requests{0};
-  std::atomic<std::uint64_t> http_denied{0};
+  std::atomic<std::uint64_t> http_denied{0};       // closed at accept: source not in health.allow
+  std::atomic<std::uint64_t> http_source_full{0};  // closed at accept: the source's cap was reached
+  std::atomic<std::uint64_t> http_timeouts{0};     // closed by a header, keep-alive or send deadline
   std::atomic<std::uint64_t> http_errors{0};
   std::atomic<std::uint64_t> agent_checks{0};
   std::atomic<std::uint64_t> agent_checks_denied{0};  // closed: source not in health.allow

@@ -37,6 +37,7 @@ struct HttpParse {
   enum class State { kIncomplete, kComplete, kError };
   State state = State::kIncomplete;
   std::size_t consumed = 0;  // kComplete: bytes of this request, body included
+  std::size_t need = 0;      // kIncomplete: the header block is whole; complete at this many bytes
   HttpRequest request;       // kComplete
   int status = 0;            // kError: the status to answer, then close
   std::string reason;        // kError: what was wrong, one printable line
@@ -45,6 +46,32 @@ struct HttpParse {
 // Parses the request at the start of `in`. kIncomplete while the request may
 // still become valid and is within the limits above.
 [[nodiscard]] HttpParse parse_http_request(std::string_view in);
+
+// Where a connection's framing resumes: the bytes of a request already
+// looked at, so that each byte is scanned once however it arrives, and the
+// parser runs only when it can say more than kIncomplete (the request line
+// ended, an empty line ended - the header block's end, or one of the empty
+// lines allowed before a request -, the body is in, or the limits are
+// reached). A malformed header field is so answered when the header
+// block ends (or at the cap), not as soon as its own line does. Offsets are
+// from the request's first byte; reset() once the request is taken off the
+// front. Pure.
+class FrameScan {
+ public:
+  // Whether parse_http_request(in) may now be other than kIncomplete. `in`
+  // starts at the request and only grows between calls.
+  [[nodiscard]] bool ready(std::string_view in);
+  // A parse said kIncomplete: nothing changes before `p.need` bytes.
+  void parsed(const HttpParse& p) { need_ = p.need; }
+  void reset() { *this = FrameScan(); }
+  [[nodiscard]] std::size_t scanned() const { return scanned_; }
+
+ private:
+  std::size_t scanned_ = 0;
+  std::size_t line_start_ = 0;
+  std::size_t need_ = 0;
+  bool seen_lf_ = false;
+};
 
 // "/healthz" from "/healthz?x", "http://host:9799/healthz" or "/health%7Az";
 // false when the target is not origin-form, absolute-form or "*", or its

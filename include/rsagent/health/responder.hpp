@@ -5,9 +5,10 @@
 // thread, and the liveness heartbeat. Every answer is rendered from the
 // Board's current snapshot on the loop thread, so it never waits on a
 // probe, and a given state always gives the same body (keepalived's
-// digest). Errors: none after construction; a bad request gets its status
-// code (400, 403, 404, 405, 413, 414, 431, 501, 505) and the connection
-// closes.
+// digest). Who may ask (health.allow) and how long a request may take is
+// the HttpLoop's business, decided before a request reaches this. Errors:
+// none after construction; a bad request gets its status code (400, 404,
+// 405, 413, 414, 431, 501, 505) and the connection closes.
 #pragma once
 
 #include "rsagent/config/config.hpp"
@@ -22,7 +23,7 @@ namespace rsagent::health {
 
 class Responder {
  public:
-  Responder(const config::Health& cfg, Board& board, std::unique_ptr<HttpLoop> loop);
+  Responder(Board& board, std::unique_ptr<HttpLoop> loop);
   ~Responder();
   Responder(const Responder&) = delete;
   Responder& operator=(const Responder&) = delete;
@@ -32,15 +33,13 @@ class Responder {
   // /livez answers 200 only while the daemon's main loop keeps calling this.
   void heartbeat();
 
-  // The answer to one parsed request from an allowed source, as it goes on
+  // The answer to one parsed request, as it goes on
   // the wire (for tests: the loop is not needed to see it).
   [[nodiscard]] std::string answer(const HttpRequest& req, bool last) const;
 
  private:
-  HttpLoop::Reply respond(std::string_view in, bool last, const Peer& peer, std::string& out);
-  [[nodiscard]] bool allowed(const std::string& ip) const;  // health.allow
+  HttpLoop::Reply respond(const HttpParse& p, bool last, const Peer& peer, std::string& out);
 
-  config::Health cfg_;
   Board& board_;
   std::unique_ptr<HttpLoop> loop_;
   std::atomic<std::int64_t> heartbeat_ms_{0};

@@ -67,6 +67,14 @@ struct RunResult {
   [[nodiscard]] std::string str() const;
 };
 
+// The soft RLIMIT_NOFILE every command started from now on gets (the
+// daemon raised its own; a command may use select() and expects the usual
+// one). Set once at start, before any thread runs a command. posix_spawn
+// cannot change a limit between fork and exec, so it is set on the child
+// right after: a command that reads its limit in its very first
+// instructions may still see the daemon's.
+void set_child_fd_limit(std::uint64_t soft);
+
 [[nodiscard]] Result<RunResult> run(const std::vector<std::string>& argv, const RunOptions& opts);
 
 // Children that outlived SIGKILL. One thread for the whole process polls
