@@ -2,6 +2,8 @@
 
 #include "rsagent/util/log.hpp"
 
+#include <net/if.h>
+
 namespace rsagent::daemon {
 
 Result<std::unique_ptr<Agent>> Agent::open(const Paths& paths) {
@@ -20,6 +22,10 @@ bool Agent::sysctls_as_written(const net::Journal& j) {
     const auto* s = std::get_if<net::SysctlEntry>(&e);
     if (s == nullptr) continue;
     auto v = sysctls_->read(s->key);
+    // A renamed interface: its index names it now (one ioctl, no dump).
+    char name[IF_NAMESIZE] = {};
+    if (!v && s->ifindex > 0 && ::if_indextoname(static_cast<unsigned>(s->ifindex), name) != nullptr)
+      v = sysctls_->read(net::SysctlKey{name, s->key.name});
     if (!v || *v != s->wrote) return false;
   }
   return true;

@@ -73,7 +73,12 @@ NetDetail describe_state(const net::Journal& j, const net::ObservedState& have) 
       d.routes.push_back({r->spec.str(), r->created, present});
       if (!present) d.drift.push_back("route " + r->spec.str() + " is missing");
     } else if (const auto* s = std::get_if<net::SysctlEntry>(&e)) {
+      // A renamed interface keeps its index: its settings are read under
+      // its new name, as the revert restores them.
       auto it = have.sysctls.find(s->key);
+      if (it == have.sysctls.end() && s->ifindex > 0)
+        if (const net::Link* l = have.link_by_index(s->ifindex))
+          it = have.sysctls.find(net::SysctlKey{l->name, s->key.name});
       const bool exists = it != have.sysctls.end();
       d.sysctls.push_back({s->key.str(), s->wrote, s->original, exists, exists ? it->second : 0});
       if (!exists) {

@@ -52,7 +52,21 @@ const Link* loopback_link(const ObservedState& have) {
 Phase plan_sysctls(const DesiredState& want, const ObservedState& have, const Journal& prior) {
   Phase p;
   for (const auto& s : want.sysctls) {
-    auto it = have.sysctls.find(s.key);
+    const auto* pe = find_entry<SysctlEntry>(prior, [&](const SysctlEntry& e) { return e.key == s.key; });
+    // Where the kernel has it: an interface renamed since rsagent wrote its
+    // settings keeps its index, and rsagent follows it there (as the revert
+    // does); the journal keeps the configured name and the index.
+    SysctlKey at = s.key;
+    auto it = have.sysctls.find(at);
+    if (it == have.sysctls.end() && pe && pe->ifindex > 0) {
+      if (const Link* l = have.link_by_index(pe->ifindex); l && l->name != at.iface) {
+        at.iface = l->name;
+        it = have.sysctls.find(at);
+        if (it != have.sysctls.end())
+          p.notes.push_back("interface " + s.key.iface + " is now called " + l->name + ": its " + s.key.name +
+                            " is kept there");
+      }
+    }
     if (it == have.sysctls.end()) {
       p.errors.push_back("arp.interfaces names " + quote(s.key.iface) +
                          ", but this host has no such interface (/proc/sys/" + s.key.path() +
@@ -63,8 +77,7 @@ Phase plan_sysctls(const DesiredState& want, const ObservedState& have, const Jo
     const int cur = it->second;
     int ifindex = 0;
     for (const auto& l : have.links)
-      if (l.name == s.key.iface) ifindex = l.ifindex;
-    const auto* pe = find_entry<SysctlEntry>(prior, [&](const SysctlEntry& e) { return e.key == s.key; });
+      if (l.name == at.iface) ifindex = l.ifindex;
     // The original is the value before rsagent's first write, recorded once.
     // A value found while running (someone wrote it since) is healed, never
     // adopted as the original: stop would otherwise put back a passing
@@ -74,7 +87,7 @@ Phase plan_sysctls(const DesiredState& want, const ObservedState& have, const Jo
     // "default", or an entry written before indexes were recorded.
     const bool same_iface = pe && (pe->ifindex == 0 || ifindex == 0 || pe->ifindex == ifindex);
     const int original = same_iface ? pe->original : cur;
-    if (cur != s.value) p.actions.push_back(sysctl_action(s.key, cur, s.value));
+    if (cur != s.value) p.actions.push_back(sysctl_action(at, cur, s.value));
     p.entries.emplace_back(SysctlEntry{s.key, original, s.value, ifindex});
   }
   return p;

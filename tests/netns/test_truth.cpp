@@ -8,6 +8,7 @@
 
 #include <sstream>
 #include <string>
+#include <thread>
 
 using namespace rsagent::testing;
 using namespace std::chrono_literals;
@@ -81,4 +82,37 @@ TEST_CASE("stop racing a 2000-VIP start leaves the namespace as it was, every ti
     CHECK(wait_until([&] { return processes(n).empty(); }, 10s));
     if (n.ns.snapshot() != before) break;
   }
+}
+
+TEST_CASE("a NIC renamed while running keeps its ARP settings and leaves the node ready; stop restores it") {
+  AgentNode n(R"({"vips": ["198.51.100.100"], "arp": {"interfaces": ["all", "lo", "eth0"]}})");
+  n.ns.ip("link add eth0 type veth peer name peer0");
+  n.ns.ip("link set eth0 up");
+  n.ns.ip("link set peer0 up");
+  const int ignore_before = n.ns.sysctl("eth0", "arp_ignore");
+  const int announce_before = n.ns.sysctl("eth0", "arp_announce");
+  auto r = n.rsagent("start");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  const auto healthz = [&] {
+    return n.ns.run("curl -s -o /dev/null -w '%{http_code}' --max-time 2 http://127.0.0.1:9799/healthz").out;
+  };
+  REQUIRE(wait_until([&] { return healthz() == "200"; }, 10s));
+  n.ns.ip("link set eth0 down");
+  n.ns.ip("link set eth0 name eth9");
+  n.ns.ip("link set eth9 up");
+  CHECK(n.ns.sysctl("eth9", "arp_ignore") == 1);
+  // Past a full re-plan (every few seconds) and the netlink events of the
+  // rename: still ready, and nothing reported missing.
+  std::this_thread::sleep_for(6s);
+  CHECK(healthz() == "200");
+  r = n.rsagent("status --json");
+  CHECK_MESSAGE(r.code == 0, r.out);
+  const auto st = nlohmann::json::parse(r.out.substr(r.out.find('{')));
+  CHECK_MESSAGE(st["drift"].empty(), st["drift"].dump());
+  CHECK(n.ns.sysctl("eth9", "arp_ignore") == 1);
+  CHECK(n.ns.sysctl("eth9", "arp_announce") == 2);
+  r = n.rsagent("stop");
+  CHECK_MESSAGE(r.code == 0, r.out);
+  CHECK(n.ns.sysctl("eth9", "arp_ignore") == ignore_before);
+  CHECK(n.ns.sysctl("eth9", "arp_announce") == announce_before);
 }

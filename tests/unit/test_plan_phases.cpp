@@ -65,6 +65,24 @@ TEST_CASE("sysctl phase: an interface made again under the same name gets a fres
         SysctlEntry{{"eth0", "arp_ignore"}, 2, 1, 2});
 }
 
+TEST_CASE("sysctl phase: an interface renamed since rsagent wrote it is followed by its index") {
+  ObservedState have;
+  have.links = {kLo, {2, "eth9", true, false}};  // eth0 renamed: same index
+  have.sysctls[{"eth9", "arp_ignore"}] = 0;  // and its value changed meanwhile
+  DesiredState want;
+  want.sysctls = {{{"eth0", "arp_ignore"}, 1}};
+  Journal prior;
+  prior.entries.emplace_back(SysctlEntry{{"eth0", "arp_ignore"}, 0, 1, 2});
+  const Phase p = plan_sysctls(want, have, prior);
+  CHECK(p.errors.empty());
+  REQUIRE(p.actions.size() == 1);
+  CHECK(p.actions[0].str() == "set net.ipv4.conf.eth9.arp_ignore 0 -> 1");
+  // The configured name and the index stay in the journal, with the first original.
+  REQUIRE(p.entries.size() == 1);
+  CHECK(std::get<SysctlEntry>(p.entries[0]) == SysctlEntry{{"eth0", "arp_ignore"}, 0, 1, 2});
+  CHECK(p.notes.size() == 1);
+}
+
 TEST_CASE("sysctl phase: an interface without /proc/sys entries is refused") {
   DesiredState want;
   want.sysctls = {{{"eth9", "arp_ignore"}, 1}};
