@@ -26,8 +26,11 @@ constexpr std::uint64_t kListenerTag = 1ULL << 41;
 // What a connection buffers: a largest request (the parser answers 414, 431
 // or 413 before that is reached) plus a few empty lines before it.
 constexpr std::size_t kMaxBuffered = kMaxRequestBytes + 64;
-// Answers queued for a client that pipelines faster than it reads.
-constexpr std::size_t kMaxQueuedOut = 256 * 1024;
+// Answers queued for a client that pipelines faster than it reads; no more
+// requests of its are read until they are out. Small: 64 pipelining peers
+// may hold this much each (a single answer, /metrics or /status, may be
+// larger, and is still sent whole).
+constexpr std::size_t kMaxQueuedOut = 32 * 1024;
 // What a client may still send after a closing answer before it is cut off.
 constexpr std::size_t kMaxDiscard = 64 * 1024;
 

@@ -7,6 +7,11 @@
 # with the hostile load, the daemon's peak RSS, and whether the log says
 # "Too many open files". The hostile peer reconnects what the daemon
 # closes (per-source cap, deadlines) on each 2 s tick.
+# Then, in the same run, the other hostile measures of the daemon: its idle
+# CPU with the TCP gate open and closed (gate_idle_bench.sh), an ARP flood
+# of 1,000,000 frames from random MACs (arpguard_flood_bench.sh), and an
+# http check against a server that trickles (check_deadline_bench.sh);
+# ENDPOINT_ONLY=1 skips them.
 # Usage: tests/bench/hostile_bench.sh [BUILD_DIR]   (DURATION=30 seconds per phase)
 # Only in namespaces of its own: node, director (203.0.113.1) and hostile
 # peer (198.51.100.66), each linked to the node by a veth pair.
@@ -145,11 +150,14 @@ print(answers)
 PY
 
 rss_peak() { awk '/VmHWM/ {print $2}' /proc/"$pid"/status; }
+probes() { ip netns exec "$dir" curl -s http://203.0.113.11:9799/metrics | awk '$1 ~ /^rsagent_check_probes_total/ {print $2}'; }
 quiet=$(ip netns exec "$dir" python3 "$work/director.py" "$duration")
 ip netns exec "$bad" python3 "$work/hostile.py" "$((duration + 5))" >"$work/hostile.out" &
 hostile=$!
 sleep 3
+probes_before=$(probes)
 loaded=$(ip netns exec "$dir" python3 "$work/director.py" "$duration")
+probes_after=$(probes)
 wait "$hostile" || true
 emfile=$(grep -c -i "too many open files" "$work/rsagent.log" || true)
 metrics=$(ip netns exec "$dir" curl -s http://203.0.113.11:9799/metrics)
@@ -163,3 +171,11 @@ printf '%-22s %10s %10s %10s %10s\n' "hostile load" "$ok/$total" "$p50" "$p99" "
 echo "hostile pipelined answers: $(cat "$work/hostile.out")"
 echo "closed at accept (source full): $(metric rsagent_http_source_full_total); by a deadline: $(metric rsagent_http_timeouts_total)"
 echo "daemon peak RSS: $(( $(rss_peak) / 1024 )) MiB; 'too many open files' in the log: $emfile line(s)"
+echo "the 1 s check during the hostile phase: $((probes_after - probes_before)) probes in ${duration} s"
+
+if [ -z "${ENDPOINT_ONLY:-}" ]; then
+  for part in gate_idle_bench.sh arpguard_flood_bench.sh check_deadline_bench.sh; do
+    echo
+    bash "tests/bench/$part" "$(dirname "$bin")"
+  done
+fi
