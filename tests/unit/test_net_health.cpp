@@ -133,3 +133,30 @@ TEST_CASE("a route-mode VIP is listed with the VIPs, present while its local rou
   w.have.routes.back() = {ip("198.51.100.16"), 28, net::kLocalTable, 0, 3, 1, net::RouteType::kLocal};
   CHECK(describe_state(w.journal, w.have).drift.empty());
 }
+
+TEST_CASE("an adopted local route is shown as the kernel has it, with its owner's metric and protocol") {
+  net::Journal j;
+  net::RouteSpec spec{ip("198.51.100.0"), 24, net::kLocalTable, net::kLocalRouteMetric, net::RouteType::kLocal};
+  j.entries = {net::RouteEntry{spec, false}};
+  net::ObservedState have;
+  have.links = {{1, "lo", true, true}};
+  have.routes = {{ip("198.51.100.0"), 24, net::kLocalTable, 0, 3, 1, net::RouteType::kLocal}};  // proto boot
+  const auto d = describe_state(j, have);
+  CHECK(d.drift.empty());
+  REQUIRE(d.routes.size() == 1);
+  CHECK(d.routes[0].route == "local 198.51.100.0/24 dev lo table local proto boot");
+  CHECK_FALSE(d.routes[0].owned);
+}
+
+TEST_CASE("a sysctl of a renamed interface is read under its new name, found by its index") {
+  World w;
+  w.journal.entries.push_back(net::SysctlEntry{{"eth0", "arp_ignore"}, 0, 1, 2});
+  w.have.links[1].name = "eth9";
+  w.have.sysctls.erase({"eth0", "arp_ignore"});
+  w.have.sysctls.erase({"eth0", "arp_announce"});
+  w.have.sysctls[{"eth9", "arp_ignore"}] = 1;
+  w.have.sysctls[{"eth9", "arp_announce"}] = 2;
+  const auto d = describe_state(w.journal, w.have);
+  CHECK_MESSAGE(d.drift.empty(), (d.drift.empty() ? std::string() : d.drift.front()));
+  CHECK(judge_network(d, w.have, kArp, "").ok);
+}

@@ -1,4 +1,7 @@
-// Cleaning bytes that come from outside (DESIGN.md rule 7). Owns: the one
+// Cleaning bytes that come from outside (user agents, request targets,
+// check output, operator reasons, config text quoted in a message), where
+// they enter, so that a log line, a terminal or a JSON dump never meets a
+// control character or invalid UTF-8. Owns: the one
 // helper that turns any byte string into printable, valid UTF-8, and a cut at
 // a character boundary. Threads: pure functions. Errors: none; nothing here
 // throws, and what it returns can always be dumped as JSON.
