@@ -23,20 +23,9 @@ bool AgentCheckServer::allowed(int client) const {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
   if (::getpeername(client, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return false;
-  net::IpAddress a;
-  if (ss.ss_family == AF_INET) {
-    a.family = net::Family::kV4;
-    std::memcpy(a.bytes.data(), &reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr, 4);
-  } else if (ss.ss_family == AF_INET6) {
-    // An IPv4 client of a [::] listener arrives as ::ffff:a.b.c.d; Cidr
-    // matches that against IPv4 networks too.
-    a.family = net::Family::kV6;
-    std::memcpy(a.bytes.data(), &reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr, 16);
-  } else {
-    return false;
-  }
-  return std::any_of(allow_.begin(), allow_.end(),
-                     [&](const config::Cidr& c) { return c.contains(a); });
+  const auto a = peer_address(ss);
+  return a && std::any_of(allow_.begin(), allow_.end(),
+                          [&](const config::Cidr& c) { return c.contains(*a); });
 }
 
 AgentCheckServer::~AgentCheckServer() { stop(); }

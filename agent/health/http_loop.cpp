@@ -145,20 +145,9 @@ void HttpLoop::run() {
 
 bool HttpLoop::allowed(const sockaddr_storage& ss) const {
   if (opt_.allow.empty()) return true;
-  net::IpAddress a;
-  if (ss.ss_family == AF_INET) {
-    a.family = net::Family::kV4;
-    std::memcpy(a.bytes.data(), &reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr, 4);
-  } else if (ss.ss_family == AF_INET6) {
-    // An IPv4 client of a [::] listener arrives as ::ffff:a.b.c.d; Cidr
-    // matches that against IPv4 networks too.
-    a.family = net::Family::kV6;
-    std::memcpy(a.bytes.data(), &reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr, 16);
-  } else {
-    return false;
-  }
-  return std::any_of(opt_.allow.begin(), opt_.allow.end(),
-                     [&](const config::Cidr& c) { return c.contains(a); });
+  const auto a = peer_address(ss);
+  return a && std::any_of(opt_.allow.begin(), opt_.allow.end(),
+                          [&](const config::Cidr& c) { return c.contains(*a); });
 }
 
 void HttpLoop::accept_from(int listener) {

@@ -44,4 +44,18 @@ Result<UniqueFd> listen_tcp(const net::IpAddress& address, std::uint16_t port, c
   return fd;
 }
 
+std::optional<net::IpAddress> peer_address(const sockaddr_storage& ss) {
+  net::IpAddress a;
+  if (ss.ss_family == AF_INET) {
+    a.family = net::Family::kV4;
+    std::memcpy(a.bytes.data(), &reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr, 4);
+  } else if (ss.ss_family == AF_INET6) {
+    a.family = net::Family::kV6;
+    std::memcpy(a.bytes.data(), &reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr, 16);
+  } else {
+    return std::nullopt;
+  }
+  return a;
+}
+
 }  // namespace rsagent

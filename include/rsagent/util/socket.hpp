@@ -8,7 +8,9 @@
 #include "rsagent/util/result.hpp"
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <sys/socket.h>
 
 namespace rsagent {
 
@@ -19,5 +21,11 @@ inline constexpr int kListenBacklog = 1024;  // Debian's cpp-httplib hard-codes 
 // the config key in errors, with the fix.
 [[nodiscard]] Result<UniqueFd> listen_tcp(const net::IpAddress& address, std::uint16_t port,
                                           const std::string& what);
+
+// The peer's address of an accepted connection, as accept4() or
+// getpeername() filled `ss`; nullopt for a family other than IPv4 and IPv6.
+// An IPv4 client of a [::] listener stays ::ffff:a.b.c.d (Cidr matches it
+// against IPv4 networks too).
+[[nodiscard]] std::optional<net::IpAddress> peer_address(const sockaddr_storage& ss);
 
 }  // namespace rsagent
