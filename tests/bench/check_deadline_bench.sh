@@ -68,7 +68,8 @@ run_case() {  # TIMEOUT INTERVAL NEXT_INTERVAL
   rsa start >/dev/null
   if [ "$timeout" = 1s ]; then
     for _ in $(seq 100); do
-      [ "$(check state)" = down ] && break
+      # Down with a result: before its first result a check is down too.
+      [ "$(check state)" = down ] && [ -n "$(check latency_ms)" ] && break
       sleep 0.05
     done
     printf '%-40s %s ms (%s)\n' "probe start to down, timeout 1s" "$(check latency_ms)" "$(check output)"

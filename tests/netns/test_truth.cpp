@@ -116,3 +116,30 @@ TEST_CASE("a NIC renamed while running keeps its ARP settings and leaves the nod
   CHECK(n.ns.sysctl("eth9", "arp_ignore") == ignore_before);
   CHECK(n.ns.sysctl("eth9", "arp_announce") == announce_before);
 }
+
+TEST_CASE("the text status shows the TCP gate as the kernel has it and the ARP sentinel; rsagentd has its own version and help") {
+  AgentNode n(R"({"vips": ["198.51.100.100"],
+                  "health": {"tcp_gate": {"listen": ["0.0.0.0:9797"]}}})");
+  auto r = n.rsagent("start");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  REQUIRE(wait_until([&] { return n.rsagent("status").out.find("TCP gate: open on 0.0.0.0:9797") != std::string::npos; }, 10s));
+  r = n.rsagent("status");
+  CHECK_MESSAGE(r.code == 0, r.out);
+  CHECK_MESSAGE(r.out.find("ARP sentinel: ") != std::string::npos, r.out);
+  REQUIRE(n.rsagent("drain").code == 0);
+  r = n.rsagent("status");
+  CHECK_MESSAGE(r.out.find("TCP gate: closed on 0.0.0.0:9797") != std::string::npos, r.out);
+  CHECK(n.rsagent("stop").code == 0);
+
+  const std::string daemon = std::string(RSAGENT_BIN) + "d";
+  r = sh(daemon + " version");
+  CHECK(r.code == 0);
+  CHECK(r.out.rfind("rsagentd ", 0) == 0);
+  r = sh(daemon + " --help");
+  CHECK(r.code == 0);
+  CHECK(r.out.find("usage: rsagentd") != std::string::npos);
+  r = sh(std::string(RSAGENT_BIN) + " --help");
+  CHECK(r.out.find("3 not running, 4 not privileged") != std::string::npos);  // status
+  CHECK(r.out.find("\n  stop [--now]") != std::string::npos);
+  CHECK(r.out.find("\n  stop ", r.out.find("\n  stop [--now]") + 1) == std::string::npos);  // listed once
+}
