@@ -7,6 +7,8 @@
 // than 64 KiB queued (/proc/PID/net/packet), so the daemon sees the flood
 // instead of the kernel dropping it. Prints the number of frames sent.
 // Usage: arp_flood IFACE KIND COUNT VIP [DAEMON_PID]
+#include "../support/arp_flood.hpp"
+
 #include <arpa/inet.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
@@ -26,23 +28,8 @@
 #include <string>
 #include <thread>
 
-namespace {
-
-long queued_bytes(const std::string& pid) {
-  std::ifstream in("/proc/" + pid + "/net/packet");
-  std::string line;
-  std::getline(in, line);
-  long most = 0;
-  while (std::getline(in, line)) {
-    std::istringstream f(line);
-    std::string sk, refs, type, proto, iface, running;
-    long rmem = 0;
-    if (f >> sk >> refs >> type >> proto >> iface >> running >> rmem) most = std::max(most, rmem);
-  }
-  return most;
-}
-
-}  // namespace
+using rsagent::testing::arp_frame;
+using rsagent::testing::queued_bytes;
 
 int main(int argc, char** argv) {
   if (argc < 5) {
@@ -75,14 +62,7 @@ int main(int argc, char** argv) {
     in_addr_t sender = host, target = vip;
     if (kind == "ask-other") target = other;
     if (kind == "spoof") sender = vip, target = host;
-    std::array<std::uint8_t, 42> f{};
-    std::memset(f.data(), 0xff, 6);
-    std::memcpy(f.data() + 6, mac.data(), 6);
-    f[12] = 0x08, f[13] = 0x06, f[15] = 1, f[16] = 0x08, f[18] = 6, f[19] = 4;
-    f[21] = static_cast<std::uint8_t>(op);
-    std::memcpy(f.data() + 22, mac.data(), 6);
-    std::memcpy(f.data() + 28, &sender, 4);
-    std::memcpy(f.data() + 38, &target, 4);
+    const auto f = arp_frame(op, mac, sender, target);
     if (::send(fd, f.data(), f.size(), 0) == static_cast<ssize_t>(f.size())) ++sent;
   }
   ::close(fd);

@@ -5,6 +5,7 @@
 // and spoofed answers to a probe leave a short responders list with a count
 // of the rest. Asserts on /status and /proc/PID/status, and on the length
 // of the log's lines (never on their text).
+#include "../support/arp_flood.hpp"
 #include "../support/netns.hpp"
 #include "../support/nsnet.hpp"
 
@@ -69,41 +70,7 @@ long rss_kib(int pid) {
   return -1;
 }
 
-// Bytes queued on the daemon's packet sockets (/proc/PID/net/packet is its
-// namespace's table; "Rmem" is the 7th column). The sender waits while the
-// daemon is behind, so the daemon sees the flood rather than the kernel
-// dropping most of it on a busy machine.
-long queued_bytes(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/net/packet");
-  std::string line;
-  std::getline(in, line);
-  long most = 0;
-  while (std::getline(in, line)) {
-    std::istringstream f(line);
-    std::string sk, refs, type, proto, iface, running;
-    long rmem = 0;
-    if (f >> sk >> refs >> type >> proto >> iface >> running >> rmem) most = std::max(most, rmem);
-  }
-  return most;
-}
-
-// An ARP frame (op 1 request, 2 reply), broadcast, from `mac` as Ethernet
-// and ARP sender.
-std::array<std::uint8_t, 42> arp_frame(std::uint16_t op, const std::array<std::uint8_t, 6>& mac,
-                                       in_addr_t sender, in_addr_t target) {
-  std::array<std::uint8_t, 42> f{};
-  std::memset(f.data(), 0xff, 6);
-  std::memcpy(f.data() + 6, mac.data(), 6);
-  f[12] = 0x08, f[13] = 0x06;  // ARP
-  f[14] = 0, f[15] = 1;        // Ethernet
-  f[16] = 0x08, f[17] = 0;     // IPv4
-  f[18] = 6, f[19] = 4;
-  f[20] = 0, f[21] = static_cast<std::uint8_t>(op);
-  std::memcpy(f.data() + 22, mac.data(), 6);
-  std::memcpy(f.data() + 28, &sender, 4);
-  std::memcpy(f.data() + 38, &target, 4);
-  return f;
-}
+long queued_bytes(int pid) { return rsagent::testing::queued_bytes(std::to_string(pid)); }
 
 // Sends ARP frames on the peer's eth0, each from a new random MAC, until
 // `count` are sent or `stop` is set. A request asks for the VIP from a
