@@ -1,13 +1,16 @@
-// CLI parsing and dispatch only; the commands live in agent/daemon/.
+// The command line of both binaries: global options, then the command
+// from cli/table (the CLI) or `run` (the daemon). The commands live in
+// agent/cli/, the daemon in agent/daemon/.
 // Built twice: as rsagent, the CLI (no cpp-httplib, no OpenSSL: every
 // start, stop, status and drain starts fast), and with RSAGENT_DAEMON_BINARY
 // as rsagentd, the daemon, which runs only `run` (the CLI's `run` and
 // `start` exec it) and links the http check.
-#include "rsagent/daemon/commands.hpp"
+#include "rsagent/cli/commands.hpp"
+#include "rsagent/cli/table.hpp"
 #include "rsagent/util/log.hpp"
 #ifdef RSAGENT_DAEMON_BINARY
 #include "rsagent/daemon/daemon.hpp"
-#include "rsagent/health/http_check.hpp"
+#include "rsagent/checks/http_check.hpp"
 #endif
 
 #include <cstdlib>
@@ -27,45 +30,7 @@ namespace {
 using rsagent::daemon::CommandOptions;
 namespace exit_code = rsagent::daemon::exit_code;
 
-#ifndef RSAGENT_DAEMON_BINARY
-constexpr const char* kHelp = R"(usage: rsagent [OPTIONS] COMMAND [ARGS]
-
-Puts LVS direct-routing VIPs on lo, adds their host routes, tames ARP, and
-puts back exactly what was there before when it stops.
-
-Commands:
-  run             run the daemon in the foreground (what systemd runs)
-  start           start the daemon; returns once everything is applied
-  stop [--now]    revert every change and stop the daemon (also after a crash);
-                  --now skips the graceful drain wait (stop.drain)
-  status [--json] what is applied and owned, and any drift (exit 0 running,
-                  1 dead but changes left, 3 not running, 4 not privileged)
-  plan            print what `start` would change; changes nothing
-  drain [--reason TEXT]  report "drain" to the directors (no new flows)
-  maint [--reason TEXT]  report maintenance (the node is taken out)
-  ready           back from drain or maint
-  reload          re-read the configuration in the running daemon (SIGHUP);
-                  returns once applied; a bad configuration exits 6 and
-                  changes nothing
-  restart         replace the daemon with the binary now on disk, keeping
-                  every VIP, route and sysctl in place (no gap); starts it
-                  when it is not running
-  try-restart     the same, but only when it is running (package upgrades)
-  check-config [--print]  validate the configuration; changes nothing;
-                  --print shows it merged, each setting with its file
-  version         print the version
-
-Options:
-  --config FILE     main configuration file (default /etc/rsagent/rsagent.json;
-                    conf.d/*.json beside it is merged in lexical order)
-  --state-dir DIR   keep every file rsagent writes under DIR
-                    (default /run/rsagent and /var/lib/rsagent)
-  --log-level LVL   error, warning, notice, info (default) or debug
-  -h, --help        this help
-
-Exit codes: 0 ok, 1 failure, 2 usage, 4 not privileged, 6 bad configuration.
-)";
-#else
+#ifdef RSAGENT_DAEMON_BINARY
 // rsagentd is the daemon alone: `rsagent start` and systemd run it.
 constexpr const char* kHelp = R"(usage: rsagentd [OPTIONS] run | version
 
@@ -142,7 +107,11 @@ std::optional<int> parse_global(const std::vector<std::string>& args, CommandLin
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "-h" || a == "--help" || a == "help") {
+#ifdef RSAGENT_DAEMON_BINARY
       std::cout << kHelp;
+#else
+      std::cout << rsagent::cli::usage();
+#endif
       return exit_code::kOk;
     }
     if (a == "--version") {
@@ -168,54 +137,21 @@ std::optional<int> parse_global(const std::vector<std::string>& args, CommandLin
   return std::nullopt;
 }
 
-// The options only some commands take; an exit code when one is wrong.
-std::optional<int> parse_command_options(CommandLine& cl) {
-  const std::string& command = cl.command;
-  for (std::size_t i = 0; i < cl.rest.size(); ++i) {
-    const std::string& r = cl.rest[i];
-    if (command == "status" && r == "--json") {
-      cl.opts.json = true;
-    } else if (command == "check-config" && r == "--print") {
-      cl.opts.print = true;
-    } else if (command == "stop" && r == "--now") {
-      cl.opts.now = true;
-    } else if ((command == "drain" || command == "maint") && r == "--reason") {
-      if (i + 1 >= cl.rest.size()) return usage_error("--reason needs a text");
-      cl.opts.reason = cl.rest[++i];
-    } else if ((command == "drain" || command == "maint") && r.rfind("--reason=", 0) == 0) {
-      cl.opts.reason = r.substr(9);
-    } else {
-      return usage_error("`" + command + "` does not take " + r);
-    }
-  }
-  return std::nullopt;
-}
-
-int dispatch(const std::string& command, const CommandOptions& opts) {
-  using namespace rsagent::daemon;
+int dispatch(const CommandLine& cl) {
 #ifdef RSAGENT_DAEMON_BINARY
-  if (command == "run") return run_daemon(opts, &rsagent::health::probe_http);
-  if (command == "version") {
+  if (!cl.rest.empty()) return usage_error("`" + cl.command + "` does not take " + cl.rest.front());
+  if (cl.command == "run") return rsagent::daemon::run_daemon(cl.opts, &rsagent::checks::probe_http);
+  if (cl.command == "version") {
     std::cout << "rsagentd " << RSAGENT_VERSION << "\n";
     return exit_code::kOk;
   }
-  return usage_error("rsagentd only runs the daemon (`rsagentd run`); use `rsagent " + command + "`");
+  return usage_error("rsagentd only runs the daemon (`rsagentd run`); use `rsagent " + cl.command + "`");
 #else
-  if (command == "run") return cmd_run(opts);
-  if (command == "start") return cmd_start(opts);
-  if (command == "stop") return cmd_stop(opts);
-  if (command == "status") return cmd_status(opts);
-  if (command == "plan") return cmd_plan(opts);
-  if (command == "check-config") return cmd_check_config(opts);
-  if (command == "drain" || command == "maint" || command == "ready") return cmd_operator(opts, command);
-  if (command == "reload") return cmd_reload(opts);
-  if (command == "restart") return cmd_restart(opts, false);
-  if (command == "try-restart") return cmd_restart(opts, true);
-  if (command == "version") {
-    std::cout << "rsagent " << RSAGENT_VERSION << "\n";
-    return exit_code::kOk;
-  }
-  return usage_error("unknown command \"" + command + "\"");
+  const auto* c = rsagent::cli::find_command(cl.command);
+  if (c == nullptr) return usage_error("unknown command \"" + cl.command + "\"");
+  CommandOptions opts = cl.opts;
+  if (auto err = rsagent::cli::parse_options(*c, cl.rest, opts)) return usage_error(*err);
+  return c->run(opts);
 #endif
 }
 
@@ -239,6 +175,5 @@ int main(int argc, char** argv) {
   // where they were typed, or `--state-dir st` would become /st.
   cl.opts.config = anchored(cl.opts.config);
   if (cl.opts.state_dir) cl.opts.state_dir = anchored(*cl.opts.state_dir);
-  if (auto code = parse_command_options(cl)) return *code;
-  return dispatch(cl.command, cl.opts);
+  return dispatch(cl);
 }

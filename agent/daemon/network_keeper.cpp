@@ -1,6 +1,6 @@
 #include "rsagent/daemon/network_keeper.hpp"
 
-#include "rsagent/health/net_health.hpp"
+#include "rsagent/verdict/net_health.hpp"
 #include "rsagent/util/log.hpp"
 #include "rsagent/util/text.hpp"
 
@@ -15,12 +15,12 @@ std::string refusal_text(const std::vector<std::string>& reasons, bool one_line)
 }
 
 Result<std::unique_ptr<NetworkKeeper>> NetworkKeeper::open(const Paths& paths) {
-  auto agent = Agent::open(paths);
-  if (!agent) return agent.error();
-  return std::unique_ptr<NetworkKeeper>(new NetworkKeeper(std::move(*agent)));
+  auto engine = net::Engine::open(paths.journal());
+  if (!engine) return engine.error();
+  return std::unique_ptr<NetworkKeeper>(new NetworkKeeper(std::move(*engine)));
 }
 
-void NetworkKeeper::took(const Converged& conv) {
+void NetworkKeeper::took(const net::Converged& conv) {
   journal_ = conv.plan.journal;
   if (!conv.report.unsaved) return;
   // The kernel holds what plan.journal says; the file still says the
@@ -32,16 +32,16 @@ void NetworkKeeper::took(const Converged& conv) {
                "); it keeps the write-ahead record, which covers them all, until it can be written");
 }
 
-Result<Converged> NetworkKeeper::take_over(const config::Config& cfg) {
+Result<net::Converged> NetworkKeeper::take_over(const config::Config& cfg) {
   ++replans_;
-  auto conv = agent_->converge(cfg);
+  auto conv = engine_->converge(cfg);
   if (conv && !conv->refused()) took(*conv);
   return conv;
 }
 
-Result<Converged> NetworkKeeper::apply(const config::Config& next) {
+Result<net::Converged> NetworkKeeper::apply(const config::Config& next) {
   ++replans_;
-  auto conv = agent_->converge(next, false, &journal_);
+  auto conv = engine_->converge(next, false, &journal_);
   if (conv && !conv->refused()) took(*conv);
   return conv;
 }
@@ -49,7 +49,7 @@ Result<Converged> NetworkKeeper::apply(const config::Config& next) {
 std::optional<net::ObservedState> NetworkKeeper::repair(const config::Config& cfg, const char* why) {
   const auto t0 = std::chrono::steady_clock::now();
   ++replans_;
-  auto conv = agent_->converge(cfg, true, &journal_);
+  auto conv = engine_->converge(cfg, true, &journal_);
   std::string refusal;
   if (!conv) {
     refusal = text::one_line(conv.error().str());
@@ -74,18 +74,18 @@ std::optional<net::ObservedState> NetworkKeeper::repair(const config::Config& cf
   return net::after_plan(std::move(conv->observed), conv->plan);
 }
 
-void NetworkKeeper::report(const config::Config& cfg, health::Board& board,
+void NetworkKeeper::report(const config::Config& cfg, verdict::Board& board,
                            std::optional<net::ObservedState> seen) {
   Result<net::ObservedState> have =
-      seen ? Result<net::ObservedState>(std::move(*seen)) : agent_->observe(journal_);
+      seen ? Result<net::ObservedState>(std::move(*seen)) : engine_->observe(journal_);
   board.net_repairs = repairs_;
   board.net_replans = replans_;
   if (!have) {
     board.set_net({true, false, "cannot observe the network: " + have.error().str()}, {});
     return;
   }
-  auto detail = health::describe_state(journal_, *have);
-  auto nh = health::judge_network(detail, *have, health::net_policy(cfg), last_refusal_);
+  auto detail = verdict::describe_state(journal_, *have);
+  auto nh = verdict::judge_network(detail, *have, verdict::net_policy(cfg), last_refusal_);
   board.set_net(std::move(nh), std::move(detail));
 }
 

@@ -2,6 +2,8 @@
 
 #include "rsagent/util/log.hpp"
 
+#include <net/if.h>
+
 #include <algorithm>
 #include <cerrno>
 
@@ -221,6 +223,70 @@ Status Engine::revert(const Journal& recorded) {
   if (auto s = save_or_remove(left); !s) return Status(s.error()).with_context("revert");
   if (failed) return Status(first).with_context("revert");
   return {};
+}
+
+Result<std::unique_ptr<Engine>> Engine::open(const std::string& journal_path) {
+  auto k = make_netlink_kernel();
+  if (!k) return k.error();
+  return std::unique_ptr<Engine>(new Engine(std::move(*k), make_proc_sysctl_store(), journal_path));
+}
+
+bool Engine::sysctls_as_written(const Journal& j) {
+  for (const auto& e : j.entries) {
+    const auto* s = std::get_if<SysctlEntry>(&e);
+    if (s == nullptr) continue;
+    auto v = sysctls_.read(s->key);
+    // A renamed interface: its index names it now (one ioctl, no dump).
+    char name[IF_NAMESIZE] = {};
+    if (!v && s->ifindex > 0 && ::if_indextoname(static_cast<unsigned>(s->ifindex), name) != nullptr)
+      v = sysctls_.read(SysctlKey{name, s->key.name});
+    if (!v || *v != s->wrote) return false;
+  }
+  return true;
+}
+
+Result<Engine::Planned> Engine::plan_now(const config::Config& cfg, const Journal* prior) {
+  Planned out;
+  if (prior != nullptr) {
+    out.prior = *prior;
+  } else {
+    auto loaded = journal_.load();
+    if (!loaded) return loaded.error();
+    out.prior = loaded->value_or(Journal{});
+  }
+  const auto want = desired_state(cfg);
+  auto have = observe(want, out.prior);
+  if (!have) return have.error();
+  out.observed = std::move(*have);
+  out.plan = make_plan(want, out.observed, out.prior);
+  return out;
+}
+
+Result<Plan> Engine::plan(const config::Config& cfg) {
+  auto p = plan_now(cfg, nullptr);
+  if (!p) return p.error();
+  return std::move(p->plan);
+}
+
+Result<Converged> Engine::converge(const config::Config& cfg, bool quiet, const Journal* prior) {
+  auto planned = plan_now(cfg, prior);
+  if (!planned) return planned.error();
+  Plan& p = planned->plan;
+  if (!p.errors.empty()) return Converged{{}, std::move(p), std::move(planned->observed)};
+  if (!quiet) {
+    for (const auto& n : p.notes) log::notice(n);
+    for (const auto& w : p.warnings) log::warning(w);
+  }
+  auto report = apply(p, planned->prior);
+  if (!report) return report.error();
+  return Converged{*report, std::move(p), std::move(planned->observed)};
+}
+
+Status Engine::revert_all() {
+  auto j = journal_.load();
+  if (!j) return Status(j.error());
+  if (!*j) return {};
+  return revert(**j);
 }
 
 }  // namespace rsagent::net

@@ -28,14 +28,6 @@ std::string RouteSpec::str() const {
   return s + " proto rsagent";
 }
 
-bool valid_interface_name(std::string_view name) {
-  if (name.empty() || name.size() > 15 || name == "." || name == "..") return false;
-  return std::none_of(name.begin(), name.end(), [](char c) {
-    return c == '/' || c == ':' || c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
-           c == '\v' || c == '\f' || c == '\0';
-  });
-}
-
 std::string SysctlKey::path() const { return "net/ipv4/conf/" + iface + "/" + name; }
 
 std::string SysctlKey::str() const {

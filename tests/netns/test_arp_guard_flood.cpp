@@ -35,9 +35,9 @@ const char* const kConfig = R"({
   "health": {"listen": ["127.0.0.1:9799"]},
   "arp_guard": {"interval": "1s", "window": "500ms", "probes_per_second": 20}
 })";
-// The sentinel's MAC table size (arpguard::kMacTableSize), as /status must show it.
+// The sentinel's MAC table size (arp_guard::kMacTableSize), as /status must show it.
 constexpr std::uint64_t kMacTableSize = 1024;
-constexpr std::size_t kMaxResponders = 8;  // arpguard::kMaxRespondersPerWindow
+constexpr std::size_t kMaxResponders = 8;  // arp_guard::kMaxRespondersPerWindow
 
 // The daemon's node and a peer on one veth pair (no bridge: a bridge would
 // learn every made-up MAC too).
@@ -190,7 +190,7 @@ TEST_CASE(
   for (const auto& s : st["arp_guard"]["segments"]) CHECK(s["responders"].size() <= kMaxResponders);
   // The spoofed answers carry the VIP as sender: nothing to learn from them.
   CHECK(st["arp_guard"]["mac_table"]["entries"].get<std::uint64_t>() <= kMaxResponders);
-  // Every log line is one bounded line (arpguard::kMaxLogLine, plus a prefix).
+  // Every log line is one bounded line (arp_guard::kMaxLogLine, plus a prefix).
   std::ifstream log(seg.node.dir() + "/run.log");
   std::string line;
   std::size_t longest = 0;

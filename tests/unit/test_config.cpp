@@ -140,12 +140,12 @@ TEST_CASE("ARP values that would let the server answer for the VIPs are refused 
 }
 
 TEST_CASE("interface names with dots are valid; slashes, colons and long names are not") {
-  CHECK(valid_interface_name("eth0.100"));
-  CHECK(valid_interface_name("all"));
-  CHECK_FALSE(valid_interface_name("eth0:1"));
-  CHECK_FALSE(valid_interface_name("a/b"));
-  CHECK_FALSE(valid_interface_name("0123456789abcdef"));
-  CHECK_FALSE(valid_interface_name(".."));
+  CHECK(rsagent::valid_interface_name("eth0.100"));
+  CHECK(rsagent::valid_interface_name("all"));
+  CHECK_FALSE(rsagent::valid_interface_name("eth0:1"));
+  CHECK_FALSE(rsagent::valid_interface_name("a/b"));
+  CHECK_FALSE(rsagent::valid_interface_name("0123456789abcdef"));
+  CHECK_FALSE(rsagent::valid_interface_name(".."));
   CHECK(one(R"({"arp": {"interfaces": ["all", "eth0.100"]}})").config);
 }
 

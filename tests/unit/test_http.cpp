@@ -1,14 +1,15 @@
 // The health endpoint's parser and answers, without sockets: what each
 // checker really sends, and what a hostile client may send.
-#include "rsagent/health/http_request.hpp"
-#include "rsagent/health/responder.hpp"
+#include "rsagent/endpoint/http_request.hpp"
+#include "rsagent/endpoint/responder.hpp"
 #include "rsagent/util/text.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <doctest/doctest.h>
 
-using namespace rsagent::health;
+using namespace rsagent::verdict;
+using namespace rsagent::endpoint;
 using State = HttpParse::State;
 
 namespace {

@@ -6,7 +6,7 @@
 #pragma once
 
 #include "rsagent/config/config.hpp"
-#include "rsagent/daemon/commands.hpp"
+#include "rsagent/daemon/options.hpp"
 
 #include <string>
 

@@ -3,7 +3,7 @@
 // defaulted comparison and str(); no threads, no I/O, nothing fails here.
 #pragma once
 
-#include "rsagent/net/ip.hpp"
+#include "rsagent/util/ip.hpp"
 
 #include <cstdint>
 #include <map>
@@ -61,12 +61,6 @@ struct SysctlKey {
   [[nodiscard]] std::string str() const;   // sysctl(8) spelling, '.' in IF as '/'
   auto operator<=>(const SysctlKey&) const = default;
 };
-
-// Linux's rules for an interface name (dev_valid_name): 1-15 bytes, not
-// "." or "..", no '/', ':', whitespace or NUL. "all" and "default", the
-// sysctl pseudo-interfaces, pass. Also what keeps SysctlKey::path() inside
-// net/ipv4/conf/.
-[[nodiscard]] bool valid_interface_name(std::string_view name);
 
 struct SysctlSetting {
   SysctlKey key;
