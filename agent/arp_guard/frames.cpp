@@ -8,7 +8,6 @@ namespace {
 
 constexpr std::uint16_t kEtherArp = 0x0806;
 constexpr std::uint16_t kEtherIpv6 = 0x86dd;
-constexpr std::uint16_t kEtherVlan = 0x8100;
 constexpr std::size_t kEthHeader = 14;
 constexpr std::size_t kArpBody = 28;    // Ethernet/IPv4 ARP
 constexpr std::size_t kIpv6Header = 40;
@@ -81,18 +80,18 @@ std::optional<Frame> parse_nd(std::span<const std::uint8_t> p, Frame f) {
   if (payload > p.size() - kIpv6Header) return std::nullopt;
   const auto icmp = p.subspan(kIpv6Header, payload);
   if (icmp.size() < kNdBody || icmp[1] != 0) return std::nullopt;
-  if (icmp[0] != kNs && icmp[0] != kNa) return std::nullopt;
+  // Only advertisements: solicitations never pass the socket's filter.
+  if (icmp[0] != kNa) return std::nullopt;
   // The checksum is not verified: an outgoing frame seen on a packet socket
   // may still carry one the NIC is to finish.
-  f.kind = icmp[0] == kNs ? FrameKind::kNeighborSolicit : FrameKind::kNeighborAdvert;
+  f.kind = FrameKind::kNeighborAdvert;
   f.sender_ip = v6_at(p, 8);
   f.target_ip = v6_at(icmp, 8);
   f.sender_mac = f.eth_src;
-  const std::uint8_t want = icmp[0] == kNs ? kOptSourceLla : kOptTargetLla;
   for (std::size_t at = kNdBody; at + 2 <= icmp.size();) {
     const std::size_t len = static_cast<std::size_t>(icmp[at + 1]) * 8;
     if (len == 0 || len > icmp.size() - at) return std::nullopt;  // RFC 4861 4.6: length 0 is invalid
-    if (icmp[at] == want && len >= 8) f.sender_mac = mac_at(icmp, at + 2);
+    if (icmp[at] == kOptTargetLla && len >= 8) f.sender_mac = mac_at(icmp, at + 2);
     at += len;
   }
   return f;
@@ -111,7 +110,6 @@ const char* kind_name(FrameKind k) {
     case FrameKind::kArpRequest: return "ARP request";
     case FrameKind::kArpReply: return "ARP reply";
     case FrameKind::kGratuitousArp: return "gratuitous ARP";
-    case FrameKind::kNeighborSolicit: return "neighbour solicitation";
     case FrameKind::kNeighborAdvert: return "neighbour advertisement";
   }
   return "?";
@@ -122,14 +120,10 @@ std::optional<Frame> parse_frame(std::span<const std::uint8_t> b) {
   Frame f;
   f.eth_dst = mac_at(b, 0);
   f.eth_src = mac_at(b, 6);
-  std::size_t at = 12;
-  std::uint16_t type = be16(b, at);
-  if (type == kEtherVlan) {
-    if (b.size() < kEthHeader + 4) return std::nullopt;
-    at += 4;
-    type = be16(b, at);
-  }
-  const auto payload = b.subspan(at + 2);
+  // No VLAN tag to skip: packet sockets get frames with the tag taken off
+  // (it is in the auxdata), and the filter passes nothing else.
+  const std::uint16_t type = be16(b, 12);
+  const auto payload = b.subspan(kEthHeader);
   if (type == kEtherArp) return parse_arp(payload, f);
   if (type == kEtherIpv6) return parse_nd(payload, f);
   return std::nullopt;
@@ -153,8 +147,6 @@ std::optional<Leak> classify_outgoing(const Frame& f, const VipSet& vips) {
       return std::nullopt;
     case FrameKind::kNeighborAdvert:
       if (vips.count(f.target_ip)) return Leak{f.target_ip, f.kind};
-      return std::nullopt;
-    case FrameKind::kNeighborSolicit:
       return std::nullopt;
   }
   return std::nullopt;

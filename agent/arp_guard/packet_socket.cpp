@@ -77,11 +77,7 @@ Result<std::vector<Interface>> scan_interfaces() {
       it.v4.push_back({from_sockaddr(i->ifa_addr), prefix_of(i->ifa_netmask)});
     } else if (family == AF_INET6) {
       const IpAddress a = from_sockaddr(i->ifa_addr);
-      if (a.bytes[0] == 0xfe && (a.bytes[1] & 0xc0) == 0x80) {
-        if (!it.link_local) it.link_local = a;
-      } else {
-        it.v6.push_back(a);
-      }
+      if (a.bytes[0] == 0xfe && (a.bytes[1] & 0xc0) == 0x80 && !it.link_local) it.link_local = a;
     }
   }
   ::freeifaddrs(list);

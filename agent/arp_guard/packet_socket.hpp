@@ -27,7 +27,6 @@ struct Interface {
   };
   std::vector<V4> v4;
   std::optional<IpAddress> link_local;  // fe80::/10, the NS source
-  std::vector<IpAddress> v6;            // every other IPv6 address
   bool operator==(const Interface& o) const {
     return ifindex == o.ifindex && name == o.name && mac == o.mac;
   }

@@ -1,6 +1,5 @@
 #include "rsagent/config/config.hpp"
 
-#include "rsagent/net/model.hpp"
 #include "rsagent/util/fs.hpp"
 #include "rsagent/util/text.hpp"
 #include "validator.hpp"

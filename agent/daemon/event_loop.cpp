@@ -68,9 +68,7 @@ LoopEvents EventLoop::wait() {
     if (burst_.take(Coalescer::Clock::now())) {
       ev.net_changed = true;
       ev.net_lost = burst_lost_;
-      ev.net_messages = burst_messages_;
       burst_lost_ = false;
-      burst_messages_ = 0;
     }
     if (ev.tick || ev.woken || ev.net_changed || !ev.signals.empty()) return ev;
   }
@@ -97,7 +95,6 @@ LoopEvents EventLoop::poll_once(int timeout_ms, bool quiet) {
   }
   if (n > 3 && fds[3].revents) {
     const auto d = drain_();
-    burst_messages_ += d.messages;
     burst_lost_ = burst_lost_ || d.lost;
     burst_.event(Coalescer::Clock::now());
   }

@@ -204,7 +204,7 @@ void HttpLoop::accept_from(int listener) {
     }
     auto c = std::make_unique<Conn>();
     c->fd = std::move(owned);
-    c->peer = Peer{buf, port, fd};
+    c->peer = Peer{buf, port};
     c->id = ++next_id_;
     Conn& ref = *c;
     conns_.emplace(fd, std::move(c));

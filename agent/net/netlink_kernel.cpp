@@ -229,7 +229,6 @@ class NetlinkKernel final : public Kernel {
         break;  // EAGAIN: nothing more pending
       }
       if (n == 0) break;
-      ++d.messages;
     }
     return d;
   }

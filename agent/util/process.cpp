@@ -334,7 +334,9 @@ void end_group(pid_t pid, UniqueFd& pidfd, bool exited, const RunOptions& opts, 
     // Stuck in the kernel: do not hold the caller (a probe, a stop) for it.
     // Without a reaper (no eventfd or thread to spare) it is left unreaped
     // rather than hold the caller.
-    r.reaped_later = reaper().adopt(pid, std::move(pidfd), opts.owner);
+    // The command ignored SIGKILL for a second (50 ms after a cancel; D
+    // state): the reaper thread reaps it when it finally dies.
+    (void)reaper().adopt(pid, std::move(pidfd), opts.owner);
     return;
   }
   reap(pid, status);

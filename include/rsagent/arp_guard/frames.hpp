@@ -28,7 +28,6 @@ enum class FrameKind : std::uint8_t {
   kArpRequest,
   kArpReply,
   kGratuitousArp,  // sender address == target address, request or reply form
-  kNeighborSolicit,
   kNeighborAdvert,
 };
 [[nodiscard]] const char* kind_name(FrameKind k);  // "ARP reply", "gratuitous ARP", ...

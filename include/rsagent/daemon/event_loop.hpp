@@ -47,7 +47,6 @@ struct LoopEvents {
   bool net_changed = false;  // a burst of netlink events has settled
   bool net_lost = false;     // ... and the kernel dropped some: resync from a full dump
   std::vector<int> signals;  // in arrival order
-  std::uint64_t net_messages = 0;  // in the burst
 };
 
 class EventLoop {
@@ -77,7 +76,6 @@ class EventLoop {
   std::function<net::Kernel::Drained()> drain_;
   Coalescer burst_;
   bool burst_lost_ = false;
-  std::uint64_t burst_messages_ = 0;
 };
 
 }  // namespace rsagent::daemon

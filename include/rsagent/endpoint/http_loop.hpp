@@ -57,7 +57,6 @@ inline constexpr std::chrono::milliseconds kAcceptBackoff{100};
 struct Peer {
   std::string ip;
   int port = 0;
-  int fd = -1;
 };
 
 class HttpLoop {

@@ -54,7 +54,6 @@ class Kernel {
   // caller must resync from a full dump).
   [[nodiscard]] virtual Result<int> open_events() = 0;
   struct Drained {
-    std::size_t messages = 0;
     bool lost = false;
   };
   virtual Drained drain_events() = 0;

@@ -55,9 +55,6 @@ struct RunResult {
   std::string output;  // raw bytes (clean them before showing), at most max_output
   bool truncated = false;
   pid_t pid = 0;  // also the process group's id; already reaped
-  // The command ignored SIGKILL for a second (50 ms after a cancel; stuck
-  // in the kernel, D state): the reaper thread reaps it when it finally dies.
-  bool reaped_later = false;
   std::chrono::milliseconds timeout{0};  // the deadline it ran with
   std::chrono::microseconds elapsed{0};
 
