@@ -15,7 +15,7 @@
 #include "rsagent/daemon/start_report.hpp"
 #include "rsagent/daemon/state_keeper.hpp"
 #include "rsagent/endpoint/agent_check.hpp"
-#include "rsagent/endpoint/responder.hpp"
+#include "rsagent/endpoint/health_endpoint.hpp"
 #include "rsagent/checks/monitor.hpp"
 #include "rsagent/endpoint/report.hpp"
 #include "rsagent/endpoint/tcp_gate.hpp"
@@ -78,7 +78,7 @@ class Daemon {
   std::unique_ptr<endpoint::TcpGate> tcp_gate_;
   std::unique_ptr<arp_guard::Guard> arp_guard_;  // its thread publishes into the Board
   std::unique_ptr<checks::Monitor> monitor_;
-  std::unique_ptr<endpoint::Responder> http_;
+  std::unique_ptr<endpoint::HealthEndpoint> http_;
   std::unique_ptr<endpoint::AgentCheckServer> agent_check_;
   std::unique_ptr<OperatorStore> operator_store_;
   verdict::Mode last_mode_ = verdict::Mode::kDown;
@@ -240,7 +240,7 @@ class Daemon {
   }
 
   void start_threads(std::unique_ptr<endpoint::HttpLoop> http_loop) {
-    http_ = std::make_unique<endpoint::Responder>(*board_, std::move(http_loop));
+    http_ = std::make_unique<endpoint::HealthEndpoint>(*board_, std::move(http_loop));
     monitor_ = std::make_unique<checks::Monitor>(cfg_.health.checks, *board_, checks::make_prober(http_probe_));
     monitor_->start();
     http_->start();

@@ -98,9 +98,9 @@ Result<std::unique_ptr<HttpLoop>> HttpLoop::bind(const std::vector<config::Endpo
 
 HttpLoop::~HttpLoop() { stop(); }
 
-void HttpLoop::start(Responder responder, OnEvent on_event) {
+void HttpLoop::start(Handler handler, OnEvent on_event) {
   if (thread_.joinable()) return;
-  responder_ = std::move(responder);
+  handler_ = std::move(handler);
   on_event_ = std::move(on_event);
   thread_ = std::thread([this] { run(); });
 }
@@ -273,7 +273,7 @@ void HttpLoop::serve(Conn& c, bool eof) {
       break;
     }
     const bool last = c.answered + 1 >= kMaxRequestsPerConnection;
-    const Reply r = responder_(p, last, c.peer, c.out);
+    const Reply r = handler_(p, last, c.peer, c.out);
     ++c.answered;
     c.scan.reset();
     // The request is answered: its header deadline is over.

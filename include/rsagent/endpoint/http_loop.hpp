@@ -23,7 +23,7 @@
 //
 // Framing resumes where it stopped (FrameScan): each received byte is
 // scanned once, and parse_http_request runs only when it can decide, so a
-// request costs O(its bytes) however it is split. The Responder gets each
+// request costs O(its bytes) however it is split. The handler gets each
 // parsed request (or the error status) on the loop thread and appends its
 // answer; the loop writes it without blocking, then closes or waits for the
 // next request. Errors: bind() names the address and the fix; a failing
@@ -66,7 +66,7 @@ class HttpLoop {
     config::HttpLimits limits;
     std::size_t max_connections = kMaxConnections;
   };
-  // What the Responder did with a request.
+  // What the handler did with a request.
   struct Reply {
     bool close = false;  // close once the answer is out
   };
@@ -74,7 +74,7 @@ class HttpLoop {
   // did not (kError, its status to answer; the connection closes). Appends
   // one whole answer to `out`. `last`: this is the connection's last answer
   // (say "Connection: close").
-  using Responder =
+  using Handler =
       std::function<Reply(const HttpParse& request, bool last, const Peer& peer, std::string& out)>;
   // What the loop refused or ended, for the counters (on the loop thread).
   enum class Event : std::uint8_t { kDenied, kSourceFull, kHeaderTimeout, kIdleTimeout, kSendTimeout };
@@ -88,7 +88,7 @@ class HttpLoop {
   HttpLoop(const HttpLoop&) = delete;
   HttpLoop& operator=(const HttpLoop&) = delete;
 
-  void start(Responder responder, OnEvent on_event = {});
+  void start(Handler handler, OnEvent on_event = {});
   void stop();
 
  private:
@@ -111,7 +111,7 @@ class HttpLoop {
   void expire();
 
   Options opt_;
-  Responder responder_;
+  Handler handler_;
   OnEvent on_event_;
   std::vector<UniqueFd> listeners_;
   UniqueFd epoll_;

@@ -1,4 +1,4 @@
-#include "rsagent/endpoint/responder.hpp"
+#include "rsagent/endpoint/health_endpoint.hpp"
 
 #include "rsagent/endpoint/report.hpp"
 #include "rsagent/util/text.hpp"
@@ -90,16 +90,16 @@ bool known_path(const std::string& p) { return health_path(p) || p == "/status" 
 
 }  // namespace
 
-Responder::Responder(verdict::Board& board, std::unique_ptr<HttpLoop> loop)
+HealthEndpoint::HealthEndpoint(verdict::Board& board, std::unique_ptr<HttpLoop> loop)
     : board_(board), loop_(std::move(loop)) {
   heartbeat();
 }
 
-Responder::~Responder() { stop(); }
+HealthEndpoint::~HealthEndpoint() { stop(); }
 
-void Responder::heartbeat() { heartbeat_ms_ = now_ms(); }
+void HealthEndpoint::heartbeat() { heartbeat_ms_ = now_ms(); }
 
-void Responder::start() {
+void HealthEndpoint::start() {
   loop_->start(
       [this](const HttpParse& p, bool last, const Peer& peer, std::string& out) {
         return respond(p, last, peer, out);
@@ -115,11 +115,11 @@ void Responder::start() {
       });
 }
 
-void Responder::stop() {
+void HealthEndpoint::stop() {
   if (loop_) loop_->stop();
 }
 
-HttpLoop::Reply Responder::respond(const HttpParse& p, bool last, const Peer& peer, std::string& out) {
+HttpLoop::Reply HealthEndpoint::respond(const HttpParse& p, bool last, const Peer& peer, std::string& out) {
   ++board_.http_requests;
   if (p.state != HttpParse::State::kComplete) {
     ++board_.http_errors;
@@ -134,7 +134,7 @@ HttpLoop::Reply Responder::respond(const HttpParse& p, bool last, const Peer& pe
   return {close};
 }
 
-std::string Responder::answer(const HttpRequest& req, bool close) const {
+std::string HealthEndpoint::answer(const HttpRequest& req, bool close) const {
   const std::string& m = req.method;
   const bool get = m == "GET", head = m == "HEAD", options = m == "OPTIONS";
   Answer a;

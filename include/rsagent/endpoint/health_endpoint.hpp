@@ -21,12 +21,12 @@
 
 namespace rsagent::endpoint {
 
-class Responder {
+class HealthEndpoint {
  public:
-  Responder(verdict::Board& board, std::unique_ptr<HttpLoop> loop);
-  ~Responder();
-  Responder(const Responder&) = delete;
-  Responder& operator=(const Responder&) = delete;
+  HealthEndpoint(verdict::Board& board, std::unique_ptr<HttpLoop> loop);
+  ~HealthEndpoint();
+  HealthEndpoint(const HealthEndpoint&) = delete;
+  HealthEndpoint& operator=(const HealthEndpoint&) = delete;
 
   void start();
   void stop();
