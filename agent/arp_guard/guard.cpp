@@ -5,6 +5,7 @@
 #include "rsagent/arp_guard/ledger.hpp"
 #include "rsagent/arp_guard/scheduler.hpp"
 #include "rsagent/util/log.hpp"
+#include "rsagent/util/loop_thread.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -12,7 +13,6 @@
 #include <mutex>
 #include <poll.h>
 #include <set>
-#include <sys/eventfd.h>
 #include <thread>
 #include <unistd.h>
 
@@ -42,7 +42,7 @@ Scheduler::Options sched_options(const config::ArpGuard& g) {
   return o;
 }
 
-// What the sentinel watches and probes for the configured VIPs. A
+// What the ARP guard watches and probes for the configured VIPs. A
 // route-mode range is matched as a whole and probed through one address,
 // its first host: a neighbour holding the same range answers for it.
 struct WatchList {
@@ -95,14 +95,13 @@ class Guard::Impl {
   bool open() {
     if (auto s = detail::can_open_packet_socket(); !s) {
       off_reason_ = s.error().str() + " (the unit needs CAP_NET_RAW and AF_PACKET in RestrictAddressFamilies=)";
-      log::warning("arp_guard: the sentinel is off: " + off_reason_ + "; everything else works");
+      log::warning("arp_guard: the ARP guard is off: " + off_reason_ + "; everything else works");
       publish(true);
       return false;
     }
-    wake_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-    if (wake_.get() < 0) {
+    if (!loop_.ok()) {
       off_reason_ = "eventfd failed";
-      log::warning("arp_guard: the sentinel is off: " + off_reason_);
+      log::warning("arp_guard: the ARP guard is off: " + off_reason_);
       publish(true);
       return false;
     }
@@ -113,16 +112,10 @@ class Guard::Impl {
   [[nodiscard]] bool enabled() const { return enabled_; }
 
   void start() {
-    if (!enabled_ || thread_.joinable()) return;
-    thread_ = std::thread([this] { run(); });
+    if (enabled_) loop_.start([this] { run(); });
   }
 
-  void stop() {
-    if (!thread_.joinable()) return;
-    stopping_ = true;
-    wake();
-    thread_.join();
-  }
+  void stop() { loop_.stop(); }
 
   void update(const config::ArpGuard& cfg, WatchList watch) {
     {
@@ -147,10 +140,7 @@ class Guard::Impl {
     UniqueFd fd;
   };
 
-  void wake() {
-    const std::uint64_t one = 1;
-    (void)!::write(wake_.get(), &one, sizeof one);
-  }
+  void wake() { loop_.wake(); }
 
   void take_pending() {
     std::optional<Pending> p;
@@ -283,7 +273,7 @@ class Guard::Impl {
     publish(true, now);
     std::vector<pollfd> fds;
     std::vector<const Watched*> order;
-    while (!stopping_) {
+    while (!loop_.stopping()) {
       take_pending();
       now = Steady::now();
       if (now >= next_rescan) {
@@ -298,16 +288,13 @@ class Guard::Impl {
 
       fds.clear();
       order.clear();
-      fds.push_back({wake_.get(), POLLIN, 0});
+      fds.push_back({loop_.fd(), POLLIN, 0});
       for (const auto& [ifindex, w] : watched_) {
         fds.push_back({w.fd.get(), POLLIN, 0});
         order.push_back(&w);
       }
       if (::poll(fds.data(), fds.size(), wait_ms(now, next_rescan)) < 0) continue;  // EINTR: round again
-      if (fds[0].revents) {
-        std::uint64_t x;
-        (void)!::read(wake_.get(), &x, sizeof x);
-      }
+      if (fds[0].revents) loop_.clear();
       now = Steady::now();
       for (std::size_t i = 1; i < fds.size(); ++i) {
         if (!fds[i].revents) continue;
@@ -331,9 +318,6 @@ class Guard::Impl {
   Scheduler sched_;
   bool enabled_ = false;
   std::string off_reason_;
-  UniqueFd wake_;
-  std::atomic<bool> stopping_{false};
-  std::thread thread_;
   std::mutex pending_mutex_;
   std::optional<Pending> pending_;
   // The rest belongs to the thread.
@@ -345,6 +329,7 @@ class Guard::Impl {
   std::string published_not_ready_;
   Steady::time_point last_publish_{};
   std::uint64_t probes_sent_ = 0;
+  LoopThread loop_;  // last: joined before the state it runs on goes
 };
 
 std::unique_ptr<Guard> Guard::create(const config::ArpGuard& cfg, const std::vector<config::Vip>& vips,

@@ -1,4 +1,4 @@
-// Internal to arp_guard: the kernel side of the sentinel. Owns: packet
+// Internal to arp_guard: the kernel side of the ARP guard. Owns: packet
 // sockets (AF_PACKET, SOCK_RAW, one per interface, with the BPF filter that
 // passes only ARP and ICMPv6 neighbour advertisements) and the scan of the
 // interfaces to watch. Results for everything that calls the kernel; no

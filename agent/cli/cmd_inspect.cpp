@@ -52,17 +52,17 @@ void print_health_text(const json& st) {
               << "  " << shown(c["detail"]) << "\n";
 }
 
-// The ARP flux sentinel: whether it watches, this node's leaks, and the
+// The ARP guard: whether it watches, this node's leaks, and the
 // segments where more than one host answered for a VIP.
 void print_arp_guard_text(const json& g) {
   if (!g.value("enabled", false)) {
-    std::cout << "  ARP sentinel: off" << (g.contains("off_reason") ? " (" + shown(g["off_reason"]) + ")" : "")
+    std::cout << "  ARP guard: off" << (g.contains("off_reason") ? " (" + shown(g["off_reason"]) + ")" : "")
               << "\n";
     return;
   }
   std::string ifs;
   for (const auto& i : g["interfaces"]) ifs += (ifs.empty() ? "" : ", ") + shown(i);
-  std::cout << "  ARP sentinel: " << (g.value("probing", false) ? "probing" : "watching") << " on "
+  std::cout << "  ARP guard: " << (g.value("probing", false) ? "probing" : "watching") << " on "
             << (ifs.empty() ? "no interface" : ifs) << " (on_leak " << shown(g["on_leak"]) << "); "
             << g.value("probes_sent", 0) << " probe(s) sent\n";
   if (g["leaks"].empty()) {

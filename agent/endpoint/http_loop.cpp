@@ -12,7 +12,6 @@
 #include <optional>
 #include <pthread.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -82,12 +81,11 @@ Result<std::unique_ptr<HttpLoop>> HttpLoop::bind(const std::vector<config::Endpo
     loop->listeners_.push_back(std::move(*fd));
   }
   loop->epoll_ = UniqueFd(::epoll_create1(EPOLL_CLOEXEC));
-  loop->wake_ = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (loop->epoll_.get() < 0 || loop->wake_.get() < 0) return errno_error(errno, what + ": epoll");
+  if (loop->epoll_.get() < 0 || !loop->loop_.ok()) return errno_error(errno, what + ": epoll");
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u64 = kWakeTag;
-  ::epoll_ctl(loop->epoll_.get(), EPOLL_CTL_ADD, loop->wake_.get(), &ev);
+  ::epoll_ctl(loop->epoll_.get(), EPOLL_CTL_ADD, loop->loop_.fd(), &ev);
   for (std::size_t i = 0; i < loop->listeners_.size(); ++i) {
     ev.events = EPOLLIN;
     ev.data.u64 = kListenerTag | i;
@@ -99,17 +97,15 @@ Result<std::unique_ptr<HttpLoop>> HttpLoop::bind(const std::vector<config::Endpo
 HttpLoop::~HttpLoop() { stop(); }
 
 void HttpLoop::start(Handler handler, OnEvent on_event) {
-  if (thread_.joinable()) return;
+  if (loop_.running()) return;
   handler_ = std::move(handler);
   on_event_ = std::move(on_event);
-  thread_ = std::thread([this] { run(); });
+  loop_.start([this] { run(); });
 }
 
 void HttpLoop::stop() {
-  if (!thread_.joinable()) return;
-  const std::uint64_t one = 1;
-  (void)!::write(wake_.get(), &one, sizeof one);
-  thread_.join();
+  if (!loop_.running()) return;
+  loop_.stop();
   conns_.clear();
   deadlines_ = {};
 }
@@ -123,7 +119,11 @@ void HttpLoop::run() {
     if (n < 0 && errno != EINTR) return;
     for (int i = 0; i < n; ++i) {
       const std::uint64_t tag = events[i].data.u64;
-      if (tag == kWakeTag) return;
+      if (tag == kWakeTag) {
+        if (loop_.stopping()) return;
+        loop_.clear();
+        continue;
+      }
       if (tag & kListenerTag) {
         accept_from(listeners_[tag & 0xffff].get());
         continue;

@@ -78,7 +78,7 @@ json arp_guard_json(const verdict::ArpGuardView& g) {
 }
 
 void arp_guard_metrics(std::ostringstream& m, const verdict::ArpGuardView& g) {
-  m << "# HELP rsagent_arp_guard_enabled 1 when the ARP flux sentinel watches this node's frames.\n"
+  m << "# HELP rsagent_arp_guard_enabled 1 when the ARP guard watches this node's frames.\n"
        "# TYPE rsagent_arp_guard_enabled gauge\nrsagent_arp_guard_enabled "
     << (g.enabled ? 1 : 0) << "\n";
   m << "# HELP rsagent_arp_leaks_total Frames this node sent that speak for a VIP (ARP with a VIP as "
@@ -91,11 +91,11 @@ void arp_guard_metrics(std::ostringstream& m, const verdict::ArpGuardView& g) {
   for (const auto& s : g.segments)
     m << "rsagent_arp_responders{vip=\"" << label(s.vip) << "\",interface=\"" << label(s.interface) << "\"} "
       << s.responders.size() << "\n";
-  m << "# HELP rsagent_arp_mac_table_entries Hosts (interface, MAC) whose IP the ARP flux sentinel "
+  m << "# HELP rsagent_arp_mac_table_entries Hosts (interface, MAC) whose IP the ARP guard "
        "keeps, at most rsagent_arp_mac_table_capacity.\n# TYPE rsagent_arp_mac_table_entries gauge\n"
        "rsagent_arp_mac_table_entries "
     << g.mac_table_entries << "\n";
-  m << "# HELP rsagent_arp_mac_table_capacity The size of the sentinel's MAC table.\n"
+  m << "# HELP rsagent_arp_mac_table_capacity The size of the ARP guard's MAC table.\n"
        "# TYPE rsagent_arp_mac_table_capacity gauge\nrsagent_arp_mac_table_capacity "
     << g.mac_table_capacity << "\n";
   m << "# HELP rsagent_arp_mac_table_evicted_total Hosts the full MAC table forgot (least recently "

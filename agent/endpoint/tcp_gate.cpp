@@ -10,7 +10,6 @@
 #include <linux/filter.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -113,11 +112,11 @@ Result<std::unique_ptr<TcpGate>> TcpGate::bind(const std::vector<config::Endpoin
 
 TcpGate::TcpGate(std::vector<Listener> listeners, verdict::Board& board)
     : listeners_(std::move(listeners)), board_(board),
-      epoll_(::epoll_create1(EPOLL_CLOEXEC)), wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+      epoll_(::epoll_create1(EPOLL_CLOEXEC)) {
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u64 = kWakeTag;
-  ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &ev);
+  ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, loop_.fd(), &ev);
   // Closed until the first verdict says ready: a starting node is not ready.
   follow();
 }
@@ -125,20 +124,10 @@ TcpGate::TcpGate(std::vector<Listener> listeners, verdict::Board& board)
 TcpGate::~TcpGate() { stop(); }
 
 void TcpGate::start() {
-  if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+  loop_.start([this] { run(); });
 }
 
-void TcpGate::stop() {
-  if (!thread_.joinable()) return;
-  stopping_ = true;
-  wake();
-  thread_.join();
-}
-
-void TcpGate::wake() {
-  const std::uint64_t one = 1;
-  (void)!::write(wake_.get(), &one, sizeof one);
-}
+void TcpGate::stop() { loop_.stop(); }
 
 void TcpGate::follow() {
   const bool want = board_.snapshot()->verdict.ready();
@@ -236,7 +225,7 @@ void TcpGate::accept_all(std::size_t index) {
 
 void TcpGate::run() {
   epoll_event events[16];
-  while (!stopping_) {
+  while (!loop_.stopping()) {
     int wait_ms = kMaxWaitMs;
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -252,8 +241,7 @@ void TcpGate::run() {
     for (int i = 0; i < n; ++i) {
       const std::uint64_t tag = events[i].data.u64;
       if (tag == kWakeTag) {
-        std::uint64_t x;
-        (void)!::read(wake_.get(), &x, sizeof x);
+        loop_.clear();
         continue;
       }
       if (tag < listeners_.size()) accept_all(tag);

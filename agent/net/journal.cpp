@@ -198,8 +198,8 @@ Result<JournalEntry> decode_entry(const json& j, std::size_t index) {
 }
 
 // How deeply arrays and objects nest in `text` (outside strings). A journal
-// nests three deep; nlohmann parses any depth, but its dump recurses, and a
-// message quoting 100000 nested '[' overflowed the stack.
+// nests three deep; nlohmann parses any depth, but its dump recurses, so a
+// message quoting deeply nested input must be refused before it is built.
 std::size_t nesting(std::string_view text) {
   std::size_t depth = 0, deepest = 0;
   bool in_string = false, escaped = false;
@@ -229,8 +229,8 @@ constexpr std::size_t kMaxNesting = 8;
 
 std::string encode_journal(const Journal& j) {
   // One entry per line: readable by an operator, diffable, still compact.
-  // Built line by line: a JSON tree of every entry at once was the
-  // daemon's peak memory with thousands of VIPs.
+  // Built line by line: a JSON tree of every entry at once would cost
+  // memory in proportion to thousands of VIPs for a moment.
   std::string out = "{\"version\":" + std::to_string(kVersion) + ",\"entries\":[\n";
   for (std::size_t i = 0; i < j.entries.size(); ++i) {
     // `replace`: a name that is not UTF-8 (Linux allows any bytes but '/',

@@ -6,7 +6,6 @@
 #include <cstdint>
 #include <cstring>
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -16,7 +15,6 @@ bool accept_starved(int err) { return err == EMFILE || err == ENFILE || err == E
 
 AcceptLoop::AcceptLoop(UniqueFd listener, int accept_flags, std::string name)
     : listener_(std::move(listener)),
-      wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
       accept_flags_(accept_flags),
       name_(std::move(name)) {}
 
@@ -24,25 +22,18 @@ AcceptLoop::~AcceptLoop() { stop(); }
 
 void AcceptLoop::start(Handler handler) {
   handler_ = std::move(handler);
-  thread_ = std::thread([this] { run(); });
+  loop_.start([this] { run(); });
 }
 
-void AcceptLoop::stop() {
-  if (!thread_.joinable()) return;
-  stopping_ = true;
-  const std::uint64_t one = 1;
-  (void)!::write(wake_.get(), &one, sizeof one);
-  thread_.join();
-}
+void AcceptLoop::stop() { loop_.stop(); }
 
 void AcceptLoop::replace_listener(UniqueFd listener) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     next_listener_ = std::move(listener);
   }
-  if (!thread_.joinable()) return take_new_listener();
-  const std::uint64_t one = 1;
-  (void)!::write(wake_.get(), &one, sizeof one);
+  if (!loop_.running()) return take_new_listener();
+  loop_.wake();
 }
 
 void AcceptLoop::take_new_listener() {
@@ -56,16 +47,15 @@ void AcceptLoop::run() {
   while (true) {
     // poll() skips an entry whose fd is negative: while paused only the
     // wake fd and the timeout end the wait.
-    pollfd fds[2] = {{paused ? -1 : listener_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
+    pollfd fds[2] = {{paused ? -1 : listener_.get(), POLLIN, 0}, {loop_.fd(), POLLIN, 0}};
     const int timeout = paused ? static_cast<int>(kAcceptBackoff.count()) : -1;
     if (::poll(fds, 2, timeout) < 0) {
       if (errno == EINTR) continue;
       return;
     }
     if (fds[1].revents) {
-      if (stopping_) return;
-      std::uint64_t n = 0;
-      (void)!::read(wake_.get(), &n, sizeof n);
+      if (loop_.stopping()) return;
+      loop_.clear();
       take_new_listener();
       continue;
     }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Benchmark: the idle cost of the ARP flux sentinel. A real server with 100
+# Benchmark: the idle cost of the ARP guard. A real server with 100
 # VIPs on a segment with a director (a namespace answering ARP and NS for
 # every VIP, as a director does) runs rsagent for SECONDS (default 60) three
-# times: sentinel off (no CAP_NET_RAW: capsh drops it), self-watch only
+# times: ARP guard off (no CAP_NET_RAW: capsh drops it), self-watch only
 # ("probe": false) and the default (probing, 60 s interval with jitter, 5
 # probes a second: 100 VIPs swept in 20 s). Prints the daemon's CPU time
 # for each (the sum over its threads of /proc/PID/task/*/schedstat, in ns:
@@ -81,8 +81,8 @@ JSON
 cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{ s += $1 } END { printf "%d", s }'; }
 
 echo "$nvips VIPs, ${seconds} s each, CPU time of the daemon's threads" >&2
-printf '%-34s %10s %s\n' "run" "CPU ms" "sentinel" >&2
-off=$(run "sentinel off (no CAP_NET_RAW)" '{}' cap_net_raw)
+printf '%-34s %10s %s\n' "run" "CPU ms" "ARP guard" >&2
+off=$(run "ARP guard off (no CAP_NET_RAW)" '{}' cap_net_raw)
 watch=$(run "self-watch only (probe: false)" '{"probe": false}' "")
 full=$(run "self-watch + probe (defaults)" '{}' "")
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Benchmark: the ARP flux sentinel's memory under a flood from its segment.
+# Benchmark: the ARP guard's memory under a flood from its segment.
 # A real server (one VIP, probing every second) and a peer on one veth pair
 # (no bridge: it would learn every made-up MAC too); the peer sends FRAMES
 # (default 1,000,000) ARP frames, each from a new random MAC, of each kind
 # in turn: requests about other addresses (nothing to do with a VIP),
-# requests for the VIP (the sentinel learns the asker), and "VIP is-at"
+# requests for the VIP (the ARP guard learns the asker), and "VIP is-at"
 # replies (spoofed answers, during probe windows). The sender waits while
 # the daemon's packet socket has more than 64 KiB queued, so the daemon sees
 # (nearly) every frame. Prints, after each flood, the daemon's VmRSS and its
-# growth since before the first, the sentinel's MAC table and the answers
+# growth since before the first, the ARP guard's MAC table and the answers
 # it dropped past the per-probe cap. Not a test: nothing is asserted.
 # Usage: tests/bench/arp_guard_flood_bench.sh [BUILD_DIR]   (FRAMES=1000000)
 set -euo pipefail

@@ -1,4 +1,4 @@
-// libFuzzer target: the ARP flux sentinel's frame parser, which reads bytes
+// libFuzzer target: the ARP guard's frame parser, which reads bytes
 // straight from the wire (any host on the segment chooses them). Nothing
 // may read out of bounds or throw; what parses is classified without
 // trouble, and a parsed ARP frame's addresses survive a rebuild and a parse.

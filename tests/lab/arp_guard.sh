@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The ARP flux sentinel in the DR lab (ctest label e2e), with real frames:
+# The ARP guard in the DR lab (ctest label e2e), with real frames:
 # a third real server without rsagent (rs3) joins the segment holding the
-# VIP the way a forgotten init script leaves it, and rs1's sentinel must name
+# VIP the way a forgotten init script leaves it, and rs1's ARP guard must name
 # it; rs1 itself leaks a gratuitous ARP and must count it and, with
 # on_leak "not-ready", be taken out by HAProxy. Asserts on /status,
 # /metrics, /healthz, HAProxy's state and tcpdump, never on log text.
@@ -67,7 +67,7 @@ bash "$labsh" sync "$lab" &
 pids+=($!)
 wait_for 30 state_is rs1 UP && wait_for 30 state_is rs2 UP
 
-check "the sentinel is on, watching eth0, probing" \
+check "the ARP guard is on, watching eth0, probing" \
   is "status | jq -r '[.arp_guard.enabled, .arp_guard.probing, (.arp_guard.interfaces | join(\",\"))] | join(\" \")'" "true true eth0"
 check "with a healthy segment, only the director answers for the VIP" wait_for 20 is "responders $vip" "$director"
 check "and for the IPv6 VIP" wait_for 20 is "responders $vip6" "$director"
@@ -132,10 +132,10 @@ check "HAProxy takes rs1 out" wait_for 10 state_is rs1 DOWN
 check "60 s after the last leak rs1 is ready again (arp_guard::kLeakHold), and HAProxy puts it back" \
   wait_for 90 state_is rs1 UP
 
-# Without CAP_NET_RAW the sentinel is off, says why, and the rest works.
+# Without CAP_NET_RAW the ARP guard is off, says why, and the rest works.
 in_ns rs2 "$bin" --config "$dir/rs2/rsagent.json" --state-dir "$dir/rs2/state" stop >/dev/null
 in_ns rs2 capsh --drop=cap_net_raw -- -c "exec '$bin' --config '$dir/rs2/rsagent.json' --state-dir '$dir/rs2/state' start" >/dev/null
-check "rs2 without CAP_NET_RAW: the sentinel is off and /status says the unit needs CAP_NET_RAW" \
+check "rs2 without CAP_NET_RAW: the ARP guard is off and /status says the unit needs CAP_NET_RAW" \
   is "in_ns rs2 curl -s http://127.0.0.1:9799/status | jq -r '[.arp_guard.enabled, (.arp_guard.off_reason | test(\"CAP_NET_RAW\"))] | map(tostring) | join(\" \")'" \
   "false true"
 check "and HAProxy has rs2 UP" wait_for 20 state_is rs2 UP

@@ -1,4 +1,4 @@
-// The ARP flux sentinel's pure parts: frames built and parsed, leaks and
+// The ARP guard's pure parts: frames built and parsed, leaks and
 // responders told apart, the sweep planner's rate limit and jitter, the
 // "arp_guard" configuration, and what the Board and /status make of a report.
 #include "rsagent/arp_guard/frames.hpp"
@@ -72,7 +72,7 @@ TEST_CASE("a neighbour solicitation goes to the solicited-node group, hop limit 
   CHECK(std::equal(target.bytes.begin(), target.bytes.end(), icmp.begin() + 8));
   CHECK(icmp[24] == 1);  // source link-layer address option: this node's MAC
   CHECK(std::equal(kMac.begin(), kMac.end(), icmp.begin() + 26));
-  CHECK_FALSE(parse_frame(f));  // the sentinel never reads solicitations
+  CHECK_FALSE(parse_frame(f));  // the ARP guard never reads solicitations
 }
 
 TEST_CASE("the ICMPv6 checksum matches a known neighbour solicitation") {

@@ -1,4 +1,4 @@
-// The ARP flux sentinel's memory has a bound whatever the segment sends: the
+// The ARP guard's memory has a bound whatever the segment sends: the
 // MAC -> IP table is a fixed-size LRU fed only by frames that matter to a
 // VIP, and a probe window keeps a fixed number of responders, counting the
 // rest; /status and /metrics show both counts.

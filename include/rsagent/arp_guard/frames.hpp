@@ -1,4 +1,4 @@
-// ARP and IPv6 neighbour-discovery frames as the ARP flux sentinel sees and
+// ARP and IPv6 neighbour-discovery frames as the ARP guard sees and
 // sends them. Owns: building the probes (an ARP request "who has VIP", an
 // IPv6 neighbour solicitation), parsing Ethernet frames from a packet
 // socket, and the two decisions made on a parsed frame: is an outgoing
@@ -49,7 +49,7 @@ struct Frame {
 // is skipped. Anything else, or anything truncated: std::nullopt.
 [[nodiscard]] std::optional<Frame> parse_frame(std::span<const std::uint8_t> bytes);
 
-// The VIPs as the sentinel matches them: single addresses, and route-mode
+// The VIPs as the ARP guard matches them: single addresses, and route-mode
 // ranges (a local route for a whole prefix makes every address in it local,
 // so each one can leak).
 class VipSet {
@@ -83,7 +83,7 @@ struct Leak {
 [[nodiscard]] std::optional<Mac> responder_of(const Frame& f, const IpAddress& vip);
 
 // "who has VIP, tell sender_ip": broadcast, from the interface's own MAC and
-// IPv4 address (never a VIP: that is the leak the sentinel looks for).
+// IPv4 address (never a VIP: that is the leak the ARP guard looks for).
 [[nodiscard]] std::vector<std::uint8_t> build_arp_request(const Mac& src_mac, const IpAddress& sender_ip,
                                                           const IpAddress& vip);
 // A neighbour solicitation for `vip` to its solicited-node multicast group,

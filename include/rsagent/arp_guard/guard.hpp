@@ -1,4 +1,4 @@
-// The ARP flux sentinel. Owns: one AF_PACKET socket per up
+// The ARP guard. Owns: one AF_PACKET socket per up
 // non-loopback Ethernet interface (a kernel BPF filter lets only ARP and
 // ICMPv6 neighbour advertisements reach user space), the probe schedule
 // (scheduler.hpp), what it has learnt (ledger.hpp: leaks by VIP and
@@ -20,7 +20,7 @@
 // within one wake-up); update() and stop() from any thread; it publishes
 // into the Board, whose verdict-change callback then runs on this thread.
 // Errors: none escape. Without CAP_NET_RAW or with AF_PACKET not allowed
-// (RestrictAddressFamilies=), create() logs once that the sentinel is off
+// (RestrictAddressFamilies=), create() logs once that the ARP guard is off
 // and why, and the report says so; a socket that fails later is logged and
 // left out.
 #pragma once

@@ -1,4 +1,4 @@
-// What the ARP flux sentinel has learnt, kept apart from its sockets so it
+// What the ARP guard has learnt, kept apart from its sockets so it
 // is tested without root. Owns: the open probe windows and the answers in
 // them, each VIP's responders per interface (with first and last seen), the
 // leaks by VIP and interface, the MAC -> IP of hosts on each segment (a
@@ -11,7 +11,7 @@
 // kMaxRespondersPerWindow MACs and counts the answers past them; a flux log
 // line is one line of at most kMaxLogLine bytes.
 // Times come from the caller (steady for holds and windows, unix seconds for
-// the report). No threads (the sentinel's thread owns it); no failures.
+// the report). No threads (the ARP guard's thread owns it); no failures.
 #pragma once
 
 #include "rsagent/arp_guard/frames.hpp"
@@ -106,7 +106,7 @@ class Ledger {
   // The verdict's reason while a leak is recent and on_leak is "not-ready".
   [[nodiscard]] std::string not_ready(TimePoint now) const;
   [[nodiscard]] std::optional<TimePoint> not_ready_until() const;
-  // Leaks and segments into the report (the rest of it is the sentinel's).
+  // Leaks and segments into the report (the rest of it is the ARP guard's).
   void fill(verdict::ArpGuardView& v) const;
   // Something the report shows changed since the last clear_changed().
   [[nodiscard]] bool changed() const { return changed_; }

@@ -130,7 +130,7 @@ struct Stop {
   bool operator==(const Stop&) const = default;
 };
 
-// The ARP flux sentinel (arp_guard/guard.hpp): it always watches this
+// The ARP guard (arp_guard/guard.hpp): it always watches this
 // node's own frames; `probe` asks the segment who answers for each VIP.
 struct ArpGuard {
   enum class OnLeak : std::uint8_t { kWarn, kNotReady };

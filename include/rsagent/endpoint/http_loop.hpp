@@ -34,6 +34,7 @@
 #include "rsagent/endpoint/http_request.hpp"
 #include "rsagent/endpoint/source_counts.hpp"
 #include "rsagent/util/fd.hpp"
+#include "rsagent/util/loop_thread.hpp"
 #include "rsagent/util/result.hpp"
 
 #include <chrono>
@@ -115,8 +116,6 @@ class HttpLoop {
   OnEvent on_event_;
   std::vector<UniqueFd> listeners_;
   UniqueFd epoll_;
-  UniqueFd wake_;
-  std::thread thread_;
   // Loop-thread state.
   std::unordered_map<int, std::unique_ptr<Conn>> conns_;
   SourceCounts per_source_;
@@ -135,6 +134,7 @@ class HttpLoop {
   std::chrono::steady_clock::time_point backoff_until_{};  // after EMFILE/ENFILE
   bool out_of_fds_ = false;  // logged, until an accept works again
   bool listening_ = true;
+  LoopThread loop_;  // last: joined before the state it runs on goes
 };
 
 }  // namespace rsagent::endpoint

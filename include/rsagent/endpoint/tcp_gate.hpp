@@ -24,6 +24,7 @@
 
 #include "rsagent/config/config.hpp"
 #include "rsagent/verdict/board.hpp"
+#include "rsagent/util/loop_thread.hpp"
 #include "rsagent/util/fd.hpp"
 #include "rsagent/util/result.hpp"
 
@@ -76,21 +77,18 @@ class TcpGate {
   };
   TcpGate(std::vector<Listener> listeners, verdict::Board& board);
   void run();
-  void wake();
   void sync_locked();  // under mutex_: sockets and epoll set to match want_open_
   void accept_all(std::size_t index);
 
   std::vector<Listener> listeners_;  // the set never changes after bind()
   verdict::Board& board_;
   UniqueFd epoll_;
-  UniqueFd wake_;
-  std::atomic<bool> stopping_{false};
-  std::thread thread_;
   mutable std::mutex mutex_;  // follow() and view() from any thread
   bool want_open_ = true;     // bound sockets start listening
   std::chrono::steady_clock::time_point paused_until_{};
   bool starved_ = false;  // accept4 out of a resource; said so in the log
   std::uint64_t reopen_failures_ = 0;
+  LoopThread loop_;  // last: joined before the state it runs on goes
 };
 
 }  // namespace rsagent::endpoint

@@ -10,6 +10,7 @@
 #pragma once
 
 #include "rsagent/util/fd.hpp"
+#include "rsagent/util/loop_thread.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -49,13 +50,11 @@ class AcceptLoop {
   void take_new_listener();
   std::mutex mutex_;        // next_listener_, from any thread
   UniqueFd next_listener_;  // handed over, not yet swapped in
-  std::atomic<bool> stopping_{false};
   UniqueFd listener_;
-  UniqueFd wake_;
   int accept_flags_;
   std::string name_;
   Handler handler_;
-  std::thread thread_;
+  LoopThread loop_;  // last: stopped (joined) before the members it uses go
 };
 
 }  // namespace rsagent

@@ -1,5 +1,5 @@
-// What the ARP flux sentinel (arp_guard/guard.hpp) reports, as plain rows
-// for /status, /metrics and the verdict. The sentinel publishes a whole new
+// What the ARP guard (arp_guard/guard.hpp) reports, as plain rows
+// for /status, /metrics and the verdict. the ARP guard publishes a whole new
 // view into the Board (Board::set_arp_guard); readers share it immutable.
 // Values only: no threads, no failures.
 #pragma once
@@ -12,8 +12,8 @@ namespace rsagent::verdict {
 
 struct ArpGuardView {
   bool enabled = false;
-  std::string off_reason;  // why the sentinel is off, when it is
-  bool probing = false;    // arp_guard.probe and a sentinel that can send
+  std::string off_reason;  // why the ARP guard is off, when it is
+  bool probing = false;    // arp_guard.probe and an ARP guard that can send
   std::string on_leak = "warn";
   // Set while a leak was seen within the hold time and on_leak is
   // "not-ready": the verdict's reason (the node is not ready).
@@ -48,7 +48,7 @@ struct ArpGuardView {
   std::uint64_t probes_sent = 0;
   std::uint64_t sweeps = 0;
   std::vector<std::string> interfaces;  // watched now
-  // The sentinel's MAC -> IP table (bounded, least recently used out) and
+  // the ARP guard's MAC -> IP table (bounded, least recently used out) and
   // the answers past the per-probe cap, over the daemon's life.
   std::uint64_t mac_table_entries = 0;
   std::uint64_t mac_table_capacity = 0;

@@ -35,7 +35,7 @@ struct Snapshot {
   // the rest of it.
   std::shared_ptr<const NetDetail> net_detail = std::make_shared<const NetDetail>();
   bool stopping = false;
-  // The ARP flux sentinel's last report; null when there is none.
+  // The ARP guard's last report; null when there is none.
   std::shared_ptr<const ArpGuardView> arp_guard;
 };
 
@@ -75,13 +75,13 @@ class Board {
   void set_net(NetHealth net, NetDetail detail);
   void set_operator(OperatorState op);
   void set_maintenance_file(bool present);
-  void set_stopping();
-  // The ARP flux sentinel's report. Its `not_ready` (a leak with on_leak
+  void set_stopping();  // graceful stop: report drain until the process ends
+  // The ARP guard's report. Its `not_ready` (a leak with on_leak
   // "not-ready") makes a ready or drained node down; maintenance wins.
   void set_arp_guard(ArpGuardView v);
   // After a reload: checks whose definition did not change keep their state.
   void reset_checks(const std::vector<config::Check>& old_checks,
-                    const std::vector<config::Check>& new_checks, std::string maintenance_path);  // graceful stop: report drain until the process ends
+                    const std::vector<config::Check>& new_checks, std::string maintenance_path);
 
   // Called after each change of the verdict's mode, on the thread that made
   // it (the TCP gate follows it at once). Set before any thread starts.
