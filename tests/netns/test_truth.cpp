@@ -72,9 +72,13 @@ TEST_CASE("stop racing a 2000-VIP start leaves the namespace as it was, every ti
                             " --state-dir " + n.state_dir() + " start";
   for (int round = 0; round < 20; ++round) {
     CAPTURE(round);
-    // The start in the background, the stop 50 ms into it, as automation
-    // that runs them back to back does.
-    const auto r = n.ns.run("sh -c '" + start + " >" + n.dir() + "/start.log 2>&1 & sleep 0.05; " +
+    // The start in the background and the stop while it runs, as automation
+    // that runs them back to back does: once the start has claimed its
+    // presence (a stop before that finds nothing to stop, however quiet the
+    // machine), then 0 to 40 ms into it.
+    const std::string delay = "0.0" + std::to_string(round % 5);
+    const auto r = n.ns.run("sh -c '" + start + " >" + n.dir() + "/start.log 2>&1 & " +
+                            "until ss -xl | grep -q @rsagent:; do sleep 0.002; done; sleep " + delay + "; " +
                             RSAGENT_BIN + " --config " + n.config_path() + " --state-dir " +
                             n.state_dir() + " stop; wait'");
     CHECK_MESSAGE(r.code == 0, r.out);
