@@ -80,4 +80,13 @@ struct DirectorRow {
 [[nodiscard]] nlohmann::json directors_json(const std::vector<DirectorRow>& rows, const AttributionView& view,
                                             std::int64_t now_unix_ms);
 
+// The /metrics lines: rsagent_attribution_enabled,
+// rsagent_director_new_connections_total{director,vip},
+// rsagent_director_other_new_connections_total,
+// rsagent_director_last_poll_seconds{director} (seconds since its last
+// poll) and rsagent_drain_violations_total{director}. Label sets are
+// bounded by the tables (64 directors, 8 VIPs each).
+[[nodiscard]] std::string directors_metrics(const std::vector<DirectorRow>& rows, const AttributionView& view,
+                                            std::int64_t now_unix_ms);
+
 }  // namespace rsagent::health
