@@ -116,6 +116,7 @@ json directors_json(const std::vector<DirectorRow>& rows, const AttributionView&
                         {"reason", view.reason},
                         {"interfaces", view.interfaces},
                         {"filter_exact", view.filter_exact},
+                        {"frames_dropped", view.frames_dropped},
                         {"senders_evicted", view.evicted}};
   out["now_unix_ms"] = now_unix_ms;
   return out;

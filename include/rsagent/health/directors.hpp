@@ -50,6 +50,7 @@ struct AttributionView {
   std::uint64_t other_syns = 0;     // from senders past the bound
   std::uint64_t evicted = 0;        // senders forgotten (long silent) to make room
   bool filter_exact = true;         // false: too many VIPs for the kernel filter; matched here
+  std::uint64_t frames_dropped = 0;  // SYNs the kernel dropped because the ring was full
   std::map<std::string, std::vector<std::string>> addresses_of;  // MAC -> its neighbour addresses
   std::map<std::string, std::string> mac_of;                     // address -> MAC
   std::map<std::string, ViolationView> violations;               // by MAC, while drained
