@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <cerrno>
+#include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -12,7 +13,7 @@ void Unmap::operator()(std::uint8_t* p) const {
   if (p) ::munmap(p, size);
 }
 
-Result<SynRing> SynRing::open(int ifindex, std::uint16_t ethertype, std::span<const sock_filter> filter) {
+Result<SynRing> SynRing::open(int ifindex, std::span<const sock_filter> filter) {
   SynRing r;
   // Protocol 0 until bind(): nothing is queued before the filter is in place.
   r.fd_.reset(::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
@@ -20,6 +21,10 @@ Result<SynRing> SynRing::open(int ifindex, std::uint16_t ethertype, std::span<co
   sock_fprog prog{static_cast<unsigned short>(filter.size()), const_cast<sock_filter*>(filter.data())};
   if (::setsockopt(r.fd_.get(), SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) != 0)
     return errno_error(errno, "attach the BPF filter");
+  // Before 4.20 the option does not exist: outgoing frames are then skipped
+  // in drain().
+  const int one = 1;
+  (void)::setsockopt(r.fd_.get(), SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
   const int version = TPACKET_V3;
   if (::setsockopt(r.fd_.get(), SOL_PACKET, PACKET_VERSION, &version, sizeof version) != 0)
     return errno_error(errno, "packet socket version 3");
@@ -38,7 +43,7 @@ Result<SynRing> SynRing::open(int ifindex, std::uint16_t ethertype, std::span<co
   r.map_ = std::unique_ptr<std::uint8_t, Unmap>(static_cast<std::uint8_t*>(m), Unmap{size});
   sockaddr_ll sll{};
   sll.sll_family = AF_PACKET;
-  sll.sll_protocol = htons(ethertype);
+  sll.sll_protocol = htons(ETH_P_ALL);
   sll.sll_ifindex = ifindex;
   if (::bind(r.fd_.get(), reinterpret_cast<sockaddr*>(&sll), sizeof sll) != 0)
     return errno_error(errno, "bind the packet socket");
@@ -55,7 +60,8 @@ std::size_t SynRing::drain(const std::function<void(std::span<const std::uint8_t
     std::uint32_t at = desc->hdr.bh1.offset_to_first_pkt;
     for (std::uint32_t i = 0; i < count && at + sizeof(tpacket3_hdr) <= kBlockSize; ++i) {
       const auto* h = reinterpret_cast<const tpacket3_hdr*>(block + at);
-      if (h->tp_mac + h->tp_snaplen <= kBlockSize - at)
+      const auto* ll = reinterpret_cast<const sockaddr_ll*>(block + at + TPACKET_ALIGN(sizeof(tpacket3_hdr)));
+      if (h->tp_mac + h->tp_snaplen <= kBlockSize - at && ll->sll_pkttype != PACKET_OUTGOING)
         on_frame(std::span<const std::uint8_t>(block + at + h->tp_mac, h->tp_snaplen));
       ++frames;
       if (h->tp_next_offset == 0) break;

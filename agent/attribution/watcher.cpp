@@ -9,7 +9,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <linux/if_ether.h>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -99,7 +98,6 @@ class Watcher::Impl {
   struct Watched {
     int ifindex = 0;
     std::string name;
-    net::Family family = net::Family::kV4;
     detail::SynRing ring;
   };
 
@@ -129,9 +127,8 @@ class Watcher::Impl {
 
   void rebuild_filters() {
     set_ = TargetSet(targets_);
-    filter4_ = syn_filter(targets_, net::Family::kV4);
-    filter6_ = syn_filter(targets_, net::Family::kV6);
-    if (!filter4_.exact || !filter6_.exact)
+    filter_ = syn_filter_any(targets_);
+    if (!filter_.exact)
       log::notice("attribution: too many VIPs for an exact kernel filter; every SYN is matched in user space");
   }
 
@@ -146,26 +143,22 @@ class Watcher::Impl {
       log::warning("attribution: interface scan: " + found.error().str());
       return;
     }
-    std::map<std::pair<int, net::Family>, Watched> next;
+    std::map<int, Watched> next;
     std::vector<std::string> names;
     for (const auto& i : *found) {
       names.push_back(i.name);
-      for (const net::Family fam : {net::Family::kV4, net::Family::kV6}) {
-        if (!set_.has(fam)) continue;
-        const auto key = std::make_pair(i.ifindex, fam);
-        if (auto old = watched_.find(key); old != watched_.end() && old->second.name == i.name) {
-          next.emplace(key, std::move(old->second));
-          continue;
-        }
-        const Filter& f = fam == net::Family::kV4 ? filter4_ : filter6_;
-        auto ring = detail::SynRing::open(i.ifindex, fam == net::Family::kV4 ? ETH_P_IP : ETH_P_IPV6, f.code);
-        if (!ring) {
-          if (failed_.insert(i.name).second)
-            log::warning("attribution: " + i.name + ": " + ring.error().str() + "; its new connections are not counted");
-          continue;
-        }
-        next.emplace(key, Watched{i.ifindex, i.name, fam, std::move(*ring)});
+      if (set_.all().empty()) continue;
+      if (auto old = watched_.find(i.ifindex); old != watched_.end() && old->second.name == i.name) {
+        next.emplace(i.ifindex, std::move(old->second));
+        continue;
       }
+      auto ring = detail::SynRing::open(i.ifindex, filter_.code);
+      if (!ring) {
+        if (failed_.insert(i.name).second)
+          log::warning("attribution: " + i.name + ": " + ring.error().str() + "; its new connections are not counted");
+        continue;
+      }
+      next.emplace(i.ifindex, Watched{i.ifindex, i.name, std::move(*ring)});
     }
     watched_ = std::move(next);
     interfaces_ = std::move(names);
@@ -197,7 +190,7 @@ class Watcher::Impl {
     v.senders = table_.view(now_ms);
     v.other_syns = table_.other_syns();
     v.evicted = table_.evicted();
-    v.filter_exact = filter4_.exact && filter6_.exact;
+    v.filter_exact = filter_.exact;
     v.frames_dropped = dropped_;
     v.addresses_of = addresses_of_;
     v.mac_of = mac_of_;
@@ -287,8 +280,8 @@ class Watcher::Impl {
   std::optional<Pending> pending_;
   // The rest belongs to the thread (or to the caller before start()).
   TargetSet set_;
-  Filter filter4_, filter6_;
-  std::map<std::pair<int, net::Family>, Watched> watched_;
+  Filter filter_;
+  std::map<int, Watched> watched_;
   std::vector<std::string> interfaces_;
   std::set<std::string> failed_;
   bool rescan_now_ = false;
