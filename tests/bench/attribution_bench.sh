@@ -6,18 +6,20 @@
 # `Connection: close` (one new connection per request, the worst case for a
 # SYN counter); "rs" runs nginx (one worker, a fixed 200 on the VIP) and
 # rsagent. The same daemon is switched between attribution.enabled false
-# and true by reload, in alternating rounds within one run. Prints each
-# round, the median requests/s of each mode and their ratio (target: on/off
-# at least 0.97), and the daemon's CPU (all threads, from /proc/PID/stat)
-# as a share of one core per 10,000 new connections a second.
+# and true by reload, in pairs of back-to-back rounds within one run (the
+# order alternates: off-on, on-off, ...), so that a busy machine's drift
+# hits both modes alike. Prints each pair, the median of the pairs' on/off
+# requests/s ratios (target: at least 0.97), the median requests/s of each
+# mode, and the daemon's CPU (all threads, from /proc/PID/stat) as a share
+# of one core per 10,000 new connections a second.
 # Usage: tests/bench/attribution_bench.sh [BUILD_DIR]
-#        (ROUNDS=3 per mode, SECONDS_PER_ROUND=10, CONNECTIONS=32)
+#        (PAIRS=6, SECONDS_PER_ROUND=5, CONNECTIONS=32)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/lib.sh
 bin="$(bench_binary "${1:-}")"
-rounds="${ROUNDS:-3}"
-secs="${SECONDS_PER_ROUND:-10}"
+pairs="${PAIRS:-6}"
+secs="${SECONDS_PER_ROUND:-5}"
 conns="${CONNECTIONS:-32}"
 work="$(mktemp -d /dev/shm/rsagent-abench-XXXXXX)"
 dns="rsaabench-d$$"
@@ -83,28 +85,35 @@ set_mode() {
   sleep 1
 }
 
-echo "$(nproc) cores; wrk -t1 -c$conns -d${secs}s -H 'Connection: close' through the VIP; $rounds rounds per mode"
-printf '%-6s %-12s %12s %18s\n' round attribution "requests/s" "cpu %/10k conn/s"
-declare -a rps_on rps_off cpu_on cpu_off
-for ((r = 1; r <= rounds; r++)); do
-  for mode in false true; do
-    set_mode "$mode"
-    t0="$(cpu_ticks)"
-    rps="$(in_d wrk -t1 -c"$conns" -d"${secs}s" -H 'Connection: close' http://198.51.100.100/ |
-      awk '/^Requests\/sec/ { print $2 }')"
-    t1="$(cpu_ticks)"
-    # The daemon's share of one core, per 10,000 new connections a second.
-    cpu="$(awk -v d="$((t1 - t0))" -v hz="$hz" -v s="$secs" -v rps="$rps" \
-      'BEGIN { printf "%.3f", (d / hz / s * 100) / (rps / 10000) }')"
-    printf '%-6s %-12s %12s %18s\n' "$r" "$([ "$mode" = true ] && echo on || echo off)" "$rps" "$cpu"
-    if [ "$mode" = true ]; then rps_on+=("$rps"); cpu_on+=("$cpu"); else rps_off+=("$rps"); cpu_off+=("$cpu"); fi
-  done
+echo "$(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg); wrk -t1 -c$conns -d${secs}s -H 'Connection: close' through the VIP; $pairs pairs"
+printf '%-5s %12s %12s %8s %14s %14s\n' pair "off req/s" "on req/s" "on/off" "cpu% off/10k" "cpu% on/10k"
+declare -a rps_on rps_off cpu_on cpu_off ratios
+round() {  # mode -> "rps cpu"
+  set_mode "$1"
+  local t0 t1 rps
+  t0="$(cpu_ticks)"
+  rps="$(in_d wrk -t1 -c"$conns" -d"${secs}s" -H 'Connection: close' http://198.51.100.100/ |
+    awk '/^Requests\/sec/ { print $2 }')"
+  t1="$(cpu_ticks)"
+  # The daemon's share of one core, per 10,000 new connections a second.
+  echo "$rps $(awk -v d="$((t1 - t0))" -v hz="$hz" -v s="$secs" -v rps="$rps" \
+    'BEGIN { printf "%.3f", (d / hz / s * 100) / (rps / 10000) }')"
+}
+for ((p = 1; p <= pairs; p++)); do
+  if ((p % 2)); then
+    read -r roff coff <<<"$(round false)"
+    read -r ron con <<<"$(round true)"
+  else
+    read -r ron con <<<"$(round true)"
+    read -r roff coff <<<"$(round false)"
+  fi
+  ratio="$(awk -v a="$ron" -v b="$roff" 'BEGIN { printf "%.3f", a / b }')"
+  printf '%-5s %12s %12s %8s %14s %14s\n' "$p" "$roff" "$ron" "$ratio" "$coff" "$con"
+  rps_on+=("$ron"); rps_off+=("$roff"); cpu_on+=("$con"); cpu_off+=("$coff"); ratios+=("$ratio")
 done
-median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-m_on="$(median "${rps_on[@]}")"
-m_off="$(median "${rps_off[@]}")"
-echo "median requests/s: off $m_off, on $m_on; ratio on/off $(awk -v a="$m_on" -v b="$m_off" 'BEGIN { printf "%.3f", a / b }')"
-echo "median daemon CPU (% of one core per 10,000 new connections/s): off $(median "${cpu_off[@]}"), on $(median "${cpu_on[@]}")"
+median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+echo "median of the pairs' ratios on/off: $(median "${ratios[@]}") (median requests/s: off $(median "${rps_off[@]}"), on $(median "${rps_on[@]}"))"
+echo "median daemon CPU, % of one core per 10,000 new connections/s: off $(median "${cpu_off[@]}"), on $(median "${cpu_on[@]}")"
 st="$(in_r curl -s http://127.0.0.1:9799/status)"
 echo "counted by the attribution (the director's row): $(echo "$st" | python3 -c '
 import json, sys
