@@ -20,6 +20,15 @@ std::int64_t num(const json& j, const char* key) {
   return j[key].get<std::int64_t>();
 }
 
+bool flag(const json& j, const char* key) {
+  return j.is_object() && j.contains(key) && j[key].is_boolean() && j[key].get<bool>();
+}
+
+double real(const json& j, const char* key) {
+  if (!j.is_object() || !j.contains(key) || !j[key].is_number()) return 0;
+  return j[key].get<double>();
+}
+
 std::string seconds(std::int64_t ms) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f s", static_cast<double>(ms < 0 ? 0 : ms) / 1000.0);
@@ -32,8 +41,9 @@ std::string directors_text(const json& st) {
   if (!st.is_object() || !st.contains("directors") || !st["directors"].is_array()) return {};
   const std::int64_t now = num(st, "now_unix_ms");
   std::string out;
-  const json& a = st.contains("attribution") ? st["attribution"] : json::object();
-  if (a.value("enabled", false)) {
+  const json none = json::object();
+  const json& a = st.contains("attribution") ? st["attribution"] : none;
+  if (flag(a, "enabled")) {
     std::string ifs;
     if (a.contains("interfaces") && a["interfaces"].is_array())
       for (const auto& i : a["interfaces"])
@@ -48,7 +58,7 @@ std::string directors_text(const json& st) {
     out += "    " + (addr.empty() ? "(address unknown)" : addr) + (mac.empty() ? "" : " (" + mac + ")") + "\n";
     const json& p = d.contains("polls") ? d["polls"] : json();
     if (p.is_object()) {
-      const json& ans = p.contains("last_answer") ? p["last_answer"] : json::object();
+      const json& ans = p.contains("last_answer") ? p["last_answer"] : none;
       const std::int64_t interval = num(p, "interval_ms");
       out += "      polls: " + str(p, "method") + " " + str(p, "path") + " (" + str(p, "kind") + ")" +
              (interval > 0 ? ", every " + seconds(interval) : "") + ", " + std::to_string(num(p, "count")) +
@@ -64,11 +74,11 @@ std::string directors_text(const json& st) {
         for (const auto& v : s["vips"])
           if (v.is_string()) vips += (vips.empty() ? "" : ", ") + text::printable(v.get<std::string>());
       char rate[32];
-      std::snprintf(rate, sizeof rate, "%.1f", s.value("rate_10s", 0.0));
+      std::snprintf(rate, sizeof rate, "%.1f", real(s, "rate_10s"));
       out += "      sends: " + std::string(rate) + " new connections/s (last 10 s), " +
              std::to_string(num(s, "syns_total")) + " in all, last " + seconds(now - num(s, "last_syn_unix_ms")) +
              " ago, to " + vips + "\n";
-    } else if (a.value("enabled", false)) {
+    } else if (flag(a, "enabled")) {
       out += "      sends: nothing\n";
     }
     const json& v = d.contains("violation") ? d["violation"] : json();

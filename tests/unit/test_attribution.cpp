@@ -3,6 +3,7 @@
 // and the drain violation alarm, with times passed in (a fake clock).
 #include "rsagent/attribution/senders.hpp"
 #include "rsagent/attribution/syn_filter.hpp"
+#include "rsagent/daemon/directors_text.hpp"
 #include "rsagent/health/census.hpp"
 #include "rsagent/health/directors.hpp"
 
@@ -440,4 +441,39 @@ TEST_CASE("a MAC that first sends during the drain and never polls is a violatio
   CHECK(w[0].find("does not poll") != std::string::npos);
   CHECK(t.current().at("02:aa:00:00:00:02").count == 4);
   CHECK(t.totals().at("02:aa:00:00:00:02") == 4);
+}
+
+// ---- rsagent status's table ----
+
+TEST_CASE("rsagent status prints each director's polls, sends and violation, and never throws on odd JSON") {
+  Census c;
+  c.note(poll("203.0.113.1", "ready", 1000), 1000);
+  c.note(poll("203.0.113.1", "drain", 3000), 3000);
+  AttributionView v;
+  v.enabled = true;
+  v.interfaces = {"eth0"};
+  v.mac_of = {{"203.0.113.1", "02:aa:00:00:00:01"}};
+  SenderView s;
+  s.mac = "02:aa:00:00:00:01";
+  s.syns_total = 42;
+  s.rate_10s = 3.2;
+  s.last_syn_unix_ms = 4000;
+  s.vips = {{"198.51.100.100", 42}};
+  v.senders = {s};
+  v.violations["02:aa:00:00:00:01"] = {3500, 5};
+  const auto st = directors_json(join_directors(c.rows(), v), v, 5000);
+  const std::string t = daemon::directors_text(st);
+  INFO(t);
+  CHECK(t.find("203.0.113.1 (02:aa:00:00:00:01)") != std::string::npos);
+  CHECK(t.find("every 2.0 s") != std::string::npos);
+  CHECK(t.find("told \"drain\" (503)") != std::string::npos);
+  CHECK(t.find("3.2 new connections/s") != std::string::npos);
+  CHECK(t.find("42 in all") != std::string::npos);
+  CHECK(t.find("to 198.51.100.100") != std::string::npos);
+  CHECK(t.find("DRAIN VIOLATION: 5") != std::string::npos);
+  for (const char* odd : {R"({"directors": 3})", R"({"directors": [1, "x", null, {"polls": 7, "sends": []}]})",
+                          R"({"directors": [{"address": 5, "polls": {"last_answer": 1, "count": "x"}}],
+                              "attribution": {"enabled": "yes", "interfaces": 4}, "directors_other": []})",
+                          "[]", "null"})
+    CHECK_NOTHROW((void)daemon::directors_text(nlohmann::json::parse(odd)));
 }
