@@ -7,6 +7,7 @@
 #include "rsagent/daemon/daemon.hpp"
 
 #include "rsagent/arp_guard/guard.hpp"
+#include "rsagent/attribution/watcher.hpp"
 #include "rsagent/daemon/control_desk.hpp"
 #include "rsagent/daemon/event_loop.hpp"
 #include "rsagent/daemon/handover.hpp"
@@ -77,6 +78,7 @@ class Daemon {
   // every thread that changes the verdict.
   std::unique_ptr<endpoint::TcpGate> tcp_gate_;
   std::unique_ptr<arp_guard::Guard> arp_guard_;  // its thread publishes into the Board
+  std::unique_ptr<attribution::Watcher> attribution_;  // so does its
   std::unique_ptr<checks::Monitor> monitor_;
   std::unique_ptr<endpoint::HealthEndpoint> http_;
   std::unique_ptr<endpoint::AgentCheckServer> agent_check_;
@@ -249,6 +251,8 @@ class Daemon {
     // After converge: the ARP sysctls are in place, so any leak is real.
     arp_guard_ = arp_guard::Guard::create(cfg_.arp_guard, cfg_.vips, *board_);
     arp_guard_->start();
+    attribution_ = attribution::Watcher::create(cfg_.attribution, cfg_.vips, *board_);
+    attribution_->start();
     control_->start();
     http_->heartbeat();
     struct stat mst {};
@@ -391,6 +395,7 @@ class Daemon {
     }
     cfg_ = std::move(rp.next);
     arp_guard_->update(cfg_.arp_guard, cfg_.vips);
+    attribution_->update(cfg_.attribution, cfg_.vips);
     // The gate's kernel-side filter follows health.allow as the reload left it.
     if (tcp_gate_)
       if (auto a = tcp_gate_->set_allow(cfg_.health.allow); !a) log::error("reload: " + a.error().str());
@@ -457,6 +462,7 @@ class Daemon {
     if (agent_check_) agent_check_->stop();
     if (tcp_gate_) tcp_gate_->stop();
     if (arp_guard_) arp_guard_->stop();
+    if (attribution_) attribution_->stop();
     http_->stop();
   }
 
