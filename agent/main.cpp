@@ -41,8 +41,16 @@ Commands:
   status [--json] what is applied and owned, and any drift (exit 0 running,
                   1 dead but changes left, 3 not running, 4 not privileged)
   plan            print what `start` would change; changes nothing
-  drain [--reason TEXT]  report "drain" to the directors (no new flows)
-  maint [--reason TEXT]  report maintenance (the node is taken out)
+  drain [--reason TEXT] [--wait [--timeout DUR] [--quiet DUR] [--connections N]]
+                  report "drain" to the directors (no new flows); --wait
+                  returns once it took hold: every director that polled in
+                  the last minute polled again and was answered drain, no
+                  new connection for --quiet (default 5s), at most N
+                  (default 0) connections to the VIPs open; exit 1 after
+                  --timeout (default 10m) with what is not done; Ctrl-C
+                  stops waiting and leaves the node drained
+  maint [--reason TEXT] [--wait ...]  report maintenance (the node is taken
+                  out); --wait as for drain
   ready           back from drain or maint
   reload          re-read the configuration in the running daemon (SIGHUP);
                   returns once applied; a bad configuration exits 6 and
@@ -168,6 +176,52 @@ std::optional<int> parse_global(const std::vector<std::string>& args, CommandLin
   return std::nullopt;
 }
 
+// --timeout, --quiet, --connections (of drain/maint --wait), as
+// "--timeout 20s" or "--timeout=20s".
+bool is_wait_option(const std::string& r) {
+  for (const char* o : {"--timeout", "--quiet", "--connections"}) {
+    const std::string opt = o;
+    if (r == opt || r.rfind(opt + "=", 0) == 0) return true;
+  }
+  return false;
+}
+
+// One wait option at cl.rest[i] (its value may be the next word, then i
+// moves on); an exit code when it is wrong, naming the option and the fix.
+std::optional<int> wait_option(CommandLine& cl, std::size_t& i) {
+  const std::string& r = cl.rest[i];
+  const auto eq = r.find('=');
+  const std::string opt = r.substr(0, eq);
+  std::string v;
+  if (eq != std::string::npos) {
+    v = r.substr(eq + 1);
+  } else if (i + 1 < cl.rest.size()) {
+    v = cl.rest[++i];
+  } else {
+    return usage_error(opt + (opt == "--connections" ? " needs a number, like --connections 10"
+                                                     : " needs a duration, like " + opt + " 30s"));
+  }
+  if (opt == "--connections") {
+    if (v.empty() || v.size() > 9 || v.find_first_not_of("0123456789") != std::string::npos)
+      return usage_error("--connections \"" + v + "\" is not a number; write how many open "
+                         "connections to the VIPs may be left, like --connections 10");
+    cl.opts.wait_connections = std::stoul(v);
+    return std::nullopt;
+  }
+  using std::chrono::milliseconds;
+  const auto d = rsagent::daemon::parse_duration_arg(v);
+  const bool timeout = opt == "--timeout";
+  // --timeout: at least a second, at most a day; --quiet: 0 to 10 minutes.
+  const milliseconds lo = timeout ? milliseconds(1000) : milliseconds(0);
+  const milliseconds hi = timeout ? milliseconds(86'400'000) : milliseconds(600'000);
+  if (!d || *d < lo || *d > hi)
+    return usage_error(opt + " \"" + v + "\" is not a duration from " +
+                       rsagent::daemon::duration_text(lo) + " to " + rsagent::daemon::duration_text(hi) +
+                       "; write it like " + opt + (timeout ? " 20s or 15m" : " 5s or 500ms"));
+  (timeout ? cl.opts.wait_timeout : cl.opts.wait_quiet) = *d;
+  return std::nullopt;
+}
+
 // The options only some commands take; an exit code when one is wrong.
 std::optional<int> parse_command_options(CommandLine& cl) {
   const std::string& command = cl.command;
@@ -184,9 +238,19 @@ std::optional<int> parse_command_options(CommandLine& cl) {
       cl.opts.reason = cl.rest[++i];
     } else if ((command == "drain" || command == "maint") && r.rfind("--reason=", 0) == 0) {
       cl.opts.reason = r.substr(9);
+    } else if ((command == "drain" || command == "maint") && r == "--wait") {
+      cl.opts.wait = true;
+    } else if ((command == "drain" || command == "maint") && is_wait_option(r)) {
+      if (auto code = wait_option(cl, i)) return code;
     } else {
       return usage_error("`" + command + "` does not take " + r);
     }
+  }
+  if (!cl.opts.wait) {
+    for (const auto& r : cl.rest)
+      if (is_wait_option(r))
+        return usage_error(r.substr(0, r.find('=')) + " goes with --wait: `rsagent " + command +
+                           " --wait " + r + " ...`");
   }
   return std::nullopt;
 }
@@ -207,6 +271,7 @@ int dispatch(const std::string& command, const CommandOptions& opts) {
   if (command == "status") return cmd_status(opts);
   if (command == "plan") return cmd_plan(opts);
   if (command == "check-config") return cmd_check_config(opts);
+  if ((command == "drain" || command == "maint") && opts.wait) return cmd_operator_wait(opts, command);
   if (command == "drain" || command == "maint" || command == "ready") return cmd_operator(opts, command);
   if (command == "reload") return cmd_reload(opts);
   if (command == "restart") return cmd_restart(opts, false);

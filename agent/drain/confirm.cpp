@@ -121,6 +121,10 @@ Result<Sample> parse_sample(const json& j) {
       if (const auto t = o->find("syns_total"); t != o->end() && t->is_number_unsigned())
         s.other_syns = t->get<std::uint64_t>();
     }
+    // Without the "attribution" object the rows are an older census that
+    // does not see new connections.
+    s.attribution = false;
+    s.attribution_reason = "this daemon does not attribute new connections";
     if (const auto a = j.find("attribution"); a != j.end() && a->is_object()) {
       if (const auto e = a->find("enabled"); e != a->end() && e->is_boolean()) s.attribution = e->get<bool>();
       s.attribution_reason = str_at(*a, "reason");
@@ -165,7 +169,6 @@ std::vector<std::string> Confirmation::observe(const Sample& s) {
                     " was undone; not waiting");
   }
   track(s, lines);
-  say_connections(s, lines);
   if (!started_) {
     const bool any = std::any_of(tracked_.begin(), tracked_.end(),
                                  [](const auto& kv) { return kv.second.required; });
@@ -173,6 +176,7 @@ std::vector<std::string> Confirmation::observe(const Sample& s) {
       lines.push_back("no director polled in the last " + seconds_text(settings_.recent) +
                       ": none has to see the " + settings_.wanted);
   }
+  say_connections(s, lines);
   started_ = true;
   return lines;
 }

@@ -297,4 +297,5 @@ TEST_CASE("a status without the census reads as attribution off; a wrong field i
   auto no_count = parse_sample(json::parse(R"({"directors": []})"));
   REQUIRE(no_count);
   CHECK_FALSE(no_count->established);
+  CHECK_FALSE(no_count->attribution);  // a census without "attribution" cannot see new connections
 }

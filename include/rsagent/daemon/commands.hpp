@@ -1,6 +1,7 @@
 // The CLI commands behind agent/main.cpp, one file each by job:
 // cmd_start.cpp (run, start), cmd_stop.cpp (stop), cmd_control.cpp (reload,
-// restart, drain/maint/ready), cmd_inspect.cpp (status, plan, check-config),
+// restart, drain/maint/ready), cmd_drain_wait.cpp (drain/maint --wait),
+// cmd_inspect.cpp (status, plan, check-config),
 // cli_common.cpp (config errors, the hand-over to systemctl). Owns: process
 // lifecycle (daemonizing, readiness pipe, pidfile) and the exit-code contract. Threads: the daemon's main
 // thread runs the loop; commands are single-threaded. Errors: printed to
@@ -13,6 +14,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace rsagent::daemon {
 
@@ -41,6 +43,11 @@ struct CommandOptions {
   bool now = false;    // stop --now
   bool print = false;  // check-config --print
   std::string reason;  // drain/maint --reason
+  // drain/maint --wait: confirm the drain (drain/confirm.hpp) before returning.
+  bool wait = false;
+  std::chrono::milliseconds wait_timeout{std::chrono::minutes(10)};  // --timeout
+  std::chrono::milliseconds wait_quiet{std::chrono::seconds(5)};     // --quiet
+  std::size_t wait_connections = 0;                                  // --connections
   std::string log_level = "info";
   int ready_fd = -1;   // rsagentd started by `start`: where it reports its outcome
   int presence_fd = -1;  // rsagentd started by `start`: the presence it claimed (presence.hpp)
@@ -68,6 +75,14 @@ int print_config_errors(const config::LoadResult& r);
 // drain, maint, ready: through the control socket, or recorded for the next
 // start when no daemon runs.
 [[nodiscard]] int cmd_operator(const CommandOptions& opts, const std::string& cmd);
+// drain --wait, maint --wait: set the state, then wait until the directors
+// saw it and the traffic stopped (0), the timeout (1, with what is not
+// done) or Ctrl-C (130; the node stays drained). Needs the running daemon.
+[[nodiscard]] int cmd_operator_wait(const CommandOptions& opts, const std::string& cmd);
+// "500ms", "20s", "10m", "1h" (the config's duration words); nullopt otherwise.
+[[nodiscard]] std::optional<std::chrono::milliseconds> parse_duration_arg(std::string_view s);
+// The shortest of those words for d: "10m", "20s", "1500ms".
+[[nodiscard]] std::string duration_text(std::chrono::milliseconds d);
 // reload: re-read the config in the running daemon; returns once applied (or
 // refused: exit 6 with the errors). restart: replace the daemon with the
 // binary now on disk, keeping every VIP, route and sysctl in place.
