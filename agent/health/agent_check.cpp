@@ -3,6 +3,7 @@
 #include "rsagent/util/socket.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -28,6 +29,18 @@ bool AgentCheckServer::allowed(int client) const {
                           [&](const config::Cidr& c) { return c.contains(*a); });
 }
 
+void AgentCheckServer::note(int client, const char* state) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getpeername(client, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return;
+  const auto a = peer_address(ss);
+  if (!a) return;
+  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  board_.census.note({a->str(), "", "", "", CheckerKind::kAgentCheck, {state, 0, now}}, now);
+}
+
 AgentCheckServer::~AgentCheckServer() { stop(); }
 
 void AgentCheckServer::start() {
@@ -39,9 +52,11 @@ void AgentCheckServer::start() {
     }
     // One line, then close: HAProxy reads until EOF. The line fits any
     // socket buffer, so a non-blocking send never waits on the peer.
-    const std::string line = board_.snapshot()->verdict.agent_line();
+    const auto snap = board_.snapshot();
+    const std::string line = snap->verdict.agent_line();
     (void)!::send(client.get(), line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     ++board_.agent_checks;
+    note(client.get(), mode_name(snap->verdict.mode));
   });
 }
 

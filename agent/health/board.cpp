@@ -5,8 +5,6 @@
 namespace rsagent::health {
 
 namespace {
-constexpr std::size_t kMaxDirectors = 64;  // a few directors poll a node; bound the table anyway
-
 const char* type_name(config::Check::Type t) {
   switch (t) {
     case config::Check::Type::kTcp: return "tcp";
@@ -115,35 +113,23 @@ void Board::reset_checks(const std::vector<config::Check>& old_checks,
   });
 }
 
-void Board::note_request(const std::string& source, const std::string& user_agent) {
-  std::lock_guard<std::mutex> lock(directors_mutex_);
-  // One row per checker: a director often runs several (HAProxy, keepalived).
-  // Already clean from the parser; cleaned again here so that no caller can
-  // put a byte in /status that its JSON dump would choke on.
-  const std::string ua = text::cut(text::printable(user_agent), 128);
-  const std::string key = source + "|" + ua;
-  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
-                       Clock::now().time_since_epoch()).count();
-  auto it = directors_.find(key);
-  if (it == directors_.end()) {
-    if (directors_.size() >= kMaxDirectors) {
-      // Forget the one silent the longest.
-      auto oldest = directors_.begin();
-      for (auto d = directors_.begin(); d != directors_.end(); ++d)
-        if (d->second.last_seen_unix < oldest->second.last_seen_unix) oldest = d;
-      directors_.erase(oldest);
-    }
-    it = directors_.emplace(key, Director{}).first;
-  }
-  it->second.source = source;
-  it->second.user_agent = ua;
-  it->second.last_seen_unix = now;
-  ++it->second.count;
+void Board::set_attribution(AttributionView v) {
+  auto next = std::make_shared<const AttributionView>(std::move(v));
+  std::lock_guard<std::mutex> lock(attribution_mutex_);
+  attribution_ = std::move(next);
 }
 
-std::map<std::string, Director> Board::directors() const {
-  std::lock_guard<std::mutex> lock(directors_mutex_);
-  return directors_;
+std::shared_ptr<const AttributionView> Board::attribution() const {
+  std::lock_guard<std::mutex> lock(attribution_mutex_);
+  if (attribution_) return attribution_;
+  static const auto off = [] {
+    AttributionView v;
+    v.reason = "flow attribution is not running";
+    return std::make_shared<const AttributionView>(std::move(v));
+  }();
+  return off;
 }
+
+std::vector<DirectorRow> Board::directors() const { return join_directors(census.rows(), *attribution()); }
 
 }  // namespace rsagent::health

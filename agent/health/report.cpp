@@ -108,6 +108,14 @@ void arp_guard_metrics(std::ostringstream& m, const ArpGuardView& g) {
     << g.responders_dropped << "\n";
 }
 
+json directors_json_of(const Board& board) {
+  const auto view = board.attribution();
+  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  return directors_json(join_directors(board.census.rows(), *view), *view, now);
+}
+
 }  // namespace
 
 json status_json(const Snapshot& s, const Board& board) {
@@ -130,10 +138,6 @@ json status_json(const Snapshot& s, const Board& board) {
     }
     checks.push_back(std::move(j));
   }
-  json directors = json::array();
-  for (const auto& [key, d] : board.directors())
-    directors.push_back(
-        {{"source", d.source}, {"user_agent", d.user_agent}, {"last_seen", d.last_seen_unix}, {"count", d.count}});
   json out{{"version", RSAGENT_VERSION},
            {"uptime_seconds", static_cast<std::int64_t>(uptime_seconds(board))},
            {"ready", s.verdict.ready()},
@@ -142,8 +146,8 @@ json status_json(const Snapshot& s, const Board& board) {
            {"operator", {{"state", admin_name(s.op.admin)}, {"reason", s.op.reason}, {"since", s.op.since_unix}}},
            {"maintenance_file", {{"path", s.maintenance_path}, {"present", s.maintenance_file}}},
            {"network", {{"ok", s.net.ok}, {"reason", s.net.reason}}},
-           {"checks", checks},
-           {"directors", directors}};
+           {"checks", checks}};
+  out.update(directors_json_of(board));
   if (auto g = gate_json(board)) out["tcp_gate"] = std::move(*g);
   if (s.arp_guard) out["arp_guard"] = arp_guard_json(*s.arp_guard);
   out.update(detail_json(*s.net_detail));
@@ -175,6 +179,7 @@ json summary_json(const Board& board) {
             {"maintenance_file", {{"path", s.maintenance_path}, {"present", s.maintenance_file}}}}},
           {"operator", operator_json(s.op)},
           {"checks", std::move(checks)}};
+  out.update(directors_json_of(board));
   if (auto g = gate_json(board)) out["tcp_gate"] = std::move(*g);
   if (s.arp_guard) out["arp_guard"] = arp_guard_json(*s.arp_guard);
   return out;

@@ -20,6 +20,12 @@ std::int64_t now_ms() {
       .count();
 }
 
+std::int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 std::string_view status_text(int status) {
   switch (status) {
     case 200: return "OK";
@@ -128,13 +134,21 @@ HttpLoop::Reply Responder::respond(const HttpParse& p, bool last, const Peer& pe
     out += a.wire();
     return {true};  // the loop reads away what the client still sends
   }
-  board_.note_request(peer.ip, p.request.user_agent);
   const bool close = last || !p.request.keep_alive;
-  out += answer(p.request, close);
+  PollAnswer given;
+  out += answer(p.request, close, &given);
+  // The census counts the checkers' polls, not an operator's /status or a
+  // scraper's /metrics.
+  if (!given.state.empty())
+    board_.census.note({peer.ip, p.request.method, p.request.path, p.request.user_agent,
+                        classify_checker(p.request.method, p.request.user_agent), given},
+                       unix_ms());
   return {close};
 }
 
-std::string Responder::answer(const HttpRequest& req, bool close) const {
+std::string Responder::answer(const HttpRequest& req, bool close) const { return answer(req, close, nullptr); }
+
+std::string Responder::answer(const HttpRequest& req, bool close, PollAnswer* given) const {
   const std::string& m = req.method;
   const bool get = m == "GET", head = m == "HEAD", options = m == "OPTIONS";
   Answer a;
@@ -152,6 +166,7 @@ std::string Responder::answer(const HttpRequest& req, bool close) const {
       const Verdict& v = snap->verdict;
       a = text_answer(v.ready() ? 200 : 503, v.body());
       a.headers.emplace_back("X-Rsagent-State", std::string(mode_name(v.mode)));
+      if (given) given->state = mode_name(v.mode);
       if (!v.reason.empty()) a.headers.emplace_back("X-Rsagent-Reason", header_value(v.reason));
     } else if (p.rfind("/health/", 0) == 0) {
       const std::string name = p.substr(8);
@@ -162,6 +177,7 @@ std::string Responder::answer(const HttpRequest& req, bool close) const {
       } else {
         a = text_answer(it->up ? 200 : 503, it->up ? "up\n" : "down\n");
         a.headers.emplace_back("X-Rsagent-State", it->up ? "up" : "down");
+        if (given) given->state = it->up ? "up" : "down";
         if (it->has_result && !it->last.detail.empty())
           a.headers.emplace_back("X-Rsagent-Reason", header_value(it->last.detail));
       }
@@ -186,6 +202,7 @@ std::string Responder::answer(const HttpRequest& req, bool close) const {
     a.send_body = get;
   }
   if (head) a.send_body = false;
+  if (given && !given->state.empty()) given->status = a.status;
   a.close = close;
   return a.wire();
 }

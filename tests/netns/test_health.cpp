@@ -162,7 +162,9 @@ TEST_CASE("keep-alive: HTTP/1.1 requests share a connection, pipelined ones are 
   CHECK(status_of(ka10.data) == 200);
   const auto st = nlohmann::json::parse(n.ns.run("curl -s http://127.0.0.1:9799/status").out);
   bool seen = false;
-  for (const auto& d : st["directors"]) seen = seen || d["user_agent"] == "KeepAliveClient";
+  for (const auto& d : st["directors"])
+    for (const auto& c : d["checkers"])
+      seen = seen || (c["user_agent"] == "KeepAliveClient" && c["kind"] == "keepalived");
   CHECK(seen);
 }
 
@@ -423,7 +425,10 @@ TEST_CASE("/status and /metrics report VIPs, sysctls, checks, the operator's rea
   CHECK(st["operator"]["state"] == "drain");
   CHECK(st["operator"]["reason"] == "rolling");
   bool seen = false;
-  for (const auto& d : st["directors"]) seen = seen || (d["user_agent"] == "keepalived-test/1" && d["count"] >= 1);
+  for (const auto& d : st["directors"])
+    for (const auto& c : d["checkers"])
+      seen = seen || (c["user_agent"] == "keepalived-test/1" && c["count"] >= 1 &&
+                      c["last_answer"]["state"] == "drain" && c["last_answer"]["status"] == 503);
   CHECK(seen);
   const auto metrics = n.ns.run("curl -s http://127.0.0.1:9799/metrics").out;
   CHECK(metrics.find("rsagent_build_info{version=") != std::string::npos);

@@ -157,8 +157,8 @@ TEST_CASE("a given state always gives a byte-identical body, and /status is vali
   Board board({}, "/nonexistent");
   Responder server(board, nullptr);
   board.set_net({true, true, ""}, {});
-  board.note_request("198.51.100.1", "\xff\xfe");
-  board.note_request("198.51.100.2", "caf\xc3");
+  board.census.note({"198.51.100.1", "GET", "/", "\xff\xfe", CheckerKind::kOther, {"ready", 200, 1}}, 1);
+  board.census.note({"198.51.100.2", "GET", "/", "caf\xc3", CheckerKind::kOther, {"ready", 200, 1}}, 1);
   HttpRequest req;
   req.method = "GET";
   req.path = "/healthz";

@@ -1,7 +1,8 @@
 // HAProxy's agent-check: per connection, one line ("up ready", "up drain",
 // "maint", "down #reason") and close. A source outside health.allow gets
 // the connection closed without a word: the reason may name services and
-// paths. Owns: its listening socket and one accept thread. Errors: bind()
+// paths. Each answer is noted in the Board's census (kind "agent-check").
+// Owns: its listening socket and one accept thread. Errors: bind()
 // names the address and the fix.
 #pragma once
 
@@ -31,6 +32,7 @@ class AgentCheckServer {
   AgentCheckServer(UniqueFd fd, std::vector<config::Cidr> allow, Board& board)
       : loop_(std::move(fd), SOCK_NONBLOCK, "agent-check"), allow_(std::move(allow)), board_(board) {}
   [[nodiscard]] bool allowed(int client) const;
+  void note(int client, const char* state);
   AcceptLoop loop_;
   const std::vector<config::Cidr> allow_;
   Board& board_;

@@ -2,12 +2,16 @@
 // Owns: the current Snapshot (checks, network health, operator state,
 // maintenance file, verdict, status details), replaced whole under a mutex so
 // readers get an immutable std::shared_ptr<const Snapshot> and never wait on
-// a probe; the directors seen; request counters for /metrics.
+// a probe; the checker census (who polls, what each was told); the flow
+// attribution's last view (who sends), swapped whole under its own mutex;
+// request counters for /metrics.
 // Threads: any thread may update or read. Nothing fails.
 #pragma once
 
 #include "rsagent/config/config.hpp"
 #include "rsagent/health/arp_guard_view.hpp"
+#include "rsagent/health/census.hpp"
+#include "rsagent/health/directors.hpp"
 #include "rsagent/health/state.hpp"
 
 #include <nlohmann/json.hpp>
@@ -58,13 +62,6 @@ struct GateView {
   }
 };
 
-struct Director {
-  std::string source;
-  std::string user_agent;
-  std::int64_t last_seen_unix = 0;
-  std::uint64_t count = 0;
-};
-
 class Board {
  public:
   Board(const std::vector<config::Check>& checks, std::string maintenance_path);
@@ -95,8 +92,15 @@ class Board {
     return gate_view_();
   }
 
-  void note_request(const std::string& source, const std::string& user_agent);
-  [[nodiscard]] std::map<std::string, Director> directors() const;
+  // Who polls and what each was told: the endpoint and the agent-check note
+  // every answer they give to a health path.
+  Census census;
+  // The flow attribution thread's view (who sends new connections); a
+  // disabled view until it publishes one.
+  void set_attribution(AttributionView v);
+  [[nodiscard]] std::shared_ptr<const AttributionView> attribution() const;
+  // The census joined with the attribution view, one row per director.
+  [[nodiscard]] std::vector<DirectorRow> directors() const;
 
   // Counters for /metrics, by response class.
   std::atomic<std::uint64_t> http_requests{0};
@@ -123,8 +127,8 @@ class Board {
   std::shared_ptr<const Snapshot> current_;
   std::function<void()> on_change_;
   std::function<GateView()> gate_view_;
-  mutable std::mutex directors_mutex_;
-  std::map<std::string, Director> directors_;
+  mutable std::mutex attribution_mutex_;
+  std::shared_ptr<const AttributionView> attribution_;
 };
 
 }  // namespace rsagent::health

@@ -17,8 +17,9 @@ namespace rsagent::health {
 // What `rsagent status` shows of a running daemon's health, small whatever
 // the number of VIPs: {"health": {"state", "reason", "maintenance_file"},
 // "operator": {"state", "reason", "since"}, "checks": [{"name", "type",
-// "state", "ok", "detail", "at"}]}, and "tcp_gate" and "arp_guard" as in
-// /status when they are configured.
+// "state", "ok", "detail", "at"}]}, "directors", "directors_other",
+// "attribution" and "now_unix_ms" as in /status (directors.hpp), and
+// "tcp_gate" and "arp_guard" as in /status when they are configured.
 [[nodiscard]] nlohmann::json summary_json(const Board& board);
 [[nodiscard]] nlohmann::json operator_json(const OperatorState& op);
 // systemd's STATUS= text for a verdict: "ready; 2 VIP(s) in place",

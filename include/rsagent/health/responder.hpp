@@ -5,7 +5,8 @@
 // thread, and the liveness heartbeat. Every answer is rendered from the
 // Board's current snapshot on the loop thread, so it never waits on a
 // probe, and a given state always gives the same body (keepalived's
-// digest). Who may ask (health.allow) and how long a request may take is
+// digest). Each answer to a health path is noted in the Board's census
+// (who asked, how, the state and status it was given). Who may ask (health.allow) and how long a request may take is
 // the HttpLoop's business, decided before a request reaches this. Errors:
 // none after construction; a bad request gets its status code (400, 404,
 // 405, 413, 414, 431, 501, 505) and the connection closes.
@@ -38,6 +39,8 @@ class Responder {
   [[nodiscard]] std::string answer(const HttpRequest& req, bool last) const;
 
  private:
+  // As above; for a health path, also the state and status rendered.
+  std::string answer(const HttpRequest& req, bool last, PollAnswer* given) const;
   HttpLoop::Reply respond(const HttpParse& p, bool last, const Peer& peer, std::string& out);
 
   Board& board_;

@@ -1,0 +1,194 @@
+#include "rsagent/attribution/syn_filter.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace rsagent::attribution {
+
+namespace {
+
+constexpr std::uint32_t kEth = 14;
+constexpr std::uint32_t kTcpSyn = 0x02, kTcpAck = 0x10;
+
+std::uint32_t word(const net::IpAddress& a, std::size_t i) {
+  return (std::uint32_t{a.bytes[4 * i]} << 24) | (std::uint32_t{a.bytes[4 * i + 1]} << 16) |
+         (std::uint32_t{a.bytes[4 * i + 2]} << 8) | std::uint32_t{a.bytes[4 * i + 3]};
+}
+
+std::uint32_t mask_of(int bits) { return bits <= 0 ? 0 : bits >= 32 ? 0xffffffffu : ~(0xffffffffu >> bits); }
+
+sock_filter stmt(std::uint16_t code, std::uint32_t k) { return BPF_STMT(code, k); }
+sock_filter jump(std::uint16_t code, std::uint32_t k, std::uint8_t jt, std::uint8_t jf) {
+  return BPF_JUMP(code, k, jt, jf);
+}
+
+// Every test fails into a `ret #0` right behind it, so no jump is ever
+// longer than a target's own block, whatever the number of targets.
+struct Emitter {
+  std::vector<sock_filter> code;
+  void drop_unless_eq(std::uint32_t k) {
+    code.push_back(jump(BPF_JMP | BPF_JEQ | BPF_K, k, 1, 0));
+    code.push_back(stmt(BPF_RET | BPF_K, 0));
+  }
+  void drop_if_set(std::uint32_t k) {
+    code.push_back(jump(BPF_JMP | BPF_JSET | BPF_K, k, 0, 1));
+    code.push_back(stmt(BPF_RET | BPF_K, 0));
+  }
+};
+
+// The header tests; A is free afterwards.
+Emitter header(net::Family family) {
+  Emitter e;
+  if (family == net::Family::kV4) {
+    e.code.push_back(stmt(BPF_LD | BPF_B | BPF_ABS, kEth + 9));  // protocol
+    e.drop_unless_eq(6);
+    e.code.push_back(stmt(BPF_LD | BPF_H | BPF_ABS, kEth + 6));  // flags, fragment offset
+    e.drop_if_set(0x1fff);
+    e.code.push_back(stmt(BPF_LDX | BPF_B | BPF_MSH, kEth));     // X = IP header length
+    e.code.push_back(stmt(BPF_LD | BPF_B | BPF_IND, kEth + 13));  // TCP flags
+  } else {
+    e.code.push_back(stmt(BPF_LD | BPF_B | BPF_ABS, kEth + 6));  // next header
+    e.drop_unless_eq(6);
+    e.code.push_back(stmt(BPF_LD | BPF_B | BPF_ABS, kEth + 40 + 13));
+  }
+  e.code.push_back(stmt(BPF_ALU | BPF_AND | BPF_K, kTcpSyn | kTcpAck));
+  e.drop_unless_eq(kTcpSyn);
+  return e;
+}
+
+}  // namespace
+
+std::string mac_text(const Mac& m) {
+  char buf[18];
+  std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+  return buf;
+}
+
+std::vector<Target> targets_of(const std::vector<config::Vip>& vips) {
+  std::vector<Target> out;
+  for (const auto& v : vips) {
+    Target t;
+    t.prefix = std::clamp(v.prefix, 0, v.address.max_prefix());
+    t.network = v.address.with_host_bits(t.prefix, false);
+    t.name = t.prefix == v.address.max_prefix() ? t.network.str() : t.network.str() + "/" + std::to_string(t.prefix);
+    if (std::find(out.begin(), out.end(), t) == out.end()) out.push_back(std::move(t));
+  }
+  return out;
+}
+
+Filter syn_filter(const std::vector<Target>& targets, net::Family family, std::size_t max_instructions) {
+  std::vector<const Target*> mine;
+  for (const auto& t : targets)
+    if (t.network.family == family) mine.push_back(&t);
+  Filter f;
+  if (mine.empty()) {
+    f.code.push_back(stmt(BPF_RET | BPF_K, 0));
+    return f;
+  }
+  Emitter e = header(family);
+  const std::size_t head = e.code.size();
+  const std::uint32_t dst = family == net::Family::kV4 ? kEth + 16 : kEth + 24;
+  // Hosts first, under one load; each costs a compare and a return.
+  bool loaded = false;
+  std::stable_sort(mine.begin(), mine.end(), [](const Target* a, const Target* b) {
+    return (a->prefix == a->network.max_prefix()) > (b->prefix == b->network.max_prefix());
+  });
+  for (const Target* t : mine) {
+    if (family == net::Family::kV4) {
+      if (t->prefix == 32) {
+        if (!loaded) e.code.push_back(stmt(BPF_LD | BPF_W | BPF_ABS, dst));
+        loaded = true;
+        e.code.push_back(jump(BPF_JMP | BPF_JEQ | BPF_K, word(t->network, 0), 0, 1));
+        e.code.push_back(stmt(BPF_RET | BPF_K, kSnapLen));
+      } else {
+        e.code.push_back(stmt(BPF_LD | BPF_W | BPF_ABS, dst));
+        e.code.push_back(stmt(BPF_ALU | BPF_AND | BPF_K, mask_of(t->prefix)));
+        e.code.push_back(jump(BPF_JMP | BPF_JEQ | BPF_K, word(t->network, 0), 0, 1));
+        e.code.push_back(stmt(BPF_RET | BPF_K, kSnapLen));
+        loaded = false;
+      }
+      continue;
+    }
+    // IPv6: the words the prefix covers, each a load (and a mask for the
+    // last partial one) and a compare that skips to the next target.
+    std::vector<sock_filter> block;
+    for (std::size_t i = 0; i < 4; ++i) {
+      const int bits = std::min(32, t->prefix - static_cast<int>(32 * i));
+      if (bits <= 0) break;
+      block.push_back(stmt(BPF_LD | BPF_W | BPF_ABS, dst + static_cast<std::uint32_t>(4 * i)));
+      if (bits < 32) block.push_back(stmt(BPF_ALU | BPF_AND | BPF_K, mask_of(bits)));
+      block.push_back(jump(BPF_JMP | BPF_JEQ | BPF_K, word(t->network, i), 0, 0));  // jf set below
+    }
+    block.push_back(stmt(BPF_RET | BPF_K, kSnapLen));
+    for (std::size_t i = 0; i < block.size(); ++i)
+      if (BPF_CLASS(block[i].code) == BPF_JMP) block[i].jf = static_cast<std::uint8_t>(block.size() - i - 1);
+    e.code.insert(e.code.end(), block.begin(), block.end());
+  }
+  e.code.push_back(stmt(BPF_RET | BPF_K, 0));
+  if (e.code.size() <= max_instructions) {
+    f.code = std::move(e.code);
+    return f;
+  }
+  // Too many targets for the kernel: every SYN of the family, matched here.
+  e.code.resize(head);
+  e.code.push_back(stmt(BPF_RET | BPF_K, kSnapLen));
+  f.code = std::move(e.code);
+  f.exact = false;
+  return f;
+}
+
+TargetSet::TargetSet(std::vector<Target> targets) : targets_(std::move(targets)) {
+  for (std::size_t i = 0; i < targets_.size(); ++i) {
+    if (targets_[i].prefix == targets_[i].network.max_prefix())
+      singles_.emplace_back(targets_[i].network, i);
+    else
+      ranges_.push_back(i);
+  }
+  std::sort(singles_.begin(), singles_.end());
+  std::stable_sort(ranges_.begin(), ranges_.end(),
+                   [&](std::size_t a, std::size_t b) { return targets_[a].prefix > targets_[b].prefix; });
+}
+
+bool TargetSet::has(net::Family f) const {
+  return std::any_of(targets_.begin(), targets_.end(), [&](const Target& t) { return t.network.family == f; });
+}
+
+const Target* TargetSet::match(const net::IpAddress& a) const {
+  const auto it = std::lower_bound(singles_.begin(), singles_.end(), std::make_pair(a, std::size_t{0}));
+  if (it != singles_.end() && it->first == a) return &targets_[it->second];
+  for (const std::size_t i : ranges_) {
+    const Target& t = targets_[i];
+    if (t.network.family == a.family && a.with_host_bits(t.prefix, false) == t.network) return &t;
+  }
+  return nullptr;
+}
+
+std::optional<Syn> parse_syn(std::span<const std::uint8_t> f, const TargetSet& targets) {
+  if (f.size() < kEth + 20) return std::nullopt;
+  const std::uint16_t type = static_cast<std::uint16_t>((f[12] << 8) | f[13]);
+  net::IpAddress dst;
+  std::size_t tcp = 0;
+  if (type == 0x0800) {
+    const std::size_t ihl = static_cast<std::size_t>(f[kEth] & 0x0f) * 4;
+    if ((f[kEth] >> 4) != 4 || ihl < 20 || f[kEth + 9] != 6) return std::nullopt;
+    if (((f[kEth + 6] << 8) | f[kEth + 7]) & 0x1fff) return std::nullopt;
+    std::copy_n(f.begin() + kEth + 16, 4, dst.bytes.begin());
+    tcp = kEth + ihl;
+  } else if (type == 0x86dd) {
+    if (f.size() < kEth + 40 || (f[kEth] >> 4) != 6 || f[kEth + 6] != 6) return std::nullopt;
+    dst.family = net::Family::kV6;
+    std::copy_n(f.begin() + kEth + 24, 16, dst.bytes.begin());
+    tcp = kEth + 40;
+  } else {
+    return std::nullopt;
+  }
+  if (f.size() < tcp + 14 || (f[tcp + 13] & (kTcpSyn | kTcpAck)) != kTcpSyn) return std::nullopt;
+  const Target* t = targets.match(dst);
+  if (!t) return std::nullopt;
+  Syn s;
+  std::copy_n(f.begin() + 6, 6, s.source.begin());
+  s.target = t;
+  return s;
+}
+
+}  // namespace rsagent::attribution

@@ -1,0 +1,75 @@
+// What the flow attribution counts: new connections (TCP SYN without ACK)
+// to the VIPs and route-mode ranges. Owns: the targets made from the config,
+// the classic BPF program a packet socket runs in the kernel (per family,
+// so that every other frame stays there), and the parse of a frame the
+// filter passed (who sent it, to which target). Pure: no I/O, no threads;
+// a frame that is not a SYN to a target parses to nullopt.
+#pragma once
+
+#include "rsagent/config/config.hpp"
+#include "rsagent/net/ip.hpp"
+
+#include <linux/filter.h>
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace rsagent::attribution {
+
+using Mac = std::array<std::uint8_t, 6>;
+[[nodiscard]] std::string mac_text(const Mac& m);  // "02:00:5e:10:00:01"
+
+struct Target {
+  net::IpAddress network;  // host bits clear
+  int prefix = 32;
+  std::string name;  // "198.51.100.100", "198.51.100.0/24"
+  bool operator==(const Target&) const = default;
+};
+[[nodiscard]] std::vector<Target> targets_of(const std::vector<config::Vip>& vips);
+
+// Bytes of a frame the kernel hands over: Ethernet, the IP header and the
+// TCP flags of an IPv6 SYN (14 + 40 + 14); IPv4 options cost nothing here.
+inline constexpr std::uint32_t kSnapLen = 96;
+
+struct Filter {
+  std::vector<sock_filter> code;
+  // false: the targets did not fit the kernel's instruction limit, so the
+  // program passes every SYN of the family and parse_syn() matches them.
+  bool exact = true;
+};
+// For a packet socket bound to ETH_P_IP (kV4) or ETH_P_IPV6 (kV6): passes
+// kSnapLen bytes of a TCP SYN without ACK whose destination is in a target
+// of that family, drops everything else. An IPv4 fragment past the first
+// and IPv6 with extension headers before TCP are dropped (a SYN carries
+// neither). With no target of the family, it drops everything.
+[[nodiscard]] Filter syn_filter(const std::vector<Target>& targets, net::Family family,
+                                std::size_t max_instructions = BPF_MAXINSNS);
+
+// Matches addresses to targets: the single addresses by lookup, the ranges
+// (a handful) in turn, longest prefix first.
+class TargetSet {
+ public:
+  TargetSet() = default;
+  explicit TargetSet(std::vector<Target> targets);
+  [[nodiscard]] const Target* match(const net::IpAddress& a) const;
+  [[nodiscard]] const std::vector<Target>& all() const { return targets_; }
+  [[nodiscard]] bool has(net::Family f) const;
+
+ private:
+  std::vector<Target> targets_;
+  std::vector<std::pair<net::IpAddress, std::size_t>> singles_;  // sorted
+  std::vector<std::size_t> ranges_;                              // longest prefix first
+};
+
+struct Syn {
+  Mac source{};
+  const Target* target = nullptr;
+};
+// A frame from Ethernet on: a TCP SYN without ACK to a target, or nullopt.
+[[nodiscard]] std::optional<Syn> parse_syn(std::span<const std::uint8_t> frame, const TargetSet& targets);
+
+}  // namespace rsagent::attribution
