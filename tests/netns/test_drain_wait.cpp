@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -32,8 +33,12 @@ void start_node(const AgentNode& n) {
   REQUIRE_MESSAGE(r.code == 0, r.out);
 }
 
-std::string healthz_state(const Netns& ns) {
-  return ns.run("curl -s --max-time 5 http://127.0.0.1:9799/healthz").out;
+// The state the directors are told, read over the control socket: a GET
+// of /healthz would itself be a poller that the next wait waits for.
+std::string healthz_state(const AgentNode& n) {
+  const auto st = nlohmann::json::parse(n.rsagent("status --json").out, nullptr, false);
+  if (!st.is_object() || !st.contains("health")) return "?";
+  return st["health"].value("state", "?") + "\n";
 }
 
 // A client in ns with a TCP connection open to ip:port for `hold`.
@@ -70,7 +75,7 @@ TEST_CASE("drain --wait returns once the last connection to an address of a rout
   CHECK(r.out.find("to the VIPs still open") != std::string::npos);
   CHECK(r.out.find("confirmed:") != std::string::npos);
   CHECK(took >= 1000ms);  // it waited for the connection
-  CHECK(healthz_state(n.ns) == "drain\n");
+  CHECK(healthz_state(n) == "drain\n");
   CHECK(n.rsagent("stop --now").code == 0);
   ::close(app);
 }
@@ -86,12 +91,12 @@ TEST_CASE("drain --wait exits 1 at its timeout naming the open connections, and 
   CHECK(r.code == 1);
   CHECK(r.out.find("not confirmed within 2s") != std::string::npos);
   CHECK(r.out.find("to the VIPs still open (0 allowed; --connections N allows more)") != std::string::npos);
-  CHECK(healthz_state(n.ns) == "drain\n");
+  CHECK(healthz_state(n) == "drain\n");
   // --connections allows them: confirmed at once.
   r = n.rsagent("maint --wait --connections 10 --quiet 0s --timeout 10s");
   CAPTURE(r.out);
   CHECK(r.code == 0);
-  CHECK(healthz_state(n.ns) == "maint\n");
+  CHECK(healthz_state(n) == "maint\n");
   client.join();
   CHECK(n.rsagent("stop --now").code == 0);
   ::close(app);
@@ -108,7 +113,7 @@ TEST_CASE("Ctrl-C ends drain --wait with 130 and leaves the node drained, and sa
   CAPTURE(r.out);
   CHECK(r.code == 130);
   CHECK(r.out.find("stopped waiting; the node stays drained") != std::string::npos);
-  CHECK(healthz_state(n.ns) == "drain\n");
+  CHECK(healthz_state(n) == "drain\n");
   client.join();
   CHECK(n.rsagent("stop --now").code == 0);
   ::close(app);
@@ -121,7 +126,7 @@ TEST_CASE("a node made ready while drain --wait waits ends the wait with 1") {
   std::thread client([&] { hold_connection(n.ns, "198.51.100.100", 8080, 5s); });
   REQUIRE(wait_until([&] { return connected_to(n.ns, "198.51.100.100"); }, 5s));
   std::thread readier([&] {
-    (void)wait_until([&] { return healthz_state(n.ns) == "drain\n"; }, 5s);
+    (void)wait_until([&] { return healthz_state(n) == "drain\n"; }, 5s);
     std::this_thread::sleep_for(500ms);
     (void)n.rsagent("ready");
   });
@@ -161,4 +166,31 @@ TEST_CASE("a graceful stop waits for a connection to an address of a route-mode 
   CHECK(took < 15s);
   CHECK(n.ns.snapshot() == before);
   ::close(app);
+}
+
+TEST_CASE("drain --wait names a poller that has not polled since the drain, and returns once it polls and is answered drain") {
+  AgentNode n(kConfig);
+  start_node(n);
+  // A checker polls once, before the drain, then goes quiet.
+  REQUIRE(n.ns.run("curl -s --max-time 5 http://127.0.0.1:9799/healthz").out == "ready\n");
+  auto r = n.rsagent("drain --wait --timeout 2s --quiet 0s");
+  CAPTURE(r.out);
+  CHECK(r.code == 1);
+  CHECK(r.out.find("127.0.0.1 has not polled since") != std::string::npos);
+  // It polls again every 300 ms: the next wait sees it answered drain.
+  std::atomic<bool> polling{true};
+  std::thread poller([&] {
+    while (polling) {
+      (void)n.ns.run("curl -s --max-time 2 http://127.0.0.1:9799/healthz");
+      std::this_thread::sleep_for(300ms);
+    }
+  });
+  r = n.rsagent("drain --wait --timeout 20s --quiet 0s");
+  polling = false;
+  poller.join();
+  CAPTURE(r.out);
+  CHECK(r.code == 0);
+  CHECK(r.out.find("127.0.0.1 saw the drain at") != std::string::npos);
+  CHECK(r.out.find("confirmed: 1 director saw the drain") != std::string::npos);
+  CHECK(n.rsagent("stop --now").code == 0);
 }
