@@ -29,28 +29,44 @@ std::string str_at(const json& obj, const char* key) {
   return text::printable(it->get<std::string>());
 }
 
+Result<Poll> parse_poll(const json& p, const std::string& where) {
+  if (!p.is_object()) return make_error(where + " must be an object or null");
+  Poll poll;
+  poll.kind = str_at(p, "kind");
+  auto last = ms_at(p, "last_poll_unix_ms", where);
+  if (!last) return last.error();
+  auto interval = ms_at(p, "interval_ms", where);
+  if (!interval) return interval.error();
+  poll.last_poll_ms = *last;
+  poll.interval_ms = *interval;
+  if (const auto a = p.find("last_answer"); a != p.end() && a->is_object()) {
+    poll.answer_state = str_at(*a, "state");
+    auto at = ms_at(*a, "at_unix_ms", where + ".last_answer");
+    if (!at) return at.error();
+    poll.answer_at_ms = *at;
+  }
+  return poll;
+}
+
 Result<Director> parse_director(const json& row, const std::string& where) {
   if (!row.is_object()) return make_error(where + " must be an object");
   Director d;
   d.address = str_at(row, "address");
   d.mac = str_at(row, "mac");
   if (const auto p = row.find("polls"); p != row.end() && !p->is_null()) {
-    if (!p->is_object()) return make_error(where + ".polls must be an object or null");
-    Poll poll;
-    auto last = ms_at(*p, "last_poll_unix_ms", where + ".polls");
-    if (!last) return last.error();
-    auto interval = ms_at(*p, "interval_ms", where + ".polls");
-    if (!interval) return interval.error();
-    poll.last_poll_ms = *last;
-    poll.interval_ms = *interval;
-    if (const auto a = p->find("last_answer"); a != p->end() && a->is_object()) {
-      poll.answer_state = str_at(*a, "state");
-      auto at = ms_at(*a, "at_unix_ms", where + ".polls.last_answer");
-      if (!at) return at.error();
-      poll.answer_at_ms = *at;
-    }
-    d.polls = poll;
+    auto poll = parse_poll(*p, where + ".polls");
+    if (!poll) return poll.error();
+    d.polls = *poll;
   }
+  if (const auto c = row.find("checkers"); c != row.end() && !c->is_null()) {
+    if (!c->is_array()) return make_error(where + ".checkers must be an array");
+    for (std::size_t i = 0; i < c->size(); ++i) {
+      auto poll = parse_poll((*c)[i], where + ".checkers[" + std::to_string(i) + "]");
+      if (!poll) return poll.error();
+      d.checkers.push_back(*poll);
+    }
+  }
+  if (d.checkers.empty() && d.polls) d.checkers.push_back(*d.polls);
   if (const auto s = row.find("sends"); s != row.end() && !s->is_null()) {
     if (!s->is_object()) return make_error(where + ".sends must be an object or null");
     Sends sends;
@@ -193,17 +209,30 @@ void Confirmation::track(const Sample& s, std::vector<std::string>& lines) {
     t.in_last_sample = true;
     t.name = d.name();
     t.polls = d.polls;
+    t.checkers = d.checkers;
     t.sends = d.sends;
-    if (d.polls && d.polls->last_poll_ms >= set_at_ms_ - settings_.recent.count()) t.required = true;
+    if (std::any_of(d.checkers.begin(), d.checkers.end(), [&](const Poll& p) { return recent(p); }))
+      t.required = true;
     if (d.sends) {
       t.history.emplace_back(s.now_ms, d.sends->syns_total);
       while (t.history.size() > kMaxHistory) t.history.pop_front();
     }
-    const bool saw = d.polls && d.polls->answer_at_ms >= set_at_ms_ &&
-                     !d.polls->answer_state.empty() && d.polls->answer_state != "ready";
+    // Seen once every checker of it that polls was answered since: the
+    // last of them is when the director as a whole took the node out.
+    const Poll* last = nullptr;
+    bool saw = false;
+    for (const auto& p : d.checkers) {
+      if (!answered(p)) {
+        if (!recent(p)) continue;  // a checker it no longer runs
+        saw = false;
+        last = nullptr;
+        break;
+      }
+      saw = true;
+      if (!last || p.answer_at_ms > last->answer_at_ms) last = &p;
+    }
     if (saw && !t.saw)
-      lines.push_back(t.name + " saw " + saw_what(d.polls->answer_state) + " at " +
-                      time(d.polls->answer_at_ms));
+      lines.push_back(t.name + " saw " + saw_what(last->answer_state) + " at " + time(last->answer_at_ms));
     t.saw = saw;
     const bool sending = sends_now(t);
     if (sending && (!t.sending || s.now_ms - t.sending_line_ms >= settings_.quiet.count())) {
@@ -289,6 +318,14 @@ bool Confirmation::quiet() const {
   return other_changed_ms_ == 0 || other_changed_ms_ <= now_ms_ - settings_.quiet.count();
 }
 
+bool Confirmation::recent(const Poll& p) const {
+  return p.last_poll_ms >= set_at_ms_ - settings_.recent.count();
+}
+
+bool Confirmation::answered(const Poll& p) const {
+  return p.answer_at_ms >= set_at_ms_ && !p.answer_state.empty() && p.answer_state != "ready";
+}
+
 bool Confirmation::connections_ok() const {
   return established_ && *established_ <= settings_.connections;
 }
@@ -305,12 +342,17 @@ std::vector<std::string> Confirmation::pending() const {
   if (undone_) out.push_back("the node is " + state_ + ": the " + settings_.wanted + " was undone");
   for (const auto& [key, t] : tracked_) {
     if (t.required && !t.saw) {
-      if (t.polls && t.polls->last_poll_ms >= set_at_ms_) {
-        out.push_back(t.name + " has not seen the " + settings_.wanted + ": its last poll at " +
-                      time(t.polls->last_poll_ms) + " was answered " +
-                      (t.polls->answer_state.empty() ? "?" : t.polls->answer_state));
-      } else if (t.polls) {
-        out.push_back(t.name + " has not polled since " + time(t.polls->last_poll_ms) +
+      // The checker that holds it back (the first one not answered).
+      const Poll* p = nullptr;
+      for (const auto& c : t.checkers)
+        if (!answered(c) && recent(c) && !p) p = &c;
+      const std::string what = p && !p->kind.empty() && p->kind != "other" ? " (" + p->kind + ")" : "";
+      if (p && p->last_poll_ms >= set_at_ms_) {
+        out.push_back(t.name + " has not seen the " + settings_.wanted + ": its last poll" + what + " at " +
+                      time(p->last_poll_ms) + " was answered " +
+                      (p->answer_state.empty() ? "?" : p->answer_state));
+      } else if (p) {
+        out.push_back(t.name + " has not polled" + what + " since " + time(p->last_poll_ms) +
                       ", before the " + settings_.wanted);
       } else {
         out.push_back(t.name + " has not polled since the " + settings_.wanted);

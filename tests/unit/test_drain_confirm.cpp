@@ -20,7 +20,8 @@ Director poller(const std::string& ip, const std::string& mac, UnixMs last, cons
   Director d;
   d.address = ip;
   d.mac = mac;
-  d.polls = Poll{last, 2000, state, answered};
+  d.polls = Poll{"haproxy", last, 2000, state, answered};
+  d.checkers = {*d.polls};
   return d;
 }
 
@@ -60,17 +61,19 @@ TEST_CASE("a drain is confirmed once both directors polled again and were answer
   CHECK(lines == std::vector<std::string>{"0 connections to the VIPs open (0 allowed)"});
   auto p = c.pending();
   CHECK(p.size() == 2);
-  CHECK(has(p, "203.0.113.1 (aa:bb:cc:dd:ee:01) has not polled since 11:59:58.5, before the drain"));
+  CHECK(has(p, "203.0.113.1 (aa:bb:cc:dd:ee:01) has not polled (haproxy) since 11:59:58.5, before the drain"));
 
-  d1.polls = Poll{kT0 + 1200, 2000, "drain", kT0 + 1200};
+  d1.polls = Poll{"haproxy", kT0 + 1200, 2000, "drain", kT0 + 1200};
+  d1.checkers = {*d1.polls};
   lines = c.observe(sample(kT0 + 1300, {d1, d2}));
   REQUIRE(lines.size() == 1);
   CHECK(lines[0] == "203.0.113.1 (aa:bb:cc:dd:ee:01) saw the drain at 12:00:01.2");
   CHECK_FALSE(c.confirmed());
   CHECK(c.pending() == std::vector<std::string>{
-                           "203.0.113.2 (aa:bb:cc:dd:ee:02) has not polled since 11:59:59.2, before the drain"});
+                           "203.0.113.2 (aa:bb:cc:dd:ee:02) has not polled (haproxy) since 11:59:59.2, before the drain"});
 
-  d2.polls = Poll{kT0 + 1250, 2000, "drain", kT0 + 1250};
+  d2.polls = Poll{"haproxy", kT0 + 1250, 2000, "drain", kT0 + 1250};
+  d2.checkers = {*d2.polls};
   lines = c.observe(sample(kT0 + 1500, {d1, d2}));
   CHECK(lines == std::vector<std::string>{"203.0.113.2 (aa:bb:cc:dd:ee:02) saw the drain at 12:00:01.2"});
   CHECK(c.confirmed());
@@ -84,7 +87,8 @@ TEST_CASE("an answer given before the drain was set does not count, even a drain
   auto d1 = poller("203.0.113.1", "aa:bb:cc:dd:ee:01", kT0 - 100, "drain", kT0 - 100);
   (void)c.observe(sample(kT0 + 100, {d1}));
   CHECK_FALSE(c.confirmed());
-  d1.polls = Poll{kT0 + 1900, 2000, "drain", kT0 + 1900};
+  d1.polls = Poll{"haproxy", kT0 + 1900, 2000, "drain", kT0 + 1900};
+  d1.checkers = {*d1.polls};
   (void)c.observe(sample(kT0 + 2000, {d1}));
   CHECK(c.confirmed());
 }
@@ -96,7 +100,7 @@ TEST_CASE("a director that polled again but was answered ready has not seen the 
   (void)c.observe(sample(kT0 + 100, {d1}));
   CHECK_FALSE(c.confirmed());
   CHECK(c.pending() == std::vector<std::string>{
-                           "203.0.113.1 (aa:bb:cc:dd:ee:01) has not seen the drain: its last poll at "
+                           "203.0.113.1 (aa:bb:cc:dd:ee:01) has not seen the drain: its last poll (haproxy) at "
                            "12:00:00.0 was answered ready"});
 }
 
@@ -235,7 +239,7 @@ TEST_CASE("a director the daemon stops listing is still waited for when it had t
   (void)c.observe(sample(kT0 + 100, {d1}));
   (void)c.observe(sample(kT0 + 200, {}));
   CHECK_FALSE(c.confirmed());
-  CHECK(has(c.pending(), "203.0.113.1 (aa:bb:cc:dd:ee:01) has not polled since"));
+  CHECK(has(c.pending(), "203.0.113.1 (aa:bb:cc:dd:ee:01) has not polled (haproxy) since"));
 }
 
 TEST_CASE("each director's history stays bounded over a long wait") {
@@ -298,4 +302,23 @@ TEST_CASE("a status without the census reads as attribution off; a wrong field i
   REQUIRE(no_count);
   CHECK_FALSE(no_count->established);
   CHECK_FALSE(no_count->attribution);  // a census without "attribution" cannot see new connections
+}
+
+TEST_CASE("a director with an HTTP check and an agent-check has seen the drain once both were answered") {
+  Confirmation c(utc(), kT0);
+  Director d;
+  d.address = "203.0.113.1";
+  d.checkers = {Poll{"other", kT0 + 300, 200, "drain", kT0 + 300}, Poll{"agent-check", kT0 - 100, 200, "ready", kT0 - 100}};
+  d.polls = d.checkers[0];
+  CHECK(c.observe(sample(kT0 + 350, {d})).size() == 1);  // only the connections line
+  CHECK_FALSE(c.confirmed());
+  CHECK(c.pending() == std::vector<std::string>{"203.0.113.1 has not polled (agent-check) since 11:59:59.9, before the drain"});
+  d.checkers[1] = Poll{"agent-check", kT0 + 400, 200, "drain", kT0 + 400};
+  CHECK(c.observe(sample(kT0 + 450, {d})) == std::vector<std::string>{"203.0.113.1 saw the drain at 12:00:00.4"});
+  CHECK(c.confirmed());
+  // A checker it ran long before the drain (its last poll 2 minutes old) is not waited for.
+  Confirmation c2(utc(), kT0);
+  d.checkers[1] = Poll{"agent-check", kT0 - 120000, 200, "ready", kT0 - 120000};
+  CHECK(has(c2.observe(sample(kT0 + 450, {d})), "203.0.113.1 saw the drain at 12:00:00.3"));
+  CHECK(c2.confirmed());
 }

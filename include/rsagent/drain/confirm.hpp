@@ -30,7 +30,10 @@ namespace rsagent::drain {
 
 using UnixMs = std::int64_t;
 
+// How one checker of a director polls (a director may run several: an
+// HTTP check and an agent-check).
 struct Poll {
+  std::string kind;           // "haproxy", "agent-check", ... ("" when not told)
   UnixMs last_poll_ms = 0;
   UnixMs interval_ms = 0;     // 0 until the daemon has seen two polls
   std::string answer_state;   // the state the last answer carried: "ready", "drain", ...
@@ -47,7 +50,8 @@ struct Sends {
 struct Director {
   std::string address;  // "" when not known
   std::string mac;      // "" when seen at layer 3 only
-  std::optional<Poll> polls;
+  std::optional<Poll> polls;   // its latest poll
+  std::vector<Poll> checkers;  // each of its checkers; {polls} when the daemon lists none
   std::optional<Sends> sends;
   // "203.0.113.1 (aa:bb:cc:dd:ee:01)", "203.0.113.1", "aa:bb:cc:dd:ee:01"
   [[nodiscard]] std::string name() const;
@@ -113,6 +117,7 @@ class Confirmation {
     bool sending = false;
     UnixMs sending_line_ms = 0;  // when "still sends" was last said
     std::optional<Poll> polls;
+    std::vector<Poll> checkers;
     std::optional<Sends> sends;
     std::deque<std::pair<UnixMs, std::uint64_t>> history;  // (sample time, syns_total)
     bool in_last_sample = false;
@@ -121,6 +126,9 @@ class Confirmation {
   [[nodiscard]] bool sends_now(const Tracked& t) const;
   [[nodiscard]] std::string sends_line(const Tracked& t) const;
   [[nodiscard]] bool quiet() const;
+  // A checker that polled in the last minute before the drain, or since.
+  [[nodiscard]] bool recent(const Poll& p) const;
+  [[nodiscard]] bool answered(const Poll& p) const;  // non-ready, since the drain
   [[nodiscard]] bool connections_ok() const;
   [[nodiscard]] std::string time(UnixMs t) const { return clock_time(t, settings_.utc); }
   void track(const Sample& s, std::vector<std::string>& lines);
