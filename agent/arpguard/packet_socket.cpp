@@ -115,6 +115,21 @@ Result<UniqueFd> open_packet_socket(int ifindex) {
   return fd;
 }
 
+Result<UniqueFd> open_filtered_socket(int ifindex, std::uint16_t ethertype, std::span<const sock_filter> filter) {
+  UniqueFd fd(::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (fd.get() < 0) return errno_error(errno, "packet socket");
+  sock_fprog prog{static_cast<unsigned short>(filter.size()), const_cast<sock_filter*>(filter.data())};
+  if (::setsockopt(fd.get(), SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) != 0)
+    return errno_error(errno, "attach the BPF filter");
+  sockaddr_ll sll{};
+  sll.sll_family = AF_PACKET;
+  sll.sll_protocol = htons(ethertype);
+  sll.sll_ifindex = ifindex;
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&sll), sizeof sll) != 0)
+    return errno_error(errno, "bind the packet socket");
+  return fd;
+}
+
 std::optional<Received> receive(int fd, std::span<std::uint8_t> buf) {
   sockaddr_ll from{};
   socklen_t len = sizeof from;

@@ -1,6 +1,7 @@
-// Internal to arpguard: the kernel side of the sentinel. Owns: packet
-// sockets (AF_PACKET, SOCK_RAW, one per interface, with the BPF filter that
-// passes only ARP and ICMPv6 neighbour advertisements) and the scan of the
+// Internal to arpguard and attribution: the kernel side of the sentinel
+// and of the flow attribution. Owns: packet sockets (AF_PACKET, SOCK_RAW,
+// one per interface, with the BPF filter that passes only ARP and ICMPv6
+// neighbour advertisements, or the caller's filter) and the scan of the
 // interfaces to watch. Results for everything that calls the kernel; no
 // threads of its own.
 #pragma once
@@ -10,6 +11,7 @@
 #include "rsagent/util/result.hpp"
 
 #include <cstdint>
+#include <linux/filter.h>
 #include <optional>
 #include <span>
 #include <string>
@@ -43,6 +45,11 @@ struct Interface {
 // A packet socket on one interface, non-blocking, filtered, seeing this
 // node's own outgoing frames too (PACKET_OUTGOING).
 [[nodiscard]] Result<UniqueFd> open_packet_socket(int ifindex);
+
+// A packet socket on one interface for one ethertype (received frames only),
+// non-blocking, with the caller's filter attached before anything is queued.
+[[nodiscard]] Result<UniqueFd> open_filtered_socket(int ifindex, std::uint16_t ethertype,
+                                                    std::span<const sock_filter> filter);
 
 struct Received {
   std::size_t size = 0;

@@ -1,4 +1,5 @@
-// The "arp_guard" section: the ARP flux sentinel's settings.
+// The "arp_guard" section (the ARP flux sentinel's settings) and the
+// "attribution" section (the flow attribution's switch).
 #include "validator.hpp"
 
 #include <algorithm>
@@ -61,6 +62,22 @@ void parse_arp_guard(Validator& c, const json& v, ArpGuard& out, Origins& set) {
                                            "\" is not one of \"warn\" (log and count) or \"not-ready\" "
                                            "(also report the node not ready)");
       }
+    }
+  }
+}
+
+void parse_attribution(Validator& c, const json& v, Attribution& out, Origins& set) {
+  if (!v.is_object()) {
+    c.err_at("/attribution", "\"attribution\" must be an object like {\"enabled\": true}, found " + type_name(v));
+    return;
+  }
+  c.check_keys("/attribution", v, {"enabled"}, "\"attribution\"");
+  if (v.contains("enabled")) {
+    set["attribution.enabled"] = c.where("/attribution/enabled");
+    if (v["enabled"].is_boolean()) {
+      out.enabled = v["enabled"].get<bool>();
+    } else {
+      c.err_at("/attribution/enabled", "attribution.enabled must be true or false, found " + type_name(v["enabled"]));
     }
   }
 }

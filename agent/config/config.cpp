@@ -22,7 +22,7 @@ using nlohmann::json;
 using detail::did_you_mean;
 using detail::type_name;
 
-const std::vector<std::string> kTopKeys{"vips", "vip_mode", "arp", "routes", "health", "stop", "arp_guard"};
+const std::vector<std::string> kTopKeys{"vips", "vip_mode", "arp", "routes", "health", "stop", "arp_guard", "attribution"};
 const std::vector<std::string> kVipKeys{"address", "label", "mode"};
 const std::vector<std::string> kArpKeys{"ignore", "announce", "interfaces"};
 
@@ -63,6 +63,8 @@ class FileValidator : public detail::Validator {
     if (root.contains("stop")) detail::parse_stop(*this, root["stop"], out.cfg.stop, out.set);
     if (root.contains("arp_guard"))
       detail::parse_arp_guard(*this, root["arp_guard"], out.cfg.arp_guard, out.set);
+    if (root.contains("attribution"))
+      detail::parse_attribution(*this, root["attribution"], out.cfg.attribution, out.set);
     return out;
   }
 
@@ -312,6 +314,8 @@ const Setting kSettings[] = {
      [](Config& t, const Config& f) { t.arp_guard.probes_per_second = f.arp_guard.probes_per_second; }},
     {"arp_guard.window", [](Config& t, const Config& f) { t.arp_guard.window = f.arp_guard.window; }},
     {"arp_guard.on_leak", [](Config& t, const Config& f) { t.arp_guard.on_leak = f.arp_guard.on_leak; }},
+    {"attribution.enabled",
+     [](Config& t, const Config& f) { t.attribution.enabled = f.attribution.enabled; }},
 };
 
 // What only the merged configuration can tell: settings from different

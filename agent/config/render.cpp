@@ -177,7 +177,10 @@ class Writer {
         {object("health", health, "  "), ""},
         {object("stop", {setting("drain", quoted(duration(cfg_.stop.drain)), "stop.drain")}, "  "),
          ""},
-        {object("arp_guard", arp_guard(), "  "), ""}};
+        {object("arp_guard", arp_guard(), "  "), ""},
+        {object("attribution",
+                {setting("enabled", cfg_.attribution.enabled ? "true" : "false", "attribution.enabled")}, "  "),
+         ""}};
     return out + "{\n" + block(top, "  ") + "}\n";
   }
 

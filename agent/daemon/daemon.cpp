@@ -7,6 +7,7 @@
 #include "rsagent/daemon/daemon.hpp"
 
 #include "rsagent/arpguard/sentinel.hpp"
+#include "rsagent/attribution/watcher.hpp"
 #include "rsagent/daemon/control_desk.hpp"
 #include "rsagent/daemon/event_loop.hpp"
 #include "rsagent/daemon/handover.hpp"
@@ -78,6 +79,7 @@ class Daemon {
   // every thread that changes the verdict.
   std::unique_ptr<health::TcpGate> tcp_gate_;
   std::unique_ptr<arpguard::Sentinel> arp_guard_;  // its thread publishes into the Board
+  std::unique_ptr<attribution::Watcher> attribution_;  // so does its
   std::unique_ptr<health::Monitor> monitor_;
   std::unique_ptr<health::Responder> http_;
   std::unique_ptr<health::AgentCheckServer> agent_check_;
@@ -250,6 +252,8 @@ class Daemon {
     // After converge: the ARP sysctls are in place, so any leak is real.
     arp_guard_ = arpguard::Sentinel::create(cfg_.arp_guard, cfg_.vips, *board_);
     arp_guard_->start();
+    attribution_ = attribution::Watcher::create(cfg_.attribution, cfg_.vips, *board_);
+    attribution_->start();
     control_->start();
     http_->heartbeat();
     struct stat mst {};
@@ -392,6 +396,7 @@ class Daemon {
     }
     cfg_ = std::move(rp.next);
     arp_guard_->update(cfg_.arp_guard, cfg_.vips);
+    attribution_->update(cfg_.attribution, cfg_.vips);
     // The gate's kernel-side filter follows health.allow as the reload left it.
     if (tcp_gate_)
       if (auto a = tcp_gate_->set_allow(cfg_.health.allow); !a) log::error("reload: " + a.error().str());
@@ -458,6 +463,7 @@ class Daemon {
     if (agent_check_) agent_check_->stop();
     if (tcp_gate_) tcp_gate_->stop();
     if (arp_guard_) arp_guard_->stop();
+    if (attribution_) attribution_->stop();
     http_->stop();
   }
 

@@ -96,3 +96,327 @@ TEST_CASE("the directors JSON carries the fields drain --wait reads, with no sen
   CHECK(j["attribution"]["reason"] == "no CAP_NET_RAW");
   CHECK(j["now_unix_ms"] == 1234);
 }
+
+// ---- the kernel filter, run here by a classic BPF interpreter ----
+
+namespace {
+
+using attribution::Filter;
+using attribution::Target;
+
+// The subset of classic BPF the filter uses; an out-of-bounds load drops
+// the packet, as the kernel does.
+std::uint32_t run_bpf(const std::vector<sock_filter>& prog, const std::vector<std::uint8_t>& pkt) {
+  std::uint32_t a = 0, x = 0;
+  auto load = [&](std::size_t at, std::size_t n, bool& ok) {
+    std::uint32_t v = 0;
+    if (at + n > pkt.size()) {
+      ok = false;
+      return v;
+    }
+    for (std::size_t i = 0; i < n; ++i) v = (v << 8) | pkt[at + i];
+    return v;
+  };
+  for (std::size_t pc = 0; pc < prog.size(); ++pc) {
+    const sock_filter& i = prog[pc];
+    bool ok = true;
+    switch (i.code) {
+      case BPF_LD | BPF_W | BPF_ABS: a = load(i.k, 4, ok); break;
+      case BPF_LD | BPF_H | BPF_ABS: a = load(i.k, 2, ok); break;
+      case BPF_LD | BPF_B | BPF_ABS: a = load(i.k, 1, ok); break;
+      case BPF_LD | BPF_B | BPF_IND: a = load(x + i.k, 1, ok); break;
+      case BPF_LDX | BPF_B | BPF_MSH: x = 4 * (load(i.k, 1, ok) & 0xf); break;
+      case BPF_ALU | BPF_AND | BPF_K: a &= i.k; break;
+      case BPF_JMP | BPF_JEQ | BPF_K: pc += a == i.k ? i.jt : i.jf; break;
+      case BPF_JMP | BPF_JSET | BPF_K: pc += (a & i.k) ? i.jt : i.jf; break;
+      case BPF_RET | BPF_K: return i.k;
+      default: FAIL("instruction not interpreted: " << i.code); return 0;
+    }
+    if (!ok) return 0;
+  }
+  FAIL("the program fell off its end");
+  return 0;
+}
+
+const attribution::Mac kDirector{0x02, 0xaa, 0, 0, 0, 0x01};
+
+std::vector<std::uint8_t> frame(const std::string& dst, std::uint8_t tcp_flags, std::uint8_t proto = 6,
+                                std::uint16_t frag = 0, std::size_t ip_options = 0) {
+  const auto a = net::IpAddress::parse(dst).value();
+  std::vector<std::uint8_t> f(14, 0);
+  std::copy(kDirector.begin(), kDirector.end(), f.begin() + 6);
+  if (a.family == net::Family::kV4) {
+    f[12] = 0x08;
+    f[13] = 0x00;
+    std::vector<std::uint8_t> ip(20 + ip_options, 0);
+    ip[0] = static_cast<std::uint8_t>(0x40 | ((20 + ip_options) / 4));
+    ip[6] = static_cast<std::uint8_t>(frag >> 8);
+    ip[7] = static_cast<std::uint8_t>(frag);
+    ip[9] = proto;
+    ip[12] = 203, ip[13] = 0, ip[14] = 113, ip[15] = 9;
+    std::copy_n(a.bytes.begin(), 4, ip.begin() + 16);
+    f.insert(f.end(), ip.begin(), ip.end());
+  } else {
+    f[12] = 0x86;
+    f[13] = 0xdd;
+    std::vector<std::uint8_t> ip(40, 0);
+    ip[0] = 0x60;
+    ip[6] = proto;
+    std::copy_n(a.bytes.begin(), 16, ip.begin() + 24);
+    f.insert(f.end(), ip.begin(), ip.end());
+  }
+  std::vector<std::uint8_t> tcp(20, 0);
+  tcp[13] = tcp_flags;
+  f.insert(f.end(), tcp.begin(), tcp.end());
+  return f;
+}
+
+std::vector<Target> targets(std::initializer_list<std::pair<const char*, int>> list) {
+  std::vector<config::Vip> vips;
+  for (const auto& [a, p] : list) {
+    config::Vip v;
+    v.address = net::IpAddress::parse(a).value();
+    v.prefix = p;
+    vips.push_back(v);
+  }
+  return attribution::targets_of(vips);
+}
+
+constexpr std::uint8_t kSyn = 0x02, kSynAck = 0x12, kAck = 0x10, kSynFin = 0x03;
+
+}  // namespace
+
+TEST_CASE("the kernel filter passes only a SYN without ACK to a VIP or a range, IPv4 and IPv6") {
+  const auto t = targets({{"198.51.100.100", 32}, {"203.0.113.0", 24}, {"2001:db8::100", 128}, {"2001:db8:1::", 48}});
+  const Filter f4 = attribution::syn_filter(t, net::Family::kV4);
+  const Filter f6 = attribution::syn_filter(t, net::Family::kV6);
+  CHECK(f4.exact);
+  CHECK(f6.exact);
+  const auto pass4 = [&](const std::vector<std::uint8_t>& p) { return run_bpf(f4.code, p) != 0; };
+  const auto pass6 = [&](const std::vector<std::uint8_t>& p) { return run_bpf(f6.code, p) != 0; };
+  CHECK(pass4(frame("198.51.100.100", kSyn)));
+  CHECK(pass4(frame("198.51.100.100", kSynFin)));
+  CHECK(pass4(frame("203.0.113.77", kSyn)));
+  CHECK(pass4(frame("198.51.100.100", kSyn, 6, 0, 8)));  // IP options move the TCP header
+  CHECK_FALSE(pass4(frame("198.51.100.100", kSynAck)));
+  CHECK_FALSE(pass4(frame("198.51.100.100", kAck)));
+  CHECK_FALSE(pass4(frame("198.51.100.101", kSyn)));
+  CHECK_FALSE(pass4(frame("203.0.114.1", kSyn)));
+  CHECK_FALSE(pass4(frame("198.51.100.100", kSyn, 17)));      // UDP
+  CHECK_FALSE(pass4(frame("198.51.100.100", kSyn, 6, 0x0010)));  // a later fragment
+  CHECK(pass6(frame("2001:db8::100", kSyn)));
+  CHECK(pass6(frame("2001:db8:1:ffff::5", kSyn)));
+  CHECK_FALSE(pass6(frame("2001:db8::101", kSyn)));
+  CHECK_FALSE(pass6(frame("2001:db8:2::5", kSyn)));
+  CHECK_FALSE(pass6(frame("2001:db8::100", kSynAck)));
+  CHECK_FALSE(pass6(frame("2001:db8::100", kSyn, 17)));
+  // Each family's socket drops the other's addresses whatever they hold.
+  const auto none = targets({{"2001:db8::100", 128}});
+  CHECK_FALSE(run_bpf(attribution::syn_filter(none, net::Family::kV4).code, frame("198.51.100.100", kSyn)));
+}
+
+TEST_CASE("past the kernel's instruction limit the filter passes every SYN and the parse matches the VIPs") {
+  std::vector<config::Vip> vips;
+  for (int i = 0; i < 3000; ++i) {
+    config::Vip v;
+    v.address = net::IpAddress::parse("198.18." + std::to_string(i / 256) + "." + std::to_string(i % 256)).value();
+    v.prefix = 32;
+    vips.push_back(v);
+  }
+  const auto t = attribution::targets_of(vips);
+  const Filter f = attribution::syn_filter(t, net::Family::kV4);
+  CHECK_FALSE(f.exact);
+  CHECK(f.code.size() <= BPF_MAXINSNS);
+  CHECK(run_bpf(f.code, frame("198.51.100.1", kSyn)) != 0);
+  CHECK(run_bpf(f.code, frame("198.51.100.1", kSynAck)) == 0);
+  const attribution::TargetSet set(t);
+  const auto in = frame("198.18.11.183", kSyn);
+  const auto syn = attribution::parse_syn(in, set);
+  REQUIRE(syn);
+  CHECK(syn->target->name == "198.18.11.183");
+  CHECK(syn->source == kDirector);
+  CHECK_FALSE(attribution::parse_syn(frame("198.51.100.1", kSyn), set));
+  CHECK_FALSE(attribution::parse_syn(frame("198.18.11.183", kSynAck), set));
+  // A truncated frame is no SYN.
+  auto cut = in;
+  cut.resize(40);
+  CHECK_FALSE(attribution::parse_syn(cut, set));
+}
+
+TEST_CASE("the parse names the range a SYN went to, longest prefix first") {
+  const attribution::TargetSet set(targets({{"203.0.113.0", 24}, {"203.0.113.128", 25}, {"203.0.113.200", 32}}));
+  CHECK(attribution::parse_syn(frame("203.0.113.1", kSyn), set)->target->name == "203.0.113.0/24");
+  CHECK(attribution::parse_syn(frame("203.0.113.129", kSyn), set)->target->name == "203.0.113.128/25");
+  CHECK(attribution::parse_syn(frame("203.0.113.200", kSyn), set)->target->name == "203.0.113.200");
+}
+
+// ---- the sender table ----
+
+TEST_CASE("a sender's SYNs are counted with a rate over the last ten seconds and the VIPs it sent to") {
+  attribution::SenderTable table;
+  const auto t = targets({{"198.51.100.100", 32}, {"198.51.100.101", 32}});
+  for (int i = 0; i < 20; ++i) table.note(kDirector, "eth0", t[0], 100'000 + i * 500);  // 2 a second for 10 s
+  table.note(kDirector, "eth0", t[1], 110'000);
+  auto v = table.view(110'000);
+  REQUIRE(v.size() == 1);
+  CHECK(v[0].mac == "02:aa:00:00:00:01");
+  CHECK(v[0].syns_total == 21);
+  CHECK(v[0].first_syn_unix_ms == 100'000);
+  CHECK(v[0].last_syn_unix_ms == 110'000);
+  CHECK(v[0].rate_10s == doctest::Approx(1.9));  // the second at 100 s is out of the window
+  REQUIRE(v[0].vips.size() == 2);
+  CHECK(v[0].vips[0].vip == "198.51.100.100");
+  CHECK(v[0].vips[0].syns == 20);
+  // Silence: the rate falls to zero, the totals stay.
+  v = table.view(130'000);
+  CHECK(v[0].rate_10s == 0);
+  CHECK(v[0].syns_total == 21);
+}
+
+TEST_CASE("the sender table keeps 64 MACs and counts the rest together; a long-silent one makes room") {
+  attribution::SenderTable table;
+  const auto t = targets({{"198.51.100.100", 32}});
+  for (std::size_t i = 0; i < kMaxSenders + 5; ++i) {
+    attribution::Mac m{0x02, 0, 0, 0, static_cast<std::uint8_t>(i >> 8), static_cast<std::uint8_t>(i)};
+    table.note(m, "eth0", t[0], 1000);
+  }
+  CHECK(table.view(1000).size() == kMaxSenders);
+  CHECK(table.other_syns() == 5);
+  const attribution::Mac late{0x02, 0xff, 0, 0, 0, 1};
+  table.note(late, "eth0", t[0], 1000 + attribution::kForgetAfterMs);
+  CHECK(table.knows(late));
+  CHECK(table.evicted() == 1);
+  CHECK(table.view(1000).size() == kMaxSenders);
+}
+
+TEST_CASE("a sender's VIPs are bounded; SYNs to more VIPs are counted, not listed") {
+  attribution::SenderTable table;
+  std::vector<config::Vip> vips;
+  for (int i = 1; i <= 12; ++i) {
+    config::Vip v;
+    v.address = net::IpAddress::parse("198.51.100." + std::to_string(i)).value();
+    vips.push_back(v);
+  }
+  const auto t = attribution::targets_of(vips);
+  for (const auto& x : t) table.note(kDirector, "eth0", x, 1000);
+  const auto v = table.view(1000);
+  CHECK(v[0].vips.size() == kMaxVipsPerSender);
+  CHECK(v[0].vips_other == 12 - kMaxVipsPerSender);
+}
+
+// ---- the join ----
+
+TEST_CASE("a poller and a sender meet through the neighbour table; a MAC that sends without polling is listed too") {
+  Census c;
+  c.note(poll("203.0.113.1", "ready", 1000), 1000);
+  c.note(poll("203.0.113.3", "ready", 1000), 1000);  // polls, sends nothing
+  AttributionView v;
+  v.enabled = true;
+  v.mac_of = {{"203.0.113.1", "02:aa:00:00:00:01"}, {"203.0.113.2", "02:aa:00:00:00:02"}};
+  v.addresses_of = {{"02:aa:00:00:00:01", {"203.0.113.1"}}, {"02:aa:00:00:00:02", {"2001:db8::2", "203.0.113.2"}}};
+  SenderView s1;
+  s1.mac = "02:aa:00:00:00:01";
+  s1.syns_total = 5;
+  SenderView s2;
+  s2.mac = "02:aa:00:00:00:02";
+  s2.syns_total = 7;
+  SenderView s3;
+  s3.mac = "02:aa:00:00:00:09";  // not in the neighbour table
+  s3.syns_total = 1;
+  v.senders = {s1, s2, s3};
+  const auto rows = join_directors(c.rows(), v);
+  REQUIRE(rows.size() == 4);
+  CHECK(rows[0].address == "");
+  CHECK(rows[0].mac == "02:aa:00:00:00:09");
+  CHECK_FALSE(rows[0].polls);
+  CHECK(rows[1].address == "203.0.113.1");
+  CHECK(rows[1].mac == "02:aa:00:00:00:01");
+  CHECK(rows[1].polls);
+  CHECK(rows[1].sends->syns_total == 5);
+  CHECK(rows[2].address == "203.0.113.2");  // its IPv4 address, though IPv6 came first
+  CHECK_FALSE(rows[2].polls);
+  CHECK(rows[2].sends->syns_total == 7);
+  CHECK(rows[3].address == "203.0.113.3");
+  CHECK(rows[3].mac == "");
+  CHECK_FALSE(rows[3].sends);
+}
+
+// ---- the drain violation alarm ----
+
+namespace {
+
+// One director polling every 2 s whose sends are given.
+std::vector<DirectorRow> director(std::uint64_t syns, std::int64_t first_syn, std::int64_t last_syn,
+                                  std::int64_t interval_ms = 2000, const std::string& told = "ready") {
+  DirectorRow r;
+  r.address = "203.0.113.2";
+  r.mac = "02:aa:00:00:00:02";
+  Checker c;
+  c.source = r.address;
+  c.interval_ms = interval_ms;
+  c.last_answer = {told, 200, last_syn};
+  r.polls = c;
+  SenderView s;
+  s.mac = r.mac;
+  s.syns_total = syns;
+  s.first_syn_unix_ms = first_syn;
+  s.last_syn_unix_ms = last_syn;
+  r.sends = s;
+  return {r};
+}
+
+}  // namespace
+
+TEST_CASE("a director that stops sending within three of its poll intervals after the drain is no violation") {
+  attribution::ViolationTracker t;
+  CHECK(t.update(director(100, 0, 9'000), false, 10'000).empty());
+  CHECK(t.update(director(103, 0, 11'000), true, 10'000).empty());  // drained at 10 s
+  CHECK(t.update(director(105, 0, 15'000), true, 15'000).empty());  // still within 6 s
+  CHECK(t.update(director(105, 0, 15'000), true, 16'000).empty());  // grace over, silent since
+  CHECK(t.update(director(105, 0, 15'000), true, 30'000).empty());
+  CHECK(t.current().empty());
+  CHECK(t.totals().empty());
+}
+
+TEST_CASE("a director still sending after its grace is a violation: counted, listed, warned once a minute") {
+  attribution::ViolationTracker t;
+  CHECK(t.update(director(100, 0, 9'000), true, 10'000).empty());
+  CHECK(t.update(director(110, 0, 15'500), true, 15'500).empty());  // within the 6 s grace
+  auto w = t.update(director(113, 0, 16'500), true, 17'000);
+  REQUIRE(w.size() == 1);
+  CHECK(w[0].find("203.0.113.2 (02:aa:00:00:00:02)") != std::string::npos);
+  REQUIRE(t.current().count("02:aa:00:00:00:02"));
+  CHECK(t.current().at("02:aa:00:00:00:02").count == 3);
+  CHECK(t.totals().at("203.0.113.2") == 3);
+  // Still sending: the count rises, no second warning within the minute.
+  CHECK(t.update(director(120, 0, 30'000), true, 30'000).empty());
+  CHECK(t.current().at("02:aa:00:00:00:02").count == 10);
+  CHECK(t.totals().at("203.0.113.2") == 10);
+  CHECK(t.update(director(125, 0, 77'000), true, 77'000).size() == 1);
+  // Ready again: the episode ends, the total stays.
+  CHECK(t.update(director(130, 0, 78'000), false, 78'000).empty());
+  CHECK(t.current().empty());
+  CHECK(t.totals().at("203.0.113.2") == 15);
+}
+
+TEST_CASE("the grace follows the director's own poll interval") {
+  attribution::ViolationTracker t;
+  // Polls every 10 s: a SYN 20 s after the drain is within its 30 s grace.
+  CHECK(t.update(director(100, 0, 9'000, 10'000), true, 10'000).empty());
+  CHECK(t.update(director(101, 0, 30'000, 10'000), true, 30'000).empty());
+  CHECK(t.update(director(102, 0, 41'000, 10'000), true, 41'000).size() == 1);
+}
+
+TEST_CASE("a MAC that first sends during the drain and never polls is a violation after the default grace") {
+  attribution::ViolationTracker t;
+  std::vector<DirectorRow> none;
+  CHECK(t.update(none, true, 10'000).empty());
+  auto rows = director(4, 12'000, 20'000);
+  rows[0].polls.reset();
+  rows[0].address.clear();
+  const auto w = t.update(rows, true, 20'000);
+  REQUIRE(w.size() == 1);
+  CHECK(w[0].find("does not poll") != std::string::npos);
+  CHECK(t.current().at("02:aa:00:00:00:02").count == 4);
+  CHECK(t.totals().at("02:aa:00:00:00:02") == 4);
+}

@@ -151,6 +151,13 @@ struct ArpGuard {
 };
 [[nodiscard]] const char* on_leak_name(ArpGuard::OnLeak o);  // "warn", "not-ready"
 
+// The flow attribution (attribution/watcher.hpp): which director sends new
+// connections. On by default; it needs CAP_NET_RAW, and says so without.
+struct Attribution {
+  bool enabled = true;
+  bool operator==(const Attribution&) const = default;
+};
+
 struct Config {
   std::vector<Vip> vips;
   VipMode vip_mode = VipMode::kAddress;  // for VIPs that do not say
@@ -159,6 +166,7 @@ struct Config {
   Health health;
   Stop stop;
   ArpGuard arp_guard;
+  Attribution attribution;
   std::vector<std::string> files;  // what was read, in merge order
   // Where each setting that a file names came from, by its dotted name
   // ("arp.ignore", "health.allow", "health.checks.NAME"); a setting not
@@ -166,7 +174,8 @@ struct Config {
   std::map<std::string, Origin> origins;
   bool operator==(const Config& o) const {
     return vips == o.vips && vip_mode == o.vip_mode && arp == o.arp && routes == o.routes &&
-           health == o.health && stop == o.stop && arp_guard == o.arp_guard;
+           health == o.health && stop == o.stop && arp_guard == o.arp_guard &&
+           attribution == o.attribution;
   }
 };
 
