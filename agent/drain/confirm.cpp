@@ -270,10 +270,9 @@ void Confirmation::say_connections(const Sample& s, std::vector<std::string>& li
   const std::size_t n = *s.established;
   if (said_established_ == n) return;
   const bool now_ok = n <= settings_.connections;
-  const bool was_ok = said_established_ && *said_established_ <= settings_.connections;
-  // A count that moves every sample is said at most once a second, but
-  // reaching the allowed number is said at once.
-  if (said_established_ && now_ok == was_ok && s.now_ms - established_line_ms_ < 1000) return;
+  // A count that moves every sample (short connections coming and going)
+  // is said at most once a second.
+  if (said_established_ && s.now_ms - established_line_ms_ < 1000) return;
   lines.push_back(now_ok ? connections_text(n) + " to the VIPs open (" +
                                std::to_string(settings_.connections) + " allowed)"
                          : connections_text(n) + " to the VIPs still open");
