@@ -194,6 +194,11 @@ std::vector<std::string> Confirmation::observe(const Sample& s) {
   }
   say_connections(s, lines);
   started_ = true;
+  if (!holds()) {
+    holds_since_ms_.reset();
+  } else if (!holds_since_ms_) {
+    holds_since_ms_ = s.now_ms;
+  }
   return lines;
 }
 
@@ -330,6 +335,10 @@ bool Confirmation::connections_ok() const {
 }
 
 bool Confirmation::confirmed() const {
+  return holds() && holds_since_ms_ && now_ms_ - *holds_since_ms_ >= settings_.settle.count();
+}
+
+bool Confirmation::holds() const {
   if (!started_ || undone_) return false;
   for (const auto& [key, t] : tracked_)
     if (t.required && !t.saw) return false;

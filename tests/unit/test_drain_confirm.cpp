@@ -39,9 +39,12 @@ Sample sample(UnixMs now, std::vector<Director> dirs, std::size_t established = 
   return s;
 }
 
+// Times in UTC, and confirmed on the first sample where everything holds
+// (the settling time has a test of its own).
 Settings utc() {
   Settings s;
   s.utc = true;
+  s.settle = std::chrono::milliseconds(0);
   return s;
 }
 
@@ -323,4 +326,24 @@ TEST_CASE("a director with an HTTP check and an agent-check has seen the drain o
   d.checkers[1] = Poll{"agent-check", kT0 - 120000, 200, "ready", kT0 - 120000};
   CHECK(has(c2.observe(sample(kT0 + 450, {d})), "203.0.113.1 saw the drain at 12:00:00.3"));
   CHECK(c2.confirmed());
+}
+
+TEST_CASE("a confirmation settles: everything must hold for the settling time, a SYN reported late resets it") {
+  Settings s = utc();
+  s.settle = std::chrono::milliseconds(1500);
+  Confirmation c(s, kT0);
+  auto d = poller("203.0.113.1", "", kT0 + 100, "drain", kT0 + 100);
+  sending(d, 10, kT0 - 6000);
+  (void)c.observe(sample(kT0 + 200, {d}));
+  CHECK_FALSE(c.confirmed());
+  (void)c.observe(sample(kT0 + 1000, {d}));
+  CHECK_FALSE(c.confirmed());
+  // A SYN that arrived at +900 is reported only now.
+  sending(d, 11, kT0 + 900);
+  (void)c.observe(sample(kT0 + 1600, {d}));
+  CHECK_FALSE(c.confirmed());
+  (void)c.observe(sample(kT0 + 5900, {d}));  // quiet again from here
+  CHECK_FALSE(c.confirmed());
+  (void)c.observe(sample(kT0 + 7400, {d}));
+  CHECK(c.confirmed());
 }

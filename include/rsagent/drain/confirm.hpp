@@ -82,6 +82,10 @@ struct Settings {
   std::chrono::milliseconds quiet{5000};   // (b): no new connection for this long
   std::size_t connections = 0;             // (c): this many open connections are fine
   std::chrono::milliseconds recent{60000}; // (a): who polled this long before the drain
+  // All three must hold this long before the drain counts as confirmed:
+  // the daemon publishes the SYNs it counts about once a second, so a new
+  // connection can show up in the census a second after it arrived.
+  std::chrono::milliseconds settle{1500};
   std::string wanted = "drain";            // the word the lines use: "the drain", "maint"
   bool utc = false;                        // times in lines: local time unless true
 };
@@ -130,6 +134,7 @@ class Confirmation {
   [[nodiscard]] bool recent(const Poll& p) const;
   [[nodiscard]] bool answered(const Poll& p) const;  // non-ready, since the drain
   [[nodiscard]] bool connections_ok() const;
+  [[nodiscard]] bool holds() const;  // the three conditions, in the last sample
   [[nodiscard]] std::string time(UnixMs t) const { return clock_time(t, settings_.utc); }
   void track(const Sample& s, std::vector<std::string>& lines);
   void say_connections(const Sample& s, std::vector<std::string>& lines);
@@ -148,6 +153,7 @@ class Confirmation {
   std::optional<std::size_t> said_established_;
   UnixMs established_line_ms_ = 0;
   std::string state_;
+  std::optional<UnixMs> holds_since_ms_;  // since when holds() has been true
 };
 
 }  // namespace rsagent::drain
