@@ -137,6 +137,33 @@ Filter syn_filter(const std::vector<Target>& targets, net::Family family, std::s
   return f;
 }
 
+Filter syn_filter_any(const std::vector<Target>& targets, std::size_t max_instructions) {
+  constexpr std::size_t kHead = 6;
+  Filter v4 = syn_filter(targets, net::Family::kV4, max_instructions);
+  Filter v6 = syn_filter(targets, net::Family::kV6, max_instructions);
+  if (kHead + v4.code.size() + v6.code.size() > max_instructions) {
+    Filter& big = v4.code.size() >= v6.code.size() ? v4 : v6;
+    big = syn_filter(targets, &big == &v4 ? net::Family::kV4 : net::Family::kV6, 0);
+  }
+  if (kHead + v4.code.size() + v6.code.size() > max_instructions) {
+    v4 = syn_filter(targets, net::Family::kV4, 0);
+    v6 = syn_filter(targets, net::Family::kV6, 0);
+  }
+  Filter f;
+  f.exact = v4.exact && v6.exact;
+  f.code = {
+      stmt(BPF_LD | BPF_H | BPF_ABS, 12),                   // 0: ethertype
+      jump(BPF_JMP | BPF_JEQ | BPF_K, 0x0800, 0, 1),        // 1: IPv4 -> 2
+      stmt(BPF_JMP | BPF_JA, 3),                            // 2: -> the IPv4 program
+      jump(BPF_JMP | BPF_JEQ | BPF_K, 0x86dd, 0, 1),        // 3: IPv6 -> 4
+      stmt(BPF_JMP | BPF_JA, static_cast<std::uint32_t>(1 + v4.code.size())),  // 4: -> the IPv6 program
+      stmt(BPF_RET | BPF_K, 0),                             // 5: neither
+  };
+  f.code.insert(f.code.end(), v4.code.begin(), v4.code.end());
+  f.code.insert(f.code.end(), v6.code.begin(), v6.code.end());
+  return f;
+}
+
 TargetSet::TargetSet(std::vector<Target> targets) : targets_(std::move(targets)) {
   for (std::size_t i = 0; i < targets_.size(); ++i) {
     if (targets_[i].prefix == targets_[i].network.max_prefix())

@@ -1,6 +1,7 @@
 #include "rsagent/attribution/watcher.hpp"
 
 #include "../arpguard/packet_socket.hpp"
+#include "syn_ring.hpp"
 #include "rsagent/attribution/neighbours.hpp"
 #include "rsagent/attribution/senders.hpp"
 #include "rsagent/attribution/syn_filter.hpp"
@@ -8,7 +9,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <linux/if_ether.h>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -29,9 +29,6 @@ constexpr std::chrono::milliseconds kTickEvery{1000};
 // sender appears that it does not name yet.
 constexpr std::chrono::seconds kNeighboursEvery{10};
 constexpr std::chrono::seconds kNeighboursSoonest{1};
-// Frames read per socket per wake-up: the loop goes round (ticks, other
-// sockets) at least this often under a flood.
-constexpr std::size_t kMaxFramesPerWake = 256;
 
 std::int64_t unix_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -101,8 +98,7 @@ class Watcher::Impl {
   struct Watched {
     int ifindex = 0;
     std::string name;
-    net::Family family = net::Family::kV4;
-    UniqueFd fd;
+    detail::SynRing ring;
   };
 
   void wake() {
@@ -131,9 +127,8 @@ class Watcher::Impl {
 
   void rebuild_filters() {
     set_ = TargetSet(targets_);
-    filter4_ = syn_filter(targets_, net::Family::kV4);
-    filter6_ = syn_filter(targets_, net::Family::kV6);
-    if (!filter4_.exact || !filter6_.exact)
+    filter_ = syn_filter_any(targets_);
+    if (!filter_.exact)
       log::notice("attribution: too many VIPs for an exact kernel filter; every SYN is matched in user space");
   }
 
@@ -148,27 +143,22 @@ class Watcher::Impl {
       log::warning("attribution: interface scan: " + found.error().str());
       return;
     }
-    std::map<std::pair<int, net::Family>, Watched> next;
+    std::map<int, Watched> next;
     std::vector<std::string> names;
     for (const auto& i : *found) {
       names.push_back(i.name);
-      for (const net::Family fam : {net::Family::kV4, net::Family::kV6}) {
-        if (!set_.has(fam)) continue;
-        const auto key = std::make_pair(i.ifindex, fam);
-        if (auto old = watched_.find(key); old != watched_.end() && old->second.name == i.name) {
-          next.emplace(key, std::move(old->second));
-          continue;
-        }
-        const Filter& f = fam == net::Family::kV4 ? filter4_ : filter6_;
-        auto fd = arpguard::detail::open_filtered_socket(i.ifindex, fam == net::Family::kV4 ? ETH_P_IP : ETH_P_IPV6,
-                                                         f.code);
-        if (!fd) {
-          if (failed_.insert(i.name).second)
-            log::warning("attribution: " + i.name + ": " + fd.error().str() + "; its new connections are not counted");
-          continue;
-        }
-        next.emplace(key, Watched{i.ifindex, i.name, fam, std::move(*fd)});
+      if (set_.all().empty()) continue;
+      if (auto old = watched_.find(i.ifindex); old != watched_.end() && old->second.name == i.name) {
+        next.emplace(i.ifindex, std::move(old->second));
+        continue;
       }
+      auto ring = detail::SynRing::open(i.ifindex, filter_.code);
+      if (!ring) {
+        if (failed_.insert(i.name).second)
+          log::warning("attribution: " + i.name + ": " + ring.error().str() + "; its new connections are not counted");
+        continue;
+      }
+      next.emplace(i.ifindex, Watched{i.ifindex, i.name, std::move(*ring)});
     }
     watched_ = std::move(next);
     interfaces_ = std::move(names);
@@ -200,7 +190,8 @@ class Watcher::Impl {
     v.senders = table_.view(now_ms);
     v.other_syns = table_.other_syns();
     v.evicted = table_.evicted();
-    v.filter_exact = filter4_.exact && filter6_.exact;
+    v.filter_exact = filter_.exact;
+    v.frames_dropped = dropped_;
     v.addresses_of = addresses_of_;
     v.mac_of = mac_of_;
     v.violations = tracker_.current();
@@ -211,6 +202,7 @@ class Watcher::Impl {
   void publish() { board_.set_attribution(view(unix_ms())); }
 
   void tick(Steady::time_point now) {
+    for (const auto& [key, w] : watched_) dropped_ += w.ring.drops();
     if (on() && (now - neighbours_read_ >= kNeighboursEvery ||
                  (unnamed_sender_ && now - neighbours_read_ >= kNeighboursSoonest))) {
       unnamed_sender_ = false;
@@ -228,13 +220,12 @@ class Watcher::Impl {
   }
 
   void run() {
-    std::vector<std::uint8_t> buf(kSnapLen);
     Steady::time_point now = Steady::now();
     rescan();
     Steady::time_point next_rescan = now + kRescanEvery;
     Steady::time_point next_tick = now;
     std::vector<pollfd> fds;
-    std::vector<const Watched*> order;
+    std::vector<Watched*> order;
     while (!stopping_) {
       take_pending();
       now = Steady::now();
@@ -250,8 +241,8 @@ class Watcher::Impl {
       fds.clear();
       order.clear();
       fds.push_back({wake_.get(), POLLIN, 0});
-      for (const auto& [key, w] : watched_) {
-        fds.push_back({w.fd.get(), POLLIN, 0});
+      for (auto& [key, w] : watched_) {
+        fds.push_back({w.ring.fd(), POLLIN, 0});
         order.push_back(&w);
       }
       const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(std::min(next_tick, next_rescan) - now);
@@ -266,15 +257,13 @@ class Watcher::Impl {
         if (!fds[i].revents) continue;
         // The interface went down or away: look again now.
         if (fds[i].revents & (POLLERR | POLLHUP | POLLNVAL)) next_rescan = Steady::now();
-        const Watched& w = *order[i - 1];
-        for (std::size_t k = 0; k < kMaxFramesPerWake; ++k) {
-          const auto got = arpguard::detail::receive(fds[i].fd, buf);
-          if (!got) break;
-          const auto syn = parse_syn(std::span<const std::uint8_t>(buf.data(), std::min(got->size, buf.size())), set_);
-          if (!syn) continue;
+        Watched& w = *order[i - 1];
+        w.ring.drain([&](std::span<const std::uint8_t> frame) {
+          const auto syn = parse_syn(frame, set_);
+          if (!syn) return;
           if (!table_.knows(syn->source) && !addresses_of_.count(mac_text(syn->source))) unnamed_sender_ = true;
           table_.note(syn->source, w.name, *syn->target, now_ms);
-        }
+        });
       }
     }
   }
@@ -291,8 +280,8 @@ class Watcher::Impl {
   std::optional<Pending> pending_;
   // The rest belongs to the thread (or to the caller before start()).
   TargetSet set_;
-  Filter filter4_, filter6_;
-  std::map<std::pair<int, net::Family>, Watched> watched_;
+  Filter filter_;
+  std::map<int, Watched> watched_;
   std::vector<std::string> interfaces_;
   std::set<std::string> failed_;
   bool rescan_now_ = false;
@@ -303,6 +292,7 @@ class Watcher::Impl {
   Steady::time_point neighbours_read_{};
   bool neighbours_failed_ = false;
   bool unnamed_sender_ = false;
+  std::uint64_t dropped_ = 0;
 };
 
 std::unique_ptr<Watcher> Watcher::create(const config::Attribution& cfg, const std::vector<config::Vip>& vips,

@@ -3,6 +3,7 @@
 #include "rsagent/daemon/commands.hpp"
 #include "rsagent/daemon/control.hpp"
 #include "rsagent/daemon/daemon.hpp"
+#include "rsagent/daemon/directors_text.hpp"
 #include "rsagent/daemon/presence.hpp"
 #include "rsagent/health/net_health.hpp"
 #include "rsagent/health/report.hpp"
@@ -102,6 +103,7 @@ void print_status_text(const json& st) {
   print_health_text(st);
   if (st.contains("tcp_gate")) print_tcp_gate_text(st["tcp_gate"]);
   if (st.contains("arp_guard")) print_arp_guard_text(st["arp_guard"]);
+  std::cout << directors_text(st);
   if (!st.contains("vips")) return;
   std::cout << "  VIPs:\n";
   for (const auto& v : st["vips"])

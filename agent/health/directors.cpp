@@ -1,6 +1,7 @@
 #include "rsagent/health/directors.hpp"
 
 #include <algorithm>
+#include <sstream>
 
 namespace rsagent::health {
 
@@ -31,6 +32,20 @@ json checker_json(const Checker& c) {
           {"interval_ms", c.interval_ms},
           {"last_answer",
            {{"state", c.last_answer.state}, {"status", c.last_answer.status}, {"at_unix_ms", c.last_answer.at_unix_ms}}}};
+}
+
+// Prometheus label values escape backslash, quote and newline.
+std::string label(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
 }
 
 }  // namespace
@@ -101,9 +116,45 @@ json directors_json(const std::vector<DirectorRow>& rows, const AttributionView&
                         {"reason", view.reason},
                         {"interfaces", view.interfaces},
                         {"filter_exact", view.filter_exact},
+                        {"frames_dropped", view.frames_dropped},
                         {"senders_evicted", view.evicted}};
   out["now_unix_ms"] = now_unix_ms;
   return out;
+}
+
+std::string directors_metrics(const std::vector<DirectorRow>& rows, const AttributionView& view,
+                              std::int64_t now_unix_ms) {
+  std::ostringstream m;
+  m << "# HELP rsagent_attribution_enabled 1 when new connections to the VIPs are attributed to the "
+       "directors that send them.\n# TYPE rsagent_attribution_enabled gauge\nrsagent_attribution_enabled "
+    << (view.enabled ? 1 : 0) << "\n";
+  m << "# HELP rsagent_director_new_connections_total New connections (TCP SYN) to a VIP, by the director "
+       "that forwarded them.\n# TYPE rsagent_director_new_connections_total counter\n";
+  for (const auto& r : rows) {
+    if (!r.sends) continue;
+    for (const auto& v : r.sends->vips)
+      m << "rsagent_director_new_connections_total{director=\"" << label(r.label()) << "\",vip=\"" << label(v.vip)
+        << "\"} " << v.syns << "\n";
+    if (r.sends->vips_other > 0)
+      m << "rsagent_director_new_connections_total{director=\"" << label(r.label()) << "\",vip=\"other\"} "
+        << r.sends->vips_other << "\n";
+  }
+  m << "# HELP rsagent_director_other_new_connections_total New connections from senders past the "
+       "table's 64.\n# TYPE rsagent_director_other_new_connections_total counter\n"
+       "rsagent_director_other_new_connections_total "
+    << view.other_syns << "\n";
+  m << "# HELP rsagent_director_last_poll_seconds Seconds since the director last polled the health "
+       "endpoint or the agent-check.\n# TYPE rsagent_director_last_poll_seconds gauge\n";
+  for (const auto& r : rows)
+    if (r.polls)
+      m << "rsagent_director_last_poll_seconds{director=\"" << label(r.label()) << "\"} "
+        << static_cast<double>(std::max<std::int64_t>(0, now_unix_ms - r.polls->last_unix_ms)) / 1000.0 << "\n";
+  m << "# HELP rsagent_drain_violations_total New connections a director sent to this node while it was "
+       "drained or in maintenance, after a grace of three of its poll intervals.\n"
+       "# TYPE rsagent_drain_violations_total counter\n";
+  for (const auto& [director, n] : view.violations_total)
+    m << "rsagent_drain_violations_total{director=\"" << label(director) << "\"} " << n << "\n";
+  return m.str();
 }
 
 }  // namespace rsagent::health

@@ -295,6 +295,13 @@ std::string metrics_text(const Snapshot& s, const Board& board) {
        "# TYPE rsagent_network_replans_total counter\nrsagent_network_replans_total "
     << board.net_replans.load() << "\n";
   if (s.arp_guard) arp_guard_metrics(m, *s.arp_guard);
+  {
+    const auto view = board.attribution();
+    const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    m << directors_metrics(join_directors(board.census.rows(), *view), *view, now);
+  }
   return m.str();
 }
 

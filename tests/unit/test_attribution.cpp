@@ -129,6 +129,7 @@ std::uint32_t run_bpf(const std::vector<sock_filter>& prog, const std::vector<st
       case BPF_ALU | BPF_AND | BPF_K: a &= i.k; break;
       case BPF_JMP | BPF_JEQ | BPF_K: pc += a == i.k ? i.jt : i.jf; break;
       case BPF_JMP | BPF_JSET | BPF_K: pc += (a & i.k) ? i.jt : i.jf; break;
+      case BPF_JMP | BPF_JA: pc += i.k; break;
       case BPF_RET | BPF_K: return i.k;
       default: FAIL("instruction not interpreted: " << i.code); return 0;
     }
@@ -213,6 +214,26 @@ TEST_CASE("the kernel filter passes only a SYN without ACK to a VIP or a range, 
   // Each family's socket drops the other's addresses whatever they hold.
   const auto none = targets({{"2001:db8::100", 128}});
   CHECK_FALSE(run_bpf(attribution::syn_filter(none, net::Family::kV4).code, frame("198.51.100.100", kSyn)));
+}
+
+TEST_CASE("one filter for both families chooses by the ethertype") {
+  const auto t = targets({{"198.51.100.100", 32}, {"2001:db8::100", 128}});
+  const Filter f = attribution::syn_filter_any(t);
+  CHECK(f.exact);
+  CHECK(run_bpf(f.code, frame("198.51.100.100", kSyn)) != 0);
+  CHECK(run_bpf(f.code, frame("2001:db8::100", kSyn)) != 0);
+  CHECK(run_bpf(f.code, frame("198.51.100.101", kSyn)) == 0);
+  CHECK(run_bpf(f.code, frame("2001:db8::100", kSynAck)) == 0);
+  auto arp = frame("198.51.100.100", kSyn);
+  arp[12] = 0x08;
+  arp[13] = 0x06;
+  CHECK(run_bpf(f.code, arp) == 0);
+  // Too big together: the larger family passes every SYN, the other stays exact.
+  const Filter small = attribution::syn_filter_any(t, 30);
+  CHECK_FALSE(small.exact);
+  CHECK(small.code.size() <= 30);
+  CHECK(run_bpf(small.code, frame("2001:db8::100", kSyn)) != 0);
+  CHECK(run_bpf(small.code, frame("2001:db8::100", kSynAck)) == 0);
 }
 
 TEST_CASE("past the kernel's instruction limit the filter passes every SYN and the parse matches the VIPs") {

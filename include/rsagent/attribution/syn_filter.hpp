@@ -49,6 +49,12 @@ struct Filter {
 [[nodiscard]] Filter syn_filter(const std::vector<Target>& targets, net::Family family,
                                 std::size_t max_instructions = BPF_MAXINSNS);
 
+// For one packet socket bound to ETH_P_ALL: the ethertype chooses the IPv4
+// or the IPv6 program above. If both exact ones together pass the limit,
+// the larger family (then both) falls back to passing every SYN.
+[[nodiscard]] Filter syn_filter_any(const std::vector<Target>& targets,
+                                    std::size_t max_instructions = BPF_MAXINSNS);
+
 // Matches addresses to targets: the single addresses by lookup, the ranges
 // (a handful) in turn, longest prefix first.
 class TargetSet {

@@ -1,9 +1,10 @@
 // The flow attribution: which director sends new connections to the VIPs.
-// Owns: per up non-loopback Ethernet interface, one AF_PACKET socket per
-// address family that has a VIP, bound to that ethertype (received frames
-// only; this node's replies never reach the filter) with a kernel BPF
-// filter that passes only a TCP SYN without ACK to a VIP or route-mode
-// range (syn_filter.hpp); the sender table and the violation tracker
+// Owns: per up non-loopback Ethernet interface, one AF_PACKET socket
+// (received frames only; this node's replies never reach the filter) with
+// a kernel BPF filter that passes only a TCP SYN without ACK to a VIP or
+// route-mode range, IPv4 and IPv6 (syn_filter.hpp), each read through a memory-mapped ring that the
+// kernel hands over in blocks (a wake-up per block, not per SYN; frames the
+// full ring drops are counted); the sender table and the violation tracker
 // (senders.hpp); the neighbour table it reads to name a MAC
 // (neighbours.hpp). About once a second it joins the senders with the
 // Board's census, runs the drain violation alarm against the verdict

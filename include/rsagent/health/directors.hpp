@@ -50,6 +50,7 @@ struct AttributionView {
   std::uint64_t other_syns = 0;     // from senders past the bound
   std::uint64_t evicted = 0;        // senders forgotten (long silent) to make room
   bool filter_exact = true;         // false: too many VIPs for the kernel filter; matched here
+  std::uint64_t frames_dropped = 0;  // SYNs the kernel dropped because the ring was full
   std::map<std::string, std::vector<std::string>> addresses_of;  // MAC -> its neighbour addresses
   std::map<std::string, std::string> mac_of;                     // address -> MAC
   std::map<std::string, ViolationView> violations;               // by MAC, while drained
@@ -78,6 +79,15 @@ struct DirectorRow {
 // The contract's "directors", "directors_other", "attribution" and
 // "now_unix_ms" members, to merge into /status and `rsagent status --json`.
 [[nodiscard]] nlohmann::json directors_json(const std::vector<DirectorRow>& rows, const AttributionView& view,
+                                            std::int64_t now_unix_ms);
+
+// The /metrics lines: rsagent_attribution_enabled,
+// rsagent_director_new_connections_total{director,vip},
+// rsagent_director_other_new_connections_total,
+// rsagent_director_last_poll_seconds{director} (seconds since its last
+// poll) and rsagent_drain_violations_total{director}. Label sets are
+// bounded by the tables (64 directors, 8 VIPs each).
+[[nodiscard]] std::string directors_metrics(const std::vector<DirectorRow>& rows, const AttributionView& view,
                                             std::int64_t now_unix_ms);
 
 }  // namespace rsagent::health
