@@ -71,7 +71,8 @@ Options:
   --log-level LVL   error, warning, notice, info (default) or debug
   -h, --help        this help
 
-Exit codes: 0 ok, 1 failure, 2 usage, 4 not privileged, 6 bad configuration.
+Exit codes: 0 ok, 1 failure, 2 usage, 4 not privileged, 6 bad configuration,
+130 drain/maint --wait interrupted (the state stays).
 )";
 #else
 // rsagentd is the daemon alone: `rsagent start` and systemd run it.
