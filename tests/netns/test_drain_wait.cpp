@@ -15,6 +15,8 @@
 #include <atomic>
 #include <chrono>
 #include <thread>
+#include <utility>
+#include <vector>
 
 using namespace rsagent::testing;
 using namespace std::chrono_literals;
@@ -192,5 +194,26 @@ TEST_CASE("drain --wait names a poller that has not polled since the drain, and 
   CHECK(r.code == 0);
   CHECK(r.out.find("127.0.0.1 saw the drain at") != std::string::npos);
   CHECK(r.out.find("confirmed: 1 director saw the drain") != std::string::npos);
+  CHECK(n.rsagent("stop --now").code == 0);
+}
+
+TEST_CASE("a bad --wait option is refused with exit 2 naming the option and the fix, and changes nothing") {
+  AgentNode n(kConfig);
+  start_node(n);
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {"drain --timeout 20s", "--timeout goes with --wait"},
+      {"drain --wait --timeout soon", "--timeout \"soon\" is not a duration from 1s to 24h; write it like --timeout 20s"},
+      {"maint --wait --quiet 11m", "--quiet \"11m\" is not a duration from 0s to 10m"},
+      {"drain --wait --connections many", "--connections \"many\" is not a number"},
+      {"drain --wait --quiet", "--quiet needs a duration"},
+      {"ready --wait", "`ready` does not take --wait"}};
+  for (const auto& [args, says] : cases) {
+    CAPTURE(args);
+    const auto r = n.rsagent(args);
+    CAPTURE(r.out);
+    CHECK(r.code == 2);
+    CHECK(r.out.find(says) != std::string::npos);
+  }
+  CHECK(healthz_state(n) == "ready\n");
   CHECK(n.rsagent("stop --now").code == 0);
 }

@@ -1,5 +1,6 @@
 // The drain confirmation, driven by hand-made status samples on a fake
 // clock: who saw the drain, who still sends, what is left open.
+#include "rsagent/daemon/commands.hpp"
 #include "rsagent/drain/confirm.hpp"
 
 #include <doctest/doctest.h>
@@ -346,4 +347,21 @@ TEST_CASE("a confirmation settles: everything must hold for the settling time, a
   CHECK_FALSE(c.confirmed());
   (void)c.observe(sample(kT0 + 7400, {d}));
   CHECK(c.confirmed());
+}
+
+TEST_CASE("--timeout and --quiet take the config's duration words") {
+  using rsagent::daemon::duration_text;
+  using rsagent::daemon::parse_duration_arg;
+  CHECK(parse_duration_arg("500ms") == std::chrono::milliseconds(500));
+  CHECK(parse_duration_arg("20s") == std::chrono::milliseconds(20000));
+  CHECK(parse_duration_arg("10m") == std::chrono::milliseconds(600000));
+  CHECK(parse_duration_arg("1h") == std::chrono::milliseconds(3600000));
+  for (const char* bad : {"", "20", "s", "1.5s", "-1s", "20 s", "1000000000s", "5sec"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_duration_arg(bad));
+  }
+  CHECK(duration_text(std::chrono::milliseconds(600000)) == "10m");
+  CHECK(duration_text(std::chrono::milliseconds(20000)) == "20s");
+  CHECK(duration_text(std::chrono::milliseconds(1500)) == "1500ms");
+  CHECK(duration_text(std::chrono::milliseconds(0)) == "0s");
 }
