@@ -1,7 +1,7 @@
 #include "rsagent/attribution/neighbours.hpp"
 
 #include "rsagent/attribution/syn_filter.hpp"
-#include "rsagent/net/ip.hpp"
+#include "rsagent/util/ip.hpp"
 #include "rsagent/util/fd.hpp"
 
 #include <cerrno>
@@ -62,8 +62,8 @@ Result<NeighbourDump> dump_neighbours() {
       const auto* nd = static_cast<const ndmsg*>(NLMSG_DATA(h));
       if (nd->ndm_state & (NUD_FAILED | NUD_INCOMPLETE)) continue;
       if (nd->ndm_family != AF_INET && nd->ndm_family != AF_INET6) continue;
-      net::IpAddress a;
-      a.family = nd->ndm_family == AF_INET ? net::Family::kV4 : net::Family::kV6;
+      IpAddress a;
+      a.family = nd->ndm_family == AF_INET ? Family::kV4 : Family::kV6;
       bool have_dst = false, have_mac = false;
       Mac mac{};
       int alen = static_cast<int>(NLMSG_PAYLOAD(h, sizeof(ndmsg)));

@@ -8,7 +8,7 @@ namespace rsagent::attribution {
 void SenderTable::note(const Mac& mac, const std::string& interface, const Target& target, std::int64_t now_ms) {
   auto it = rows_.find(mac);
   if (it == rows_.end()) {
-    if (rows_.size() >= health::kMaxSenders) {
+    if (rows_.size() >= verdict::kMaxSenders) {
       auto oldest = rows_.begin();
       for (auto r = rows_.begin(); r != rows_.end(); ++r)
         if (r->second.v.last_syn_unix_ms < oldest->second.v.last_syn_unix_ms) oldest = r;
@@ -35,22 +35,22 @@ void SenderTable::note(const Mac& mac, const std::string& interface, const Targe
   }
   ++r.buckets[slot];
   auto v = std::find_if(r.v.vips.begin(), r.v.vips.end(),
-                        [&](const health::SenderView::Vip& x) { return x.vip == target.name; });
+                        [&](const verdict::SenderView::Vip& x) { return x.vip == target.name; });
   if (v != r.v.vips.end()) {
     ++v->syns;
-  } else if (r.v.vips.size() < health::kMaxVipsPerSender) {
+  } else if (r.v.vips.size() < verdict::kMaxVipsPerSender) {
     r.v.vips.push_back({target.name, 1});
   } else {
     ++r.v.vips_other;
   }
 }
 
-std::vector<health::SenderView> SenderTable::view(std::int64_t now_ms) const {
-  std::vector<health::SenderView> out;
+std::vector<verdict::SenderView> SenderTable::view(std::int64_t now_ms) const {
+  std::vector<verdict::SenderView> out;
   out.reserve(rows_.size());
   const std::int64_t second = now_ms / 1000;
   for (const auto& [mac, r] : rows_) {
-    health::SenderView v = r.v;
+    verdict::SenderView v = r.v;
     std::uint64_t recent = 0;
     // The last ten whole seconds, this one included.
     for (std::size_t i = 0; i < 10; ++i)
@@ -61,7 +61,7 @@ std::vector<health::SenderView> SenderTable::view(std::int64_t now_ms) const {
   return out;
 }
 
-std::vector<std::string> ViolationTracker::update(const std::vector<health::DirectorRow>& rows, bool draining,
+std::vector<std::string> ViolationTracker::update(const std::vector<verdict::DirectorRow>& rows, bool draining,
                                                   std::int64_t now_ms) {
   std::vector<std::string> warnings;
   if (!draining) {
@@ -98,7 +98,7 @@ std::vector<std::string> ViolationTracker::update(const std::vector<health::Dire
     auto total = totals_.find(label);
     if (total == totals_.end()) {
       // The metric's label set stays bounded like the table it comes from.
-      total = totals_.size() < health::kMaxSenders ? totals_.emplace(label, 0).first
+      total = totals_.size() < verdict::kMaxSenders ? totals_.emplace(label, 0).first
                                                    : totals_.emplace("other", 0).first;
     }
     total->second += count - p.counted;

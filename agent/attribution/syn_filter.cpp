@@ -10,7 +10,7 @@ namespace {
 constexpr std::uint32_t kEth = 14;
 constexpr std::uint32_t kTcpSyn = 0x02, kTcpAck = 0x10;
 
-std::uint32_t word(const net::IpAddress& a, std::size_t i) {
+std::uint32_t word(const IpAddress& a, std::size_t i) {
   return (std::uint32_t{a.bytes[4 * i]} << 24) | (std::uint32_t{a.bytes[4 * i + 1]} << 16) |
          (std::uint32_t{a.bytes[4 * i + 2]} << 8) | std::uint32_t{a.bytes[4 * i + 3]};
 }
@@ -37,9 +37,9 @@ struct Emitter {
 };
 
 // The header tests; A is free afterwards.
-Emitter header(net::Family family) {
+Emitter header(Family family) {
   Emitter e;
-  if (family == net::Family::kV4) {
+  if (family == Family::kV4) {
     e.code.push_back(stmt(BPF_LD | BPF_B | BPF_ABS, kEth + 9));  // protocol
     e.drop_unless_eq(6);
     e.code.push_back(stmt(BPF_LD | BPF_H | BPF_ABS, kEth + 6));  // flags, fragment offset
@@ -76,7 +76,7 @@ std::vector<Target> targets_of(const std::vector<config::Vip>& vips) {
   return out;
 }
 
-Filter syn_filter(const std::vector<Target>& targets, net::Family family, std::size_t max_instructions) {
+Filter syn_filter(const std::vector<Target>& targets, Family family, std::size_t max_instructions) {
   std::vector<const Target*> mine;
   for (const auto& t : targets)
     if (t.network.family == family) mine.push_back(&t);
@@ -87,14 +87,14 @@ Filter syn_filter(const std::vector<Target>& targets, net::Family family, std::s
   }
   Emitter e = header(family);
   const std::size_t head = e.code.size();
-  const std::uint32_t dst = family == net::Family::kV4 ? kEth + 16 : kEth + 24;
+  const std::uint32_t dst = family == Family::kV4 ? kEth + 16 : kEth + 24;
   // Hosts first, under one load; each costs a compare and a return.
   bool loaded = false;
   std::stable_sort(mine.begin(), mine.end(), [](const Target* a, const Target* b) {
     return (a->prefix == a->network.max_prefix()) > (b->prefix == b->network.max_prefix());
   });
   for (const Target* t : mine) {
-    if (family == net::Family::kV4) {
+    if (family == Family::kV4) {
       if (t->prefix == 32) {
         if (!loaded) e.code.push_back(stmt(BPF_LD | BPF_W | BPF_ABS, dst));
         loaded = true;
@@ -139,15 +139,15 @@ Filter syn_filter(const std::vector<Target>& targets, net::Family family, std::s
 
 Filter syn_filter_any(const std::vector<Target>& targets, std::size_t max_instructions) {
   constexpr std::size_t kHead = 6;
-  Filter v4 = syn_filter(targets, net::Family::kV4, max_instructions);
-  Filter v6 = syn_filter(targets, net::Family::kV6, max_instructions);
+  Filter v4 = syn_filter(targets, Family::kV4, max_instructions);
+  Filter v6 = syn_filter(targets, Family::kV6, max_instructions);
   if (kHead + v4.code.size() + v6.code.size() > max_instructions) {
     Filter& big = v4.code.size() >= v6.code.size() ? v4 : v6;
-    big = syn_filter(targets, &big == &v4 ? net::Family::kV4 : net::Family::kV6, 0);
+    big = syn_filter(targets, &big == &v4 ? Family::kV4 : Family::kV6, 0);
   }
   if (kHead + v4.code.size() + v6.code.size() > max_instructions) {
-    v4 = syn_filter(targets, net::Family::kV4, 0);
-    v6 = syn_filter(targets, net::Family::kV6, 0);
+    v4 = syn_filter(targets, Family::kV4, 0);
+    v6 = syn_filter(targets, Family::kV6, 0);
   }
   Filter f;
   f.exact = v4.exact && v6.exact;
@@ -176,11 +176,11 @@ TargetSet::TargetSet(std::vector<Target> targets) : targets_(std::move(targets))
                    [&](std::size_t a, std::size_t b) { return targets_[a].prefix > targets_[b].prefix; });
 }
 
-bool TargetSet::has(net::Family f) const {
+bool TargetSet::has(Family f) const {
   return std::any_of(targets_.begin(), targets_.end(), [&](const Target& t) { return t.network.family == f; });
 }
 
-const Target* TargetSet::match(const net::IpAddress& a) const {
+const Target* TargetSet::match(const IpAddress& a) const {
   const auto it = std::lower_bound(singles_.begin(), singles_.end(), std::make_pair(a, std::size_t{0}));
   if (it != singles_.end() && it->first == a) return &targets_[it->second];
   for (const std::size_t i : ranges_) {
@@ -193,7 +193,7 @@ const Target* TargetSet::match(const net::IpAddress& a) const {
 std::optional<Syn> parse_syn(std::span<const std::uint8_t> f, const TargetSet& targets) {
   if (f.size() < kEth + 20) return std::nullopt;
   const std::uint16_t type = static_cast<std::uint16_t>((f[12] << 8) | f[13]);
-  net::IpAddress dst;
+  IpAddress dst;
   std::size_t tcp = 0;
   if (type == 0x0800) {
     const std::size_t ihl = static_cast<std::size_t>(f[kEth] & 0x0f) * 4;
@@ -203,7 +203,7 @@ std::optional<Syn> parse_syn(std::span<const std::uint8_t> f, const TargetSet& t
     tcp = kEth + ihl;
   } else if (type == 0x86dd) {
     if (f.size() < kEth + 40 || (f[kEth] >> 4) != 6 || f[kEth + 6] != 6) return std::nullopt;
-    dst.family = net::Family::kV6;
+    dst.family = Family::kV6;
     std::copy_n(f.begin() + kEth + 24, 16, dst.bytes.begin());
     tcp = kEth + 40;
   } else {

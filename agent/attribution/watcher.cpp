@@ -1,6 +1,6 @@
 #include "rsagent/attribution/watcher.hpp"
 
-#include "../arpguard/packet_socket.hpp"
+#include "../arp_guard/packet_socket.hpp"
 #include "syn_ring.hpp"
 #include "rsagent/attribution/neighbours.hpp"
 #include "rsagent/attribution/senders.hpp"
@@ -44,12 +44,12 @@ struct Pending {
 
 class Watcher::Impl {
  public:
-  Impl(const config::Attribution& cfg, std::vector<Target> targets, health::Board& board)
+  Impl(const config::Attribution& cfg, std::vector<Target> targets, verdict::Board& board)
       : cfg_(cfg), targets_(std::move(targets)), board_(board) {}
   ~Impl() { stop(); }
 
   bool open() {
-    if (auto s = arpguard::detail::can_open_packet_socket(); !s) {
+    if (auto s = arp_guard::detail::can_open_packet_socket(); !s) {
       reason_ = s.error().str() + " (the unit needs CAP_NET_RAW and AF_PACKET in RestrictAddressFamilies=)";
       log::warning("attribution: flow attribution is off: " + reason_ +
                    "; directors are still listed by their polls");
@@ -138,7 +138,7 @@ class Watcher::Impl {
       interfaces_.clear();
       return;
     }
-    auto found = arpguard::detail::scan_interfaces();
+    auto found = arp_guard::detail::scan_interfaces();
     if (!found) {
       log::warning("attribution: interface scan: " + found.error().str());
       return;
@@ -182,8 +182,8 @@ class Watcher::Impl {
     }
   }
 
-  health::AttributionView view(std::int64_t now_ms) const {
-    health::AttributionView v;
+  verdict::AttributionView view(std::int64_t now_ms) const {
+    verdict::AttributionView v;
     v.enabled = on();
     v.reason = !capable_ ? reason_ : !cfg_.enabled ? "attribution.enabled is false" : "";
     v.interfaces = interfaces_;
@@ -211,8 +211,8 @@ class Watcher::Impl {
     const std::int64_t now_ms = unix_ms();
     auto v = view(now_ms);
     const auto mode = board_.snapshot()->verdict.mode;
-    const bool draining = mode == health::Mode::kDrain || mode == health::Mode::kMaint;
-    for (const auto& w : tracker_.update(health::join_directors(board_.census.rows(), v), draining, now_ms))
+    const bool draining = mode == verdict::Mode::kDrain || mode == verdict::Mode::kMaint;
+    for (const auto& w : tracker_.update(verdict::join_directors(board_.census.rows(), v), draining, now_ms))
       log::warning("attribution: " + w);
     v.violations = tracker_.current();
     v.violations_total = tracker_.totals();
@@ -270,7 +270,7 @@ class Watcher::Impl {
 
   config::Attribution cfg_;
   std::vector<Target> targets_;
-  health::Board& board_;
+  verdict::Board& board_;
   bool capable_ = false;
   std::string reason_;
   UniqueFd wake_;
@@ -296,7 +296,7 @@ class Watcher::Impl {
 };
 
 std::unique_ptr<Watcher> Watcher::create(const config::Attribution& cfg, const std::vector<config::Vip>& vips,
-                                         health::Board& board) {
+                                         verdict::Board& board) {
   auto impl = std::make_unique<Impl>(cfg, targets_of(vips), board);
   (void)impl->open();
   return std::unique_ptr<Watcher>(new Watcher(std::move(impl)));

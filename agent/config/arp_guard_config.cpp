@@ -1,4 +1,4 @@
-// The "arp_guard" section (the ARP flux sentinel's settings) and the
+// The "arp_guard" section (the ARP guard's settings) and the
 // "attribution" section (the flow attribution's switch).
 #include "validator.hpp"
 

@@ -1,16 +1,16 @@
 #include "rsagent/drain/sample.hpp"
 
-#include "rsagent/health/report.hpp"
+#include "rsagent/endpoint/report.hpp"
 
 #include <chrono>
 
 namespace rsagent::drain {
 
-std::vector<net::LocalPrefix> vip_prefixes(const health::NetDetail& d) {
+std::vector<net::LocalPrefix> vip_prefixes(const verdict::NetDetail& d) {
   std::vector<net::LocalPrefix> out;
   out.reserve(d.vips.size());
   for (const auto& v : d.vips) {
-    auto a = net::IpAddress::parse(v.address);
+    auto a = IpAddress::parse(v.address);
     if (!a) continue;
     const int prefix = v.prefix > 0 && v.prefix <= a->max_prefix() ? v.prefix : a->max_prefix();
     out.push_back({a->with_host_bits(prefix, false), prefix});
@@ -18,8 +18,8 @@ std::vector<net::LocalPrefix> vip_prefixes(const health::NetDetail& d) {
   return out;
 }
 
-nlohmann::json drain_status_json(const health::Board& board) {
-  nlohmann::json j = health::summary_json(board);
+nlohmann::json drain_status_json(const verdict::Board& board) {
+  nlohmann::json j = endpoint::summary_json(board);
   const auto snap = board.snapshot();
   const auto vips = snap->net_detail ? vip_prefixes(*snap->net_detail) : std::vector<net::LocalPrefix>{};
   if (auto n = net::count_established_in(vips)) {

@@ -3,15 +3,15 @@
 // and the drain violation alarm, with times passed in (a fake clock).
 #include "rsagent/attribution/senders.hpp"
 #include "rsagent/attribution/syn_filter.hpp"
-#include "rsagent/health/census.hpp"
-#include "rsagent/health/directors.hpp"
+#include "rsagent/verdict/census.hpp"
+#include "rsagent/verdict/directors.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <doctest/doctest.h>
 
 using namespace rsagent;
-using namespace rsagent::health;
+using namespace rsagent::verdict;
 
 namespace {
 
@@ -143,10 +143,10 @@ const attribution::Mac kDirector{0x02, 0xaa, 0, 0, 0, 0x01};
 
 std::vector<std::uint8_t> frame(const std::string& dst, std::uint8_t tcp_flags, std::uint8_t proto = 6,
                                 std::uint16_t frag = 0, std::size_t ip_options = 0) {
-  const auto a = net::IpAddress::parse(dst).value();
+  const auto a = IpAddress::parse(dst).value();
   std::vector<std::uint8_t> f(14, 0);
   std::copy(kDirector.begin(), kDirector.end(), f.begin() + 6);
-  if (a.family == net::Family::kV4) {
+  if (a.family == Family::kV4) {
     f[12] = 0x08;
     f[13] = 0x00;
     std::vector<std::uint8_t> ip(20 + ip_options, 0);
@@ -176,7 +176,7 @@ std::vector<Target> targets(std::initializer_list<std::pair<const char*, int>> l
   std::vector<config::Vip> vips;
   for (const auto& [a, p] : list) {
     config::Vip v;
-    v.address = net::IpAddress::parse(a).value();
+    v.address = IpAddress::parse(a).value();
     v.prefix = p;
     vips.push_back(v);
   }
@@ -189,8 +189,8 @@ constexpr std::uint8_t kSyn = 0x02, kSynAck = 0x12, kAck = 0x10, kSynFin = 0x03;
 
 TEST_CASE("the kernel filter passes only a SYN without ACK to a VIP or a range, IPv4 and IPv6") {
   const auto t = targets({{"198.51.100.100", 32}, {"203.0.113.0", 24}, {"2001:db8::100", 128}, {"2001:db8:1::", 48}});
-  const Filter f4 = attribution::syn_filter(t, net::Family::kV4);
-  const Filter f6 = attribution::syn_filter(t, net::Family::kV6);
+  const Filter f4 = attribution::syn_filter(t, Family::kV4);
+  const Filter f6 = attribution::syn_filter(t, Family::kV6);
   CHECK(f4.exact);
   CHECK(f6.exact);
   const auto pass4 = [&](const std::vector<std::uint8_t>& p) { return run_bpf(f4.code, p) != 0; };
@@ -213,7 +213,7 @@ TEST_CASE("the kernel filter passes only a SYN without ACK to a VIP or a range, 
   CHECK_FALSE(pass6(frame("2001:db8::100", kSyn, 17)));
   // Each family's socket drops the other's addresses whatever they hold.
   const auto none = targets({{"2001:db8::100", 128}});
-  CHECK_FALSE(run_bpf(attribution::syn_filter(none, net::Family::kV4).code, frame("198.51.100.100", kSyn)));
+  CHECK_FALSE(run_bpf(attribution::syn_filter(none, Family::kV4).code, frame("198.51.100.100", kSyn)));
 }
 
 TEST_CASE("one filter for both families chooses by the ethertype") {
@@ -240,12 +240,12 @@ TEST_CASE("past the kernel's instruction limit the filter passes every SYN and t
   std::vector<config::Vip> vips;
   for (int i = 0; i < 3000; ++i) {
     config::Vip v;
-    v.address = net::IpAddress::parse("198.18." + std::to_string(i / 256) + "." + std::to_string(i % 256)).value();
+    v.address = IpAddress::parse("198.18." + std::to_string(i / 256) + "." + std::to_string(i % 256)).value();
     v.prefix = 32;
     vips.push_back(v);
   }
   const auto t = attribution::targets_of(vips);
-  const Filter f = attribution::syn_filter(t, net::Family::kV4);
+  const Filter f = attribution::syn_filter(t, Family::kV4);
   CHECK_FALSE(f.exact);
   CHECK(f.code.size() <= BPF_MAXINSNS);
   CHECK(run_bpf(f.code, frame("198.51.100.1", kSyn)) != 0);
@@ -315,7 +315,7 @@ TEST_CASE("a sender's VIPs are bounded; SYNs to more VIPs are counted, not liste
   std::vector<config::Vip> vips;
   for (int i = 1; i <= 12; ++i) {
     config::Vip v;
-    v.address = net::IpAddress::parse("198.51.100." + std::to_string(i)).value();
+    v.address = IpAddress::parse("198.51.100." + std::to_string(i)).value();
     vips.push_back(v);
   }
   const auto t = attribution::targets_of(vips);

@@ -1,6 +1,6 @@
 // The drain confirmation, driven by hand-made status samples on a fake
 // clock: who saw the drain, who still sends, what is left open.
-#include "rsagent/daemon/commands.hpp"
+#include "rsagent/cli/commands.hpp"
 #include "rsagent/drain/confirm.hpp"
 
 #include <doctest/doctest.h>

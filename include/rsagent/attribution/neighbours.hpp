@@ -16,7 +16,7 @@ namespace rsagent::attribution {
 inline constexpr std::size_t kMaxNeighbours = 4096;
 
 struct Neighbour {
-  std::string address;  // as printed by net::IpAddress
+  std::string address;  // as printed by IpAddress
   std::string mac;      // "aa:bb:cc:dd:ee:01"
   int ifindex = 0;
 };

@@ -1,7 +1,7 @@
 // The senders of new connections, and the drain violations they commit.
 //  - SenderTable: per source MAC, SYNs in all, a rate over the last 10 s
 //    (ten one-second buckets), first and last SYN, and the VIPs it sent to.
-//    At most health::kMaxSenders MACs and health::kMaxVipsPerSender VIPs per
+//    At most verdict::kMaxSenders MACs and verdict::kMaxVipsPerSender VIPs per
 //    MAC; a new MAC past the bound takes the row of one silent for
 //    kForgetAfter, else its SYNs are counted together ("other").
 //  - ViolationTracker: while the node is drained or in maintenance, a
@@ -14,7 +14,7 @@
 #pragma once
 
 #include "rsagent/attribution/syn_filter.hpp"
-#include "rsagent/health/directors.hpp"
+#include "rsagent/verdict/directors.hpp"
 
 #include <array>
 #include <chrono>
@@ -31,14 +31,14 @@ inline constexpr std::int64_t kForgetAfterMs = 10 * 60 * 1000;
 class SenderTable {
  public:
   void note(const Mac& mac, const std::string& interface, const Target& target, std::int64_t now_ms);
-  [[nodiscard]] std::vector<health::SenderView> view(std::int64_t now_ms) const;
+  [[nodiscard]] std::vector<verdict::SenderView> view(std::int64_t now_ms) const;
   [[nodiscard]] std::uint64_t other_syns() const { return other_; }
   [[nodiscard]] std::uint64_t evicted() const { return evicted_; }
   [[nodiscard]] bool knows(const Mac& mac) const { return rows_.count(mac) != 0; }
 
  private:
   struct Row {
-    health::SenderView v;
+    verdict::SenderView v;
     std::array<std::uint32_t, 10> buckets{};
     std::array<std::int64_t, 10> bucket_second{};
   };
@@ -55,9 +55,9 @@ class ViolationTracker {
   // One round, about once a second: `rows` joined from the census and the
   // senders; `draining` while the verdict is drain or maint. Returns the
   // warnings to log now.
-  std::vector<std::string> update(const std::vector<health::DirectorRow>& rows, bool draining,
+  std::vector<std::string> update(const std::vector<verdict::DirectorRow>& rows, bool draining,
                                   std::int64_t now_ms);
-  [[nodiscard]] const std::map<std::string, health::ViolationView>& current() const { return current_; }
+  [[nodiscard]] const std::map<std::string, verdict::ViolationView>& current() const { return current_; }
   [[nodiscard]] const std::map<std::string, std::uint64_t>& totals() const { return totals_; }
 
  private:
@@ -70,7 +70,7 @@ class ViolationTracker {
   };
   std::optional<std::int64_t> drain_since_ms_;
   std::map<std::string, Per> per_;  // by MAC
-  std::map<std::string, health::ViolationView> current_;
+  std::map<std::string, verdict::ViolationView> current_;
   std::map<std::string, std::uint64_t> totals_;  // by director label
 };
 

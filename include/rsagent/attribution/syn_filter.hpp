@@ -7,7 +7,7 @@
 #pragma once
 
 #include "rsagent/config/config.hpp"
-#include "rsagent/net/ip.hpp"
+#include "rsagent/util/ip.hpp"
 
 #include <linux/filter.h>
 
@@ -24,7 +24,7 @@ using Mac = std::array<std::uint8_t, 6>;
 [[nodiscard]] std::string mac_text(const Mac& m);  // "02:00:5e:10:00:01"
 
 struct Target {
-  net::IpAddress network;  // host bits clear
+  IpAddress network;  // host bits clear
   int prefix = 32;
   std::string name;  // "198.51.100.100", "198.51.100.0/24"
   bool operator==(const Target&) const = default;
@@ -46,7 +46,7 @@ struct Filter {
 // of that family, drops everything else. An IPv4 fragment past the first
 // and IPv6 with extension headers before TCP are dropped (a SYN carries
 // neither). With no target of the family, it drops everything.
-[[nodiscard]] Filter syn_filter(const std::vector<Target>& targets, net::Family family,
+[[nodiscard]] Filter syn_filter(const std::vector<Target>& targets, Family family,
                                 std::size_t max_instructions = BPF_MAXINSNS);
 
 // For one packet socket bound to ETH_P_ALL: the ethertype chooses the IPv4
@@ -61,13 +61,13 @@ class TargetSet {
  public:
   TargetSet() = default;
   explicit TargetSet(std::vector<Target> targets);
-  [[nodiscard]] const Target* match(const net::IpAddress& a) const;
+  [[nodiscard]] const Target* match(const IpAddress& a) const;
   [[nodiscard]] const std::vector<Target>& all() const { return targets_; }
-  [[nodiscard]] bool has(net::Family f) const;
+  [[nodiscard]] bool has(Family f) const;
 
  private:
   std::vector<Target> targets_;
-  std::vector<std::pair<net::IpAddress, std::size_t>> singles_;  // sorted
+  std::vector<std::pair<IpAddress, std::size_t>> singles_;  // sorted
   std::vector<std::size_t> ranges_;                              // longest prefix first
 };
 

@@ -10,7 +10,7 @@
 // Board's census, runs the drain violation alarm against the verdict
 // (a warning per director at most once a minute) and publishes an
 // AttributionView into the Board.
-// Threads: its own thread, not the ARP sentinel's: the sentinel can be
+// Threads: its own thread, not the ARP guard's: the ARP guard can be
 // idle or off (its probing is optional) while this runs, and its socket
 // wakes on ARP, this one on the VIPs' SYNs, a rate that follows the web
 // traffic; a burst of SYNs then never delays a probe window, and each is
@@ -24,7 +24,7 @@
 #pragma once
 
 #include "rsagent/config/config.hpp"
-#include "rsagent/health/board.hpp"
+#include "rsagent/verdict/board.hpp"
 
 #include <memory>
 #include <vector>
@@ -35,7 +35,7 @@ class Watcher {
  public:
   [[nodiscard]] static std::unique_ptr<Watcher> create(const config::Attribution& cfg,
                                                        const std::vector<config::Vip>& vips,
-                                                       health::Board& board);
+                                                       verdict::Board& board);
   ~Watcher();
   Watcher(const Watcher&) = delete;
   Watcher& operator=(const Watcher&) = delete;

@@ -7,7 +7,7 @@
 // fails is carried in the sample ("vip_connections": {"error": ...}).
 #pragma once
 
-#include "rsagent/health/board.hpp"
+#include "rsagent/verdict/board.hpp"
 #include "rsagent/net/sockdiag.hpp"
 
 #include <nlohmann/json.hpp>
@@ -16,10 +16,10 @@
 namespace rsagent::drain {
 
 // The VIPs and route-mode ranges of a snapshot's network detail.
-[[nodiscard]] std::vector<net::LocalPrefix> vip_prefixes(const health::NetDetail& d);
+[[nodiscard]] std::vector<net::LocalPrefix> vip_prefixes(const verdict::NetDetail& d);
 
 // summary_json(board) with "vip_connections" ({"established": N} or
 // {"error": "..."}) and "now_unix_ms" when the summary has none.
-[[nodiscard]] nlohmann::json drain_status_json(const health::Board& board);
+[[nodiscard]] nlohmann::json drain_status_json(const verdict::Board& board);
 
 }  // namespace rsagent::drain

@@ -4,7 +4,7 @@
 // so any thread may call it. Errors: Result with errno.
 #pragma once
 
-#include "rsagent/net/ip.hpp"
+#include "rsagent/util/ip.hpp"
 #include "rsagent/util/result.hpp"
 
 #include <vector>
