@@ -26,6 +26,36 @@ std::optional<std::string> set_reason(CommandOptions& o, const std::string& v) {
   o.reason = v;
   return std::nullopt;
 }
+std::optional<std::string> set_wait(CommandOptions& o, const std::string&) {
+  o.wait = true;
+  return std::nullopt;
+}
+// --timeout: at least a second, at most a day; --quiet: 0 to 10 minutes.
+std::optional<std::string> set_duration(std::chrono::milliseconds& out, const std::string& opt,
+                                        const std::string& v, std::chrono::milliseconds lo,
+                                        std::chrono::milliseconds hi, const char* example) {
+  const auto d = parse_duration_arg(v);
+  if (!d || *d < lo || *d > hi)
+    return opt + " \"" + v + "\" is not a duration from " + duration_text(lo) + " to " + duration_text(hi) +
+           "; write it like " + opt + " " + example;
+  out = *d;
+  return std::nullopt;
+}
+std::optional<std::string> set_timeout(CommandOptions& o, const std::string& v) {
+  using std::chrono::milliseconds;
+  return set_duration(o.wait_timeout, "--timeout", v, milliseconds(1000), milliseconds(86'400'000), "20s or 15m");
+}
+std::optional<std::string> set_quiet(CommandOptions& o, const std::string& v) {
+  using std::chrono::milliseconds;
+  return set_duration(o.wait_quiet, "--quiet", v, milliseconds(0), milliseconds(600'000), "5s or 500ms");
+}
+std::optional<std::string> set_connections(CommandOptions& o, const std::string& v) {
+  if (v.empty() || v.size() > 9 || v.find_first_not_of("0123456789") != std::string::npos)
+    return "--connections \"" + v + "\" is not a number; write how many open connections to the VIPs "
+           "may be left, like --connections 10";
+  o.wait_connections = std::stoul(v);
+  return std::nullopt;
+}
 
 constexpr std::array kStatusOptions{Option{"--json", "", "the same as JSON", &set_json}};
 constexpr std::array kStopOptions{
@@ -33,10 +63,31 @@ constexpr std::array kStopOptions{
 constexpr std::array kCheckOptions{
     Option{"--print", "", "show the merged configuration, each setting with its file", &set_print}};
 constexpr std::array kOperatorOptions{
-    Option{"--reason", "TEXT", "why, shown in status and to the directors", &set_reason}};
+    Option{"--reason", "TEXT", "why, shown in status and to the directors", &set_reason},
+    Option{"--wait", "",
+           "return once it took hold: every director that polled in the last minute polled "
+           "again and was answered so, no new connection for --quiet, at most --connections "
+           "open; exit 1 after --timeout with what is not done; Ctrl-C (exit 130) stops "
+           "waiting and leaves the state",
+           &set_wait},
+    Option{"--timeout", "DUR", "with --wait: how long to wait (default 10m)", &set_timeout},
+    Option{"--quiet", "DUR", "with --wait: no new connection for this long (default 5s)", &set_quiet},
+    Option{"--connections", "N", "with --wait: open connections to the VIPs that may be left (default 0)",
+           &set_connections}};
 
-int run_drain(const CommandOptions& o) { return cmd_operator(o, "drain"); }
-int run_maint(const CommandOptions& o) { return cmd_operator(o, "maint"); }
+// drain and maint: the wait options mean nothing without --wait.
+int run_operator(const CommandOptions& o, const std::string& cmd) {
+  const CommandOptions defaults;
+  if (!o.wait && (o.wait_timeout != defaults.wait_timeout || o.wait_quiet != defaults.wait_quiet ||
+                  o.wait_connections != defaults.wait_connections)) {
+    std::cerr << "rsagent: --timeout, --quiet and --connections go with --wait: `rsagent " << cmd
+              << " --wait ...`\nTry `rsagent --help`.\n";
+    return exit_code::kUsage;
+  }
+  return o.wait ? cmd_operator_wait(o, cmd) : cmd_operator(o, cmd);
+}
+int run_drain(const CommandOptions& o) { return run_operator(o, "drain"); }
+int run_maint(const CommandOptions& o) { return run_operator(o, "maint"); }
 int run_ready(const CommandOptions& o) { return cmd_operator(o, "ready"); }
 int run_restart(const CommandOptions& o) { return cmd_restart(o, false); }
 int run_try_restart(const CommandOptions& o) { return cmd_restart(o, true); }
@@ -87,10 +138,11 @@ Options:
   --log-level LVL   error, warning, notice, info (default) or debug
   -h, --help        this help
 
-Exit codes: 0 ok, 1 failure, 2 usage, 4 not privileged, 6 bad configuration.
+Exit codes: 0 ok, 1 failure, 2 usage, 4 not privileged, 6 bad configuration,
+130 drain/maint --wait interrupted (the state stays).
 )";
 
-constexpr std::size_t kHelpColumn = 18;
+constexpr std::size_t kHelpColumn = 21;
 constexpr std::size_t kWidth = 79;
 
 // `head` in its column, then `text` wrapped at kWidth, continued at

@@ -1,6 +1,7 @@
 #include "rsagent/daemon/control_desk.hpp"
 
 #include "rsagent/daemon/options.hpp"
+#include "rsagent/drain/sample.hpp"
 #include "rsagent/endpoint/report.hpp"
 #include "rsagent/util/log.hpp"
 
@@ -33,6 +34,11 @@ ControlReply ControlDesk::answer(const ControlRequest& r) {
     // The verdict, operator state and checks as JSON text. replace: a stray
     // byte must not make the dump throw.
     rep = {true, endpoint::summary_json(board_)
+                     .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
+  } else if (r.cmd == "drain-status") {
+    // The same, with the open connections to the VIPs and the daemon's
+    // clock: one sample of `drain --wait`'s confirmation.
+    rep = {true, drain::drain_status_json(board_)
                      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
   } else if (r.cmd == "restart") {
     if (stop_requested) {

@@ -15,13 +15,14 @@
 #include "rsagent/daemon/presence.hpp"
 #include "rsagent/daemon/start_report.hpp"
 #include "rsagent/daemon/state_keeper.hpp"
+#include "rsagent/drain/confirm.hpp"
+#include "rsagent/drain/sample.hpp"
 #include "rsagent/endpoint/agent_check.hpp"
 #include "rsagent/endpoint/health_endpoint.hpp"
 #include "rsagent/checks/monitor.hpp"
 #include "rsagent/endpoint/report.hpp"
 #include "rsagent/endpoint/tcp_gate.hpp"
 #include "rsagent/net/plan.hpp"
-#include "rsagent/net/sockdiag.hpp"
 #include "rsagent/util/fd_budget.hpp"
 #include "rsagent/util/fs.hpp"
 #include "rsagent/util/log.hpp"
@@ -478,32 +479,35 @@ class Daemon {
     return exit_code::kOk;
   }
 
-  std::vector<IpAddress> vips() const {
-    std::vector<IpAddress> out;
-    for (const auto& v : cfg_.vips) out.push_back(v.address);
-    return out;
-  }
-
-  // Graceful stop: tell the directors we are draining, then wait until no
-  // established connection to a VIP is left or the time is up.
+  // Graceful stop: tell the directors we are draining, then wait until the
+  // drain is confirmed (every director that polled in the last minute was
+  // answered drain since, no new connection for 5 s, no connection to a
+  // VIP left open), or the time is up.
   void drain_wait() {
     if (cfg_.stop.drain.count() == 0 || desk_->stop_now || cfg_.vips.empty()) return;
+    const auto set_at = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
     board_->set_stopping();
     log::notice("stopping: reporting drain, waiting up to " + std::to_string(cfg_.stop.drain.count()) +
-                "ms for connections to the VIPs to end");
+                "ms for the directors to see it and the connections to the VIPs to end");
+    drain::Confirmation confirm(drain::Settings{}, set_at);
     const auto deadline = std::chrono::steady_clock::now() + cfg_.stop.drain;
     while (!desk_->stop_now) {
-      auto n = net::count_established(vips());
-      if (!n) {
-        log::warning("drain: " + n.error().str() + "; not waiting");
+      auto sample = drain::parse_sample(drain::drain_status_json(*board_));
+      if (!sample) {
+        log::warning("drain: " + sample.error().str() + "; not waiting");
         return;
       }
-      if (*n == 0) {
-        log::notice("drain: no connection to a VIP is left");
+      for (const auto& line : confirm.observe(*sample)) log::notice("drain: " + line);
+      if (confirm.confirmed()) {
+        log::notice("drain: " + confirm.summary());
         return;
       }
       if (std::chrono::steady_clock::now() >= deadline) {
-        log::warning("drain: time is up with " + std::to_string(*n) + " connection(s) still open");
+        std::string left;
+        for (const auto& line : confirm.pending()) left += (left.empty() ? "" : "; ") + line;
+        log::warning("drain: time is up; not confirmed: " + left);
         return;
       }
       if (events_->wait_quietly(kDrainPoll).tick) tick();

@@ -18,7 +18,28 @@ namespace rsagent::net {
 
 namespace {
 
-Result<std::size_t> count_family(int family, const std::vector<IpAddress>& locals) {
+// The VIPs sorted for a binary search (there may be 10,000), the ranges
+// (a few) tried one by one.
+struct Matcher {
+  std::vector<IpAddress> hosts;
+  std::vector<LocalPrefix> ranges;
+  explicit Matcher(const std::vector<LocalPrefix>& locals) {
+    for (const auto& l : locals) {
+      if (l.prefix >= l.network.max_prefix()) {
+        hosts.push_back(l.network);
+      } else {
+        ranges.push_back(l);
+      }
+    }
+    std::sort(hosts.begin(), hosts.end());
+  }
+  [[nodiscard]] bool matches(const IpAddress& a) const {
+    if (std::binary_search(hosts.begin(), hosts.end(), a)) return true;
+    return std::any_of(ranges.begin(), ranges.end(), [&](const LocalPrefix& r) { return r.contains(a); });
+  }
+};
+
+Result<std::size_t> count_family(int family, const Matcher& locals) {
   UniqueFd fd(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
   if (fd.get() < 0) return errno_error(errno, "sock_diag socket");
   struct {
@@ -58,17 +79,36 @@ Result<std::size_t> count_family(int family, const std::vector<IpAddress>& local
       IpAddress local;
       local.family = family == AF_INET ? Family::kV4 : Family::kV6;
       std::memcpy(local.bytes.data(), d->id.idiag_src, local.size());
-      if (std::find(locals.begin(), locals.end(), local) != locals.end()) ++count;
+      // A dual-stack socket holds an IPv4 connection as ::ffff:a.b.c.d.
+      static constexpr std::uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+      if (local.family == Family::kV6 && std::memcmp(local.bytes.data(), kMapped, 12) == 0) {
+        IpAddress v4;
+        std::memcpy(v4.bytes.data(), local.bytes.data() + 12, 4);
+        local = v4;
+      }
+      if (locals.matches(local)) ++count;
     }
   }
 }
 
 }  // namespace
 
+bool LocalPrefix::contains(const IpAddress& a) const {
+  return a.family == network.family && a.with_host_bits(prefix, false) == network.with_host_bits(prefix, false);
+}
+
 Result<std::size_t> count_established(const std::vector<IpAddress>& locals) {
+  std::vector<LocalPrefix> hosts;
+  hosts.reserve(locals.size());
+  for (const auto& a : locals) hosts.push_back({a, a.max_prefix()});
+  return count_established_in(hosts);
+}
+
+Result<std::size_t> count_established_in(const std::vector<LocalPrefix>& locals) {
+  const Matcher matcher(locals);
   std::size_t total = 0;
   for (const int fam : {AF_INET, AF_INET6}) {
-    auto n = count_family(fam, locals);
+    auto n = count_family(fam, matcher);
     if (!n) return n;
     total += *n;
   }

@@ -16,9 +16,17 @@
 # ARP guard probing every 2 s, so that the lab shows a change at once).
 #
 # Usage: lab.sh up NAME RSAGENT_BIN | agents-start NAME | agents-stop NAME |
-#        sync NAME | host-add NAME HOST IPV4 IPV6 | down NAME
+#        sync NAME [DIRECTOR] | host-add NAME HOST IPV4 IPV6 |
+#        director2-add NAME | checker NAME DIRECTOR agent|service | down NAME
 # host-add puts one more host without rsagent on the bridge (e.g. a third
 # real server set up by hand, for the ARP flux tests); down removes it too.
+# director2-add adds a second director, 203.0.113.2 (the same forwarding,
+# its own HAProxy), and client2, 203.0.113.20, whose route to the VIPs goes
+# through it: two directors send to the same real servers, as with two LVS
+# pairs or a backup that kept forwarding. `checker` points a director's
+# HAProxy at rsagent (agent: /healthz and agent-check, as the first one)
+# or at the service port alone (service: it never sees a drain);
+# `sync NAME director2` runs its forwarding map.
 # NAME keeps two labs apart; everything lives under /run/NAME and in
 # namespaces NAME-*. Documentation addresses only; nothing on the host.
 set -euo pipefail
@@ -33,8 +41,10 @@ vip6=2001:db8::100
 # on its NIC, arp_ignore 0) and forwards it like the VIP.
 vrange=198.51.100.112/28
 nodes=(client director rs1 rs2)
-declare -A ip4=([client]=203.0.113.10 [director]=203.0.113.1 [rs1]=203.0.113.11 [rs2]=203.0.113.12)
-declare -A ip6=([client]=2001:db8:1::10 [director]=2001:db8:1::1 [rs1]=2001:db8:1::11 [rs2]=2001:db8:1::12)
+declare -A ip4=([client]=203.0.113.10 [director]=203.0.113.1 [rs1]=203.0.113.11 [rs2]=203.0.113.12
+  [director2]=203.0.113.2 [client2]=203.0.113.20)
+declare -A ip6=([client]=2001:db8:1::10 [director]=2001:db8:1::1 [rs1]=2001:db8:1::11 [rs2]=2001:db8:1::12
+  [director2]=2001:db8:1::2 [client2]=2001:db8:1::20)
 
 ns() { echo "$name-$1"; }
 in_ns() { local n=$1; shift; ip netns exec "$(ns "$n")" "$@"; }
@@ -66,8 +76,46 @@ up() {
     start_web "$n"
     write_agent_config "$n"
   done
-  write_director
-  in_ns director haproxy -f "$dir/haproxy.cfg" -D -p "$dir/haproxy.pid"
+  write_director director agent
+  in_ns director nft -f "$dir/dr.nft"
+  start_haproxy director
+}
+
+# Where a director's files live: the first one's at the top, as before.
+ddir() { if [ "$1" = director ]; then echo "$dir"; else echo "$dir/$1"; fi; }
+
+start_haproxy() {
+  local d
+  d="$(ddir "$1")"
+  in_ns "$1" haproxy -f "$d/haproxy.cfg" -D -p "$d/haproxy.pid"
+}
+
+# A second director and a client that reaches the VIPs through it. It does
+# not hold the VIPs (the first one answers ARP for them): client2 routes
+# them to its address, and its ingress forwards them like the first one's.
+director2_add() {
+  for n in director2 client2; do
+    echo "$n" >>"$dir/extra-hosts"
+    add_node "$n" "p-$n" "${ip4[$n]}" "${ip6[$n]}"
+  done
+  ip -n "$(ns client2)" route add 198.51.100.0/24 via "${ip4[director2]}"
+  ip -n "$(ns client2)" -6 route add 2001:db8::/64 via "${ip6[director2]}"
+  mkdir -p "$dir/director2"
+  write_director director2 agent
+  in_ns director2 nft -f "$dir/director2/dr.nft"
+  start_haproxy director2
+}
+
+# checker DIRECTOR agent|service: rewrite its HAProxy's checks and restart it.
+checker() {
+  local d="${3:?director}" how="${4:?agent or service}" d_dir
+  d_dir="$(ddir "$d")"
+  write_director "$d" "$how"
+  if [ -f "$d_dir/haproxy.pid" ]; then
+    kill "$(cat "$d_dir/haproxy.pid")" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$(cat "$d_dir/haproxy.pid")" 2>/dev/null || break; sleep 0.1; done
+  fi
+  start_haproxy "$d"
 }
 
 start_web() {
@@ -110,8 +158,23 @@ write_agent_config() {
 JSON
 }
 
+# write_director DIRECTOR CHECKER: its haproxy.cfg and dr.nft (applied by the caller).
 write_director() {
-  cat >"$dir/haproxy.cfg" <<CFG
+  local d_dir servers
+  d_dir="$(ddir "$1")"
+  if [ "$2" = agent ]; then
+    servers="  option httpchk GET /healthz
+  # Health passes while ready or drained; the agent carries drain and maint.
+  http-check expect hdr name X-Rsagent-State value -m reg ^(ready|drain)\$
+  server rs1 ${ip4[rs1]}:80 check port 9799 inter 200ms fall 1 rise 1 agent-check agent-port 9798 agent-inter 200ms
+  server rs2 ${ip4[rs2]}:80 check port 9799 inter 200ms fall 1 rise 1 agent-check agent-port 9798 agent-inter 200ms"
+  else
+    # The misconfiguration: the service port itself, which a drain leaves up.
+    servers="  option httpchk GET /
+  server rs1 ${ip4[rs1]}:80 check inter 200ms fall 1 rise 1
+  server rs2 ${ip4[rs2]}:80 check inter 200ms fall 1 rise 1"
+  fi
+  cat >"$d_dir/haproxy.cfg" <<CFG
 global
   log stderr local0 warning
 defaults
@@ -125,15 +188,11 @@ frontend stats
   stats enable
   stats uri /stats
 backend realservers
-  option httpchk GET /healthz
-  # Health passes while ready or drained; the agent carries drain and maint.
-  http-check expect hdr name X-Rsagent-State value -m reg ^(ready|drain)\$
-  server rs1 ${ip4[rs1]}:80 check port 9799 inter 200ms fall 1 rise 1 agent-check agent-port 9798 agent-inter 200ms
-  server rs2 ${ip4[rs2]}:80 check port 9799 inter 200ms fall 1 rise 1 agent-check agent-port 9798 agent-inter 200ms
+$servers
 CFG
   # The forwarding plane. Sets remember which server a flow went to, so a
   # drained server keeps its open connections; `pick` is rewritten by sync.
-  cat >"$dir/dr.nft" <<NFT
+  cat >"$d_dir/dr.nft" <<NFT
 table netdev dr {
   set f_rs1 { type ipv4_addr . inet_service; flags dynamic,timeout; timeout 10m; }
   set f_rs2 { type ipv4_addr . inet_service; flags dynamic,timeout; timeout 10m; }
@@ -156,7 +215,6 @@ table netdev dr {
   }
 }
 NFT
-  in_ns director nft -f "$dir/dr.nft"
 }
 
 agents() {
@@ -167,11 +225,14 @@ agents() {
   done
 }
 
-# HAProxy's view -> the forwarding map, every 200 ms, until killed.
+# HAProxy's view -> the forwarding map, every 200 ms, until killed. The
+# states go to $dir/forwarding (the first director) or forwarding-DIRECTOR.
 sync() {
-  local last="" states up down
+  local d="${3:-director}" last="" states up down fwd="$dir/forwarding" d_dir
+  [ "$d" = director ] || fwd="$dir/forwarding-$d"
+  d_dir="$(ddir "$d")"
   while true; do
-    states="$(in_ns director curl -s --max-time 1 'http://127.0.0.1:8404/stats;csv' |
+    states="$(in_ns "$d" curl -s --max-time 1 'http://127.0.0.1:8404/stats;csv' |
       awk -F, '$1=="realservers" && ($2=="rs1" || $2=="rs2") {s=$18; gsub(/ /, "_", s); print $2 "=" s}' |
       tr '\n' ' ' || true)"
     if [ -n "$states" ] && [ "$states" != "$last" ]; then
@@ -205,9 +266,9 @@ sync() {
           echo "flush set netdev dr f_$s"
           echo "flush set netdev dr f6_$s"
         done
-      } >"$dir/sync.nft"
-      in_ns director nft -f "$dir/sync.nft"
-      echo "$states" >"$dir/forwarding"
+      } >"$d_dir/sync.nft"
+      in_ns "$d" nft -f "$d_dir/sync.nft"
+      echo "$states" >"$fwd"
       last="$states"
     fi
     sleep 0.2
@@ -254,8 +315,10 @@ case "$cmd" in
   agents-stop) agents stop ;;
   web-stop) stop_web "${3:?server}" ;;
   web-start) start_web "${3:?server}" ;;
-  sync) sync ;;
+  sync) sync "$@" ;;
   host-add) host_add "$@" ;;
+  director2-add) director2_add ;;
+  checker) checker "$@" ;;
   down) down ;;
   *) echo "lab.sh: unknown command $cmd" >&2; exit 2 ;;
 esac

@@ -44,7 +44,7 @@ TEST_CASE("a command takes exactly the options the table lists, and a refusal na
   CHECK(err->find("--reason needs a TEXT") != std::string::npos);
   err = cli::parse_options(*drain, std::vector<std::string>{"--now"}, o);
   REQUIRE(err);
-  CHECK(*err == "`drain` does not take --now (it takes --reason)");
+  CHECK(*err == "`drain` does not take --now (it takes --reason, --wait, --timeout, --quiet, --connections)");
   const auto* plan = cli::find_command("plan");
   REQUIRE(plan != nullptr);
   err = cli::parse_options(*plan, std::vector<std::string>{"--json"}, o);

@@ -1,9 +1,10 @@
 // The CLI commands behind agent/main.cpp, one file each by job:
 // cmd_start.cpp (run, start), cmd_stop.cpp (stop), cmd_control.cpp (reload,
-// restart, drain/maint/ready), cmd_inspect.cpp (status, plan, check-config),
-// cli_common.cpp (config errors, the hand-over to systemctl), table.cpp (the
-// one table of commands that drives dispatch and usage). Owns: starting and
-// stopping the daemon from a shell (readiness pipe, presence, pidfile).
+// restart, drain/maint/ready), cmd_drain_wait.cpp (drain/maint --wait),
+// cmd_inspect.cpp (status, plan, check-config), cli_common.cpp (config
+// errors, the hand-over to systemctl), table.cpp (the one table of commands
+// that drives dispatch and usage). Owns: starting and stopping the daemon
+// from a shell (readiness pipe, presence, pidfile).
 // Threads: one; a command runs to completion. Errors: printed to
 // stderr with what to do, and turned into an exit code; nothing throws.
 #pragma once
@@ -15,6 +16,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace rsagent::cli {
 
@@ -47,6 +49,14 @@ int print_config_errors(const config::LoadResult& r);
 // drain, maint, ready: through the control socket, or recorded for the next
 // start when no daemon runs.
 [[nodiscard]] int cmd_operator(const CommandOptions& opts, const std::string& cmd);
+// drain --wait, maint --wait: set the state, then wait until the directors
+// saw it and the traffic stopped (0), the timeout (1, with what is not
+// done) or Ctrl-C (130; the node stays drained). Needs the running daemon.
+[[nodiscard]] int cmd_operator_wait(const CommandOptions& opts, const std::string& cmd);
+// "500ms", "20s", "10m", "1h" (the config's duration words); nullopt otherwise.
+[[nodiscard]] std::optional<std::chrono::milliseconds> parse_duration_arg(std::string_view s);
+// The shortest of those words for d: "10m", "20s", "1500ms".
+[[nodiscard]] std::string duration_text(std::chrono::milliseconds d);
 // reload: re-read the config in the running daemon; returns once applied (or
 // refused: exit 6 with the errors). restart: replace the daemon with the
 // binary now on disk, keeping every VIP, route and sysctl in place.

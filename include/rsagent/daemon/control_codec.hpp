@@ -21,7 +21,8 @@ inline constexpr std::size_t kMaxRequestLine = 4096;
 inline constexpr std::size_t kMaxReasonBytes = 256;
 
 struct ControlRequest {
-  std::string cmd;  // "drain", "maint", "ready", "stop", "reload", "restart", "ping", "status"
+  std::string cmd;  // "drain", "maint", "ready", "stop", "reload", "restart", "ping", "status",
+                   // "drain-status"
   std::string reason;
   bool now = false;  // stop: skip the drain wait
   bool operator==(const ControlRequest&) const = default;

@@ -1,5 +1,6 @@
 // The operator's side of the running daemon: the answer to each control
-// request (ping, status, drain, maint, ready, stop, restart, reload).
+// request (ping, status, drain-status, drain, maint, ready, stop, restart,
+// reload).
 // Owns: the operator state as persisted (a drain the director saw survives
 // a restart), the stop and restart wishes the main loop acts on, and the
 // queue of reloads, which must run on the main thread (netlink).

@@ -6,6 +6,8 @@
 
 #include "rsagent/config/config.hpp"
 
+#include <chrono>
+#include <cstddef>
 #include <optional>
 #include <string>
 
@@ -33,6 +35,11 @@ struct CommandOptions {
   bool now = false;    // stop --now
   bool print = false;  // check-config --print
   std::string reason;  // drain/maint --reason
+  // drain/maint --wait: confirm the drain (drain/confirm.hpp) before returning.
+  bool wait = false;
+  std::chrono::milliseconds wait_timeout{std::chrono::minutes(10)};  // --timeout
+  std::chrono::milliseconds wait_quiet{std::chrono::seconds(5)};     // --quiet
+  std::size_t wait_connections = 0;                                  // --connections
   std::string log_level = "info";
   int ready_fd = -1;   // rsagentd started by `start`: where it reports its outcome
   int presence_fd = -1;  // rsagentd started by `start`: the presence it claimed (presence.hpp)
