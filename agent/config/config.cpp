@@ -22,7 +22,8 @@ using nlohmann::json;
 using detail::did_you_mean;
 using detail::type_name;
 
-const std::vector<std::string> kTopKeys{"vips", "vip_mode", "arp", "routes", "health", "stop", "arp_guard"};
+const std::vector<std::string> kTopKeys{"vips",   "vip_mode", "arp",      "routes",
+                                        "health", "stop",     "arp_guard", "tunnel"};
 const std::vector<std::string> kVipKeys{"address", "label", "mode"};
 const std::vector<std::string> kArpKeys{"ignore", "announce", "interfaces"};
 
@@ -63,6 +64,7 @@ class FileValidator : public detail::Validator {
     if (root.contains("stop")) detail::parse_stop(*this, root["stop"], out.cfg.stop, out.set);
     if (root.contains("arp_guard"))
       detail::parse_arp_guard(*this, root["arp_guard"], out.cfg.arp_guard, out.set);
+    if (root.contains("tunnel")) detail::parse_tunnel(*this, root["tunnel"], out.cfg.tunnel, out.set);
     return out;
   }
 
@@ -312,6 +314,12 @@ const Setting kSettings[] = {
      [](Config& t, const Config& f) { t.arp_guard.probes_per_second = f.arp_guard.probes_per_second; }},
     {"arp_guard.window", [](Config& t, const Config& f) { t.arp_guard.window = f.arp_guard.window; }},
     {"arp_guard.on_leak", [](Config& t, const Config& f) { t.arp_guard.on_leak = f.arp_guard.on_leak; }},
+    // A "tunnel" section anywhere turns tunnel mode on; its keys merge one by one.
+    {"tunnel", [](Config& t, const Config& /*f*/) { if (!t.tunnel) t.tunnel.emplace(); }},
+    {"tunnel.device", [](Config& t, const Config& f) { t.tunnel->device = f.tunnel->device; }},
+    {"tunnel.device6", [](Config& t, const Config& f) { t.tunnel->device6 = f.tunnel->device6; }},
+    {"tunnel.type", [](Config& t, const Config& f) { t.tunnel->type = f.tunnel->type; }},
+    {"tunnel.address", [](Config& t, const Config& f) { t.tunnel->address = f.tunnel->address; }},
 };
 
 // What only the merged configuration can tell: settings from different
@@ -436,6 +444,7 @@ LoadResult parse_sources(const std::vector<Source>& sources) {
   }
   detail::settle_vips(cfg, result.errors);
   check_merged(cfg, result.errors);
+  detail::check_tunnel(cfg, result.errors);
   // Operators fix files top to bottom: list errors in file order, then by
   // position (validators find them in key order).
   const auto rank = [&](const Diagnostic& d) {

@@ -28,6 +28,13 @@ bool entry_matches(const JournalEntry& e, const Action& a) {
       return r && r->spec.dst == a.route.dst && r->spec.type == a.route.type &&
              r->spec.table == a.route.table;
     }
+    case Action::Kind::kAddLink:
+    case Action::Kind::kDelLink:
+    case Action::Kind::kLinkUp:
+    case Action::Kind::kLinkDown: {
+      const auto* l = std::get_if<LinkEntry>(&e);
+      return l && l->spec.name == a.link.name;
+    }
   }
   return false;
 }
@@ -37,7 +44,26 @@ bool already_gone(const KernelOp& op, int err) {
   if (op.kind == KernelOp::Kind::kDelAddress)
     return err == EADDRNOTAVAIL || err == ENOENT || err == ENODEV;
   if (op.kind == KernelOp::Kind::kDelRoute) return err == ESRCH || err == ENOENT || err == ENODEV;
+  if (op.kind == KernelOp::Kind::kDelLink) return err == ENODEV;
   return false;
+}
+
+bool is_link(const Action& a) {
+  return a.kind == Action::Kind::kAddLink || a.kind == Action::Kind::kDelLink ||
+         a.kind == Action::Kind::kLinkUp || a.kind == Action::Kind::kLinkDown;
+}
+
+// A kernel without the tunnel type: say what to load.
+Status explain_link_failure(Status st, const KernelOp& op) {
+  if (st || op.kind != KernelOp::Kind::kAddLink) return st;
+  const int err = st.error().err;
+  if (err != EOPNOTSUPP && err != EAFNOSUPPORT) return st;
+  const std::string mod = op.link.kind == "ip6tnl" ? "ip6_tunnel" : "ipip";
+  return Status(st.error())
+      .with_context("this kernel cannot make " + op.link.kind + " devices: load the module with `modprobe " +
+                    mod + "` (and at boot: `cp /usr/share/rsagent/modules-load.d/rsagent-tunnel.conf "
+                    "/etc/modules-load.d/`), or create " + op.link.name +
+                    " yourself (rsagent adopts a device of that name, whatever its type)");
 }
 
 KernelOp to_op(const Action& a, int ifindex) {
@@ -45,11 +71,18 @@ KernelOp to_op(const Action& a, int ifindex) {
   op.ifindex = ifindex;
   op.address = a.address;
   op.route = a.route;
+  op.link = a.link;
+  // An address on a tunnel device: the kernel edge finds it by name.
+  if (!a.address.dev.empty()) op.ifindex = 0;
   switch (a.kind) {
     case Action::Kind::kAddAddress: op.kind = KernelOp::Kind::kAddAddress; break;
     case Action::Kind::kDelAddress: op.kind = KernelOp::Kind::kDelAddress; break;
     case Action::Kind::kAddRoute: op.kind = KernelOp::Kind::kAddRoute; break;
     case Action::Kind::kDelRoute: op.kind = KernelOp::Kind::kDelRoute; break;
+    case Action::Kind::kAddLink: op.kind = KernelOp::Kind::kAddLink; break;
+    case Action::Kind::kDelLink: op.kind = KernelOp::Kind::kDelLink; break;
+    case Action::Kind::kLinkUp: op.kind = KernelOp::Kind::kLinkUp; break;
+    case Action::Kind::kLinkDown: op.kind = KernelOp::Kind::kLinkDown; break;
     case Action::Kind::kWriteSysctl: break;
   }
   return op;
@@ -63,6 +96,10 @@ std::string past_tense(const Action& a) {
     case Action::Kind::kDelAddress: return "deleted address " + a.address.str();
     case Action::Kind::kAddRoute: return "added route " + a.route.str();
     case Action::Kind::kDelRoute: return "deleted route " + a.route.str();
+    case Action::Kind::kAddLink: return "created link " + a.link.str() + " (up)";
+    case Action::Kind::kDelLink: return "deleted link " + a.link.name;
+    case Action::Kind::kLinkUp: return "set link " + a.link.name + " up";
+    case Action::Kind::kLinkDown: return "set link " + a.link.name + " down";
   }
   return "?";
 }
@@ -101,11 +138,13 @@ std::vector<std::optional<Status>> Engine::run(const std::vector<Action>& action
       failed = !out[i]->ok();
       ++i;
     } else {
-      // Consecutive kernel changes go down as one pipelined batch.
+      // Consecutive kernel changes go down as one pipelined batch; a link
+      // change goes alone, so what follows it finds the link as it left it.
       std::vector<KernelOp> ops;
       std::size_t j = i;
       for (; j < actions.size() && actions[j].kind != Action::Kind::kWriteSysctl &&
-             ops.size() < kBatch;
+             ops.size() < kBatch && (ops.empty() || !is_link(actions[j])) &&
+             !(j > i && is_link(actions[j - 1]));
            ++j)
         ops.push_back(to_op(actions[j], lo_ifindex_));
       auto res = kernel_.execute(ops);
@@ -117,6 +156,7 @@ std::vector<std::optional<Status>> Engine::run(const std::vector<Action>& action
                          ops[k].kind == KernelOp::Kind::kAddRoute;
         if (!st && add && st.error().err == EEXIST) st = Status{};
         if (!st && already_gone(ops[k], st.error().err)) st = Status{};
+        st = explain_link_failure(std::move(st), ops[k]);
         failed = failed || !st;
         out[i + k] = std::move(st);
       }
@@ -136,6 +176,7 @@ Result<ApplyReport> Engine::apply(const Plan& plan, const Journal& prior) {
   for (const auto& e : plan.journal.entries) {
     if (const auto* a = std::get_if<AddressEntry>(&e); a && !a->created) ++report.adopted;
     if (const auto* r = std::get_if<RouteEntry>(&e); r && !r->created) ++report.adopted;
+    if (const auto* l = std::get_if<LinkEntry>(&e); l && !l->created) ++report.adopted;
   }
   if (plan.actions.empty()) {
     if (!(plan.journal == prior)) {

@@ -6,8 +6,15 @@
 
 namespace rsagent::net {
 
+const std::string& AddressSpec::device() const {
+  static const std::string kLo = kLoopback;
+  return dev.empty() ? kLo : dev;
+}
+
+std::string LinkSpec::str() const { return name + " type " + kind; }
+
 std::string AddressSpec::str() const {
-  std::string s = address.str() + "/" + std::to_string(prefix) + " dev " + kLoopback;
+  std::string s = address.str() + "/" + std::to_string(prefix) + " dev " + device();
   if (address.family == Family::kV4) {
     if (!label.empty()) s += " label " + label;
   } else {
@@ -50,6 +57,10 @@ std::string KernelOp::str() const {
     case Kind::kDelAddress: return "delete address " + address.str();
     case Kind::kAddRoute: return "add route " + route.str();
     case Kind::kDelRoute: return "delete route " + route.str();
+    case Kind::kAddLink: return "add link " + link.str();
+    case Kind::kDelLink: return "delete link " + link.name;
+    case Kind::kLinkUp: return "set link " + link.name + " up";
+    case Kind::kLinkDown: return "set link " + link.name + " down";
   }
   return "?";
 }

@@ -9,6 +9,8 @@
 #include <netlink/netlink.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
+#include <netlink/route/link/ip6tnl.h>
+#include <netlink/route/link/ipip.h>
 #include <netlink/route/nexthop.h>
 #include <netlink/route/route.h>
 #include <netlink/socket.h>
@@ -40,6 +42,7 @@ using NlCache = std::unique_ptr<nl_cache, Deleter<nl_cache, nl_cache_free>>;
 using NlAddr = std::unique_ptr<nl_addr, Deleter<nl_addr, nl_addr_put>>;
 using RtnlAddr = std::unique_ptr<rtnl_addr, Deleter<rtnl_addr, rtnl_addr_put>>;
 using RtnlRoute = std::unique_ptr<rtnl_route, Deleter<rtnl_route, rtnl_route_put>>;
+using RtnlLink = std::unique_ptr<rtnl_link, Deleter<rtnl_link, rtnl_link_put>>;
 using NlMsg = std::unique_ptr<nl_msg, Deleter<nl_msg, nlmsg_free>>;
 
 constexpr int kDumpRetries = 5;
@@ -246,6 +249,7 @@ class NetlinkKernel final : public Kernel {
   NlSock sock_;
   NlSock events_;
   LastError last_;
+  int build_err_ = ENOMEM;  // why build_request last returned nullptr
   std::uint32_t seq_ = 0x52530000;  // our own range, apart from libnl's counters
 
   // Sends up to kWindow requests in one sendmsg and collects their acks.
@@ -261,7 +265,7 @@ class NetlinkKernel final : public Kernel {
     for (; i < ops.size() && index.size() < kWindow; ++i) {
       NlMsg msg = build_request(ops[i]);
       if (!msg) {
-        results[i] = errno_error(ENOMEM, "build request");
+        results[i] = errno_error(build_err_, "build request");
         results[i] = Status(results[i].error()).with_context(ops[i].str());
         continue;
       }
@@ -321,6 +325,7 @@ class NetlinkKernel final : public Kernel {
   }
 
   NlMsg build_request(const KernelOp& op) {
+    build_err_ = ENOMEM;
     nl_msg* m = nullptr;
     int rc = -1;
     switch (op.kind) {
@@ -329,7 +334,12 @@ class NetlinkKernel final : public Kernel {
         const bool add = op.kind == KernelOp::Kind::kAddAddress;
         // No label on delete: IPv4 delete matches on the label when one is
         // given, and a relabelled address is still the one rsagent created.
-        auto a = build(op.address, op.ifindex, add);
+        // A device named, not indexed: it may have been created by the op
+        // just before (the engine sends link ops on their own).
+        int ifindex = op.ifindex;
+        if (ifindex == 0 && !op.address.dev.empty())
+          ifindex = static_cast<int>(::if_nametoindex(op.address.dev.c_str()));
+        auto a = build(op.address, ifindex, add);
         if (!a) return nullptr;
         rc = add ? rtnl_addr_build_add_request(a.get(), NLM_F_EXCL, &m)
                  : rtnl_addr_build_delete_request(a.get(), 0, &m);
@@ -341,6 +351,43 @@ class NetlinkKernel final : public Kernel {
         if (!r) return nullptr;
         rc = op.kind == KernelOp::Kind::kAddRoute ? rtnl_route_build_add_request(r.get(), NLM_F_EXCL, &m)
                                                   : rtnl_route_build_del_request(r.get(), 0, &m);
+        break;
+      }
+      case KernelOp::Kind::kAddLink: {
+        // ipip or ip6tnl with no endpoints: it takes every tunnelled packet
+        // not claimed by a more specific tunnel (as the module's own tunl0
+        // does). A kernel without the type answers EOPNOTSUPP.
+        RtnlLink l(op.link.kind == "ip6tnl" ? rtnl_link_ip6_tnl_alloc() : rtnl_link_ipip_alloc());
+        if (!l) return nullptr;
+        rtnl_link_set_name(l.get(), op.link.name.c_str());
+        rtnl_link_set_flags(l.get(), IFF_UP);
+        rc = rtnl_link_build_add_request(l.get(), NLM_F_CREATE | NLM_F_EXCL, &m);
+        break;
+      }
+      case KernelOp::Kind::kDelLink: {
+        RtnlLink l(rtnl_link_alloc());
+        if (!l) return nullptr;
+        rtnl_link_set_name(l.get(), op.link.name.c_str());
+        rc = rtnl_link_build_delete_request(l.get(), &m);
+        break;
+      }
+      case KernelOp::Kind::kLinkUp:
+      case KernelOp::Kind::kLinkDown: {
+        RtnlLink orig(rtnl_link_alloc());
+        RtnlLink change(rtnl_link_alloc());
+        if (!orig || !change) return nullptr;
+        const auto index = ::if_nametoindex(op.link.name.c_str());
+        if (index == 0) {
+          build_err_ = ENODEV;
+          return nullptr;
+        }
+        rtnl_link_set_ifindex(orig.get(), static_cast<int>(index));
+        if (op.kind == KernelOp::Kind::kLinkUp) {
+          rtnl_link_set_flags(change.get(), IFF_UP);
+        } else {
+          rtnl_link_unset_flags(change.get(), IFF_UP);
+        }
+        rc = rtnl_link_build_change_request(orig.get(), change.get(), 0, &m);
         break;
       }
     }

@@ -5,7 +5,9 @@
 // owns it. Errors: Status/Result carrying errno and the kernel's extended-ack
 // text, with the object in the context ("add 198.51.100.100/32 dev lo").
 // Errors are the kernel's own: EEXIST on adding what exists, ESRCH or
-// EADDRNOTAVAIL on deleting what is gone (the engine decides what those mean).
+// EADDRNOTAVAIL on deleting what is gone (the engine decides what those mean),
+// EOPNOTSUPP on creating a link of a type the kernel does not have (no
+// ipip module).
 #pragma once
 
 #include "rsagent/net/model.hpp"
@@ -27,10 +29,15 @@ struct KernelSnapshot {
 };
 
 struct KernelOp {
-  enum class Kind : std::uint8_t { kAddAddress, kDelAddress, kAddRoute, kDelRoute };
+  enum class Kind : std::uint8_t {
+    kAddAddress, kDelAddress, kAddRoute, kDelRoute, kAddLink, kDelLink, kLinkUp, kLinkDown
+  };
   Kind kind = Kind::kAddAddress;
   AddressSpec address;
   RouteSpec route;
+  LinkSpec link;  // link ops act by name; kAddLink creates it up
+  // 0 with address.dev set: the device is found by name when the op is
+  // sent (it may have been created by an op just before).
   int ifindex = 0;
   [[nodiscard]] std::string str() const;  // "add address 198.51.100.1/32 dev lo label lo:0"
 };
