@@ -3,14 +3,13 @@
 #include "rsagent/net/kernel.hpp"
 
 #include <netlink/addr.h>
+#include <netlink/attr.h>
 #include <netlink/cache.h>
 #include <netlink/errno.h>
 #include <netlink/msg.h>
 #include <netlink/netlink.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
-#include <netlink/route/link/ip6tnl.h>
-#include <netlink/route/link/ipip.h>
 #include <netlink/route/nexthop.h>
 #include <netlink/route/route.h>
 #include <netlink/socket.h>
@@ -45,6 +44,9 @@ using RtnlRoute = std::unique_ptr<rtnl_route, Deleter<rtnl_route, rtnl_route_put
 using RtnlLink = std::unique_ptr<rtnl_link, Deleter<rtnl_link, rtnl_link_put>>;
 using NlMsg = std::unique_ptr<nl_msg, Deleter<nl_msg, nlmsg_free>>;
 
+// IFLA_IPTUN_COLLECT_METADATA of <linux/if_tunnel.h>, a stable ABI value;
+// that header pulls in <linux/if.h>, which clashes with <net/if.h>.
+constexpr int kIptunCollectMetadata = 19;
 constexpr int kDumpRetries = 5;
 constexpr std::size_t kWindow = 128;         // requests per sendmsg
 constexpr std::size_t kRecvBuffer = 1 << 16;  // bytes per recv
@@ -353,17 +355,7 @@ class NetlinkKernel final : public Kernel {
                                                   : rtnl_route_build_del_request(r.get(), 0, &m);
         break;
       }
-      case KernelOp::Kind::kAddLink: {
-        // ipip or ip6tnl with no endpoints: it takes every tunnelled packet
-        // not claimed by a more specific tunnel (as the module's own tunl0
-        // does). A kernel without the type answers EOPNOTSUPP.
-        RtnlLink l(op.link.kind == "ip6tnl" ? rtnl_link_ip6_tnl_alloc() : rtnl_link_ipip_alloc());
-        if (!l) return nullptr;
-        rtnl_link_set_name(l.get(), op.link.name.c_str());
-        rtnl_link_set_flags(l.get(), IFF_UP);
-        rc = rtnl_link_build_add_request(l.get(), NLM_F_CREATE | NLM_F_EXCL, &m);
-        break;
-      }
+      case KernelOp::Kind::kAddLink: return build_tunnel_link(op.link);
       case KernelOp::Kind::kDelLink: {
         RtnlLink l(rtnl_link_alloc());
         if (!l) return nullptr;
@@ -393,6 +385,30 @@ class NetlinkKernel final : public Kernel {
     }
     if (rc < 0) return nullptr;
     return NlMsg(m);
+  }
+
+  // RTM_NEWLINK for an ipip or ip6tnl device in external (collect-metadata)
+  // mode, up: it takes every tunnelled packet no more specific tunnel
+  // claims, beside the module's own tunl0 (a second device without
+  // endpoints would collide with it: EEXIST), as Katran's `ipip0 external`
+  // does. libnl has no setter for that flag, so the request is built with
+  // its attribute API. A kernel without the type answers EOPNOTSUPP.
+  NlMsg build_tunnel_link(const LinkSpec& spec) {
+    NlMsg m(nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL));
+    if (!m) return nullptr;
+    ifinfomsg ifi{};
+    ifi.ifi_family = AF_UNSPEC;
+    ifi.ifi_flags = IFF_UP;
+    ifi.ifi_change = IFF_UP;
+    if (nlmsg_append(m.get(), &ifi, sizeof ifi, NLMSG_ALIGNTO) < 0) return nullptr;
+    if (nla_put_string(m.get(), IFLA_IFNAME, spec.name.c_str()) < 0) return nullptr;
+    nlattr* info = nla_nest_start(m.get(), IFLA_LINKINFO);
+    if (info == nullptr || nla_put_string(m.get(), IFLA_INFO_KIND, spec.kind.c_str()) < 0) return nullptr;
+    nlattr* data = nla_nest_start(m.get(), IFLA_INFO_DATA);
+    if (data == nullptr || nla_put_flag(m.get(), kIptunCollectMetadata) < 0) return nullptr;
+    nla_nest_end(m.get(), data);
+    nla_nest_end(m.get(), info);
+    return m;
   }
 
   template <typename F>
