@@ -1,6 +1,7 @@
 // The phases of make_plan, one function each, so each is read and tested on
 // its own: ARP sysctls, addresses on lo, host routes, and what the prior
-// journal owns that the config no longer wants. Pure functions of values,
+// journal owns that the config no longer wants, and tunnel mode's devices,
+// rp_filter and device address. Pure functions of values,
 // like make_plan; no I/O, no threads. Refusals come back in Phase::errors.
 #pragma once
 
