@@ -320,6 +320,7 @@ const Setting kSettings[] = {
     {"tunnel.device6", [](Config& t, const Config& f) { t.tunnel->device6 = f.tunnel->device6; }},
     {"tunnel.type", [](Config& t, const Config& f) { t.tunnel->type = f.tunnel->type; }},
     {"tunnel.address", [](Config& t, const Config& f) { t.tunnel->address = f.tunnel->address; }},
+    {"tunnel.mss", [](Config& t, const Config& f) { t.tunnel->mss = f.tunnel->mss; }},
 };
 
 // What only the merged configuration can tell: settings from different

@@ -210,6 +210,8 @@ class Writer {
                     t.device6.empty() ? Member{"", "\"device6\" is unset (default): no IPv6 tunnel device"}
                                       : setting("device6", quoted(t.device6), "tunnel.device6"),
                     setting("type", quoted(t.type), "tunnel.type"),
+                    t.mss == 0 ? Member{"", "\"mss\" is unset (default): no MSS clamp"}
+                               : setting("mss", std::to_string(t.mss), "tunnel.mss"),
                     setting("address", t.address ? quoted(t.address->str()) : std::string("false"),
                             "tunnel.address")},
                    "  "),

@@ -6,7 +6,7 @@ namespace rsagent::config::detail {
 
 namespace {
 using nlohmann::json;
-const std::vector<std::string> kTunnelKeys{"device", "device6", "type", "address"};
+const std::vector<std::string> kTunnelKeys{"device", "device6", "type", "address", "mss"};
 
 // A device rsagent may adopt or create: a valid name that is not lo (never
 // touched) nor a sysctl pseudo-interface.
@@ -53,6 +53,11 @@ void parse_tunnel(Validator& c, const json& v, std::optional<Tunnel>& out, Origi
                                      "GLB send) is the only type; IPv6 arrives on device6 (ip6tnl)");
       }
     }
+  }
+  if (v.contains("mss")) {
+    set["tunnel.mss"] = c.where("/tunnel/mss");
+    // IPv4's minimum MSS to the largest that fits a 64 KiB IPv6 packet.
+    if (auto m = c.int_at(v["mss"], "/tunnel/mss", "tunnel.mss", 536, 65495)) t.mss = *m;
   }
   if (v.contains("address")) {
     set["tunnel.address"] = c.where("/tunnel/address");

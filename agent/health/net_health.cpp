@@ -83,6 +83,14 @@ NetDetail describe_state(const net::Journal& j, const net::ObservedState& have) 
       }
       continue;
     }
+    if (const auto* c = std::get_if<net::ClampEntry>(&e)) {
+      const std::string set = "maxseg size set " + std::to_string(c->mss);
+      const bool present = have.clamp_listing && have.clamp_listing->find(set) != std::string::npos;
+      d.tunnel.push_back({"mss clamp " + std::to_string(c->mss), true, present});
+      if (!present)
+        d.drift.push_back(std::string("the MSS clamp (nft table inet ") + net::kClampTable + ") is missing");
+      continue;
+    }
     if (const auto* a = std::get_if<net::AddressEntry>(&e); a && !a->spec.dev.empty()) {
       const net::Link* dev = have.link_by_name(a->spec.dev);
       const bool present = dev != nullptr && std::any_of(have.addresses.begin(), have.addresses.end(),

@@ -35,6 +35,8 @@ bool entry_matches(const JournalEntry& e, const Action& a) {
       const auto* l = std::get_if<LinkEntry>(&e);
       return l && l->spec.name == a.link.name;
     }
+    case Action::Kind::kSetClamp:
+    case Action::Kind::kDelClamp: return std::holds_alternative<ClampEntry>(e);
   }
   return false;
 }
@@ -45,12 +47,15 @@ bool already_gone(const KernelOp& op, int err) {
     return err == EADDRNOTAVAIL || err == ENOENT || err == ENODEV;
   if (op.kind == KernelOp::Kind::kDelRoute) return err == ESRCH || err == ENOENT || err == ENODEV;
   if (op.kind == KernelOp::Kind::kDelLink) return err == ENODEV;
+  if (op.kind == KernelOp::Kind::kDelClamp) return err == ENOENT;
   return false;
 }
 
+// Link and nftables changes go to the kernel one at a time.
 bool is_link(const Action& a) {
   return a.kind == Action::Kind::kAddLink || a.kind == Action::Kind::kDelLink ||
-         a.kind == Action::Kind::kLinkUp || a.kind == Action::Kind::kLinkDown;
+         a.kind == Action::Kind::kLinkUp || a.kind == Action::Kind::kLinkDown ||
+         a.kind == Action::Kind::kSetClamp || a.kind == Action::Kind::kDelClamp;
 }
 
 // A kernel without the tunnel type: say what to load.
@@ -83,6 +88,11 @@ KernelOp to_op(const Action& a, int ifindex) {
     case Action::Kind::kDelLink: op.kind = KernelOp::Kind::kDelLink; break;
     case Action::Kind::kLinkUp: op.kind = KernelOp::Kind::kLinkUp; break;
     case Action::Kind::kLinkDown: op.kind = KernelOp::Kind::kLinkDown; break;
+    case Action::Kind::kSetClamp:
+      op.kind = KernelOp::Kind::kSetClamp;
+      op.nft = a.clamp.ruleset();
+      break;
+    case Action::Kind::kDelClamp: op.kind = KernelOp::Kind::kDelClamp; break;
     case Action::Kind::kWriteSysctl: break;
   }
   return op;
@@ -100,6 +110,8 @@ std::string past_tense(const Action& a) {
     case Action::Kind::kDelLink: return "deleted link " + a.link.name;
     case Action::Kind::kLinkUp: return "set link " + a.link.name + " up";
     case Action::Kind::kLinkDown: return "set link " + a.link.name + " down";
+    case Action::Kind::kSetClamp: return a.str();
+    case Action::Kind::kDelClamp: return std::string("deleted nft table inet ") + kClampTable;
   }
   return "?";
 }
@@ -116,6 +128,16 @@ Result<ObservedState> Engine::observe(const DesiredState& want, const Journal& p
   st.routes = std::move(snap->routes);
   for (const auto& l : st.links)
     if (l.loopback) lo_ifindex_ = l.ifindex;
+  // rsagent's nftables table, only where tunnel mode may own it: listing
+  // reads the ruleset, which on a firewall host is not small.
+  const bool clamp = (want.tunnel && want.tunnel->clamp) ||
+                     std::any_of(prior.entries.begin(), prior.entries.end(),
+                                 [](const JournalEntry& e) { return std::holds_alternative<ClampEntry>(e); });
+  if (clamp && with_objects) {
+    auto listing = kernel_.clamp_listing();
+    if (!listing) return Result<ObservedState>(listing.error()).with_context("observe");
+    st.clamp_listing = std::move(*listing);
+  }
   for (const auto& key : keys_to_observe(want, prior, st.links)) {
     auto v = sysctls_.read(key);
     if (v) {

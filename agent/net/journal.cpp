@@ -29,6 +29,7 @@ json encode_entry(const JournalEntry& e) {
     if (!a->spec.dev.empty()) j["dev"] = a->spec.dev;  // absent: lo
     return j;
   }
+  if (const auto* c = std::get_if<ClampEntry>(&e)) return {{"type", "clamp"}, {"mss", c->mss}};
   if (const auto* l = std::get_if<LinkEntry>(&e))
     return {{"type", "link"}, {"name", l->spec.name}, {"kind", l->spec.kind},
             {"created", l->created}, {"raised", l->raised}};
@@ -200,6 +201,11 @@ Result<JournalEntry> decode_entry(const json& j, std::size_t index) {
     e.spec.metric = static_cast<std::uint32_t>(r.integer("metric", 0, kU32Max));
     e.created = r.boolean("created");
     out = e;
+  } else if (type == "clamp") {
+    r.keys({"type", "mss"});
+    ClampEntry e;
+    e.mss = static_cast<int>(r.integer("mss", 536, 65495));
+    out = e;
   } else if (type == "link") {
     r.keys({"type", "name", "kind", "created", "raised"});
     LinkEntry e;
@@ -214,7 +220,7 @@ Result<JournalEntry> decode_entry(const json& j, std::size_t index) {
     out = e;
   } else {
     return make_error(where + ": unknown \"type\" " + shown(type) +
-                      " (expected \"sysctl\", \"address\", \"route\" or \"link\")");
+                      " (expected \"sysctl\", \"address\", \"route\", \"link\" or \"clamp\")");
   }
   if (!r.ok()) return make_error(r.error());
   return out;

@@ -2,6 +2,8 @@
 // Raw libnl pointers live in std::unique_ptr aliases and never leave this file.
 #include "rsagent/net/kernel.hpp"
 
+#include "nft_table.hpp"
+
 #include <netlink/addr.h>
 #include <netlink/attr.h>
 #include <netlink/cache.h>
@@ -242,9 +244,22 @@ class NetlinkKernel final : public Kernel {
   std::vector<Status> execute(const std::vector<KernelOp>& ops) override {
     std::vector<Status> results(ops.size());
     std::size_t next = 0;
-    while (next < ops.size()) next = run_window(ops, next, results);
+    while (next < ops.size()) {
+      // nftables changes go through libnftables, one at a time.
+      if (ops[next].kind == KernelOp::Kind::kSetClamp || ops[next].kind == KernelOp::Kind::kDelClamp) {
+        const KernelOp& op = ops[next];
+        const std::string table = std::string("inet ") + kClampTable;
+        Status st = op.kind == KernelOp::Kind::kSetClamp ? nft::run(op.nft) : nft::run("delete table " + table);
+        results[next] = st ? std::move(st) : Status(st.error()).with_context(op.str());
+        ++next;
+        continue;
+      }
+      next = run_window(ops, next, results);
+    }
     return results;
   }
+
+  Result<std::optional<std::string>> clamp_listing() override { return nft::list_table("inet", kClampTable); }
 
  private:
   NetlinkKernel() = default;
@@ -264,7 +279,9 @@ class NetlinkKernel final : public Kernel {
     std::vector<std::size_t> index;  // op index by seq - first_seq
     const std::uint32_t first_seq = seq_;
     std::size_t i = first;
-    for (; i < ops.size() && index.size() < kWindow; ++i) {
+    for (; i < ops.size() && index.size() < kWindow && ops[i].kind != KernelOp::Kind::kSetClamp &&
+           ops[i].kind != KernelOp::Kind::kDelClamp;
+         ++i) {
       NlMsg msg = build_request(ops[i]);
       if (!msg) {
         results[i] = errno_error(build_err_, "build request");
@@ -363,6 +380,8 @@ class NetlinkKernel final : public Kernel {
         rc = rtnl_link_build_delete_request(l.get(), &m);
         break;
       }
+      case KernelOp::Kind::kSetClamp:
+      case KernelOp::Kind::kDelClamp: build_err_ = EINVAL; return nullptr;  // not netlink: execute() runs them
       case KernelOp::Kind::kLinkUp:
       case KernelOp::Kind::kLinkDown: {
         RtnlLink orig(rtnl_link_alloc());

@@ -40,6 +40,10 @@ std::string Action::str() const {
     case Kind::kDelLink: return "delete link " + link.name;
     case Kind::kLinkUp: return "set link " + link.name + " up";
     case Kind::kLinkDown: return "set link " + link.name + " down";
+    case Kind::kSetClamp:
+      return std::string("set nft table inet ") + kClampTable + " (SYN-ACK MSS at most " + std::to_string(clamp.mss) +
+             " from " + std::to_string(clamp.sources.size()) + " VIP(s))";
+    case Kind::kDelClamp: return std::string("delete nft table inet ") + kClampTable;
   }
   return "?";
 }
@@ -56,6 +60,9 @@ Action Action::inverse() const {
     case Kind::kDelLink: a.kind = Kind::kAddLink; break;
     case Kind::kLinkUp: a.kind = Kind::kLinkDown; break;
     case Kind::kLinkDown: a.kind = Kind::kLinkUp; break;
+    case Kind::kSetClamp: a.kind = Kind::kDelClamp; break;
+    // What a deleted table held is not known here: the next plan makes it again.
+    case Kind::kDelClamp: break;
   }
   return a;
 }
@@ -102,6 +109,12 @@ DesiredState desired_state(const config::Config& cfg) {
                                 cfg.tunnel->device};
     }
     if (!cfg.tunnel->device6.empty()) t.links.push_back(LinkSpec{cfg.tunnel->device6, "ip6tnl"});
+    if (cfg.tunnel->mss > 0 && !cfg.vips.empty()) {
+      ClampSpec c;
+      c.mss = cfg.tunnel->mss;
+      for (const auto& vip : cfg.vips) c.sources.emplace_back(vip.address, vip.prefix);
+      t.clamp = std::move(c);
+    }
     d.tunnel = std::move(t);
   }
   return d;
@@ -197,6 +210,8 @@ ObservedState after_plan(ObservedState have, const Plan& plan) {
         for (auto& l : have.links)
           if (l.name == a.link.name) l.up = a.kind == Action::Kind::kLinkUp;
         break;
+      case Action::Kind::kSetClamp: have.clamp_listing = a.clamp.ruleset(); break;
+      case Action::Kind::kDelClamp: have.clamp_listing.reset(); break;
     }
   }
   sweep();
@@ -338,7 +353,11 @@ Plan make_revert_plan(const Journal& journal, const ObservedState& have) {
   Plan p;
   p.intent = journal;
   for (auto it = journal.entries.rbegin(); it != journal.entries.rend(); ++it) {
-    if (const auto* l = std::get_if<LinkEntry>(&*it)) {
+    if (std::holds_alternative<ClampEntry>(*it)) {
+      Action a;
+      a.kind = Action::Kind::kDelClamp;  // gone already: success
+      p.actions.push_back(a);
+    } else if (const auto* l = std::get_if<LinkEntry>(&*it)) {
       const Link* now = have.link_by_name(l->spec.name);
       if (now == nullptr || !(l->created || (l->raised && now->up))) continue;
       Action a;

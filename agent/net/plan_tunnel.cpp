@@ -94,6 +94,30 @@ TunnelPhase plan_tunnel(const DesiredState& want, const ObservedState& have, con
       t.links.entries.emplace_back(LinkEntry{spec, created, raised});
     }
   }
+  // The MSS clamp: rsagent's own table, made again whenever it is not
+  // exactly the wanted one (gone, emptied, or from another config).
+  const bool want_clamp = want.tunnel && want.tunnel->clamp;
+  if (want_clamp) {
+    const ClampSpec& c = *want.tunnel->clamp;
+    const auto& listing = have.clamp_listing;
+    const bool in_place = listing && listing->find("comment \"" + c.tag() + "\"") != std::string::npos &&
+                          listing->find("maxseg size set " + std::to_string(c.mss)) != std::string::npos;
+    if (!in_place) {
+      Action a;
+      a.kind = Action::Kind::kSetClamp;
+      a.clamp = c;
+      t.address.actions.push_back(a);
+    }
+    t.address.entries.emplace_back(ClampEntry{c.mss});
+  }
+  for (const auto& e : prior.entries)
+    if (std::holds_alternative<ClampEntry>(e) && !want_clamp) {
+      Action a;
+      a.kind = Action::Kind::kDelClamp;
+      t.leaving.actions.push_back(a);
+      t.leaving.leaving.push_back(e);
+    }
+
   // Devices of a tunnel no longer configured, newest first.
   for (auto it = prior.entries.rbegin(); it != prior.entries.rend(); ++it) {
     const auto* le = std::get_if<LinkEntry>(&*it);

@@ -29,6 +29,8 @@ void check_entry(const JournalEntry& e) {
                a->spec.str());
     FUZZ_CHECK(rsagent::fuzz::is_printable(a->spec.label) && a->spec.label.size() <= 15,
                a->spec.label);
+  } else if (const auto* c = std::get_if<ClampEntry>(&e)) {
+    FUZZ_CHECK(c->mss >= 536 && c->mss <= 65495, std::to_string(c->mss));
   } else if (const auto* l = std::get_if<LinkEntry>(&e)) {
     FUZZ_CHECK(l->spec.kind == "ipip" || l->spec.kind == "ip6tnl", l->spec.kind);
     FUZZ_CHECK(!l->spec.name.empty() && l->spec.name.size() <= 15 &&

@@ -174,3 +174,69 @@ TEST_CASE("a missing tunnel device is created and removed on stop where the kern
     CHECK(n.daemon_pid() == 0);  // no daemon left behind
   }
 }
+
+namespace {
+
+// The MSS a SYN-ACK from the VIP advertises, as the client sees it on the
+// wire: tcpdump in the client's namespace while it connects. 0: none seen.
+int syn_ack_mss(const Netns& client, const std::string& dir) {
+  const std::string out = dir + "/synack.txt";
+  const std::string err = dir + "/tcpdump.err";
+  sh(client.exec("sh -c \"timeout 20 tcpdump -n -l -i eth0 -c 1 -v "
+                 "'tcp[tcpflags] & (tcp-syn|tcp-ack) == (tcp-syn|tcp-ack)' >" + out + " 2>" + err + " &\""));
+  REQUIRE(wait_until([&] { return sh("grep -q 'listening on' " + err).code == 0; }, 10s));
+  client.run("curl -s -o /dev/null --max-time 3 http://198.51.100.100:8080/");
+  wait_until([&] { return sh("grep -q 'mss' " + out).code == 0; }, 10s);
+  const auto r = sh("grep -o 'mss [0-9]*' " + out + " | head -1 | cut -d' ' -f2");
+  sh("rm -f " + out + " " + err);
+  return r.out.empty() ? 0 : std::stoi(r.out);
+}
+
+bool clamp_table_exists(const Netns& ns) { return ns.run("nft list table inet rsagent_tunnel >/dev/null 2>&1").code == 0; }
+
+}  // namespace
+
+TEST_CASE("the MSS clamp lowers the MSS of SYN-ACKs from a VIP, is put back when deleted, and leaves with stop") {
+  AgentNode n(R"({"vips": ["198.51.100.100"], "tunnel": {"device": "tunl0", "mss": 1440}})");
+  Netns client;
+  Lan lan;
+  lan.attach(client, "203.0.113.2/24");
+  lan.attach(n.ns, "203.0.113.1/24");
+  client.ip("route add 198.51.100.100/32 via 203.0.113.1");
+  n.ns.ip("link add tunl0 type veth peer name tunp0");
+  // eth0's IPv6 link-local address settles (DAD) on its own time: first.
+  REQUIRE(wait_until([&] { return n.ns.run("ip addr | grep -q tentative").code != 0; }, 10s));
+  const std::string before = full_snapshot(n.ns);
+  const std::string nft_before = n.ns.run("nft list ruleset").out;
+  // The service, on the VIP (it is on lo once rsagent runs).
+  n.ns.ip("addr add 198.51.100.100/32 dev lo");  // adopted, so stop leaves it: removed below
+  sh(n.ns.exec("sh -c 'python3 -m http.server --bind 198.51.100.100 8080 >/dev/null 2>&1 &'"));
+  REQUIRE(wait_until([&] { return n.ns.run("ss -Hltn 'sport = :8080'").out.find("8080") != std::string::npos; }, 10s));
+  // Without rsagent: the MSS the path allows (1460 on a 1500-byte veth).
+  CHECK(syn_ack_mss(client, n.dir()) == 1460);
+
+  expect_ok(n.rsagent("start"));
+  REQUIRE(clamp_table_exists(n.ns));
+  CHECK(syn_ack_mss(client, n.dir()) == 1440);
+
+  n.ns.run("nft delete table inet rsagent_tunnel");
+  CHECK_FALSE(clamp_table_exists(n.ns));
+  // Put back by the periodic full check.
+  CHECK(wait_until([&] { return clamp_table_exists(n.ns); }, 20s));
+  CHECK(syn_ack_mss(client, n.dir()) == 1440);
+  auto st = n.rsagent("status --json");
+  expect_ok(st);
+  const auto j = nlohmann::json::parse(st.out.substr(st.out.find('{')));
+  bool listed = false;
+  for (const auto& t : j["tunnel"])
+    if (t["item"] == "mss clamp 1440") listed = t["present"].get<bool>();
+  CHECK(listed);
+
+  expect_ok(n.rsagent("stop"));
+  CHECK_FALSE(clamp_table_exists(n.ns));
+  CHECK(n.ns.run("nft list ruleset").out == nft_before);
+  CHECK(syn_ack_mss(client, n.dir()) == 1460);
+  n.ns.kill_all_processes();
+  n.ns.ip("addr del 198.51.100.100/32 dev lo");
+  check_same(before, full_snapshot(n.ns));
+}

@@ -45,6 +45,10 @@ class FakeKernel final : public net::Kernel {
     return links_only;
   }
 
+  // rsagent's nftables table as the kernel would list it; nullopt: none.
+  std::optional<std::string> clamp;
+  Result<std::optional<std::string>> clamp_listing() override { return clamp; }
+
   Result<int> open_events() override { return errno_error(ENOTSUP, "fake kernel: no events"); }
   Drained drain_events() override { return {}; }
 
@@ -60,6 +64,16 @@ class FakeKernel final : public net::Kernel {
         case net::KernelOp::Kind::kLinkUp:
         case net::KernelOp::Kind::kLinkDown:
           out.push_back(set_up(op.link, op.kind == net::KernelOp::Kind::kLinkUp));
+          break;
+        case net::KernelOp::Kind::kSetClamp:
+          ++calls;
+          clamp = op.nft;
+          out.push_back({});
+          break;
+        case net::KernelOp::Kind::kDelClamp:
+          ++calls;
+          out.push_back(clamp ? Status{} : Status(errno_error(ENOENT, "No such file or directory")));
+          clamp.reset();
           break;
         case net::KernelOp::Kind::kAddRoute: out.push_back(add_route(op.route, op.ifindex)); break;
         case net::KernelOp::Kind::kDelRoute: out.push_back(del_route(op.route, op.ifindex)); break;

@@ -278,3 +278,58 @@ TEST_CASE("removing the tunnel section takes down what rsagent raised and keeps 
   CHECK(s.at("tunl0", "rp_filter") == 0);
   CHECK_FALSE(k.has_address("127.0.0.42"));
 }
+
+TEST_CASE("mss clamp: rsagent's own table replaced whole, healed when gone or changed, deleted on revert") {
+  test::FakeKernel k;
+  test::FakeSysctls s;
+  add_tunl0(k, s, true);
+  const test::TempDir tmp;
+  JournalStore js(tmp.file("journal.json"));
+  Engine e(k, s, js);
+  const auto want = desired_state(
+      cfg_of(R"({"vips": ["198.51.100.100", "2001:db8::100"], "tunnel": {"device": "tunl0", "mss": 1440}})"));
+  REQUIRE(want.tunnel->clamp);
+  const std::string rules = want.tunnel->clamp->ruleset();
+  CHECK(rules.find("ip saddr { 198.51.100.100/32 } tcp flags & (syn | ack) == syn | ack tcp option maxseg size > "
+                   "1440 tcp option maxseg size set 1440") != std::string::npos);
+  CHECK(rules.find("ip6 saddr { 2001:db8::100/128 }") != std::string::npos);
+  CHECK(rules.rfind("table inet rsagent_tunnel {}\ndelete table inet rsagent_tunnel\n", 0) == 0);
+
+  auto obs = [&](const Journal& j) {
+    auto o = e.observe(want, j);
+    REQUIRE(o);
+    return *o;
+  };
+  const Plan first = make_plan(want, obs({}), {});
+  REQUIRE(e.apply(first, {}));
+  REQUIRE(k.clamp);
+  // As nft lists it: the comment and the statement are what planning looks for.
+  k.clamp = "table inet rsagent_tunnel {\n\tcomment \"" + want.tunnel->clamp->tag() +
+            "\"\n\tchain clamp {\n\t\tip saddr 198.51.100.100 tcp flags syn,ack / syn,ack tcp option maxseg size > 1440 "
+            "tcp option maxseg size set 1440\n\t}\n}\n";
+  CHECK(make_plan(want, obs(first.journal), first.journal).actions.empty());
+  CHECK(health::describe_state(first.journal, obs(first.journal)).drift.empty());
+
+  k.clamp.reset();  // `nft delete table inet rsagent_tunnel`
+  CHECK_FALSE(health::describe_state(first.journal, obs(first.journal)).drift.empty());
+  const Plan heal = make_plan(want, obs(first.journal), first.journal);
+  REQUIRE(heal.actions.size() == 1);
+  CHECK(heal.actions[0].kind == Action::Kind::kSetClamp);
+
+  // Another VIP list: another tag, so the table is replaced.
+  const auto more = desired_state(cfg_of(
+      R"({"vips": ["198.51.100.100", "198.51.100.101"], "tunnel": {"device": "tunl0", "mss": 1440}})"));
+  CHECK(more.tunnel->clamp->tag() != want.tunnel->clamp->tag());
+
+  REQUIRE(e.apply(heal, first.journal));
+  REQUIRE(e.revert(heal.journal));
+  CHECK_FALSE(k.clamp);
+}
+
+TEST_CASE("tunnel config: mss is 536-65495, and absent means no clamp") {
+  CHECK(cfg_of(R"({"tunnel": {"mss": 1440}})").tunnel->mss == 1440);
+  CHECK_FALSE(desired_state(cfg_of(R"({"vips": ["198.51.100.1"], "tunnel": {}})")).tunnel->clamp);
+  const auto r = config::parse_sources({config::Source{"t.json", R"({"tunnel": {"mss": 100}})"}});
+  REQUIRE(r.errors.size() == 1);
+  CHECK(r.errors[0].str().rfind("t.json:1:20: tunnel.mss", 0) == 0);
+}

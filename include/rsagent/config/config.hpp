@@ -158,6 +158,9 @@ struct Tunnel {
   std::string device = "tunl0";
   std::string device6;        // empty: no IPv6 tunnel device
   std::string type = "ipip";  // what rsagent creates for `device`
+  // SYN-ACKs from a VIP advertise at most this MSS (rsagent's nftables
+  // table); 0: no clamp.
+  int mss = 0;
   // Given to `device` when it has no IPv4 address, so loose rp_filter can
   // pass decapsulated packets; nullopt ("address": false): never, and
   // rp_filter goes off instead.

@@ -30,12 +30,14 @@ struct KernelSnapshot {
 
 struct KernelOp {
   enum class Kind : std::uint8_t {
-    kAddAddress, kDelAddress, kAddRoute, kDelRoute, kAddLink, kDelLink, kLinkUp, kLinkDown
+    kAddAddress, kDelAddress, kAddRoute, kDelRoute, kAddLink, kDelLink, kLinkUp, kLinkDown,
+    kSetClamp, kDelClamp  // rsagent's nftables table: replaced whole (nft), deleted
   };
   Kind kind = Kind::kAddAddress;
   AddressSpec address;
   RouteSpec route;
   LinkSpec link;  // link ops act by name; kAddLink creates it up
+  std::string nft;  // kSetClamp: the ruleset, as nft -f reads it
   // 0 with address.dev set: the device is found by name when the op is
   // sent (it may have been created by an op just before).
   int ifindex = 0;
@@ -53,6 +55,10 @@ class Kernel {
   [[nodiscard]] virtual std::vector<Status> execute(const std::vector<KernelOp>& ops) = 0;
 
   [[nodiscard]] Status execute_one(const KernelOp& op) { return std::move(execute({op}).at(0)); }
+
+  // `nft list table inet rsagent_tunnel`, nullopt when there is no such
+  // table (through libnftables; only asked for in tunnel mode).
+  [[nodiscard]] virtual Result<std::optional<std::string>> clamp_listing() = 0;
 
   // An fd that turns readable when links, addresses or routes change (a
   // separate socket on the rtnetlink multicast groups). The owner polls it

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -88,12 +89,29 @@ struct LinkSpec {
   bool operator==(const LinkSpec&) const = default;
 };
 
+// rsagent's own nftables table: the MSS clamp for SYN-ACKs from a VIP.
+inline constexpr const char* kClampTable = "rsagent_tunnel";  // family inet
+
+// Path-MTU discovery does not work back through the tunnel (the director,
+// not this host, gets the ICMP), so SYN-ACKs sent from a VIP advertise at
+// most `mss`: clients never send a segment that does not fit.
+struct ClampSpec {
+  int mss = 0;
+  std::vector<std::pair<IpAddress, int>> sources;  // each VIP (route mode: its range)
+  // The whole table as nft input, replacing any earlier one in one
+  // transaction; its comment is tag().
+  [[nodiscard]] std::string ruleset() const;
+  [[nodiscard]] std::string tag() const;  // "rsagent mss 1440 vips 3 f00dfeed"
+  bool operator==(const ClampSpec&) const = default;
+};
+
 // Tunnel mode's wishes; the sysctls and the device address are decided
 // against the kernel at planning time (plan_tunnel).
 struct TunnelWant {
   std::vector<LinkSpec> links;     // the IPv4 device first, then the IPv6 one
   std::string device;              // the IPv4 device (rp_filter, address); empty: none
   std::optional<AddressSpec> address;  // given to `device` when it has no IPv4 address
+  std::optional<ClampSpec> clamp;      // the MSS clamp; absent: none
   bool operator==(const TunnelWant&) const = default;
 };
 
@@ -139,6 +157,9 @@ struct ObservedState {
   std::vector<ObservedAddress> addresses;
   std::vector<ObservedRoute> routes;
   std::map<SysctlKey, int> sysctls;  // absent key: the /proc file does not exist
+  // `nft list table inet rsagent_tunnel`, when tunnel mode may own it;
+  // absent: no such table (or not looked at).
+  std::optional<std::string> clamp_listing;
 
   [[nodiscard]] const Link* link_by_index(int ifindex) const;
   [[nodiscard]] const Link* link_by_name(const std::string& name) const;
@@ -175,7 +196,12 @@ struct LinkEntry {
   bool raised = false;
   bool operator==(const LinkEntry&) const = default;
 };
-using JournalEntry = std::variant<SysctlEntry, AddressEntry, RouteEntry, LinkEntry>;
+// rsagent's nftables table (kClampTable), always rsagent's own: deleted on revert.
+struct ClampEntry {
+  int mss = 0;
+  bool operator==(const ClampEntry&) const = default;
+};
+using JournalEntry = std::variant<SysctlEntry, AddressEntry, RouteEntry, LinkEntry, ClampEntry>;
 
 struct Journal {
   std::vector<JournalEntry> entries;  // in the order applied; revert walks it backwards
