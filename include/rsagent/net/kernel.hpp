@@ -1,5 +1,6 @@
-// The edges to the kernel: rtnetlink (links, addresses, routes) and
-// /proc/sys (ARP sysctls), each behind a small interface with one real
+// The edges to the kernel: rtnetlink (links, addresses, routes; and
+// rsagent's own nftables table, through libnftables) and /proc/sys (ARP
+// and rp_filter sysctls), each behind a small interface with one real
 // implementation here and a fake in tests/unit.
 // Threads: a Kernel is not thread-safe (libnl sockets are not); one thread
 // owns it. Errors: Status/Result carrying errno and the kernel's extended-ack
