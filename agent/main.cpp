@@ -3,11 +3,11 @@
 // start, stop, status and drain starts fast), and with RSAGENT_DAEMON_BINARY
 // as rsagentd, the daemon, which runs only `run` (the CLI's `run` and
 // `start` exec it) and links the http check.
-#include "rsagent/daemon/commands.hpp"
+#include "rsagent/cli/commands.hpp"
 #include "rsagent/util/log.hpp"
 #ifdef RSAGENT_DAEMON_BINARY
 #include "rsagent/daemon/daemon.hpp"
-#include "rsagent/health/http_check.hpp"
+#include "rsagent/checks/http_check.hpp"
 #endif
 
 #include <cstdlib>
@@ -194,7 +194,7 @@ std::optional<int> parse_command_options(CommandLine& cl) {
 int dispatch(const std::string& command, const CommandOptions& opts) {
   using namespace rsagent::daemon;
 #ifdef RSAGENT_DAEMON_BINARY
-  if (command == "run") return run_daemon(opts, &rsagent::health::probe_http);
+  if (command == "run") return run_daemon(opts, &rsagent::checks::probe_http);
   if (command == "version") {
     std::cout << "rsagentd " << RSAGENT_VERSION << "\n";
     return exit_code::kOk;

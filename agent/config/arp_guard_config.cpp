@@ -1,4 +1,4 @@
-// The "arp_guard" section: the ARP flux sentinel's settings.
+// The "arp_guard" section: the ARP guard's settings.
 #include "validator.hpp"
 
 #include <algorithm>

@@ -137,7 +137,7 @@ class FileValidator : public detail::Validator {
     vip.mode_written = mode;
     if (label) {
       const std::string lptr = pointer_child(ptr, "label");
-      if (parsed->family == net::Family::kV6) {
+      if (parsed->family == Family::kV6) {
         err_at(lptr, "label on IPv6 VIP " + parsed->str() +
                          ": Linux labels only IPv4 addresses; remove \"label\"");
         ok = false;
@@ -165,7 +165,7 @@ class FileValidator : public detail::Validator {
   // The address and its prefix length (the host prefix when none is
   // written). Whether a shorter prefix is allowed depends on the VIP's mode,
   // decided after the merge.
-  std::optional<net::IpAddress> parse_vip_text(const std::string& text, const std::string& ptr,
+  std::optional<IpAddress> parse_vip_text(const std::string& text, const std::string& ptr,
                                                int& prefix_out) {
     std::string host = text;
     std::optional<int> prefix;
@@ -178,7 +178,7 @@ class FileValidator : public detail::Validator {
       }
       prefix = std::stoi(p);
     }
-    auto a = net::IpAddress::parse(host);
+    auto a = IpAddress::parse(host);
     if (!a) {
       err_at(ptr, "\"" + text + "\" is not an IPv4 or IPv6 address");
       return std::nullopt;
@@ -329,7 +329,7 @@ const Setting kSettings[] = {
 // which, at the later listener, naming where the other came from.
 void check_merged(const Config& cfg, std::vector<Diagnostic>& errors) {
   const Health& h = cfg.health;
-  const auto any = [](const net::IpAddress& a) {
+  const auto any = [](const IpAddress& a) {
     return std::all_of(a.bytes.begin(), a.bytes.end(), [](std::uint8_t b) { return b == 0; });
   };
   const auto overlap = [&](const Endpoint& a, const Endpoint& b) {
@@ -397,12 +397,12 @@ std::string Diagnostic::str() const {
   return file + ":" + std::to_string(pos.line) + ":" + std::to_string(pos.col) + ": " + message;
 }
 
-bool valid_interface_name(const std::string& name) { return net::valid_interface_name(name); }
+bool valid_interface_name(const std::string& name) { return valid_interface_name(name); }
 
 LoadResult parse_sources(const std::vector<Source>& sources) {
   LoadResult result;
   Config cfg;
-  std::map<std::pair<net::IpAddress, int>, Origin> seen;  // address/prefix -> its first declaration
+  std::map<std::pair<IpAddress, int>, Origin> seen;  // address/prefix -> its first declaration
   std::vector<std::string> order;         // file names as messages show them
   for (const auto& src : sources) {
     const std::string name = text::printable(src.name);

@@ -8,7 +8,7 @@ namespace rsagent::config {
 
 std::string Endpoint::str() const {
   const std::string a = address.str();
-  return (address.family == net::Family::kV6 ? "[" + a + "]" : a) + ":" + std::to_string(port);
+  return (address.family == Family::kV6 ? "[" + a + "]" : a) + ":" + std::to_string(port);
 }
 
 std::optional<Endpoint> parse_endpoint(const std::string& text) {
@@ -26,7 +26,7 @@ std::optional<Endpoint> parse_endpoint(const std::string& text) {
     host = text.substr(0, colon);
     port = text.substr(colon + 1);
   }
-  auto a = net::IpAddress::parse(host);
+  auto a = IpAddress::parse(host);
   if (!a || port.empty() || port.size() > 5 ||
       port.find_first_not_of("0123456789") != std::string::npos)
     return std::nullopt;
@@ -39,7 +39,7 @@ std::string Cidr::str() const { return network.str() + "/" + std::to_string(pref
 
 std::optional<Cidr> parse_cidr(const std::string& text) {
   const auto slash = text.find('/');
-  auto a = net::IpAddress::parse(text.substr(0, slash));
+  auto a = IpAddress::parse(text.substr(0, slash));
   if (!a) return std::nullopt;
   int prefix = a->max_prefix();
   if (slash != std::string::npos) {
@@ -52,13 +52,13 @@ std::optional<Cidr> parse_cidr(const std::string& text) {
   return Cidr{*a, prefix};
 }
 
-bool Cidr::contains(const net::IpAddress& a) const {
-  net::IpAddress x = a;
+bool Cidr::contains(const IpAddress& a) const {
+  IpAddress x = a;
   // An IPv4 client on a dual-stack socket shows up as ::ffff:a.b.c.d.
-  if (network.family == net::Family::kV4 && a.family == net::Family::kV6) {
+  if (network.family == Family::kV4 && a.family == Family::kV6) {
     static constexpr std::uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     if (!std::equal(kMapped, kMapped + 12, a.bytes.begin())) return false;
-    x = net::IpAddress{};
+    x = IpAddress{};
     std::copy(a.bytes.begin() + 12, a.bytes.end(), x.bytes.begin());
   }
   if (x.family != network.family) return false;

@@ -118,7 +118,7 @@ class Writer {
     for (const auto& v : cfg_.vips) {
       // A label only where address mode gives one, a mode only where it is
       // not vip_mode's: what reads back as this VIP.
-      const bool own_label = v.mode == VipMode::kAddress && v.address.family == net::Family::kV4 &&
+      const bool own_label = v.mode == VipMode::kAddress && v.address.family == Family::kV4 &&
                              v.label != kDefaultLabel;
       const bool own_mode = v.mode != cfg_.vip_mode;
       std::string text = quoted(v.str());

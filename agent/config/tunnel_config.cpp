@@ -14,7 +14,7 @@ std::optional<std::string> device_at(Validator& c, const json& v, const std::str
                                      const std::string& what) {
   auto s = c.string_at(v, ptr, what);
   if (!s) return std::nullopt;
-  if (!net::valid_interface_name(*s) || *s == "all" || *s == "default" || *s == "lo") {
+  if (!valid_interface_name(*s) || *s == "all" || *s == "default" || *s == "lo") {
     c.err_at(ptr, what + " \"" + *s +
                       "\" is not a tunnel device name: 1-15 characters, no '/', ':' or spaces, and not "
                       "lo, all or default (write \"tunl0\" for the ipip module's own device)");
@@ -66,7 +66,7 @@ void parse_tunnel(Validator& c, const json& v, std::optional<Tunnel>& out, Origi
       t.address.reset();
     } else if (a.is_string()) {
       const auto cidr = parse_cidr(a.get<std::string>());
-      if (!cidr || cidr->network.family != net::Family::kV4 || cidr->prefix != 32) {
+      if (!cidr || cidr->network.family != Family::kV4 || cidr->prefix != 32) {
         c.err_at("/tunnel/address", "tunnel.address \"" + a.get<std::string>() +
                                         "\" must be one IPv4 address with /32, like \"127.0.0.42/32\" "
                                         "(Katran's choice), or false for none");

@@ -20,8 +20,6 @@ namespace detail {
 
 namespace {
 
-using net::Family;
-using net::IpAddress;
 
 // The widest route-mode VIP: 65,536 IPv4 addresses, an IPv6 site (/48).
 int min_route_prefix(Family f) { return f == Family::kV4 ? 16 : 48; }

@@ -178,18 +178,18 @@ Result<ControlReply> control_call(const std::string& path, const ControlRequest&
   return reply;
 }
 
-Result<health::OperatorState> OperatorStore::load() const {
+Result<verdict::OperatorState> OperatorStore::load() const {
   auto text = fs::read_if_exists(path_);
   if (!text) return text.error();
-  if (!*text) return health::OperatorState{};
+  if (!*text) return verdict::OperatorState{};
   try {
     const json j = json::parse(**text);
-    health::OperatorState s;
+    verdict::OperatorState s;
     const std::string st = j.at("state").get<std::string>();
     if (st == "drain") {
-      s.admin = health::Admin::kDrain;
+      s.admin = verdict::Admin::kDrain;
     } else if (st == "maint") {
-      s.admin = health::Admin::kMaint;
+      s.admin = verdict::Admin::kMaint;
     } else if (st != "ready") {
       return make_error(path_ + ": unknown state \"" + st + "\"");
     }
@@ -202,8 +202,8 @@ Result<health::OperatorState> OperatorStore::load() const {
   }
 }
 
-Status OperatorStore::save(const health::OperatorState& s) const {
-  const json j{{"state", health::admin_name(s.admin)}, {"reason", clean_reason(s.reason)},
+Status OperatorStore::save(const verdict::OperatorState& s) const {
+  const json j{{"state", verdict::admin_name(s.admin)}, {"reason", clean_reason(s.reason)},
                {"since", s.since_unix}};
   return fs::write_atomic(path_, j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n", 0644);
 }

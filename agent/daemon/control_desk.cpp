@@ -1,7 +1,7 @@
 #include "rsagent/daemon/control_desk.hpp"
 
-#include "rsagent/daemon/commands.hpp"
-#include "rsagent/health/report.hpp"
+#include "rsagent/cli/commands.hpp"
+#include "rsagent/endpoint/report.hpp"
 #include "rsagent/util/log.hpp"
 
 #include <chrono>
@@ -32,7 +32,7 @@ ControlReply ControlDesk::answer(const ControlRequest& r) {
   } else if (r.cmd == "status") {
     // The verdict, operator state and checks as JSON text. replace: a stray
     // byte must not make the dump throw.
-    rep = {true, health::summary_json(board_)
+    rep = {true, endpoint::summary_json(board_)
                      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
   } else if (r.cmd == "restart") {
     if (stop_requested) {
@@ -78,11 +78,11 @@ ControlReply ControlDesk::queue_reload(const ControlRequest& r) {
 }
 
 ControlReply ControlDesk::set_operator(const ControlRequest& r) {
-  health::OperatorState op;
+  verdict::OperatorState op;
   if (r.cmd == "drain") {
-    op.admin = health::Admin::kDrain;
+    op.admin = verdict::Admin::kDrain;
   } else if (r.cmd == "maint") {
-    op.admin = health::Admin::kMaint;
+    op.admin = verdict::Admin::kMaint;
   } else if (r.cmd != "ready") {
     return {false, "unknown command \"" + r.cmd + "\""};
   }
@@ -93,10 +93,10 @@ ControlReply ControlDesk::set_operator(const ControlRequest& r) {
   // Persist first: a drain the director saw must survive a restart.
   if (auto s = store_.save(op); !s) return {false, s.error().str()};
   board_.set_operator(op);
-  log::notice(std::string("operator: ") + health::admin_name(op.admin) +
+  log::notice(std::string("operator: ") + verdict::admin_name(op.admin) +
               (op.reason.empty() ? "" : " (" + op.reason + ")"));
   const auto snap = board_.snapshot();
-  return {true, std::string("state is now ") + health::mode_name(snap->verdict.mode) +
+  return {true, std::string("state is now ") + verdict::mode_name(snap->verdict.mode) +
                     (snap->verdict.reason.empty() ? "" : ": " + snap->verdict.reason)};
 }
 

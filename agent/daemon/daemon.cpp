@@ -6,7 +6,7 @@
 // (reload and re-exec), state_keeper (the files).
 #include "rsagent/daemon/daemon.hpp"
 
-#include "rsagent/arpguard/sentinel.hpp"
+#include "rsagent/arp_guard/guard.hpp"
 #include "rsagent/daemon/control_desk.hpp"
 #include "rsagent/daemon/event_loop.hpp"
 #include "rsagent/daemon/handover.hpp"
@@ -14,11 +14,11 @@
 #include "rsagent/daemon/presence.hpp"
 #include "rsagent/daemon/start_report.hpp"
 #include "rsagent/daemon/state_keeper.hpp"
-#include "rsagent/health/agent_check.hpp"
-#include "rsagent/health/responder.hpp"
-#include "rsagent/health/monitor.hpp"
-#include "rsagent/health/report.hpp"
-#include "rsagent/health/tcp_gate.hpp"
+#include "rsagent/endpoint/agent_check.hpp"
+#include "rsagent/endpoint/health_endpoint.hpp"
+#include "rsagent/checks/monitor.hpp"
+#include "rsagent/endpoint/report.hpp"
+#include "rsagent/endpoint/tcp_gate.hpp"
 #include "rsagent/net/plan.hpp"
 #include "rsagent/net/sockdiag.hpp"
 #include "rsagent/util/fd_budget.hpp"
@@ -50,7 +50,7 @@ constexpr std::chrono::milliseconds kRestartQueryTimeout{3000};
 
 class Daemon {
  public:
-  Daemon(const CommandOptions& opts, health::HttpProbe http_probe)
+  Daemon(const CommandOptions& opts, checks::HttpProbe http_probe)
       : opts_(opts), rep_(opts.ready_fd), http_probe_(http_probe) {}
 
   int run() {
@@ -65,23 +65,23 @@ class Daemon {
  private:
   CommandOptions opts_;
   StartReport rep_;
-  health::HttpProbe http_probe_;
+  checks::HttpProbe http_probe_;
   Paths paths_;
   config::Config cfg_;
   Presence presence_;
   InstanceLock lock_;
   std::optional<EventLoop> events_;
   std::unique_ptr<NetworkKeeper> net_;
-  std::unique_ptr<health::Board> board_;
+  std::unique_ptr<verdict::Board> board_;
   // Right after the Board, whose verdict changes call it: destroyed after
   // every thread that changes the verdict.
-  std::unique_ptr<health::TcpGate> tcp_gate_;
-  std::unique_ptr<arpguard::Sentinel> arp_guard_;  // its thread publishes into the Board
-  std::unique_ptr<health::Monitor> monitor_;
-  std::unique_ptr<health::Responder> http_;
-  std::unique_ptr<health::AgentCheckServer> agent_check_;
+  std::unique_ptr<endpoint::TcpGate> tcp_gate_;
+  std::unique_ptr<arp_guard::Guard> arp_guard_;  // its thread publishes into the Board
+  std::unique_ptr<checks::Monitor> monitor_;
+  std::unique_ptr<endpoint::HealthEndpoint> http_;
+  std::unique_ptr<endpoint::AgentCheckServer> agent_check_;
   std::unique_ptr<OperatorStore> operator_store_;
-  health::Mode last_mode_ = health::Mode::kDown;
+  verdict::Mode last_mode_ = verdict::Mode::kDown;
   std::string sd_status_;  // the STATUS= systemd has; empty until READY=1
   bool first_tick_ = true;
   std::uint64_t ticks_ = 0;
@@ -101,8 +101,8 @@ class Daemon {
     if (const int code = load_config(); code >= 0) return code;
     if (const int code = claim_state(); code >= 0) return code;
     const FdBudget fds = size_fd_budget();
-    health::HttpLoop::Options http_opts{cfg_.health.allow, cfg_.health.http, fds.connections};
-    auto http_loop = health::HttpLoop::bind(cfg_.health.listen, "health.listen", true,
+    endpoint::HttpLoop::Options http_opts{cfg_.health.allow, cfg_.health.http, fds.connections};
+    auto http_loop = endpoint::HttpLoop::bind(cfg_.health.listen, "health.listen", true,
                                             std::move(http_opts));
     if (!http_loop) return rep_.fail(exit_code::kFailure, http_loop.error().str());
     if (const int code = bind_listeners(); code >= 0) return code;
@@ -157,7 +157,7 @@ class Daemon {
       for (const struct if_nameindex* n = names; n->if_index != 0; ++n) ++needs.interfaces;
       ::if_freenameindex(names);
     }
-    needs.connections = health::kMaxConnections;
+    needs.connections = endpoint::kMaxConnections;
     FdBudget b = apply_fd_budget(needs);
     if (!b.note.empty()) log::warning(b.note);
     log::debug("file descriptors: soft limit " + std::to_string(b.soft) + " (was " +
@@ -193,7 +193,7 @@ class Daemon {
     operator_store_ = std::make_unique<OperatorStore>(paths_.persistent + "/operator.json");
     auto op = operator_store_->load();
     if (!op) return rep_.fail(exit_code::kFailure, op.error().str());
-    board_ = std::make_unique<health::Board>(cfg_.health.checks, cfg_.health.maintenance_file);
+    board_ = std::make_unique<verdict::Board>(cfg_.health.checks, cfg_.health.maintenance_file);
     board_->set_operator(*op);
     desk_ = std::make_unique<ControlDesk>(*board_, *operator_store_, *events_);
     return -1;
@@ -219,12 +219,12 @@ class Daemon {
   // fail the start with nothing changed.
   int bind_listeners() {
     if (cfg_.health.agent_check) {
-      auto ac = health::AgentCheckServer::bind(*cfg_.health.agent_check, cfg_.health.allow, *board_);
+      auto ac = endpoint::AgentCheckServer::bind(*cfg_.health.agent_check, cfg_.health.allow, *board_);
       if (!ac) return rep_.fail(exit_code::kFailure, ac.error().str());
       agent_check_ = std::move(*ac);
     }
     if (!cfg_.health.tcp_gate.empty()) {
-      auto gate = health::TcpGate::bind(cfg_.health.tcp_gate, cfg_.health.allow, *board_);
+      auto gate = endpoint::TcpGate::bind(cfg_.health.tcp_gate, cfg_.health.allow, *board_);
       if (!gate) return rep_.fail(exit_code::kFailure, gate.error().str());
       tcp_gate_ = std::move(*gate);
       board_->set_gate_view([gate = tcp_gate_.get()] { return gate->view(); });
@@ -239,15 +239,15 @@ class Daemon {
     return -1;
   }
 
-  void start_threads(std::unique_ptr<health::HttpLoop> http_loop) {
-    http_ = std::make_unique<health::Responder>(*board_, std::move(http_loop));
-    monitor_ = std::make_unique<health::Monitor>(cfg_.health.checks, *board_, health::make_prober(http_probe_));
+  void start_threads(std::unique_ptr<endpoint::HttpLoop> http_loop) {
+    http_ = std::make_unique<endpoint::HealthEndpoint>(*board_, std::move(http_loop));
+    monitor_ = std::make_unique<checks::Monitor>(cfg_.health.checks, *board_, checks::make_prober(http_probe_));
     monitor_->start();
     http_->start();
     if (agent_check_) agent_check_->start();
     if (tcp_gate_) tcp_gate_->start();
     // After converge: the ARP sysctls are in place, so any leak is real.
-    arp_guard_ = arpguard::Sentinel::create(cfg_.arp_guard, cfg_.vips, *board_);
+    arp_guard_ = arp_guard::Guard::create(cfg_.arp_guard, cfg_.vips, *board_);
     arp_guard_->start();
     control_->start();
     http_->heartbeat();
@@ -267,7 +267,7 @@ class Daemon {
                                 std::to_string(report.changed) + " change(s) made, " +
                                 std::to_string(report.adopted) +
                                 " existing object(s) adopted; health on " + listening;
-    sd_status_ = health::sd_status(board_->snapshot()->verdict, cfg_.vips.size());
+    sd_status_ = endpoint::sd_status(board_->snapshot()->verdict, cfg_.vips.size());
     sd::notify("READY=1\nSTATUS=" + sd_status_ + "\nMAINPID=" + std::to_string(getpid()));
     rep_.ready(summary);
   }
@@ -328,8 +328,8 @@ class Daemon {
     notify_status(snap->verdict);
     if (!first_tick_ && snap->verdict.mode == last_mode_) return;
     const std::string line = std::string("state ") +
-                             (first_tick_ ? "" : std::string(health::mode_name(last_mode_)) + " -> ") +
-                             health::mode_name(snap->verdict.mode) +
+                             (first_tick_ ? "" : std::string(verdict::mode_name(last_mode_)) + " -> ") +
+                             verdict::mode_name(snap->verdict.mode) +
                              (snap->verdict.reason.empty() ? "" : " (" + snap->verdict.reason + ")");
     // The first verdict comes before the checks could rise: not a warning.
     if (snap->verdict.ready() || first_tick_) {
@@ -343,9 +343,9 @@ class Daemon {
 
   // systemd's STATUS= (what `systemctl status` shows) follows the verdict,
   // sent when it changes; not before READY=1, which carries the first.
-  void notify_status(const health::Verdict& v) {
+  void notify_status(const verdict::Verdict& v) {
     if (sd_status_.empty()) return;
-    std::string s = health::sd_status(v, cfg_.vips.size());
+    std::string s = endpoint::sd_status(v, cfg_.vips.size());
     if (s == sd_status_) return;
     sd_status_ = std::move(s);
     sd::notify("STATUS=" + sd_status_);
@@ -356,7 +356,7 @@ class Daemon {
     ControlReply rep = apply_reload();
     // The verdict, as ever; a refused reload's errors are many lines, so
     // they stay in the log and the CLI's answer.
-    sd_status_ = health::sd_status(board_->snapshot()->verdict, cfg_.vips.size());
+    sd_status_ = endpoint::sd_status(board_->snapshot()->verdict, cfg_.vips.size());
     sd::notify("READY=1\nSTATUS=" + sd_status_ +
                (rep.ok ? "" : "; the last reload was refused (see the log)"));
     return rep;
@@ -385,8 +385,8 @@ class Daemon {
     if (rp.checks_changed) {
       monitor_->stop();
       board_->reset_checks(cfg_.health.checks, rp.next.health.checks, rp.next.health.maintenance_file);
-      monitor_ = std::make_unique<health::Monitor>(rp.next.health.checks, *board_,
-                                                   health::make_prober(http_probe_));
+      monitor_ = std::make_unique<checks::Monitor>(rp.next.health.checks, *board_,
+                                                   checks::make_prober(http_probe_));
       monitor_->start();
     }
     cfg_ = std::move(rp.next);
@@ -472,8 +472,8 @@ class Daemon {
     return exit_code::kOk;
   }
 
-  std::vector<net::IpAddress> vips() const {
-    std::vector<net::IpAddress> out;
+  std::vector<IpAddress> vips() const {
+    std::vector<IpAddress> out;
     for (const auto& v : cfg_.vips) out.push_back(v.address);
     return out;
   }
@@ -541,7 +541,7 @@ class Daemon {
 
 }  // namespace
 
-int run_daemon(const CommandOptions& opts, health::HttpProbe http_probe) {
+int run_daemon(const CommandOptions& opts, checks::HttpProbe http_probe) {
   return Daemon(opts, http_probe).run();
 }
 

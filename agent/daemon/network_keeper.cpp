@@ -1,6 +1,6 @@
 #include "rsagent/daemon/network_keeper.hpp"
 
-#include "rsagent/health/net_health.hpp"
+#include "rsagent/verdict/net_health.hpp"
 #include "rsagent/util/log.hpp"
 #include "rsagent/util/text.hpp"
 
@@ -74,7 +74,7 @@ std::optional<net::ObservedState> NetworkKeeper::repair(const config::Config& cf
   return net::after_plan(std::move(conv->observed), conv->plan);
 }
 
-void NetworkKeeper::report(const config::Config& cfg, health::Board& board,
+void NetworkKeeper::report(const config::Config& cfg, verdict::Board& board,
                            std::optional<net::ObservedState> seen) {
   Result<net::ObservedState> have =
       seen ? Result<net::ObservedState>(std::move(*seen)) : agent_->observe(journal_);
@@ -84,8 +84,8 @@ void NetworkKeeper::report(const config::Config& cfg, health::Board& board,
     board.set_net({true, false, "cannot observe the network: " + have.error().str()}, {});
     return;
   }
-  auto detail = health::describe_state(journal_, *have);
-  auto nh = health::judge_network(detail, *have, health::net_policy(cfg), last_refusal_);
+  auto detail = verdict::describe_state(journal_, *have);
+  auto nh = verdict::judge_network(detail, *have, verdict::net_policy(cfg), last_refusal_);
   board.set_net(std::move(nh), std::move(detail));
 }
 

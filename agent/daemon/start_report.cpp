@@ -1,6 +1,6 @@
 #include "rsagent/daemon/start_report.hpp"
 
-#include "rsagent/daemon/commands.hpp"
+#include "rsagent/cli/commands.hpp"
 #include "rsagent/util/log.hpp"
 
 #include <fcntl.h>

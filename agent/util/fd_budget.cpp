@@ -15,12 +15,12 @@ constexpr std::size_t kBase = 16;
 // Each thread's epoll (or poll set), its wake eventfd and timerfd; the main
 // thread's signalfd and netlink sockets.
 constexpr std::size_t kPerThread = 4;
-constexpr std::size_t kThreads = 8;  // main, endpoint, agent-check, gate, control, sentinel, spare
+constexpr std::size_t kThreads = 8;  // main, endpoint, agent-check, gate, control, ARP guard, spare
 constexpr std::size_t kNetlink = 4;
 // An exec check holds a pipe (2), a pidfd and, while spawning, /dev/null;
 // an http check one socket; a reload runs old and new monitors briefly.
 constexpr std::size_t kPerCheck = 2 * 4;
-constexpr std::size_t kPerInterface = 2;  // the sentinel's ARP and NDP sockets
+constexpr std::size_t kPerInterface = 2;  // the ARP guard's ARP and NDP sockets
 constexpr std::size_t kControl = 4;       // the socket and the connections it serves
 // What nothing above counted: a library's file, a connection being
 // accepted while another closes.

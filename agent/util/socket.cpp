@@ -8,11 +8,11 @@
 
 namespace rsagent {
 
-Result<UniqueFd> listen_tcp(const net::IpAddress& address, std::uint16_t port, const std::string& what) {
-  const std::string at = address.family == net::Family::kV4
+Result<UniqueFd> listen_tcp(const IpAddress& address, std::uint16_t port, const std::string& what) {
+  const std::string at = address.family == Family::kV4
                              ? address.str() + ":" + std::to_string(port)
                              : "[" + address.str() + "]:" + std::to_string(port);
-  const bool v4 = address.family == net::Family::kV4;
+  const bool v4 = address.family == Family::kV4;
   UniqueFd fd(::socket(v4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (fd.get() < 0) return errno_error(errno, what + " " + at);
   // Only SO_REUSEADDR (restart over TIME_WAIT); never SO_REUSEPORT, which
@@ -44,13 +44,13 @@ Result<UniqueFd> listen_tcp(const net::IpAddress& address, std::uint16_t port, c
   return fd;
 }
 
-std::optional<net::IpAddress> peer_address(const sockaddr_storage& ss) {
-  net::IpAddress a;
+std::optional<IpAddress> peer_address(const sockaddr_storage& ss) {
+  IpAddress a;
   if (ss.ss_family == AF_INET) {
-    a.family = net::Family::kV4;
+    a.family = Family::kV4;
     std::memcpy(a.bytes.data(), &reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr, 4);
   } else if (ss.ss_family == AF_INET6) {
-    a.family = net::Family::kV6;
+    a.family = Family::kV6;
     std::memcpy(a.bytes.data(), &reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr, 16);
   } else {
     return std::nullopt;

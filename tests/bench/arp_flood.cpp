@@ -1,4 +1,4 @@
-// A flood of ARP frames for the sentinel's benchmark, each from a new random
+// A flood of ARP frames for the ARP guard's benchmark, each from a new random
 // MAC (unicast, locally administered), sent through a packet socket on one
 // interface. Kinds: "ask-vip" (who has VIP, tell a random 198.18.0.0/15
 // address), "ask-other" (who has a random 198.18.0.0/15 address: a frame

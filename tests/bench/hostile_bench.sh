@@ -9,7 +9,7 @@
 # closes (per-source cap, deadlines) on each 2 s tick.
 # Then, in the same run, the other hostile measures of the daemon: its idle
 # CPU with the TCP gate open and closed (gate_idle_bench.sh), an ARP flood
-# of 1,000,000 frames from random MACs (arpguard_flood_bench.sh), and an
+# of 1,000,000 frames from random MACs (arp_guard_flood_bench.sh), and an
 # http check against a server that trickles (check_deadline_bench.sh);
 # ENDPOINT_ONLY=1 skips them.
 # Usage: tests/bench/hostile_bench.sh [BUILD_DIR]   (DURATION=30 seconds per phase)
@@ -174,7 +174,7 @@ echo "daemon peak RSS: $(( $(rss_peak) / 1024 )) MiB; 'too many open files' in t
 echo "the 1 s check during the hostile phase: $((probes_after - probes_before)) probes in ${duration} s"
 
 if [ -z "${ENDPOINT_ONLY:-}" ]; then
-  for part in gate_idle_bench.sh arpguard_flood_bench.sh check_deadline_bench.sh; do
+  for part in gate_idle_bench.sh arp_guard_flood_bench.sh check_deadline_bench.sh; do
     echo
     bash "tests/bench/$part" "$(dirname "$bin")"
   done

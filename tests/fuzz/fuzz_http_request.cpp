@@ -6,7 +6,7 @@
 // the resumed framing the endpoint uses (FrameScan: parse only where it
 // can decide) frames exactly as parsing after every read does.
 #include "fuzz_support.hpp"
-#include "rsagent/health/http_request.hpp"
+#include "rsagent/endpoint/http_request.hpp"
 #include "rsagent/util/text.hpp"
 
 #include <cstddef>
@@ -15,8 +15,8 @@
 #include <string_view>
 #include <vector>
 
-using rsagent::health::HttpParse;
-using rsagent::health::parse_http_request;
+using rsagent::endpoint::HttpParse;
+using rsagent::endpoint::parse_http_request;
 using State = HttpParse::State;
 
 namespace {
@@ -27,7 +27,7 @@ void check_one(std::string_view in, const HttpParse& p) {
   switch (p.state) {
     case State::kIncomplete:
       // The connection may keep buffering only while under the cap.
-      FUZZ_CHECK(in.size() <= rsagent::health::kMaxRequestBytes, "incomplete beyond the cap");
+      FUZZ_CHECK(in.size() <= rsagent::endpoint::kMaxRequestBytes, "incomplete beyond the cap");
       break;
     case State::kComplete: {
       const auto& r = p.request;
@@ -94,7 +94,7 @@ std::vector<Frame> frames(std::string_view all, const std::vector<std::size_t>& 
 std::vector<Frame> frames_resumed(std::string_view all, const std::vector<std::size_t>& cuts) {
   std::vector<Frame> out;
   std::string buf;
-  rsagent::health::FrameScan scan;
+  rsagent::endpoint::FrameScan scan;
   std::size_t fed = 0;
   // `eof`: the client sent all it will; the endpoint then parses anyway.
   auto take = [&](bool eof) -> bool {  // false once the connection closes

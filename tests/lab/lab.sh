@@ -13,7 +13,7 @@
 # HAProxy checks each real server's rsagent (/healthz and agent-check) and
 # `lab.sh sync` turns its server states into that forwarding map. Each real
 # server runs nginx answering its own name, and rsagent (its ARP flux
-# sentinel probing every 2 s, so that the lab shows a change at once).
+# ARP guard probing every 2 s, so that the lab shows a change at once).
 #
 # Usage: lab.sh up NAME RSAGENT_BIN | agents-start NAME | agents-stop NAME |
 #        sync NAME | host-add NAME HOST IPV4 IPV6 | down NAME

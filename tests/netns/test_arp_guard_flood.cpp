@@ -1,7 +1,7 @@
-// The ARP flux sentinel under a flood from its own segment: a peer namespace
+// The ARP guard under a flood from its own segment: a peer namespace
 // sends ARP frames from a fresh random MAC each, through a packet socket,
 // over a veth into the daemon's namespace. Whatever the flood, the
-// sentinel's MAC table stays at its size, the daemon's memory stays put,
+// ARP guard's MAC table stays at its size, the daemon's memory stays put,
 // and spoofed answers to a probe leave a short responders list with a count
 // of the rest. Asserts on /status and /proc/PID/status, and on the length
 // of the log's lines (never on their text).
@@ -35,9 +35,9 @@ const char* const kConfig = R"({
   "health": {"listen": ["127.0.0.1:9799"]},
   "arp_guard": {"interval": "1s", "window": "500ms", "probes_per_second": 20}
 })";
-// The sentinel's MAC table size (arpguard::kMacTableSize), as /status must show it.
+// the ARP guard's MAC table size (arp_guard::kMacTableSize), as /status must show it.
 constexpr std::uint64_t kMacTableSize = 1024;
-constexpr std::size_t kMaxResponders = 8;  // arpguard::kMaxRespondersPerWindow
+constexpr std::size_t kMaxResponders = 8;  // arp_guard::kMaxRespondersPerWindow
 
 // The daemon's node and a peer on one veth pair (no bridge: a bridge would
 // learn every made-up MAC too).
@@ -119,14 +119,14 @@ int start_daemon(const AgentNode& n) {
 }  // namespace
 
 TEST_CASE(
-    "a flood of ARP requests for the VIP from 200,000 random MACs leaves the sentinel's MAC table "
+    "a flood of ARP requests for the VIP from 200,000 random MACs leaves the ARP guard's MAC table "
     "at its "
     "size and the daemon's memory where it was") {
   Segment seg;
   const int pid = start_daemon(seg.node);
   REQUIRE(pid > 0);
   // Settle: a few probes and publishes, so that the baseline has every
-  // buffer the sentinel uses in its steady state.
+  // buffer the ARP guard uses in its steady state.
   std::this_thread::sleep_for(3s);
   const long before = rss_kib(pid);
   REQUIRE(before > 0);
@@ -190,7 +190,7 @@ TEST_CASE(
   for (const auto& s : st["arp_guard"]["segments"]) CHECK(s["responders"].size() <= kMaxResponders);
   // The spoofed answers carry the VIP as sender: nothing to learn from them.
   CHECK(st["arp_guard"]["mac_table"]["entries"].get<std::uint64_t>() <= kMaxResponders);
-  // Every log line is one bounded line (arpguard::kMaxLogLine, plus a prefix).
+  // Every log line is one bounded line (arp_guard::kMaxLogLine, plus a prefix).
   std::ifstream log(seg.node.dir() + "/run.log");
   std::string line;
   std::size_t longest = 0;

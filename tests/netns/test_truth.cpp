@@ -117,7 +117,7 @@ TEST_CASE("a NIC renamed while running keeps its ARP settings and leaves the nod
   CHECK(n.ns.sysctl("eth9", "arp_announce") == announce_before);
 }
 
-TEST_CASE("the text status shows the TCP gate as the kernel has it and the ARP sentinel; rsagentd has its own version and help") {
+TEST_CASE("the text status shows the TCP gate as the kernel has it and the ARP guard; rsagentd has its own version and help") {
   AgentNode n(R"({"vips": ["198.51.100.100"],
                   "health": {"tcp_gate": {"listen": ["0.0.0.0:9797"]}}})");
   auto r = n.rsagent("start");
@@ -125,7 +125,7 @@ TEST_CASE("the text status shows the TCP gate as the kernel has it and the ARP s
   REQUIRE(wait_until([&] { return n.rsagent("status").out.find("TCP gate: open on 0.0.0.0:9797") != std::string::npos; }, 10s));
   r = n.rsagent("status");
   CHECK_MESSAGE(r.code == 0, r.out);
-  CHECK_MESSAGE(r.out.find("ARP sentinel: ") != std::string::npos, r.out);
+  CHECK_MESSAGE(r.out.find("ARP guard: ") != std::string::npos, r.out);
   REQUIRE(n.rsagent("drain").code == 0);
   r = n.rsagent("status");
   CHECK_MESSAGE(r.out.find("TCP gate: closed on 0.0.0.0:9797") != std::string::npos, r.out);

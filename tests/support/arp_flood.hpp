@@ -1,4 +1,4 @@
-// ARP flood pieces shared by the sentinel's flood test and its benchmark
+// ARP flood pieces shared by the ARP guard's flood test and its benchmark
 // sender: one frame, and how far behind the daemon's packet sockets are.
 // Header-only: the benchmark compiles its sender on its own.
 #pragma once

@@ -34,7 +34,7 @@ class FakeKernel final : public net::Kernel {
 
   FakeKernel() {
     state.links = {{1, "lo", true, true}, {2, "eth0", true, false}};
-    auto lo4 = net::IpAddress::parse("127.0.0.1");
+    auto lo4 = IpAddress::parse("127.0.0.1");
     state.addresses.push_back({*lo4, 8, 1, "lo"});
   }
 
@@ -176,12 +176,12 @@ class FakeKernel final : public net::Kernel {
 
  public:
   [[nodiscard]] bool has_address(const std::string& ip) const {
-    auto a = net::IpAddress::parse(ip);
+    auto a = IpAddress::parse(ip);
     return std::any_of(state.addresses.begin(), state.addresses.end(),
                        [&](const net::ObservedAddress& o) { return o.address == *a; });
   }
   [[nodiscard]] bool has_route(const std::string& ip) const {
-    auto a = net::IpAddress::parse(ip);
+    auto a = IpAddress::parse(ip);
     return std::any_of(state.routes.begin(), state.routes.end(), [&](const net::ObservedRoute& o) {
       return o.dst == *a && o.protocol != net::kKernelProtocol;
     });

@@ -43,7 +43,7 @@ TEST_CASE("a reload keeps the bound listeners and says so, and restarts changed 
   config::Config running;
   config::Config next = running;
   next.health.listen = {*config::parse_endpoint("127.0.0.1:9800")};
-  next.health.allow = {*config::parse_cidr("203.0.113.0/24")};
+  next.health.allow = {*parse_cidr("203.0.113.0/24")};
   config::Check c;
   c.name = "web";
   next.health.checks.push_back(c);
@@ -59,7 +59,7 @@ TEST_CASE("a reload keeps the bound listeners and says so, and restarts changed 
 TEST_CASE("a reload that changes only VIPs leaves the checks running") {
   config::Config running;
   config::Config next = running;
-  next.vips.push_back({*net::IpAddress::parse("198.51.100.7"), "lo:0", {}});
+  next.vips.push_back({*IpAddress::parse("198.51.100.7"), "lo:0", {}});
   const auto rp = plan_reload(running, next);
   CHECK_FALSE(rp.checks_changed);
   CHECK(rp.note.empty());

@@ -2,8 +2,8 @@
 // stopped, the per-source connection count, the fd budget's arithmetic and
 // the health.http settings.
 #include "rsagent/config/config.hpp"
-#include "rsagent/health/http_request.hpp"
-#include "rsagent/health/source_counts.hpp"
+#include "rsagent/endpoint/http_request.hpp"
+#include "rsagent/endpoint/source_counts.hpp"
 #include "rsagent/util/fd_budget.hpp"
 
 #include <doctest/doctest.h>
@@ -11,7 +11,8 @@
 #include <string>
 
 using namespace rsagent;
-using namespace rsagent::health;
+using namespace rsagent::verdict;
+using namespace rsagent::endpoint;
 using State = HttpParse::State;
 
 namespace {

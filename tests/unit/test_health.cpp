@@ -1,11 +1,11 @@
 #include "rsagent/config/config.hpp"
-#include "rsagent/health/board.hpp"
-#include "rsagent/health/state.hpp"
+#include "rsagent/verdict/board.hpp"
+#include "rsagent/verdict/state.hpp"
 
 #include <doctest/doctest.h>
 
 using namespace rsagent;
-using namespace rsagent::health;
+using namespace rsagent::verdict;
 
 namespace {
 CheckView fresh(int rise, int fall) {
@@ -138,9 +138,9 @@ TEST_CASE("errors are listed in file order, then by line and column") {
 }
 
 TEST_CASE("allow lists match IPv4 clients, also seen as IPv4-mapped IPv6") {
-  const auto c = *config::parse_cidr("198.51.100.0/24");
-  CHECK(c.contains(*net::IpAddress::parse("198.51.100.7")));
-  CHECK(c.contains(*net::IpAddress::parse("::ffff:198.51.100.7")));
-  CHECK_FALSE(c.contains(*net::IpAddress::parse("198.51.101.7")));
-  CHECK(config::parse_cidr("2001:db8::/32")->contains(*net::IpAddress::parse("2001:db8:1::5")));
+  const auto c = *parse_cidr("198.51.100.0/24");
+  CHECK(c.contains(*IpAddress::parse("198.51.100.7")));
+  CHECK(c.contains(*IpAddress::parse("::ffff:198.51.100.7")));
+  CHECK_FALSE(c.contains(*IpAddress::parse("198.51.101.7")));
+  CHECK(parse_cidr("2001:db8::/32")->contains(*IpAddress::parse("2001:db8:1::5")));
 }

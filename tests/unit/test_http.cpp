@@ -1,14 +1,15 @@
 // The health endpoint's parser and answers, without sockets: what each
 // checker really sends, and what a hostile client may send.
-#include "rsagent/health/http_request.hpp"
-#include "rsagent/health/responder.hpp"
+#include "rsagent/endpoint/http_request.hpp"
+#include "rsagent/endpoint/health_endpoint.hpp"
 #include "rsagent/util/text.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <doctest/doctest.h>
 
-using namespace rsagent::health;
+using namespace rsagent::verdict;
+using namespace rsagent::endpoint;
 using State = HttpParse::State;
 
 namespace {
@@ -118,7 +119,7 @@ TEST_CASE("bytes from outside are made printable UTF-8 where they enter") {
 
 TEST_CASE("every health path answers GET, HEAD and OPTIONS with the verdict's status") {
   Board board({}, "/nonexistent");
-  Responder server(board, nullptr);
+  HealthEndpoint server(board, nullptr);
   auto ask = [&](const std::string& method, const std::string& path) {
     HttpRequest req;
     req.method = method;
@@ -155,7 +156,7 @@ TEST_CASE("every health path answers GET, HEAD and OPTIONS with the verdict's st
 
 TEST_CASE("a given state always gives a byte-identical body, and /status is valid JSON whatever a client sent") {
   Board board({}, "/nonexistent");
-  Responder server(board, nullptr);
+  HealthEndpoint server(board, nullptr);
   board.set_net({true, true, ""}, {});
   board.note_request("198.51.100.1", "\xff\xfe");
   board.note_request("198.51.100.2", "caf\xc3");

@@ -1,12 +1,12 @@
-#include "rsagent/health/net_health.hpp"
+#include "rsagent/verdict/net_health.hpp"
 
 #include <doctest/doctest.h>
 
 using namespace rsagent;
-using namespace rsagent::health;
+using namespace rsagent::verdict;
 
 namespace {
-net::IpAddress ip(const char* s) { return *net::IpAddress::parse(s); }
+IpAddress ip(const char* s) { return *IpAddress::parse(s); }
 
 // lo (1) and eth0 (2), the VIP on lo, its host route, and the ARP sysctls
 // as rsagent wrote them.

@@ -5,7 +5,7 @@
 #include "fake_kernel.hpp"
 #include "plan_helpers.hpp"
 #include "rsagent/config/config.hpp"
-#include "rsagent/health/net_health.hpp"
+#include "rsagent/verdict/net_health.hpp"
 #include "rsagent/net/engine.hpp"
 #include "rsagent/net/journal.hpp"
 #include "rsagent/net/plan_phases.hpp"
@@ -214,14 +214,14 @@ TEST_CASE("tunnel apply and revert on the fake kernel: created, loosened, addres
   // Converged: nothing more to do, and health agrees.
   const ObservedState now = observe(k, s, want, first.journal);
   CHECK(make_plan(want, now, first.journal).actions.empty());
-  const auto detail = health::describe_state(first.journal, now);
+  const auto detail = verdict::describe_state(first.journal, now);
   CHECK(detail.drift.empty());
-  CHECK(health::judge_network(detail, now, health::net_policy(cfg), "").ok);
+  CHECK(verdict::judge_network(detail, now, verdict::net_policy(cfg), "").ok);
 
   // Someone deletes the device address: drift, and the next plan puts it back.
   std::erase_if(k.state.addresses, [](const ObservedAddress& o) { return o.address == ip("127.0.0.42"); });
   const ObservedState drifted = observe(k, s, want, first.journal);
-  CHECK_FALSE(health::describe_state(first.journal, drifted).drift.empty());
+  CHECK_FALSE(verdict::describe_state(first.journal, drifted).drift.empty());
   const Plan heal = make_plan(want, drifted, first.journal);
   REQUIRE(heal.actions.size() == 1);
   CHECK(heal.actions[0].str() == "add address 127.0.0.42/32 dev tunl0");
@@ -308,10 +308,10 @@ TEST_CASE("mss clamp: rsagent's own table replaced whole, healed when gone or ch
             "\"\n\tchain clamp {\n\t\tip saddr 198.51.100.100 tcp flags syn,ack / syn,ack tcp option maxseg size > 1440 "
             "tcp option maxseg size set 1440\n\t}\n}\n";
   CHECK(make_plan(want, obs(first.journal), first.journal).actions.empty());
-  CHECK(health::describe_state(first.journal, obs(first.journal)).drift.empty());
+  CHECK(verdict::describe_state(first.journal, obs(first.journal)).drift.empty());
 
   k.clamp.reset();  // `nft delete table inet rsagent_tunnel`
-  CHECK_FALSE(health::describe_state(first.journal, obs(first.journal)).drift.empty());
+  CHECK_FALSE(verdict::describe_state(first.journal, obs(first.journal)).drift.empty());
   const Plan heal = make_plan(want, obs(first.journal), first.journal);
   REQUIRE(heal.actions.size() == 1);
   CHECK(heal.actions[0].kind == Action::Kind::kSetClamp);

@@ -1,8 +1,8 @@
 // The exec check through the real prober and the Monitor: its deadline is
 // on the process, its output is cleaned where it enters, and a stop does not
 // wait for a hanging command.
-#include "rsagent/health/monitor.hpp"
-#include "rsagent/health/prober.hpp"
+#include "rsagent/checks/monitor.hpp"
+#include "rsagent/checks/prober.hpp"
 #include "rsagent/util/text.hpp"
 
 #include <doctest/doctest.h>
@@ -12,7 +12,8 @@
 #include <thread>
 
 using namespace rsagent;
-using namespace rsagent::health;
+using namespace rsagent::verdict;
+using namespace rsagent::checks;
 using namespace std::chrono_literals;
 
 namespace {

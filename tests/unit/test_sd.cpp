@@ -1,6 +1,6 @@
 // Telling systemd's restart from its stop: the unit from /proc/self/cgroup
 // and the job type from `systemctl list-jobs`; the STATUS= text.
-#include "rsagent/health/report.hpp"
+#include "rsagent/endpoint/report.hpp"
 #include "rsagent/util/sd_jobs.hpp"
 #include "rsagent/util/text.hpp"
 
@@ -28,9 +28,9 @@ TEST_CASE("only a restart job of our own unit counts as a restart") {
 }
 
 TEST_CASE("systemd's STATUS= text is the verdict and its reason on one printable line") {
-  using rsagent::health::Mode;
-  using rsagent::health::sd_status;
-  using rsagent::health::Verdict;
+  using rsagent::verdict::Mode;
+  using rsagent::endpoint::sd_status;
+  using rsagent::verdict::Verdict;
   CHECK(sd_status(Verdict{Mode::kReady, ""}, 2) == "ready; 2 VIP(s) in place");
   CHECK(sd_status(Verdict{Mode::kDrain, "operator drained this node: db migration"}, 1) ==
         "drain: operator drained this node: db migration; 1 VIP(s) in place");
@@ -41,7 +41,7 @@ TEST_CASE("systemd's STATUS= text is the verdict and its reason on one printable
   std::string long_reason;
   for (int i = 0; i < 1000; ++i) long_reason += "\xc3\xa9";  // é
   const auto cut = sd_status(Verdict{Mode::kDown, long_reason}, 3);
-  CHECK(cut.size() <= rsagent::health::kMaxSdStatus);
+  CHECK(cut.size() <= rsagent::endpoint::kMaxSdStatus);
   CHECK(rsagent::text::valid_utf8(cut));
   CHECK(cut.find("...; 3 VIP(s) in place") != std::string::npos);
 }

@@ -2,7 +2,7 @@
 // (run here by a small interpreter of the classic BPF it uses, on IP
 // headers), and what a reload does with a changed health.tcp_gate.
 #include "rsagent/daemon/handover.hpp"
-#include "rsagent/health/tcp_gate.hpp"
+#include "rsagent/endpoint/tcp_gate.hpp"
 
 #include <doctest/doctest.h>
 
@@ -16,9 +16,9 @@ namespace {
 // Runs `prog` on a packet whose IP source is `src`, as the kernel runs a
 // TCP socket's filter: loads relative to SKF_NET_OFF read the IP header.
 // Returns the verdict (0: drop), or -1 for anything the gate should never emit.
-long long run_filter(const std::vector<health::BpfInsn>& prog, const net::IpAddress& src) {
+long long run_filter(const std::vector<endpoint::BpfInsn>& prog, const IpAddress& src) {
   std::uint8_t ip[40] = {};
-  const bool v4 = src.family == net::Family::kV4;
+  const bool v4 = src.family == Family::kV4;
   std::copy(src.bytes.begin(), src.bytes.begin() + (v4 ? 4 : 16), ip + (v4 ? 12 : 8));
   std::uint32_t a = 0;
   for (std::size_t pc = 0; pc < prog.size(); ++pc) {
@@ -40,16 +40,16 @@ long long run_filter(const std::vector<health::BpfInsn>& prog, const net::IpAddr
   return -1;  // ran off the end
 }
 
-net::IpAddress ip(const char* s) { return *net::IpAddress::parse(s); }
+IpAddress ip(const char* s) { return *IpAddress::parse(s); }
 
 }  // namespace
 
 TEST_CASE("the gate's kernel filter passes exactly the sources health.allow names, per family") {
-  const std::vector<config::Cidr> allow{*config::parse_cidr("203.0.113.0/24"), *config::parse_cidr("198.51.100.7/32"),
-                                        *config::parse_cidr("2001:db8::/33"), *config::parse_cidr("2001:db8:ffff::1/128"),
-                                        *config::parse_cidr("10.0.0.0/7")};
-  const auto v4 = health::allow_filter(AF_INET, allow);
-  const auto v6 = health::allow_filter(AF_INET6, allow);
+  const std::vector<Cidr> allow{*parse_cidr("203.0.113.0/24"), *parse_cidr("198.51.100.7/32"),
+                                        *parse_cidr("2001:db8::/33"), *parse_cidr("2001:db8:ffff::1/128"),
+                                        *parse_cidr("10.0.0.0/7")};
+  const auto v4 = endpoint::allow_filter(AF_INET, allow);
+  const auto v6 = endpoint::allow_filter(AF_INET6, allow);
   for (const char* ok : {"203.0.113.1", "203.0.113.255", "198.51.100.7", "10.0.0.1", "11.255.255.255"})
     CHECK_MESSAGE(run_filter(v4, ip(ok)) != 0, ok);
   for (const char* no : {"203.0.112.255", "198.51.100.6", "198.51.100.8", "12.0.0.0", "9.255.255.255"})
@@ -59,11 +59,11 @@ TEST_CASE("the gate's kernel filter passes exactly the sources health.allow name
   for (const char* no : {"2001:db8:8000::1", "2001:db8:ffff::2", "2001:db9::1", "::1", "::ffff:203.0.113.1"})
     CHECK_MESSAGE(run_filter(v6, ip(no)) == 0, no);
   // Everyone when the list is empty (no filter), or a /0 of the family.
-  CHECK(health::allow_filter(AF_INET, {}).empty());
-  const auto any4 = health::allow_filter(AF_INET, {*config::parse_cidr("0.0.0.0/0")});
+  CHECK(endpoint::allow_filter(AF_INET, {}).empty());
+  const auto any4 = endpoint::allow_filter(AF_INET, {*parse_cidr("0.0.0.0/0")});
   CHECK(run_filter(any4, ip("198.18.0.1")) != 0);
   // Only IPv4 allowed: an IPv6 listener lets nobody in.
-  const auto none6 = health::allow_filter(AF_INET6, {*config::parse_cidr("203.0.113.0/24")});
+  const auto none6 = endpoint::allow_filter(AF_INET6, {*parse_cidr("203.0.113.0/24")});
   CHECK(run_filter(none6, ip("2001:db8::1")) == 0);
 }
 

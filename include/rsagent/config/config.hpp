@@ -11,7 +11,7 @@
 #pragma once
 
 #include "rsagent/config/jsonc.hpp"
-#include "rsagent/net/ip.hpp"
+#include "rsagent/util/ip.hpp"
 
 #include <chrono>
 #include <cstddef>
@@ -42,7 +42,7 @@ enum class VipMode : std::uint8_t { kAddress, kRoute };
 [[nodiscard]] const char* mode_name(VipMode m);  // "address", "route"
 
 struct Vip {
-  net::IpAddress address;  // in route mode, the network of the range
+  IpAddress address;  // in route mode, the network of the range
   std::string label;       // IPv4 address mode only: "lo:0" unless the config names one
   Origin origin;           // where it was declared, for messages
   int prefix = 32;         // the family's host prefix unless a route-mode range
@@ -65,16 +65,16 @@ struct Arp {
 
 // A TCP endpoint: "0.0.0.0:9799", "[::1]:80".
 struct Endpoint {
-  net::IpAddress address;
+  IpAddress address;
   std::uint16_t port = 0;
   [[nodiscard]] std::string str() const;
   bool operator==(const Endpoint&) const = default;
 };
 
 struct Cidr {
-  net::IpAddress network;
+  IpAddress network;
   int prefix = 0;
-  [[nodiscard]] bool contains(const net::IpAddress& a) const;
+  [[nodiscard]] bool contains(const IpAddress& a) const;
   [[nodiscard]] std::string str() const;  // "198.51.100.0/24"
   bool operator==(const Cidr&) const = default;
 };
@@ -118,7 +118,7 @@ struct HttpLimits {
 };
 
 struct Health {
-  std::vector<Endpoint> listen{Endpoint{net::IpAddress{}, 9799}};  // 0.0.0.0:9799
+  std::vector<Endpoint> listen{Endpoint{IpAddress{}, 9799}};  // 0.0.0.0:9799
   std::vector<Cidr> allow;       // empty: everyone
   std::vector<Check> checks;
   std::optional<Endpoint> agent_check;
@@ -138,7 +138,7 @@ struct Stop {
   bool operator==(const Stop&) const = default;
 };
 
-// The ARP flux sentinel (arpguard/sentinel.hpp): it always watches this
+// The ARP guard (arp_guard/guard.hpp): it always watches this
 // node's own frames; `probe` asks the segment who answers for each VIP.
 struct ArpGuard {
   enum class OnLeak : std::uint8_t { kWarn, kNotReady };
@@ -164,7 +164,7 @@ struct Tunnel {
   // Given to `device` when it has no IPv4 address, so loose rp_filter can
   // pass decapsulated packets; nullopt ("address": false): never, and
   // rp_filter goes off instead.
-  std::optional<Cidr> address = Cidr{net::IpAddress{net::Family::kV4, {127, 0, 0, 42}}, 32};
+  std::optional<Cidr> address = Cidr{IpAddress{Family::kV4, {127, 0, 0, 42}}, 32};
   bool operator==(const Tunnel&) const = default;
 };
 

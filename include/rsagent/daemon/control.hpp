@@ -9,7 +9,7 @@
 #pragma once
 
 #include "rsagent/daemon/control_codec.hpp"
-#include "rsagent/health/state.hpp"
+#include "rsagent/verdict/state.hpp"
 #include "rsagent/util/accept_loop.hpp"
 #include "rsagent/util/result.hpp"
 
@@ -53,8 +53,8 @@ class ControlServer {
 class OperatorStore {
  public:
   explicit OperatorStore(std::string path) : path_(std::move(path)) {}
-  [[nodiscard]] Result<health::OperatorState> load() const;  // absent file: ready
-  [[nodiscard]] Status save(const health::OperatorState& s) const;
+  [[nodiscard]] Result<verdict::OperatorState> load() const;  // absent file: ready
+  [[nodiscard]] Status save(const verdict::OperatorState& s) const;
 
  private:
   std::string path_;

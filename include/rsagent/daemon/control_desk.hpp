@@ -10,7 +10,7 @@
 
 #include "rsagent/daemon/control.hpp"
 #include "rsagent/daemon/event_loop.hpp"
-#include "rsagent/health/board.hpp"
+#include "rsagent/verdict/board.hpp"
 
 #include <atomic>
 #include <cstdint>
@@ -27,7 +27,7 @@ namespace rsagent::daemon {
 
 class ControlDesk {
  public:
-  ControlDesk(health::Board& board, OperatorStore& store, EventLoop& loop)
+  ControlDesk(verdict::Board& board, OperatorStore& store, EventLoop& loop)
       : board_(board), store_(store), loop_(loop) {}
 
   // Control thread.
@@ -49,7 +49,7 @@ class ControlDesk {
   [[nodiscard]] ControlReply set_operator(const ControlRequest& r);
   void wish(std::atomic<bool>& flag);
 
-  health::Board& board_;
+  verdict::Board& board_;
   OperatorStore& store_;
   EventLoop& loop_;
   std::mutex operator_mutex_;

@@ -10,9 +10,9 @@
 #pragma once
 
 #include "rsagent/config/config.hpp"
-#include "rsagent/daemon/commands.hpp"
-#include "rsagent/health/prober.hpp"
-#include "rsagent/health/state.hpp"
+#include "rsagent/cli/commands.hpp"
+#include "rsagent/checks/prober.hpp"
+#include "rsagent/verdict/state.hpp"
 #include "rsagent/net/model.hpp"
 
 namespace rsagent::daemon {
@@ -24,6 +24,6 @@ inline constexpr const char* kNeedPrivilege =
 // The daemon binary's (rsagentd's) whole life. opts.ready_fd: the `start`
 // parent's pipe, or -1 in the foreground. http_probe: the http check, which
 // only rsagentd links.
-[[nodiscard]] int run_daemon(const CommandOptions& opts, health::HttpProbe http_probe);
+[[nodiscard]] int run_daemon(const CommandOptions& opts, checks::HttpProbe http_probe);
 
 }  // namespace rsagent::daemon

@@ -6,7 +6,7 @@
 #pragma once
 
 #include "rsagent/config/config.hpp"
-#include "rsagent/daemon/commands.hpp"
+#include "rsagent/cli/commands.hpp"
 
 #include <string>
 

@@ -15,7 +15,7 @@
 
 #include "rsagent/config/config.hpp"
 #include "rsagent/daemon/agent.hpp"
-#include "rsagent/health/board.hpp"
+#include "rsagent/verdict/board.hpp"
 
 #include <cstdint>
 #include <memory>
@@ -43,7 +43,7 @@ class NetworkKeeper {
   // (so the verdict needs no second dump).
   std::optional<net::ObservedState> repair(const config::Config& cfg, const char* why);
   // The network's part of the verdict, from `seen` or a fresh dump.
-  void report(const config::Config& cfg, health::Board& board,
+  void report(const config::Config& cfg, verdict::Board& board,
               std::optional<net::ObservedState> seen = std::nullopt);
   // The cheap check between full ones: a few /proc reads.
   [[nodiscard]] bool sysctls_as_written() { return agent_->sysctls_as_written(journal_); }

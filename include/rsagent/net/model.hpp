@@ -3,7 +3,7 @@
 // defaulted comparison and str(); no threads, no I/O, nothing fails here.
 #pragma once
 
-#include "rsagent/net/ip.hpp"
+#include "rsagent/util/ip.hpp"
 
 #include <cstdint>
 #include <map>

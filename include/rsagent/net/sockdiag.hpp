@@ -3,7 +3,7 @@
 // its own; each call opens, dumps and closes. Errors: Result with errno.
 #pragma once
 
-#include "rsagent/net/ip.hpp"
+#include "rsagent/util/ip.hpp"
 #include "rsagent/util/result.hpp"
 
 #include <vector>

@@ -1,6 +1,6 @@
 // The daemon's file-descriptor budget, computed the way keepalived computes
 // its own: the descriptors it needs (listeners, check sockets and pipes,
-// the sentinel's packet sockets, control, netlink, each thread's epoll and
+// the ARP guard's packet sockets, control, netlink, each thread's epoll and
 // eventfds, the endpoint's connection cap and a reserve) against
 // RLIMIT_NOFILE. The soft limit is raised to fit within the hard limit;
 // when the hard limit is too low, the connection cap shrinks instead.
@@ -19,7 +19,7 @@ namespace rsagent {
 struct FdNeeds {
   std::size_t listeners = 0;    // health, agent-check, TCP gate
   std::size_t checks = 0;       // each check's probe: a socket, or pipes and a pidfd
-  std::size_t interfaces = 0;   // the sentinel's packet sockets
+  std::size_t interfaces = 0;   // the ARP guard's packet sockets
   std::size_t connections = 0;  // the endpoint's cap when the limit allows it
 };
 
