@@ -22,7 +22,7 @@ apt-get update -q
 # only recommends it, and recommends are not installed here.
 apt-get install -y -q --no-install-recommends \
   build-essential cmake pkg-config clang libclang-rt-dev \
-  libnl-3-dev libnl-route-3-dev nlohmann-json3-dev doctest-dev libcpp-httplib-dev libssl-dev \
+  libnl-3-dev libnl-route-3-dev libnftables-dev nlohmann-json3-dev doctest-dev libcpp-httplib-dev libssl-dev \
   iproute2 arping tcpdump nftables curl util-linux procps ca-certificates jq libcap2-bin \
   haproxy keepalived nginx-light wrk mmdebstrap systemd-container \
   debhelper lintian rpm rpmlint

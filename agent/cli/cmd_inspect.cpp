@@ -121,6 +121,13 @@ void print_status_text(const json& st) {
   for (const auto& s : st["sysctls"])
     std::cout << "    " << s["sysctl"].get<std::string>() << " = " << s["actual"].dump()
               << " (wanted " << s["wanted"] << ", original " << s["original"] << ")\n";
+  if (st.contains("tunnel")) {
+    std::cout << "  tunnel:\n";
+    for (const auto& t : st["tunnel"])
+      std::cout << "    " << t["item"].get<std::string>() << "  "
+                << (t["present"].get<bool>() ? "present" : "MISSING") << ", "
+                << (t["owned"].get<bool>() ? "owned" : "adopted (left in place on stop)") << "\n";
+  }
   if (!st["drift"].empty()) {
     std::cout << "  drift:\n";
     for (const auto& d : st["drift"]) std::cout << "    " << d.get<std::string>() << "\n";

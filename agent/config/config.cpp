@@ -21,7 +21,8 @@ using nlohmann::json;
 using detail::did_you_mean;
 using detail::type_name;
 
-const std::vector<std::string> kTopKeys{"vips", "vip_mode", "arp", "routes", "health", "stop", "arp_guard", "attribution"};
+const std::vector<std::string> kTopKeys{"vips",      "vip_mode", "arp",         "routes", "health",
+                                        "stop",      "arp_guard", "attribution", "tunnel"};
 const std::vector<std::string> kVipKeys{"address", "label", "mode"};
 const std::vector<std::string> kArpKeys{"ignore", "announce", "interfaces"};
 
@@ -64,6 +65,7 @@ class FileValidator : public detail::Validator {
       detail::parse_arp_guard(*this, root["arp_guard"], out.cfg.arp_guard, out.set);
     if (root.contains("attribution"))
       detail::parse_attribution(*this, root["attribution"], out.cfg.attribution, out.set);
+    if (root.contains("tunnel")) detail::parse_tunnel(*this, root["tunnel"], out.cfg.tunnel, out.set);
     return out;
   }
 
@@ -315,6 +317,13 @@ const Setting kSettings[] = {
     {"arp_guard.on_leak", [](Config& t, const Config& f) { t.arp_guard.on_leak = f.arp_guard.on_leak; }},
     {"attribution.enabled",
      [](Config& t, const Config& f) { t.attribution.enabled = f.attribution.enabled; }},
+    // A "tunnel" section anywhere turns tunnel mode on; its keys merge one by one.
+    {"tunnel", [](Config& t, const Config& /*f*/) { if (!t.tunnel) t.tunnel.emplace(); }},
+    {"tunnel.device", [](Config& t, const Config& f) { t.tunnel->device = f.tunnel->device; }},
+    {"tunnel.device6", [](Config& t, const Config& f) { t.tunnel->device6 = f.tunnel->device6; }},
+    {"tunnel.type", [](Config& t, const Config& f) { t.tunnel->type = f.tunnel->type; }},
+    {"tunnel.address", [](Config& t, const Config& f) { t.tunnel->address = f.tunnel->address; }},
+    {"tunnel.mss", [](Config& t, const Config& f) { t.tunnel->mss = f.tunnel->mss; }},
 };
 
 // What only the merged configuration can tell: settings from different
@@ -438,6 +447,7 @@ LoadResult parse_sources(const std::vector<Source>& sources) {
   }
   detail::settle_vips(cfg, result.errors);
   check_merged(cfg, result.errors);
+  detail::check_tunnel(cfg, result.errors);
   // Operators fix files top to bottom: list errors in file order, then by
   // position (validators find them in key order).
   const auto rank = [&](const Diagnostic& d) {

@@ -180,7 +180,8 @@ class Writer {
         {object("arp_guard", arp_guard(), "  "), ""},
         {object("attribution",
                 {setting("enabled", cfg_.attribution.enabled ? "true" : "false", "attribution.enabled")}, "  "),
-         ""}};
+         ""},
+        tunnel()};
     return out + "{\n" + block(top, "  ") + "}\n";
   }
 
@@ -202,6 +203,22 @@ class Writer {
             setting("probes_per_second", std::to_string(g.probes_per_second), "arp_guard.probes_per_second"),
             setting("window", quoted(duration(g.window)), "arp_guard.window"),
             setting("on_leak", quoted(on_leak_name(g.on_leak)), "arp_guard.on_leak")};
+  }
+
+  [[nodiscard]] Member tunnel() const {
+    if (!cfg_.tunnel) return {"", "\"tunnel\" is off (default): direct routing only"};
+    const Tunnel& t = *cfg_.tunnel;
+    return {object("tunnel",
+                   {setting("device", quoted(t.device), "tunnel.device"),
+                    t.device6.empty() ? Member{"", "\"device6\" is unset (default): no IPv6 tunnel device"}
+                                      : setting("device6", quoted(t.device6), "tunnel.device6"),
+                    setting("type", quoted(t.type), "tunnel.type"),
+                    t.mss == 0 ? Member{"", "\"mss\" is unset (default): no MSS clamp"}
+                               : setting("mss", std::to_string(t.mss), "tunnel.mss"),
+                    setting("address", t.address ? quoted(t.address->str()) : std::string("false"),
+                            "tunnel.address")},
+                   "  "),
+            from("tunnel")};
   }
 
   const Config& cfg_;

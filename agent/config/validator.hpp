@@ -58,6 +58,10 @@ void parse_health(Validator& c, const nlohmann::json& v, Health& out, Origins& s
 void parse_stop(Validator& c, const nlohmann::json& v, Stop& out, Origins& set);
 void parse_arp_guard(Validator& c, const nlohmann::json& v, ArpGuard& out, Origins& set);
 void parse_attribution(Validator& c, const nlohmann::json& v, Attribution& out, Origins& set);
+// Records "tunnel" (the section turns tunnel mode on) and each key.
+void parse_tunnel(Validator& c, const nlohmann::json& v, std::optional<Tunnel>& out, Origins& set);
+// After the merge: the IPv4 and IPv6 devices are two devices.
+void check_tunnel(const Config& cfg, std::vector<Diagnostic>& errors);
 
 // Once every file is merged and vip_mode is known (vips.cpp): each VIP's
 // mode and default label, what its prefix may be in that mode, and VIP

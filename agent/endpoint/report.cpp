@@ -209,6 +209,12 @@ json detail_json(const verdict::NetDetail& d) {
   out["vips"] = std::move(vips);
   out["routes"] = std::move(routes);
   out["sysctls"] = std::move(sysctls);
+  if (!d.tunnel.empty()) {
+    // Tunnel mode only: the devices ("tunl0 up") and the device address.
+    json tunnel = json::array();
+    for (const auto& t : d.tunnel) tunnel.push_back({{"item", t.item}, {"owned", t.owned}, {"present", t.present}});
+    out["tunnel"] = std::move(tunnel);
+  }
   out["drift"] = d.drift;
   return out;
 }
@@ -234,6 +240,12 @@ std::string metrics_text(const verdict::Snapshot& s, const verdict::Board& board
   m << "# HELP rsagent_vips_present VIPs present on lo.\n# TYPE rsagent_vips_present gauge\n"
        "rsagent_vips_present "
     << present << "\n";
+  if (!s.net_detail->tunnel.empty()) {
+    m << "# HELP rsagent_tunnel_item_present 1 when the tunnel device is up, or its address is on it.\n"
+         "# TYPE rsagent_tunnel_item_present gauge\n";
+    for (const auto& t : s.net_detail->tunnel)
+      m << "rsagent_tunnel_item_present{item=\"" << label(t.item) << "\"} " << (t.present ? 1 : 0) << "\n";
+  }
   m << "# HELP rsagent_check_up 1 when the check is up (after rise/fall).\n# TYPE rsagent_check_up gauge\n";
   for (const auto& c : s.checks) m << "rsagent_check_up{check=\"" << label(c.name) << "\"} " << (c.up ? 1 : 0) << "\n";
   m << "# HELP rsagent_check_probes_total Probes run.\n# TYPE rsagent_check_probes_total counter\n";

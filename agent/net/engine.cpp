@@ -30,6 +30,15 @@ bool entry_matches(const JournalEntry& e, const Action& a) {
       return r && r->spec.dst == a.route.dst && r->spec.type == a.route.type &&
              r->spec.table == a.route.table;
     }
+    case Action::Kind::kAddLink:
+    case Action::Kind::kDelLink:
+    case Action::Kind::kLinkUp:
+    case Action::Kind::kLinkDown: {
+      const auto* l = std::get_if<LinkEntry>(&e);
+      return l && l->spec.name == a.link.name;
+    }
+    case Action::Kind::kSetClamp:
+    case Action::Kind::kDelClamp: return std::holds_alternative<ClampEntry>(e);
   }
   return false;
 }
@@ -39,7 +48,29 @@ bool already_gone(const KernelOp& op, int err) {
   if (op.kind == KernelOp::Kind::kDelAddress)
     return err == EADDRNOTAVAIL || err == ENOENT || err == ENODEV;
   if (op.kind == KernelOp::Kind::kDelRoute) return err == ESRCH || err == ENOENT || err == ENODEV;
+  if (op.kind == KernelOp::Kind::kDelLink) return err == ENODEV;
+  if (op.kind == KernelOp::Kind::kDelClamp) return err == ENOENT;
   return false;
+}
+
+// Link and nftables changes go to the kernel one at a time.
+bool is_link(const Action& a) {
+  return a.kind == Action::Kind::kAddLink || a.kind == Action::Kind::kDelLink ||
+         a.kind == Action::Kind::kLinkUp || a.kind == Action::Kind::kLinkDown ||
+         a.kind == Action::Kind::kSetClamp || a.kind == Action::Kind::kDelClamp;
+}
+
+// A kernel without the tunnel type: say what to load.
+Status explain_link_failure(Status st, const KernelOp& op) {
+  if (st || op.kind != KernelOp::Kind::kAddLink) return st;
+  const int err = st.error().err;
+  if (err != EOPNOTSUPP && err != EAFNOSUPPORT) return st;
+  const std::string mod = op.link.kind == "ip6tnl" ? "ip6_tunnel" : "ipip";
+  return Status(st.error())
+      .with_context("this kernel cannot make " + op.link.kind + " devices: load the module with `modprobe " +
+                    mod + "` (and at boot: `cp /usr/share/rsagent/modules-load.d/rsagent-tunnel.conf "
+                    "/etc/modules-load.d/`), or create " + op.link.name +
+                    " yourself (rsagent adopts a device of that name, whatever its type)");
 }
 
 KernelOp to_op(const Action& a, int ifindex) {
@@ -47,11 +78,23 @@ KernelOp to_op(const Action& a, int ifindex) {
   op.ifindex = ifindex;
   op.address = a.address;
   op.route = a.route;
+  op.link = a.link;
+  // An address on a tunnel device: the kernel edge finds it by name.
+  if (!a.address.dev.empty()) op.ifindex = 0;
   switch (a.kind) {
     case Action::Kind::kAddAddress: op.kind = KernelOp::Kind::kAddAddress; break;
     case Action::Kind::kDelAddress: op.kind = KernelOp::Kind::kDelAddress; break;
     case Action::Kind::kAddRoute: op.kind = KernelOp::Kind::kAddRoute; break;
     case Action::Kind::kDelRoute: op.kind = KernelOp::Kind::kDelRoute; break;
+    case Action::Kind::kAddLink: op.kind = KernelOp::Kind::kAddLink; break;
+    case Action::Kind::kDelLink: op.kind = KernelOp::Kind::kDelLink; break;
+    case Action::Kind::kLinkUp: op.kind = KernelOp::Kind::kLinkUp; break;
+    case Action::Kind::kLinkDown: op.kind = KernelOp::Kind::kLinkDown; break;
+    case Action::Kind::kSetClamp:
+      op.kind = KernelOp::Kind::kSetClamp;
+      op.nft = a.clamp.ruleset();
+      break;
+    case Action::Kind::kDelClamp: op.kind = KernelOp::Kind::kDelClamp; break;
     case Action::Kind::kWriteSysctl: break;
   }
   return op;
@@ -65,6 +108,12 @@ std::string past_tense(const Action& a) {
     case Action::Kind::kDelAddress: return "deleted address " + a.address.str();
     case Action::Kind::kAddRoute: return "added route " + a.route.str();
     case Action::Kind::kDelRoute: return "deleted route " + a.route.str();
+    case Action::Kind::kAddLink: return "created link " + a.link.str() + " (up)";
+    case Action::Kind::kDelLink: return "deleted link " + a.link.name;
+    case Action::Kind::kLinkUp: return "set link " + a.link.name + " up";
+    case Action::Kind::kLinkDown: return "set link " + a.link.name + " down";
+    case Action::Kind::kSetClamp: return a.str();
+    case Action::Kind::kDelClamp: return std::string("deleted nft table inet ") + kClampTable;
   }
   return "?";
 }
@@ -81,6 +130,16 @@ Result<ObservedState> Engine::observe(const DesiredState& want, const Journal& p
   st.routes = std::move(snap->routes);
   for (const auto& l : st.links)
     if (l.loopback) lo_ifindex_ = l.ifindex;
+  // rsagent's nftables table, only where tunnel mode may own it: listing
+  // reads the ruleset, which on a firewall host is not small.
+  const bool clamp = (want.tunnel && want.tunnel->clamp) ||
+                     std::any_of(prior.entries.begin(), prior.entries.end(),
+                                 [](const JournalEntry& e) { return std::holds_alternative<ClampEntry>(e); });
+  if (clamp && with_objects) {
+    auto listing = kernel_.clamp_listing();
+    if (!listing) return Result<ObservedState>(listing.error()).with_context("observe");
+    st.clamp_listing = std::move(*listing);
+  }
   for (const auto& key : keys_to_observe(want, prior, st.links)) {
     auto v = sysctls_.read(key);
     if (v) {
@@ -103,11 +162,13 @@ std::vector<std::optional<Status>> Engine::run(const std::vector<Action>& action
       failed = !out[i]->ok();
       ++i;
     } else {
-      // Consecutive kernel changes go down as one pipelined batch.
+      // Consecutive kernel changes go down as one pipelined batch; a link
+      // change goes alone, so what follows it finds the link as it left it.
       std::vector<KernelOp> ops;
       std::size_t j = i;
       for (; j < actions.size() && actions[j].kind != Action::Kind::kWriteSysctl &&
-             ops.size() < kBatch;
+             ops.size() < kBatch && (ops.empty() || !is_link(actions[j])) &&
+             !(j > i && is_link(actions[j - 1]));
            ++j)
         ops.push_back(to_op(actions[j], lo_ifindex_));
       auto res = kernel_.execute(ops);
@@ -119,6 +180,7 @@ std::vector<std::optional<Status>> Engine::run(const std::vector<Action>& action
                          ops[k].kind == KernelOp::Kind::kAddRoute;
         if (!st && add && st.error().err == EEXIST) st = Status{};
         if (!st && already_gone(ops[k], st.error().err)) st = Status{};
+        st = explain_link_failure(std::move(st), ops[k]);
         failed = failed || !st;
         out[i + k] = std::move(st);
       }
@@ -138,6 +200,7 @@ Result<ApplyReport> Engine::apply(const Plan& plan, const Journal& prior) {
   for (const auto& e : plan.journal.entries) {
     if (const auto* a = std::get_if<AddressEntry>(&e); a && !a->created) ++report.adopted;
     if (const auto* r = std::get_if<RouteEntry>(&e); r && !r->created) ++report.adopted;
+    if (const auto* l = std::get_if<LinkEntry>(&e); l && !l->created) ++report.adopted;
   }
   if (plan.actions.empty()) {
     if (!(plan.journal == prior)) {

@@ -23,9 +23,16 @@ json encode_entry(const JournalEntry& e) {
     if (s->ifindex > 0) j["ifindex"] = s->ifindex;  // absent for all/default, and in older journals
     return j;
   }
-  if (const auto* a = std::get_if<AddressEntry>(&e))
-    return {{"type", "address"}, {"address", a->spec.address.str()}, {"prefix", a->spec.prefix},
-            {"label", a->spec.label}, {"created", a->created}};
+  if (const auto* a = std::get_if<AddressEntry>(&e)) {
+    json j{{"type", "address"}, {"address", a->spec.address.str()}, {"prefix", a->spec.prefix},
+           {"label", a->spec.label}, {"created", a->created}};
+    if (!a->spec.dev.empty()) j["dev"] = a->spec.dev;  // absent: lo
+    return j;
+  }
+  if (const auto* c = std::get_if<ClampEntry>(&e)) return {{"type", "clamp"}, {"mss", c->mss}};
+  if (const auto* l = std::get_if<LinkEntry>(&e))
+    return {{"type", "link"}, {"name", l->spec.name}, {"kind", l->spec.kind},
+            {"created", l->created}, {"raised", l->raised}};
   const auto& r = std::get<RouteEntry>(e);
   json j{{"type", "route"}, {"dst", r.spec.dst.str()}, {"prefix", r.spec.prefix},
          {"table", r.spec.table}, {"metric", r.spec.metric}, {"created", r.created}};
@@ -157,16 +164,21 @@ Result<JournalEntry> decode_entry(const json& j, std::size_t index) {
     e.key.name = r.string("name");
     // The only sysctls rsagent writes; anything else would have revert
     // write some other file under /proc/sys.
-    if (r.ok() && e.key.name != "arp_ignore" && e.key.name != "arp_announce")
-      return make_error(where + ": \"name\" must be \"arp_ignore\" or \"arp_announce\", found " +
+    if (r.ok() && e.key.name != "arp_ignore" && e.key.name != "arp_announce" && e.key.name != "rp_filter")
+      return make_error(where + ": \"name\" must be \"arp_ignore\", \"arp_announce\" or \"rp_filter\", found " +
                         shown(e.key.name));
     e.original = static_cast<int>(r.integer("original", kIntMin, kIntMax));
     e.wrote = static_cast<int>(r.integer("wrote", kIntMin, kIntMax));
     if (j.contains("ifindex")) e.ifindex = static_cast<int>(r.integer("ifindex", 1, kIntMax));
     out = e;
   } else if (type == "address") {
-    r.keys({"type", "address", "prefix", "label", "created"});
+    r.keys({"type", "address", "prefix", "label", "created", "dev"});
     AddressEntry e;
+    if (j.contains("dev")) {
+      e.spec.dev = r.string("dev");
+      if (r.ok() && !valid_interface_name(e.spec.dev))
+        return make_error(where + ": \"dev\" is not an interface name: " + shown(e.spec.dev));
+    }
     e.spec.address = r.ip("address");
     e.spec.prefix = r.prefix(e.spec.address);
     e.spec.label = r.string("label");
@@ -189,9 +201,26 @@ Result<JournalEntry> decode_entry(const json& j, std::size_t index) {
     e.spec.metric = static_cast<std::uint32_t>(r.integer("metric", 0, kU32Max));
     e.created = r.boolean("created");
     out = e;
+  } else if (type == "clamp") {
+    r.keys({"type", "mss"});
+    ClampEntry e;
+    e.mss = static_cast<int>(r.integer("mss", 536, 65495));
+    out = e;
+  } else if (type == "link") {
+    r.keys({"type", "name", "kind", "created", "raised"});
+    LinkEntry e;
+    e.spec.name = r.string("name");
+    if (r.ok() && (!valid_interface_name(e.spec.name) || e.spec.name == "all" || e.spec.name == "default"))
+      return make_error(where + ": \"name\" is not an interface name: " + shown(e.spec.name));
+    e.spec.kind = r.string("kind");
+    if (r.ok() && e.spec.kind != "ipip" && e.spec.kind != "ip6tnl")
+      return make_error(where + ": \"kind\" must be \"ipip\" or \"ip6tnl\", found " + shown(e.spec.kind));
+    e.created = r.boolean("created");
+    e.raised = r.boolean("raised");
+    out = e;
   } else {
     return make_error(where + ": unknown \"type\" " + shown(type) +
-                      " (expected \"sysctl\", \"address\" or \"route\")");
+                      " (expected \"sysctl\", \"address\", \"route\", \"link\" or \"clamp\")");
   }
   if (!r.ok()) return make_error(r.error());
   return out;

@@ -2,7 +2,10 @@
 // Raw libnl pointers live in std::unique_ptr aliases and never leave this file.
 #include "rsagent/net/kernel.hpp"
 
+#include "nft_table.hpp"
+
 #include <netlink/addr.h>
+#include <netlink/attr.h>
 #include <netlink/cache.h>
 #include <netlink/errno.h>
 #include <netlink/msg.h>
@@ -40,8 +43,12 @@ using NlCache = std::unique_ptr<nl_cache, Deleter<nl_cache, nl_cache_free>>;
 using NlAddr = std::unique_ptr<nl_addr, Deleter<nl_addr, nl_addr_put>>;
 using RtnlAddr = std::unique_ptr<rtnl_addr, Deleter<rtnl_addr, rtnl_addr_put>>;
 using RtnlRoute = std::unique_ptr<rtnl_route, Deleter<rtnl_route, rtnl_route_put>>;
+using RtnlLink = std::unique_ptr<rtnl_link, Deleter<rtnl_link, rtnl_link_put>>;
 using NlMsg = std::unique_ptr<nl_msg, Deleter<nl_msg, nlmsg_free>>;
 
+// IFLA_IPTUN_COLLECT_METADATA of <linux/if_tunnel.h>, a stable ABI value;
+// that header pulls in <linux/if.h>, which clashes with <net/if.h>.
+constexpr int kIptunCollectMetadata = 19;
 constexpr int kDumpRetries = 5;
 constexpr std::size_t kWindow = 128;         // requests per sendmsg
 constexpr std::size_t kRecvBuffer = 1 << 16;  // bytes per recv
@@ -236,15 +243,29 @@ class NetlinkKernel final : public Kernel {
   std::vector<Status> execute(const std::vector<KernelOp>& ops) override {
     std::vector<Status> results(ops.size());
     std::size_t next = 0;
-    while (next < ops.size()) next = run_window(ops, next, results);
+    while (next < ops.size()) {
+      // nftables changes go through libnftables, one at a time.
+      if (ops[next].kind == KernelOp::Kind::kSetClamp || ops[next].kind == KernelOp::Kind::kDelClamp) {
+        const KernelOp& op = ops[next];
+        const std::string table = std::string("inet ") + kClampTable;
+        Status st = op.kind == KernelOp::Kind::kSetClamp ? nft::run(op.nft) : nft::run("delete table " + table);
+        results[next] = st ? std::move(st) : Status(st.error()).with_context(op.str());
+        ++next;
+        continue;
+      }
+      next = run_window(ops, next, results);
+    }
     return results;
   }
+
+  Result<std::optional<std::string>> clamp_listing() override { return nft::list_table("inet", kClampTable); }
 
  private:
   NetlinkKernel() = default;
   NlSock sock_;
   NlSock events_;
   LastError last_;
+  int build_err_ = ENOMEM;  // why build_request last returned nullptr
   std::uint32_t seq_ = 0x52530000;  // our own range, apart from libnl's counters
 
   // Sends up to kWindow requests in one sendmsg and collects their acks.
@@ -257,10 +278,12 @@ class NetlinkKernel final : public Kernel {
     std::vector<std::size_t> index;  // op index by seq - first_seq
     const std::uint32_t first_seq = seq_;
     std::size_t i = first;
-    for (; i < ops.size() && index.size() < kWindow; ++i) {
+    for (; i < ops.size() && index.size() < kWindow && ops[i].kind != KernelOp::Kind::kSetClamp &&
+           ops[i].kind != KernelOp::Kind::kDelClamp;
+         ++i) {
       NlMsg msg = build_request(ops[i]);
       if (!msg) {
-        results[i] = errno_error(ENOMEM, "build request");
+        results[i] = errno_error(build_err_, "build request");
         results[i] = Status(results[i].error()).with_context(ops[i].str());
         continue;
       }
@@ -320,6 +343,7 @@ class NetlinkKernel final : public Kernel {
   }
 
   NlMsg build_request(const KernelOp& op) {
+    build_err_ = ENOMEM;
     nl_msg* m = nullptr;
     int rc = -1;
     switch (op.kind) {
@@ -328,7 +352,12 @@ class NetlinkKernel final : public Kernel {
         const bool add = op.kind == KernelOp::Kind::kAddAddress;
         // No label on delete: IPv4 delete matches on the label when one is
         // given, and a relabelled address is still the one rsagent created.
-        auto a = build(op.address, op.ifindex, add);
+        // A device named, not indexed: it may have been created by the op
+        // just before (the engine sends link ops on their own).
+        int ifindex = op.ifindex;
+        if (ifindex == 0 && !op.address.dev.empty())
+          ifindex = static_cast<int>(::if_nametoindex(op.address.dev.c_str()));
+        auto a = build(op.address, ifindex, add);
         if (!a) return nullptr;
         rc = add ? rtnl_addr_build_add_request(a.get(), NLM_F_EXCL, &m)
                  : rtnl_addr_build_delete_request(a.get(), 0, &m);
@@ -342,9 +371,62 @@ class NetlinkKernel final : public Kernel {
                                                   : rtnl_route_build_del_request(r.get(), 0, &m);
         break;
       }
+      case KernelOp::Kind::kAddLink: return build_tunnel_link(op.link);
+      case KernelOp::Kind::kDelLink: {
+        RtnlLink l(rtnl_link_alloc());
+        if (!l) return nullptr;
+        rtnl_link_set_name(l.get(), op.link.name.c_str());
+        rc = rtnl_link_build_delete_request(l.get(), &m);
+        break;
+      }
+      case KernelOp::Kind::kSetClamp:
+      case KernelOp::Kind::kDelClamp: build_err_ = EINVAL; return nullptr;  // not netlink: execute() runs them
+      case KernelOp::Kind::kLinkUp:
+      case KernelOp::Kind::kLinkDown: {
+        RtnlLink orig(rtnl_link_alloc());
+        RtnlLink change(rtnl_link_alloc());
+        if (!orig || !change) return nullptr;
+        const auto index = ::if_nametoindex(op.link.name.c_str());
+        if (index == 0) {
+          build_err_ = ENODEV;
+          return nullptr;
+        }
+        rtnl_link_set_ifindex(orig.get(), static_cast<int>(index));
+        if (op.kind == KernelOp::Kind::kLinkUp) {
+          rtnl_link_set_flags(change.get(), IFF_UP);
+        } else {
+          rtnl_link_unset_flags(change.get(), IFF_UP);
+        }
+        rc = rtnl_link_build_change_request(orig.get(), change.get(), 0, &m);
+        break;
+      }
     }
     if (rc < 0) return nullptr;
     return NlMsg(m);
+  }
+
+  // RTM_NEWLINK for an ipip or ip6tnl device in external (collect-metadata)
+  // mode, up: it takes every tunnelled packet no more specific tunnel
+  // claims, beside the module's own tunl0 (a second device without
+  // endpoints would collide with it: EEXIST), as Katran's `ipip0 external`
+  // does. libnl has no setter for that flag, so the request is built with
+  // its attribute API. A kernel without the type answers EOPNOTSUPP.
+  NlMsg build_tunnel_link(const LinkSpec& spec) {
+    NlMsg m(nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL));
+    if (!m) return nullptr;
+    ifinfomsg ifi{};
+    ifi.ifi_family = AF_UNSPEC;
+    ifi.ifi_flags = IFF_UP;
+    ifi.ifi_change = IFF_UP;
+    if (nlmsg_append(m.get(), &ifi, sizeof ifi, NLMSG_ALIGNTO) < 0) return nullptr;
+    if (nla_put_string(m.get(), IFLA_IFNAME, spec.name.c_str()) < 0) return nullptr;
+    nlattr* info = nla_nest_start(m.get(), IFLA_LINKINFO);
+    if (info == nullptr || nla_put_string(m.get(), IFLA_INFO_KIND, spec.kind.c_str()) < 0) return nullptr;
+    nlattr* data = nla_nest_start(m.get(), IFLA_INFO_DATA);
+    if (data == nullptr || nla_put_flag(m.get(), kIptunCollectMetadata) < 0) return nullptr;
+    nla_nest_end(m.get(), data);
+    nla_nest_end(m.get(), info);
+    return m;
   }
 
   template <typename F>

@@ -36,6 +36,14 @@ std::string Action::str() const {
     case Kind::kDelAddress: return "delete address " + address.str();
     case Kind::kAddRoute: return "add route " + route.str();
     case Kind::kDelRoute: return "delete route " + route.str();
+    case Kind::kAddLink: return "add link " + link.str() + " up";
+    case Kind::kDelLink: return "delete link " + link.name;
+    case Kind::kLinkUp: return "set link " + link.name + " up";
+    case Kind::kLinkDown: return "set link " + link.name + " down";
+    case Kind::kSetClamp:
+      return std::string("set nft table inet ") + kClampTable + " (SYN-ACK MSS at most " + std::to_string(clamp.mss) +
+             " from " + std::to_string(clamp.sources.size()) + " VIP(s))";
+    case Kind::kDelClamp: return std::string("delete nft table inet ") + kClampTable;
   }
   return "?";
 }
@@ -48,6 +56,13 @@ Action Action::inverse() const {
     case Kind::kDelAddress: a.kind = Kind::kAddAddress; break;
     case Kind::kAddRoute: a.kind = Kind::kDelRoute; break;
     case Kind::kDelRoute: a.kind = Kind::kAddRoute; break;
+    case Kind::kAddLink: a.kind = Kind::kDelLink; break;
+    case Kind::kDelLink: a.kind = Kind::kAddLink; break;
+    case Kind::kLinkUp: a.kind = Kind::kLinkDown; break;
+    case Kind::kLinkDown: a.kind = Kind::kLinkUp; break;
+    case Kind::kSetClamp: a.kind = Kind::kDelClamp; break;
+    // What a deleted table held is not known here: the next plan makes it again.
+    case Kind::kDelClamp: break;
   }
   return a;
 }
@@ -66,7 +81,7 @@ DesiredState desired_state(const config::Config& cfg) {
       d.local_routes.push_back(r);
       continue;
     }
-    d.addresses.push_back(AddressSpec{vip.address, vip.address.max_prefix(), v4 ? vip.label : ""});
+    d.addresses.push_back(AddressSpec{vip.address, vip.address.max_prefix(), v4 ? vip.label : "", ""});
     if (cfg.routes)
       d.routes.push_back(RouteSpec{vip.address, vip.address.max_prefix(), kMainTable,
                                    v4 ? 0U : 1024U});
@@ -82,6 +97,26 @@ DesiredState desired_state(const config::Config& cfg) {
       d.sysctls.push_back(SysctlSetting{SysctlKey{ifname, "arp_announce"}, cfg.arp.announce});
     }
   }
+  if (cfg.tunnel) {
+    // Tunnel mode: the VIPs stay on lo as in direct routing; packets for
+    // them arrive encapsulated and come out of these devices.
+    TunnelWant t;
+    if (!cfg.tunnel->device.empty()) {
+      t.links.push_back(LinkSpec{cfg.tunnel->device, cfg.tunnel->type});
+      t.device = cfg.tunnel->device;
+      if (cfg.tunnel->address)
+        t.address = AddressSpec{cfg.tunnel->address->network, cfg.tunnel->address->prefix, "",
+                                cfg.tunnel->device};
+    }
+    if (!cfg.tunnel->device6.empty()) t.links.push_back(LinkSpec{cfg.tunnel->device6, "ip6tnl"});
+    if (cfg.tunnel->mss > 0 && !cfg.vips.empty()) {
+      ClampSpec c;
+      c.mss = cfg.tunnel->mss;
+      for (const auto& vip : cfg.vips) c.sources.emplace_back(vip.address, vip.prefix);
+      t.clamp = std::move(c);
+    }
+    d.tunnel = std::move(t);
+  }
   return d;
 }
 
@@ -94,6 +129,11 @@ std::vector<SysctlKey> keys_to_observe(const DesiredState& want, const Journal& 
   for (const char* name : {"arp_ignore", "arp_announce"}) {
     keys.insert(SysctlKey{"all", name});
     for (const auto& l : links) keys.insert(SysctlKey{l.name, name});
+  }
+  if (want.tunnel && !want.tunnel->device.empty()) {
+    // The effective rp_filter of the device, and what a new device gets.
+    for (const char* iface : {"all", "default"}) keys.insert(SysctlKey{iface, "rp_filter"});
+    keys.insert(SysctlKey{want.tunnel->device, "rp_filter"});
   }
   return {keys.begin(), keys.end()};
 }
@@ -127,6 +167,12 @@ ObservedState after_plan(ObservedState have, const Plan& plan) {
     switch (a.kind) {
       case Action::Kind::kWriteSysctl: have.sysctls[a.key] = a.to; break;
       case Action::Kind::kAddAddress:
+        if (!a.address.dev.empty()) {
+          // A tunnel device's address; the device may be new (index unknown).
+          const Link* l = have.link_by_name(a.address.dev);
+          addrs.push_back({a.address.address, a.address.prefix, l ? l->ifindex : 0, a.address.label});
+          break;
+        }
         if (gone_addrs.count(a.address.address)) sweep();
         addrs.push_back({a.address.address, a.address.prefix, lo_index, a.address.label});
         // The kernel's local route of the address comes with it (IPv6: a
@@ -134,13 +180,38 @@ ObservedState after_plan(ObservedState have, const Plan& plan) {
         routes.push_back({a.address.address, a.address.address.max_prefix(), kLocalTable, 0,
                           kKernelProtocol, lo_index, RouteType::kLocal});
         break;
-      case Action::Kind::kDelAddress: gone_addrs.insert(a.address.address); break;
+      case Action::Kind::kDelAddress:
+        if (!a.address.dev.empty()) {
+          const Link* l = have.link_by_name(a.address.dev);
+          std::erase_if(addrs, [&](const ObservedAddress& o) {
+            return l && o.ifindex == l->ifindex && o.address == a.address.address;
+          });
+          break;
+        }
+        gone_addrs.insert(a.address.address);
+        break;
       case Action::Kind::kAddRoute:
         if (gone_routes.count(key_of(a.route))) sweep();
         routes.push_back({a.route.dst, a.route.prefix, a.route.table, a.route.metric, kRouteProtocol,
                           lo_index, a.route.type});
         break;
       case Action::Kind::kDelRoute: gone_routes.insert(key_of(a.route)); break;
+      case Action::Kind::kAddLink: {
+        int next = 1;
+        for (const auto& l : have.links) next = std::max(next, l.ifindex + 1);
+        have.links.push_back(Link{next, a.link.name, true, false});
+        break;
+      }
+      case Action::Kind::kDelLink:
+        std::erase_if(have.links, [&](const Link& l) { return l.name == a.link.name; });
+        break;
+      case Action::Kind::kLinkUp:
+      case Action::Kind::kLinkDown:
+        for (auto& l : have.links)
+          if (l.name == a.link.name) l.up = a.kind == Action::Kind::kLinkUp;
+        break;
+      case Action::Kind::kSetClamp: have.clamp_listing = a.clamp.ruleset(); break;
+      case Action::Kind::kDelClamp: have.clamp_listing.reset(); break;
     }
   }
   sweep();
@@ -191,12 +262,30 @@ Plan make_plan(const DesiredState& want, const ObservedState& have, const Journa
         "lo is down, so VIPs on it would not be reachable and their routes cannot be added; "
         "bring it up with `ip link set lo up` (rsagent never changes lo's link state)");
   }
-  const Phase sysctls = plan_sysctls(want, have, prior);
+  // Tunnel mode decides its rp_filter values and device address against
+  // the kernel; from here they are wanted like the configured ones, so the
+  // ARP sysctls' healing and restoring serve them too.
+  const TunnelPhase tunnel = plan_tunnel(want, have, prior);
+  DesiredState with_tunnel;
+  const DesiredState* wanted = &want;
+  if (want.tunnel) {
+    with_tunnel = want;
+    with_tunnel.sysctls.insert(with_tunnel.sysctls.end(), tunnel.sysctls.begin(), tunnel.sysctls.end());
+    if (tunnel.wanted_address) with_tunnel.addresses.push_back(*tunnel.wanted_address);
+    for (const auto& e : tunnel.address.entries)
+      if (const auto* s = std::get_if<SysctlEntry>(&e)) with_tunnel.sysctls.push_back({s->key, s->wrote});
+    wanted = &with_tunnel;
+  }
+  DesiredState sysctl_want;  // plan_sysctls: only keys whose file exists now
+  sysctl_want.sysctls = want.sysctls;
+  sysctl_want.sysctls.insert(sysctl_want.sysctls.end(), tunnel.sysctls.begin(), tunnel.sysctls.end());
+  const Phase sysctls = plan_sysctls(sysctl_want, have, prior);
   const Phase addresses = plan_addresses(want, have, prior, *lo);
   const Phase routes = plan_routes(want, have, prior, *lo);
   const Phase local_routes = plan_local_routes(want, have, prior, *lo);
-  const Phase leaving = plan_leaving(want, have, prior);
-  const auto phases = {&sysctls, &local_routes, &addresses, &routes, &leaving};
+  const Phase leaving = plan_leaving(*wanted, have, prior);
+  const auto phases = {&tunnel.links, &sysctls,  &tunnel.address, &local_routes,
+                       &addresses,    &routes,   &leaving,        &tunnel.leaving};
   for (const Phase* ph : phases) {
     p.errors.insert(p.errors.end(), ph->errors.begin(), ph->errors.end());
     p.warnings.insert(p.warnings.end(), ph->warnings.begin(), ph->warnings.end());
@@ -204,17 +293,19 @@ Plan make_plan(const DesiredState& want, const ObservedState& have, const Journa
   }
   if (!p.errors.empty()) return p;
 
-  // ARP sysctls first: no VIP may exist on lo while this host still
-  // answers ARP for it. Everything new goes in before anything old goes
-  // out, so a VIP moving between address and route mode is local
-  // throughout, and stale ARP values are restored last, once no VIP that
-  // needed them is left.
+  // Tunnel devices first: their sysctls and address need them. ARP
+  // sysctls next: no VIP may exist on lo while this host still answers
+  // ARP for it. Everything new goes in before anything old goes out, so
+  // a VIP moving between address and route mode is local throughout, and
+  // stale ARP values are restored last, once no VIP that needed them is
+  // left; a device rsagent made goes after everything on it.
   for (const Phase* ph : phases)
     p.actions.insert(p.actions.end(), ph->actions.begin(), ph->actions.end());
-  for (const Phase* ph : {&sysctls, &local_routes, &addresses, &routes})
+  for (const Phase* ph : {&tunnel.links, &sysctls, &tunnel.address, &local_routes, &addresses, &routes})
     p.journal.entries.insert(p.journal.entries.end(), ph->entries.begin(), ph->entries.end());
   // Objects being removed stay in the write-ahead record until they are gone.
-  p.intent.entries = leaving.leaving;
+  p.intent.entries = tunnel.leaving.leaving;
+  p.intent.entries.insert(p.intent.entries.end(), leaving.leaving.begin(), leaving.leaving.end());
   p.intent.entries.insert(p.intent.entries.end(), p.journal.entries.begin(), p.journal.entries.end());
 
   const auto v4 = [](const IpAddress& a) { return a.family == Family::kV4; };
@@ -262,15 +353,27 @@ Plan make_revert_plan(const Journal& journal, const ObservedState& have) {
   Plan p;
   p.intent = journal;
   for (auto it = journal.entries.rbegin(); it != journal.entries.rend(); ++it) {
-    if (const auto* r = std::get_if<RouteEntry>(&*it)) {
+    if (std::holds_alternative<ClampEntry>(*it)) {
+      Action a;
+      a.kind = Action::Kind::kDelClamp;  // gone already: success
+      p.actions.push_back(a);
+    } else if (const auto* l = std::get_if<LinkEntry>(&*it)) {
+      const Link* now = have.link_by_name(l->spec.name);
+      if (now == nullptr || !(l->created || (l->raised && now->up))) continue;
+      Action a;
+      a.kind = l->created ? Action::Kind::kDelLink : Action::Kind::kLinkDown;
+      a.link = l->spec;
+      p.actions.push_back(a);
+    } else if (const auto* r = std::get_if<RouteEntry>(&*it)) {
       if (!r->created) continue;
       Action del;
       del.kind = Action::Kind::kDelRoute;
       del.route = r->spec;
       p.actions.push_back(del);
     } else if (const auto* a = std::get_if<AddressEntry>(&*it)) {
-      // Never remove 127.0.0.1 or ::1, whatever a journal says.
-      if (!a->created || a->spec.address.is_loopback()) continue;
+      // Never remove lo's own 127.0.0.0/8 or ::1, whatever a journal says
+      // (a tunnel device's 127.0.0.42 is rsagent's to remove).
+      if (!a->created || (a->spec.dev.empty() && a->spec.address.is_loopback())) continue;
       Action del;
       del.kind = Action::Kind::kDelAddress;
       del.address = a->spec;

@@ -202,7 +202,9 @@ Phase plan_leaving(const DesiredState& want, const ObservedState& have, const Jo
       (local ? local_routes : routes).push_back(route_action(Action::Kind::kDelRoute, r->spec));
       p.leaving.push_back(*r);
     } else if (const auto* a = std::get_if<AddressEntry>(&*it)) {
-      if (wanted_addrs.count(a->spec.address) || !a->created || a->spec.address.is_loopback()) continue;
+      if (wanted_addrs.count(a->spec.address) || !a->created ||
+          (a->spec.dev.empty() && a->spec.address.is_loopback()))
+        continue;
       addresses.push_back(address_action(Action::Kind::kDelAddress, a->spec));
       p.leaving.push_back(*a);
     } else if (const auto* s = std::get_if<SysctlEntry>(&*it)) {

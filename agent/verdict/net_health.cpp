@@ -1,6 +1,7 @@
 #include "rsagent/verdict/net_health.hpp"
 
 #include "rsagent/net/plan.hpp"
+#include "rsagent/net/plan_phases.hpp"
 
 #include <algorithm>
 #include <map>
@@ -32,6 +33,25 @@ std::string observed_str(const net::RouteSpec& spec, const net::ObservedRoute& o
 
 }  // namespace
 
+std::string tunnel_rp_filter_problem(const net::ObservedState& have, const std::string& device) {
+  const net::Link* dev = have.link_by_name(device);
+  if (dev == nullptr) return "tunnel device " + device + " is missing";
+  const auto get = [&](const std::string& iface) {
+    const auto it = have.sysctls.find(net::SysctlKey{iface, "rp_filter"});
+    return it == have.sysctls.end() ? 0 : it->second;
+  };
+  const bool has_v4 = std::any_of(have.addresses.begin(), have.addresses.end(), [&](const net::ObservedAddress& o) {
+    return o.ifindex == dev->ifindex && o.address.family == Family::kV4;
+  });
+  const int all = get("all");
+  const int mine = get(device);
+  if (net::rp_filter_passes(all, mine, has_v4)) return "";
+  return "effective rp_filter on " + device + " is " + std::to_string(std::max(all, mine)) + " (all=" +
+         std::to_string(all) + ", " + device + "=" + std::to_string(mine) + ")" +
+         (has_v4 ? std::string() : " and it has no IPv4 address") +
+         ": the kernel drops every decapsulated packet";
+}
+
 NetDetail describe_state(const net::Journal& j, const net::ObservedState& have) {
   NetDetail d;
   const net::Link* lo = nullptr;
@@ -52,6 +72,36 @@ NetDetail describe_state(const net::Journal& j, const net::ObservedState& have) 
       lo_local.emplace(std::make_pair(o.dst, o.prefix), &o);
   }
   for (const auto& e : j.entries) {
+    if (const auto* l = std::get_if<net::LinkEntry>(&e)) {
+      const net::Link* now = have.link_by_name(l->spec.name);
+      const bool up = now != nullptr && now->up;
+      d.tunnel.push_back({l->spec.name + " up", l->created, up});
+      if (now == nullptr) {
+        d.drift.push_back("tunnel device " + l->spec.name + " is missing");
+      } else if (!up) {
+        d.drift.push_back("tunnel device " + l->spec.name + " is down");
+      }
+      continue;
+    }
+    if (const auto* c = std::get_if<net::ClampEntry>(&e)) {
+      const std::string set = "maxseg size set " + std::to_string(c->mss);
+      const bool present = have.clamp_listing && have.clamp_listing->find(set) != std::string::npos;
+      d.tunnel.push_back({"mss clamp " + std::to_string(c->mss), true, present});
+      if (!present)
+        d.drift.push_back(std::string("the MSS clamp (nft table inet ") + net::kClampTable + ") is missing");
+      continue;
+    }
+    if (const auto* a = std::get_if<net::AddressEntry>(&e); a && !a->spec.dev.empty()) {
+      const net::Link* dev = have.link_by_name(a->spec.dev);
+      const bool present = dev != nullptr && std::any_of(have.addresses.begin(), have.addresses.end(),
+                                                         [&](const net::ObservedAddress& o) {
+                                                           return o.ifindex == dev->ifindex &&
+                                                                  o.address == a->spec.address;
+                                                         });
+      d.tunnel.push_back({a->spec.str(), a->created, present});
+      if (!present) d.drift.push_back("tunnel address " + a->spec.str() + " is missing");
+      continue;
+    }
     if (const auto* a = std::get_if<net::AddressEntry>(&e)) {
       const bool present = on_lo.count(a->spec.address) > 0;
       d.vips.push_back({a->spec.address.str(), a->spec.prefix, a->spec.label, a->created, present});
@@ -98,7 +148,10 @@ NetPolicy net_policy(const config::Config& cfg) {
   const bool any_v4 = std::any_of(cfg.vips.begin(), cfg.vips.end(), [](const config::Vip& v) {
     return v.address.family == Family::kV4;
   });
-  return NetPolicy{wants_all && any_v4};
+  NetPolicy p;
+  p.check_arp_leaks = wants_all && any_v4;
+  if (cfg.tunnel) p.tunnel_device = cfg.tunnel->device;
+  return p;
 }
 
 NetHealth judge_network(const NetDetail& detail, const net::ObservedState& have,
@@ -107,6 +160,8 @@ NetHealth judge_network(const NetDetail& detail, const net::ObservedState& have,
   if (!repair_error.empty()) return {true, false, repair_error};
   if (policy.check_arp_leaks)
     if (auto leaks = net::arp_leaks(have); !leaks.empty()) return {true, false, leaks.front()};
+  if (!policy.tunnel_device.empty())
+    if (auto why = tunnel_rp_filter_problem(have, policy.tunnel_device); !why.empty()) return {true, false, why};
   return {true, true, ""};
 }
 

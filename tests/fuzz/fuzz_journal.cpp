@@ -17,7 +17,8 @@ namespace {
 
 void check_entry(const JournalEntry& e) {
   if (const auto* s = std::get_if<SysctlEntry>(&e)) {
-    FUZZ_CHECK(s->key.name == "arp_ignore" || s->key.name == "arp_announce", s->key.name);
+    FUZZ_CHECK(s->key.name == "arp_ignore" || s->key.name == "arp_announce" || s->key.name == "rp_filter",
+               s->key.name);
     FUZZ_CHECK(s->ifindex >= 0, "ifindex " + std::to_string(s->ifindex));  // 0: not recorded
     FUZZ_CHECK(!s->key.iface.empty() && s->key.iface.size() <= 15 &&
                    s->key.iface.find('/') == std::string::npos && s->key.iface != "." &&
@@ -28,6 +29,13 @@ void check_entry(const JournalEntry& e) {
                a->spec.str());
     FUZZ_CHECK(rsagent::fuzz::is_printable(a->spec.label) && a->spec.label.size() <= 15,
                a->spec.label);
+  } else if (const auto* c = std::get_if<ClampEntry>(&e)) {
+    FUZZ_CHECK(c->mss >= 536 && c->mss <= 65495, std::to_string(c->mss));
+  } else if (const auto* l = std::get_if<LinkEntry>(&e)) {
+    FUZZ_CHECK(l->spec.kind == "ipip" || l->spec.kind == "ip6tnl", l->spec.kind);
+    FUZZ_CHECK(!l->spec.name.empty() && l->spec.name.size() <= 15 &&
+                   l->spec.name.find('/') == std::string::npos,
+               "link \"" + l->spec.name + "\"");
   } else {
     const auto& r = std::get<RouteEntry>(e);
     FUZZ_CHECK(r.spec.prefix >= 0 && r.spec.prefix <= r.spec.dst.max_prefix(), r.spec.str());

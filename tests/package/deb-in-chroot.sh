@@ -72,7 +72,7 @@ mkdir -p "$(dirname "$root")"
 # What the build needs: packaging/debian/control's Build-Depends (dpkg-
 # buildpackage checks them, so a missing one fails loudly), the compiler,
 # and lintian.
-packages="build-essential,debhelper,cmake,pkg-config,libnl-3-dev,libnl-route-3-dev,nlohmann-json3-dev,doctest-dev,libcpp-httplib-dev,libssl-dev,lintian"
+packages="build-essential,debhelper,cmake,pkg-config,libnl-3-dev,libnl-route-3-dev,libnftables-dev,nlohmann-json3-dev,doctest-dev,libcpp-httplib-dev,libssl-dev,lintian"
 stamp="mmdebstrap --variant=minbase --include=$packages $suite"
 
 # Refuses to delete a folder something is mounted under (a bind mount of

@@ -15,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace rsagent::test {
 
@@ -25,6 +26,11 @@ class FakeKernel final : public net::Kernel {
   int fail_errno = EPERM;
   int calls = 0;
   std::function<void()> before_execute;
+  // Link kinds this kernel can make ("ipip", "ip6tnl"); others: EOPNOTSUPP,
+  // as a kernel without the module answers.
+  std::vector<std::string> link_kinds{"ipip", "ip6tnl"};
+  // Runs when a link is made (a test's way to give it its /proc/sys files).
+  std::function<void(const net::LinkSpec&)> on_link_added;
 
   FakeKernel() {
     state.links = {{1, "lo", true, true}, {2, "eth0", true, false}};
@@ -39,6 +45,10 @@ class FakeKernel final : public net::Kernel {
     return links_only;
   }
 
+  // rsagent's nftables table as the kernel would list it; nullopt: none.
+  std::optional<std::string> clamp;
+  Result<std::optional<std::string>> clamp_listing() override { return clamp; }
+
   Result<int> open_events() override { return errno_error(ENOTSUP, "fake kernel: no events"); }
   Drained drain_events() override { return {}; }
 
@@ -47,8 +57,24 @@ class FakeKernel final : public net::Kernel {
     std::vector<Status> out;
     for (const auto& op : ops) {
       switch (op.kind) {
-        case net::KernelOp::Kind::kAddAddress: out.push_back(add_address(op.address, op.ifindex)); break;
-        case net::KernelOp::Kind::kDelAddress: out.push_back(del_address(op.address, op.ifindex)); break;
+        case net::KernelOp::Kind::kAddAddress: out.push_back(add_address(op.address, index_of(op))); break;
+        case net::KernelOp::Kind::kDelAddress: out.push_back(del_address(op.address, index_of(op))); break;
+        case net::KernelOp::Kind::kAddLink: out.push_back(add_link(op.link)); break;
+        case net::KernelOp::Kind::kDelLink: out.push_back(del_link(op.link)); break;
+        case net::KernelOp::Kind::kLinkUp:
+        case net::KernelOp::Kind::kLinkDown:
+          out.push_back(set_up(op.link, op.kind == net::KernelOp::Kind::kLinkUp));
+          break;
+        case net::KernelOp::Kind::kSetClamp:
+          ++calls;
+          clamp = op.nft;
+          out.push_back({});
+          break;
+        case net::KernelOp::Kind::kDelClamp:
+          ++calls;
+          out.push_back(clamp ? Status{} : Status(errno_error(ENOENT, "No such file or directory")));
+          clamp.reset();
+          break;
         case net::KernelOp::Kind::kAddRoute: out.push_back(add_route(op.route, op.ifindex)); break;
         case net::KernelOp::Kind::kDelRoute: out.push_back(del_route(op.route, op.ifindex)); break;
       }
@@ -57,6 +83,49 @@ class FakeKernel final : public net::Kernel {
   }
 
  private:
+  // An address op names its device or carries lo's index.
+  int index_of(const net::KernelOp& op) const {
+    if (op.ifindex != 0 || op.address.dev.empty()) return op.ifindex;
+    for (const auto& l : state.links)
+      if (l.name == op.address.dev) return l.ifindex;
+    return -1;
+  }
+  net::Link* link_named(const std::string& name) {
+    for (auto& l : state.links)
+      if (l.name == name) return &l;
+    return nullptr;
+  }
+  Status add_link(const net::LinkSpec& spec) {
+    ++calls;
+    if (auto e = injected("add link " + spec.str())) return *e;
+    if (std::find(link_kinds.begin(), link_kinds.end(), spec.kind) == link_kinds.end())
+      return errno_error(EOPNOTSUPP, "Unknown device type");
+    if (link_named(spec.name)) return errno_error(EEXIST, "add link " + spec.name);
+    int next = 1;
+    for (const auto& l : state.links) next = std::max(next, l.ifindex + 1);
+    state.links.push_back({next, spec.name, true, false});
+    if (on_link_added) on_link_added(spec);
+    return {};
+  }
+  Status del_link(const net::LinkSpec& spec) {
+    ++calls;
+    if (auto e = injected("delete link " + spec.name)) return *e;
+    const net::Link* l = link_named(spec.name);
+    if (!l) return errno_error(ENODEV, "delete link " + spec.name);
+    const int index = l->ifindex;
+    std::erase_if(state.addresses, [&](const net::ObservedAddress& o) { return o.ifindex == index; });
+    std::erase_if(state.links, [&](const net::Link& x) { return x.ifindex == index; });
+    return {};
+  }
+  Status set_up(const net::LinkSpec& spec, bool up) {
+    ++calls;
+    if (auto e = injected("set link " + spec.name)) return *e;
+    net::Link* l = link_named(spec.name);
+    if (!l) return errno_error(ENODEV, "set link " + spec.name);
+    l->up = up;
+    return {};
+  }
+
   Status add_address(const net::AddressSpec& a, int ifindex) {
     ++calls;
     if (auto e = injected("add address " + a.str())) return *e;

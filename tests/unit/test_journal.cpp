@@ -15,8 +15,8 @@ namespace {
 Journal sample() {
   Journal j;
   j.entries.emplace_back(SysctlEntry{SysctlKey{"eth0.100", "arp_ignore"}, 2, 1});
-  j.entries.emplace_back(AddressEntry{AddressSpec{*IpAddress::parse("198.51.100.1"), 32, "lo:web"}, true});
-  j.entries.emplace_back(AddressEntry{AddressSpec{*IpAddress::parse("2001:db8::1"), 128, ""}, false});
+  j.entries.emplace_back(AddressEntry{AddressSpec{*IpAddress::parse("198.51.100.1"), 32, "lo:web", ""}, true});
+  j.entries.emplace_back(AddressEntry{AddressSpec{*IpAddress::parse("2001:db8::1"), 128, "", ""}, false});
   j.entries.emplace_back(RouteEntry{RouteSpec{*IpAddress::parse("2001:db8::1"), 128, 254, 1024}, true});
   j.entries.emplace_back(RouteEntry{
       RouteSpec{*IpAddress::parse("198.51.100.0"), 24, kLocalTable, kLocalRouteMetric, RouteType::kLocal}, true});
@@ -78,7 +78,7 @@ TEST_CASE("a journal with any field of the wrong shape or out of range is malfor
       {entry(R"({"type":"sysctl","iface":"../../../kernel","name":"core_pattern","original":0,"wrote":1})"),
        "\"iface\" is not an interface name: \"../../../kernel\""},
       {entry(R"({"type":"sysctl","iface":"all","name":"../../ip_forward","original":0,"wrote":1})"),
-       "\"name\" must be \"arp_ignore\" or \"arp_announce\""},
+       "\"name\" must be \"arp_ignore\", \"arp_announce\" or \"rp_filter\""},
       {entry("{" + route + R"(,"prefix":32,"extra":1})"), "entry 1: unknown key \"extra\""},
       {entry("{" + route + "}"), "entry 1: no \"prefix\""},
       {entry("[]"), "entry 1: must be an object, found []"},

@@ -23,12 +23,12 @@ struct World {
     }
     journal.entries = {
         net::SysctlEntry{{"all", "arp_ignore"}, 0, 1, 0},
-        net::AddressEntry{{ip("198.51.100.100"), 32, "lo:0"}, true},
+        net::AddressEntry{{ip("198.51.100.100"), 32, "lo:0", ""}, true},
         net::RouteEntry{{ip("198.51.100.100"), 32, net::kMainTable, 0}, true},
     };
   }
 };
-const NetPolicy kArp{true};
+const NetPolicy kArp{true, ""};
 }  // namespace
 
 TEST_CASE("the network is healthy when everything the journal holds is in place") {
@@ -93,7 +93,7 @@ TEST_CASE("an interface that would answer ARP for a VIP fails the network only u
   const auto nh = judge_network(d, w.have, kArp, "");
   CHECK_FALSE(nh.ok);
   CHECK(nh.reason.find("eth0") != std::string::npos);
-  CHECK(judge_network(d, w.have, NetPolicy{false}, "").ok);
+  CHECK(judge_network(d, w.have, NetPolicy{false, ""}, "").ok);
 }
 
 TEST_CASE("the ARP policy applies only with \"all\" in arp.interfaces and an IPv4 VIP") {

@@ -245,8 +245,8 @@ TEST_CASE("the leak check names each up interface where ARP would still leak") {
 
 TEST_CASE("revert never removes loopback's own addresses, whatever the journal says") {
   Journal j;
-  j.entries.emplace_back(AddressEntry{AddressSpec{ip("127.0.0.1"), 8, "lo"}, true});
-  j.entries.emplace_back(AddressEntry{AddressSpec{ip("::1"), 128, ""}, true});
+  j.entries.emplace_back(AddressEntry{AddressSpec{ip("127.0.0.1"), 8, "lo", ""}, true});
+  j.entries.emplace_back(AddressEntry{AddressSpec{ip("::1"), 128, "", ""}, true});
   CHECK(make_revert_plan(j, ObservedState{}).actions.empty());
 }
 

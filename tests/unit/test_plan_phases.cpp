@@ -18,7 +18,7 @@ ObservedState two_links() {
   return st;
 }
 
-AddressSpec v4(const char* a, const char* label = "lo:0") { return AddressSpec{ip(a), 32, label}; }
+AddressSpec v4(const char* a, const char* label = "lo:0") { return AddressSpec{ip(a), 32, label, ""}; }
 
 }  // namespace
 
@@ -147,7 +147,7 @@ TEST_CASE("leaving phase: removes only what rsagent created, routes before addre
   prior.entries.push_back(AddressEntry{v4("198.51.100.1"), true});
   prior.entries.push_back(AddressEntry{v4("198.51.100.2"), false});
   prior.entries.push_back(RouteEntry{RouteSpec{ip("198.51.100.1"), 32}, true});
-  prior.entries.push_back(AddressEntry{AddressSpec{ip("127.0.0.1"), 8, "lo"}, true});
+  prior.entries.push_back(AddressEntry{AddressSpec{ip("127.0.0.1"), 8, "lo", ""}, true});
   const Phase p = plan_leaving(DesiredState{}, have, prior);
   REQUIRE(p.actions.size() == 3);
   CHECK(p.actions[0].str() == "delete route 198.51.100.1/32 dev lo proto rsagent");

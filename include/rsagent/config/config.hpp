@@ -150,6 +150,23 @@ struct Attribution {
   bool operator==(const Attribution&) const = default;
 };
 
+// Tunnel mode: the director forwards by encapsulation (LVS-TUN, Katran,
+// GLB): IPv4-in-IPv4 arrives on `device`, IPv6 on `device6` (ip6tnl).
+// A device of that name is adopted as it is; a missing one is created.
+struct Tunnel {
+  std::string device = "tunl0";
+  std::string device6;        // empty: no IPv6 tunnel device
+  std::string type = "ipip";  // what rsagent creates for `device`
+  // SYN-ACKs from a VIP advertise at most this MSS (rsagent's nftables
+  // table); 0: no clamp.
+  int mss = 0;
+  // Given to `device` when it has no IPv4 address, so loose rp_filter can
+  // pass decapsulated packets; nullopt ("address": false): never, and
+  // rp_filter goes off instead.
+  std::optional<Cidr> address = Cidr{IpAddress{Family::kV4, {127, 0, 0, 42}}, 32};
+  bool operator==(const Tunnel&) const = default;
+};
+
 struct Config {
   std::vector<Vip> vips;
   VipMode vip_mode = VipMode::kAddress;  // for VIPs that do not say
@@ -159,6 +176,7 @@ struct Config {
   Stop stop;
   ArpGuard arp_guard;
   Attribution attribution;
+  std::optional<Tunnel> tunnel;  // off unless a file has a "tunnel" section
   std::vector<std::string> files;  // what was read, in merge order
   // Where each setting that a file names came from, by its dotted name
   // ("arp.ignore", "health.allow", "health.checks.NAME"); a setting not
@@ -167,7 +185,7 @@ struct Config {
   bool operator==(const Config& o) const {
     return vips == o.vips && vip_mode == o.vip_mode && arp == o.arp && routes == o.routes &&
            health == o.health && stop == o.stop && arp_guard == o.arp_guard &&
-           attribution == o.attribution;
+           attribution == o.attribution && tunnel == o.tunnel;
   }
 };
 

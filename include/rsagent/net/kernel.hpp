@@ -1,11 +1,14 @@
-// The edges to the kernel: rtnetlink (links, addresses, routes) and
-// /proc/sys (ARP sysctls), each behind a small interface with one real
+// The edges to the kernel: rtnetlink (links, addresses, routes; and
+// rsagent's own nftables table, through libnftables) and /proc/sys (ARP
+// and rp_filter sysctls), each behind a small interface with one real
 // implementation here and a fake in tests/unit.
 // Threads: a Kernel is not thread-safe (libnl sockets are not); one thread
 // owns it. Errors: Status/Result carrying errno and the kernel's extended-ack
 // text, with the object in the context ("add 198.51.100.100/32 dev lo").
 // Errors are the kernel's own: EEXIST on adding what exists, ESRCH or
-// EADDRNOTAVAIL on deleting what is gone (the engine decides what those mean).
+// EADDRNOTAVAIL on deleting what is gone (the engine decides what those mean),
+// EOPNOTSUPP on creating a link of a type the kernel does not have (no
+// ipip module).
 #pragma once
 
 #include "rsagent/net/model.hpp"
@@ -27,10 +30,17 @@ struct KernelSnapshot {
 };
 
 struct KernelOp {
-  enum class Kind : std::uint8_t { kAddAddress, kDelAddress, kAddRoute, kDelRoute };
+  enum class Kind : std::uint8_t {
+    kAddAddress, kDelAddress, kAddRoute, kDelRoute, kAddLink, kDelLink, kLinkUp, kLinkDown,
+    kSetClamp, kDelClamp  // rsagent's nftables table: replaced whole (nft), deleted
+  };
   Kind kind = Kind::kAddAddress;
   AddressSpec address;
   RouteSpec route;
+  LinkSpec link;  // link ops act by name; kAddLink creates it up
+  std::string nft;  // kSetClamp: the ruleset, as nft -f reads it
+  // 0 with address.dev set: the device is found by name when the op is
+  // sent (it may have been created by an op just before).
   int ifindex = 0;
   [[nodiscard]] std::string str() const;  // "add address 198.51.100.1/32 dev lo label lo:0"
 };
@@ -46,6 +56,10 @@ class Kernel {
   [[nodiscard]] virtual std::vector<Status> execute(const std::vector<KernelOp>& ops) = 0;
 
   [[nodiscard]] Status execute_one(const KernelOp& op) { return std::move(execute({op}).at(0)); }
+
+  // `nft list table inet rsagent_tunnel`, nullopt when there is no such
+  // table (through libnftables; only asked for in tunnel mode).
+  [[nodiscard]] virtual Result<std::optional<std::string>> clamp_listing() = 0;
 
   // An fd that turns readable when links, addresses or routes change (a
   // separate socket on the rtnetlink multicast groups). The owner polls it

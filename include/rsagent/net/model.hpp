@@ -7,8 +7,10 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -31,6 +33,10 @@ struct AddressSpec {
   IpAddress address;
   int prefix = 32;    // /32 or /128: a VIP is one host address
   std::string label;  // IPv4 only ("lo:0"); IPv6 addresses get IFA_F_NODAD instead
+  // Empty: lo (every VIP). Otherwise the interface by name: the tunnel
+  // device's own IPv4 address, which loose rp_filter needs.
+  std::string dev;
+  [[nodiscard]] const std::string& device() const;  // dev, or "lo"
   [[nodiscard]] std::string str() const;  // "198.51.100.100/32 dev lo label lo:0"
   bool operator==(const AddressSpec&) const = default;
 };
@@ -68,12 +74,48 @@ struct SysctlSetting {
   bool operator==(const SysctlSetting&) const = default;
 };
 
+// A decapsulation device (tunnel mode): adopted as it is when a link of
+// that name exists, whatever its type; otherwise created with this kind.
+struct LinkSpec {
+  std::string name;  // "tunl0"
+  std::string kind;  // "ipip" or "ip6tnl": what rsagent creates when it is missing
+  [[nodiscard]] std::string str() const;  // "tunl0 type ipip"
+  bool operator==(const LinkSpec&) const = default;
+};
+
+// rsagent's own nftables table: the MSS clamp for SYN-ACKs from a VIP.
+inline constexpr const char* kClampTable = "rsagent_tunnel";  // family inet
+
+// Path-MTU discovery does not work back through the tunnel (the director,
+// not this host, gets the ICMP), so SYN-ACKs sent from a VIP advertise at
+// most `mss`: clients never send a segment that does not fit.
+struct ClampSpec {
+  int mss = 0;
+  std::vector<std::pair<IpAddress, int>> sources;  // each VIP (route mode: its range)
+  // The whole table as nft input, replacing any earlier one in one
+  // transaction; its comment is tag().
+  [[nodiscard]] std::string ruleset() const;
+  [[nodiscard]] std::string tag() const;  // "rsagent mss 1440 vips 3 f00dfeed"
+  bool operator==(const ClampSpec&) const = default;
+};
+
+// Tunnel mode's wishes; the sysctls and the device address are decided
+// against the kernel at planning time (plan_tunnel).
+struct TunnelWant {
+  std::vector<LinkSpec> links;     // the IPv4 device first, then the IPv6 one
+  std::string device;              // the IPv4 device (rp_filter, address); empty: none
+  std::optional<AddressSpec> address;  // given to `device` when it has no IPv4 address
+  std::optional<ClampSpec> clamp;      // the MSS clamp; absent: none
+  bool operator==(const TunnelWant&) const = default;
+};
+
 struct DesiredState {
   std::vector<SysctlSetting> sysctls;  // applied first: ARP must be tame before a VIP exists
   std::vector<AddressSpec> addresses;
   std::vector<RouteSpec> routes;        // main-table host routes of address-mode VIPs
   std::vector<RouteSpec> local_routes;  // route-mode VIPs
   std::map<IpAddress, std::string> origins;  // VIP -> "FILE:LINE:COL", for refusals
+  std::optional<TunnelWant> tunnel;           // tunnel mode; absent: direct routing only
   bool operator==(const DesiredState&) const = default;
 };
 
@@ -109,6 +151,9 @@ struct ObservedState {
   std::vector<ObservedAddress> addresses;
   std::vector<ObservedRoute> routes;
   std::map<SysctlKey, int> sysctls;  // absent key: the /proc file does not exist
+  // `nft list table inet rsagent_tunnel`, when tunnel mode may own it;
+  // absent: no such table (or not looked at).
+  std::optional<std::string> clamp_listing;
 
   [[nodiscard]] const Link* link_by_index(int ifindex) const;
   [[nodiscard]] const Link* link_by_name(const std::string& name) const;
@@ -137,7 +182,20 @@ struct SysctlEntry {
   int ifindex = 0;
   bool operator==(const SysctlEntry&) const = default;
 };
-using JournalEntry = std::variant<SysctlEntry, AddressEntry, RouteEntry>;
+// A tunnel device: `created` rsagent made it (deleted on revert);
+// `raised` rsagent brought an existing one up (taken down on revert).
+struct LinkEntry {
+  LinkSpec spec;
+  bool created = false;
+  bool raised = false;
+  bool operator==(const LinkEntry&) const = default;
+};
+// rsagent's nftables table (kClampTable), always rsagent's own: deleted on revert.
+struct ClampEntry {
+  int mss = 0;
+  bool operator==(const ClampEntry&) const = default;
+};
+using JournalEntry = std::variant<SysctlEntry, AddressEntry, RouteEntry, LinkEntry, ClampEntry>;
 
 struct Journal {
   std::vector<JournalEntry> entries;  // in the order applied; revert walks it backwards

@@ -13,10 +13,16 @@
 namespace rsagent::net {
 
 struct Action {
-  enum class Kind : std::uint8_t { kWriteSysctl, kAddAddress, kDelAddress, kAddRoute, kDelRoute };
+  enum class Kind : std::uint8_t {
+    kWriteSysctl, kAddAddress, kDelAddress, kAddRoute, kDelRoute,
+    kAddLink, kDelLink, kLinkUp, kLinkDown,  // a tunnel device, by name
+    kSetClamp, kDelClamp                     // rsagent's nftables table (the MSS clamp)
+  };
   Kind kind = Kind::kWriteSysctl;
   AddressSpec address;  // kAddAddress, kDelAddress
   RouteSpec route;      // kAddRoute, kDelRoute
+  LinkSpec link;        // kAddLink (created up), kDelLink, kLinkUp, kLinkDown
+  ClampSpec clamp;      // kSetClamp
   SysctlKey key;        // kWriteSysctl
   int from = 0;         // kWriteSysctl: value seen before
   int to = 0;           // kWriteSysctl: value to write

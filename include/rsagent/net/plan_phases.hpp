@@ -1,11 +1,13 @@
 // The phases of make_plan, one function each, so each is read and tested on
 // its own: ARP sysctls, addresses on lo, host routes, and what the prior
-// journal owns that the config no longer wants. Pure functions of values,
+// journal owns that the config no longer wants, and tunnel mode's devices,
+// rp_filter and device address. Pure functions of values,
 // like make_plan; no I/O, no threads. Refusals come back in Phase::errors.
 #pragma once
 
 #include "rsagent/net/plan.hpp"
 
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -69,5 +71,42 @@ struct Phase {
 // still hold the value rsagent wrote; otherwise a warning).
 [[nodiscard]] Phase plan_leaving(const DesiredState& want, const ObservedState& have,
                                  const Journal& prior);
+
+// Tunnel mode (plan_tunnel.cpp).
+
+// rp_filter on a decapsulation device: the kernel applies max(all, device)
+// to each packet coming out of it, and a decapsulated packet's source (the
+// client) is routed out another interface, so strict (1) drops every one.
+// Loose (2) passes only while the device has an IPv4 address of its own;
+// off (0) passes always. The values to write, if any: the device alone
+// where it suffices, `all` only when it must go to 0 as well.
+struct RpFilterDecision {
+  std::optional<int> device;  // write this to conf/<device>/rp_filter
+  std::optional<int> all;     // write this to conf/all/rp_filter (only for off)
+  bool operator==(const RpFilterDecision&) const = default;
+};
+[[nodiscard]] RpFilterDecision decide_rp_filter(int all, int device, bool device_has_ipv4);
+
+// Whether packets decapsulated on a device with these values pass rp_filter.
+[[nodiscard]] bool rp_filter_passes(int all, int device, bool device_has_ipv4);
+
+struct TunnelPhase {
+  Phase links;    // devices created or brought up: first, before anything needs them
+  Phase address;  // the device's IPv4 address: after its sysctls
+  Phase leaving;  // devices of a tunnel no longer configured: last
+  // rp_filter values for plan_sysctls and plan_leaving, decided from the
+  // values before rsagent's first write (the journal's originals), so a
+  // value rsagent wrote never changes the decision that wrote it.
+  std::vector<SysctlSetting> sysctls;
+  // For a device created by this plan: its rp_filter has no file yet,
+  // so its write goes after the link is made (in `address`, first).
+  std::optional<AddressSpec> wanted_address;  // the device address rsagent keeps
+};
+
+// Devices (adopt what exists, whatever its type; create what is missing,
+// up; bring up an adopted one that is down), rp_filter and the device's
+// IPv4 address when it has none. Pure, like the other phases.
+[[nodiscard]] TunnelPhase plan_tunnel(const DesiredState& want, const ObservedState& have,
+                                      const Journal& prior);
 
 }  // namespace rsagent::net

@@ -23,12 +23,19 @@ struct NetPolicy {
   // only when rsagent sets them through "all" and holds an IPv4 VIP (IPv6
   // needs no sysctl; a per-interface list leaves other interfaces to the admin).
   bool check_arp_leaks = false;
+  // Tunnel mode: decapsulated packets on this device must pass rp_filter.
+  std::string tunnel_device;
 };
 [[nodiscard]] NetPolicy net_policy(const config::Config& cfg);
 
+// Why packets decapsulated on `device` would be dropped (missing, or the
+// effective rp_filter with the device's addresses), or empty when they pass.
+[[nodiscard]] std::string tunnel_rp_filter_problem(const net::ObservedState& have, const std::string& device);
+
 // Ready only when nothing drifted, the last self-heal was not refused
 // (`repair_error` empty) and, per policy, no interface would answer ARP for
-// a VIP. The reason is the first problem found, in that order.
+// a VIP, and, in tunnel mode, packets from the tunnel device pass
+// rp_filter. The reason is the first problem found, in that order.
 [[nodiscard]] NetHealth judge_network(const NetDetail& detail, const net::ObservedState& have,
                                       const NetPolicy& policy, const std::string& repair_error);
 

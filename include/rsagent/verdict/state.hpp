@@ -80,9 +80,17 @@ struct NetDetail {
     bool exists = false;  // false: the /proc file is gone
     int actual = 0;
   };
+  // Tunnel mode: each device ("tunl0 up") and the device's own address
+  // ("127.0.0.42/32 dev tunl0").
+  struct TunnelItem {
+    std::string item;
+    bool owned = false;
+    bool present = false;
+  };
   std::vector<Vip> vips;
   std::vector<Route> routes;
   std::vector<Sysctl> sysctls;
+  std::vector<TunnelItem> tunnel;
   std::vector<std::string> drift;  // one line per difference
 };
 
