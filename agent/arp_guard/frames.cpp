@@ -99,12 +99,6 @@ std::optional<Frame> parse_nd(std::span<const std::uint8_t> p, Frame f) {
 
 }  // namespace
 
-std::string mac_str(const Mac& m) {
-  char buf[18];
-  std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
-  return buf;
-}
-
 const char* kind_name(FrameKind k) {
   switch (k) {
     case FrameKind::kArpRequest: return "ARP request";

@@ -93,7 +93,7 @@ class Guard::Impl {
   }
 
   bool open() {
-    if (auto s = detail::can_open_packet_socket(); !s) {
+    if (auto s = ifaces::can_open_packet_socket(); !s) {
       off_reason_ = s.error().str() + " (the unit needs CAP_NET_RAW and AF_PACKET in RestrictAddressFamilies=)";
       log::warning("arp_guard: the ARP guard is off: " + off_reason_ + "; everything else works");
       publish(true);
@@ -136,7 +136,7 @@ class Guard::Impl {
     WatchList watch;
   };
   struct Watched {
-    detail::Interface iface;
+    ifaces::Interface iface;
     UniqueFd fd;
   };
 
@@ -165,7 +165,7 @@ class Guard::Impl {
   }
 
   void rescan() {
-    auto found = detail::scan_interfaces();
+    auto found = ifaces::scan_interfaces();
     if (!found) {
       log::debug("arp_guard: " + found.error().str());
       return;
@@ -201,7 +201,7 @@ class Guard::Impl {
 
   // The interface's own address for the sender field, as arp_announce=2
   // picks it: one on the VIP's subnet, else the first. Never a VIP.
-  std::optional<IpAddress> sender_for(const detail::Interface& i, const IpAddress& vip) const {
+  std::optional<IpAddress> sender_for(const ifaces::Interface& i, const IpAddress& vip) const {
     std::optional<IpAddress> first;
     for (const auto& a : i.v4) {
       if (ledger_.vips().count(a.address)) continue;

@@ -1,13 +1,13 @@
-// Internal to arp_guard and attribution: the kernel side of the ARP guard
-// and of the flow attribution. Owns: packet sockets (AF_PACKET, SOCK_RAW,
-// one per interface, with the BPF filter that passes only ARP and ICMPv6
-// neighbour advertisements, or the caller's filter) and the scan of the
-// interfaces to watch. Results for everything that calls the kernel; no
+// Internal to arp_guard: the kernel side of the ARP guard. Owns: packet
+// sockets (AF_PACKET, SOCK_RAW, one per interface, with the BPF filter that
+// passes only ARP and ICMPv6 neighbour advertisements); the interfaces to
+// watch come from util/interfaces. Results for everything that calls the kernel; no
 // threads of its own.
 #pragma once
 
 #include "rsagent/arp_guard/frames.hpp"
 #include "rsagent/util/fd.hpp"
+#include "rsagent/util/interfaces.hpp"
 #include "rsagent/util/result.hpp"
 
 #include <cstdint>
@@ -19,36 +19,9 @@
 
 namespace rsagent::arp_guard::detail {
 
-struct Interface {
-  int ifindex = 0;
-  std::string name;
-  Mac mac{};
-  struct V4 {
-    IpAddress address;
-    int prefix = 0;
-  };
-  std::vector<V4> v4;
-  std::optional<IpAddress> link_local;  // fe80::/10, the NS source
-  bool operator==(const Interface& o) const {
-    return ifindex == o.ifindex && name == o.name && mac == o.mac;
-  }
-};
-
-// Up, not loopback, Ethernet (ARP exists only there), from getifaddrs().
-[[nodiscard]] Result<std::vector<Interface>> scan_interfaces();
-
-// Whether this process may open packet sockets at all (CAP_NET_RAW, and
-// AF_PACKET not refused by a seccomp filter such as RestrictAddressFamilies=).
-[[nodiscard]] Status can_open_packet_socket();
-
 // A packet socket on one interface, non-blocking, filtered, seeing this
 // node's own outgoing frames too (PACKET_OUTGOING).
 [[nodiscard]] Result<UniqueFd> open_packet_socket(int ifindex);
-
-// A packet socket on one interface for one ethertype (received frames only),
-// non-blocking, with the caller's filter attached before anything is queued.
-[[nodiscard]] Result<UniqueFd> open_filtered_socket(int ifindex, std::uint16_t ethertype,
-                                                    std::span<const sock_filter> filter);
 
 struct Received {
   std::size_t size = 0;

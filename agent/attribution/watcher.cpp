@@ -1,6 +1,6 @@
 #include "rsagent/attribution/watcher.hpp"
 
-#include "../arp_guard/packet_socket.hpp"
+#include "rsagent/util/interfaces.hpp"
 #include "syn_ring.hpp"
 #include "rsagent/attribution/neighbours.hpp"
 #include "rsagent/attribution/senders.hpp"
@@ -49,7 +49,7 @@ class Watcher::Impl {
   ~Impl() { stop(); }
 
   bool open() {
-    if (auto s = arp_guard::detail::can_open_packet_socket(); !s) {
+    if (auto s = ifaces::can_open_packet_socket(); !s) {
       reason_ = s.error().str() + " (the unit needs CAP_NET_RAW and AF_PACKET in RestrictAddressFamilies=)";
       log::warning("attribution: flow attribution is off: " + reason_ +
                    "; directors are still listed by their polls");
@@ -138,7 +138,7 @@ class Watcher::Impl {
       interfaces_.clear();
       return;
     }
-    auto found = arp_guard::detail::scan_interfaces();
+    auto found = ifaces::scan_interfaces();
     if (!found) {
       log::warning("attribution: interface scan: " + found.error().str());
       return;

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 namespace rsagent {
@@ -112,6 +113,12 @@ bool valid_interface_name(std::string_view name) {
     return c == '/' || c == ':' || c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
            c == '\v' || c == '\f' || c == '\0';
   });
+}
+
+std::string mac_str(const Mac& m) {
+  char buf[18];
+  std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+  return buf;
 }
 
 }  // namespace rsagent

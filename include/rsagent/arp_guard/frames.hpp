@@ -21,8 +21,6 @@
 
 namespace rsagent::arp_guard {
 
-using Mac = std::array<std::uint8_t, 6>;
-[[nodiscard]] std::string mac_str(const Mac& m);  // "02:00:5e:10:00:01"
 
 enum class FrameKind : std::uint8_t {
   kArpRequest,

@@ -48,6 +48,10 @@ struct Cidr {
 
 [[nodiscard]] std::optional<Cidr> parse_cidr(const std::string& text);
 
+// An Ethernet (link-layer) address.
+using Mac = std::array<std::uint8_t, 6>;
+[[nodiscard]] std::string mac_str(const Mac& m);  // "02:00:5e:10:00:01"
+
 // Linux's rules for an interface name (dev_valid_name): 1-15 bytes, not
 // "." or "..", no '/', ':', whitespace or NUL. "all" and "default", the
 // sysctl pseudo-interfaces, pass. Also what keeps SysctlKey::path() inside
