@@ -25,4 +25,5 @@ apt-get install -y -q --no-install-recommends \
   libnl-3-dev libnl-route-3-dev nlohmann-json3-dev doctest-dev libcpp-httplib-dev libssl-dev \
   iproute2 arping tcpdump nftables curl util-linux procps ca-certificates jq libcap2-bin \
   haproxy keepalived nginx-light wrk mmdebstrap systemd-container \
-  debhelper lintian rpm rpmlint
+  debhelper lintian rpm rpmlint \
+  etcd-server etcd-client

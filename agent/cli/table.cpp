@@ -22,6 +22,10 @@ std::optional<std::string> set_now(CommandOptions& o, const std::string&) {
   o.now = true;
   return std::nullopt;
 }
+std::optional<std::string> set_watch(CommandOptions& o, const std::string&) {
+  o.watch = true;
+  return std::nullopt;
+}
 std::optional<std::string> set_reason(CommandOptions& o, const std::string& v) {
   o.reason = v;
   return std::nullopt;
@@ -32,6 +36,9 @@ constexpr std::array kStopOptions{
     Option{"--now", "", "skip the graceful drain wait (stop.drain)", &set_now}};
 constexpr std::array kCheckOptions{
     Option{"--print", "", "show the merged configuration, each setting with its file", &set_print}};
+constexpr std::array kFleetOptions{
+    Option{"--json", "", "the records as JSON", &set_json},
+    Option{"--watch", "", "keep following: print again on every change", &set_watch}};
 constexpr std::array kOperatorOptions{
     Option{"--reason", "TEXT", "why, shown in status and to the directors", &set_reason}};
 
@@ -67,6 +74,9 @@ constexpr std::array kCommands{
             "the same, but only when it is running (package upgrades)"},
     Command{"check-config", kCheckOptions, &cmd_check_config,
             "validate the configuration; changes nothing"},
+    Command{"fleet", kFleetOptions, &cmd_fleet,
+            "every node of the fleet from etcd (the config's fleet section): name, verdict, "
+            "state, reason, VIPs, directors, age; what needs attention first. Needs no daemon"},
     Command{"version", {}, &run_version, "print the version"},
 };
 

@@ -21,7 +21,7 @@ using nlohmann::json;
 using detail::did_you_mean;
 using detail::type_name;
 
-const std::vector<std::string> kTopKeys{"vips", "vip_mode", "arp", "routes", "health", "stop", "arp_guard"};
+const std::vector<std::string> kTopKeys{"vips", "vip_mode", "arp", "routes", "health", "stop", "arp_guard", "fleet"};
 const std::vector<std::string> kVipKeys{"address", "label", "mode"};
 const std::vector<std::string> kArpKeys{"ignore", "announce", "interfaces"};
 
@@ -62,6 +62,7 @@ class FileValidator : public detail::Validator {
     if (root.contains("stop")) detail::parse_stop(*this, root["stop"], out.cfg.stop, out.set);
     if (root.contains("arp_guard"))
       detail::parse_arp_guard(*this, root["arp_guard"], out.cfg.arp_guard, out.set);
+    if (root.contains("fleet")) detail::parse_fleet(*this, root["fleet"], out.cfg.fleet, out.set);
     return out;
   }
 
@@ -311,6 +312,15 @@ const Setting kSettings[] = {
      [](Config& t, const Config& f) { t.arp_guard.probes_per_second = f.arp_guard.probes_per_second; }},
     {"arp_guard.window", [](Config& t, const Config& f) { t.arp_guard.window = f.arp_guard.window; }},
     {"arp_guard.on_leak", [](Config& t, const Config& f) { t.arp_guard.on_leak = f.arp_guard.on_leak; }},
+    {"fleet.etcd", [](Config& t, const Config& f) {
+       t.fleet.endpoints = f.fleet.endpoints;
+       t.fleet.cert = f.fleet.cert;
+       t.fleet.key = f.fleet.key;
+       t.fleet.ca = f.fleet.ca;
+     }},
+    {"fleet.name", [](Config& t, const Config& f) { t.fleet.name = f.fleet.name; }},
+    {"fleet.prefix", [](Config& t, const Config& f) { t.fleet.prefix = f.fleet.prefix; }},
+    {"fleet.ttl", [](Config& t, const Config& f) { t.fleet.ttl = f.fleet.ttl; }},
 };
 
 // What only the merged configuration can tell: settings from different

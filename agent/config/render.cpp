@@ -177,7 +177,8 @@ class Writer {
         {object("health", health, "  "), ""},
         {object("stop", {setting("drain", quoted(duration(cfg_.stop.drain)), "stop.drain")}, "  "),
          ""},
-        {object("arp_guard", arp_guard(), "  "), ""}};
+        {object("arp_guard", arp_guard(), "  "), ""},
+        {object("fleet", fleet(), "  "), ""}};
     return out + "{\n" + block(top, "  ") + "}\n";
   }
 
@@ -199,6 +200,25 @@ class Writer {
             setting("probes_per_second", std::to_string(g.probes_per_second), "arp_guard.probes_per_second"),
             setting("window", quoted(duration(g.window)), "arp_guard.window"),
             setting("on_leak", quoted(on_leak_name(g.on_leak)), "arp_guard.on_leak")};
+  }
+
+  [[nodiscard]] std::vector<Member> fleet() const {
+    const Fleet& f = cfg_.fleet;
+    const auto q = [](const std::string& s) { return quoted(s); };
+    std::vector<Member> etcd{{"\"endpoints\": " + list(f.endpoints, q),
+                              f.enabled() ? from("fleet.etcd") : "default: none (the fleet is off)"}};
+    if (!f.cert.empty()) etcd.push_back({"\"cert\": " + quoted(f.cert), from("fleet.etcd")});
+    if (!f.key.empty()) etcd.push_back({"\"key\": " + quoted(f.key), from("fleet.etcd")});
+    if (!f.ca.empty()) etcd.push_back({"\"ca\": " + quoted(f.ca), from("fleet.etcd")});
+    std::vector<Member> out{{object("etcd", etcd, "    "), ""}};
+    if (f.name.empty()) {
+      out.push_back({"", "\"name\" is the host name (default)"});
+    } else {
+      out.push_back(setting("name", quoted(f.name), "fleet.name"));
+    }
+    out.push_back(setting("prefix", quoted(f.prefix), "fleet.prefix"));
+    out.push_back(setting("ttl", quoted(duration(f.ttl)), "fleet.ttl"));
+    return out;
   }
 
   const Config& cfg_;

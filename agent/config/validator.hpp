@@ -57,6 +57,7 @@ using Origins = std::map<std::string, Origin>;
 void parse_health(Validator& c, const nlohmann::json& v, Health& out, Origins& set);
 void parse_stop(Validator& c, const nlohmann::json& v, Stop& out, Origins& set);
 void parse_arp_guard(Validator& c, const nlohmann::json& v, ArpGuard& out, Origins& set);
+void parse_fleet(Validator& c, const nlohmann::json& v, Fleet& out, Origins& set);
 
 // Once every file is merged and vip_mode is known (vips.cpp): each VIP's
 // mode and default label, what its prefix may be in that mode, and VIP

@@ -32,6 +32,7 @@ struct CommandOptions {
   bool json = false;
   bool now = false;    // stop --now
   bool print = false;  // check-config --print
+  bool watch = false;  // fleet --watch
   std::string reason;  // drain/maint --reason
   std::string log_level = "info";
   int ready_fd = -1;   // rsagentd started by `start`: where it reports its outcome
