@@ -33,7 +33,8 @@ class HttpTransport : public Transport {
         current_ = i;
         return HttpReply{res->status, res->body};
       }
-      last = make_error(cfg_.endpoints[i] + ": " + httplib::to_string(res.error()));
+      last = make_error(cfg_.endpoints[i] + ": no answer within " + std::to_string(deadline.count()) +
+                        " ms (" + httplib::to_string(res.error()) + ")");
       current_ = (i + 1) % clients_.size();
     }
     return last;

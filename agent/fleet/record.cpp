@@ -156,7 +156,10 @@ NodeRecord make_record(const std::string& name, const verdict::Snapshot& snap,
       r.checks_down.push_back(c.name);
     }
   }
-  for (const auto& [source, d] : directors) r.directors.push_back(source);
+  // The census counts a source once per User-Agent; the fleet names hosts.
+  for (const auto& [key, d] : directors)
+    if (std::find(r.directors.begin(), r.directors.end(), d.source) == r.directors.end())
+      r.directors.push_back(d.source);
   return r;
 }
 
