@@ -114,7 +114,12 @@ Result<std::string> EtcdClient::call(const std::string& path, const std::string&
   if (r->status != 200) {
     // The gateway's error body: {"error": "...", "code": N, "message": "..."}.
     std::string why = "HTTP " + std::to_string(r->status);
-    const json j = json::parse(r->body, nullptr, false);
+    // Only the JSON object: a client may hand gRPC's trailer text after it.
+    const auto open = r->body.find('{');
+    const auto close = r->body.rfind('}');
+    const json j = open == std::string::npos || close == std::string::npos || close < open
+                       ? json()
+                       : json::parse(r->body.substr(open, close - open + 1), nullptr, false);
     const std::string m = str_field(j, "message").empty() ? str_field(j, "error") : str_field(j, "message");
     if (!m.empty()) why += ": " + text::one_line(m, 200);
     return make_error("etcd " + t_.where() + path + ": " + why);

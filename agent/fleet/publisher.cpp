@@ -111,8 +111,11 @@ bool Publisher::step(EtcdClient& etcd) {
   last_seen_ = now;
   if (!last_put_ || *last_put_ != now) {
     if (auto p = etcd.put(key_, encode(now), lease_); !p) {
-      // A lease that etcd forgot makes the put fail ("requested lease not found").
-      if (p.error().str().find("lease not found") != std::string::npos) lease_ = 0;
+      // A lease etcd forgot (it lost its data, or the lease ran out while
+      // we could not reach it) fails the put ("requested lease not found").
+      // Any failed put starts over on a new lease: the old one, if it
+      // lives, ends by itself within its TTL.
+      lease_ = 0;
       return failed(p.error());
     }
     last_put_ = now;

@@ -63,7 +63,7 @@ class Etcd {
   }
   void stop() {
     ns_.kill_all_processes();
-    REQUIRE(wait_until([&] { return ns_.run("ip netns pids " + ns_.name()).out.empty(); }, 10s));
+    REQUIRE(wait_until([&] { return sh("ip netns pids " + ns_.name()).out.empty(); }, 10s));
   }
   // Whether etcd holds KEY now (read straight from etcd, not through rsagent).
   [[nodiscard]] bool has(const std::string& key) const {
@@ -194,6 +194,7 @@ TEST_CASE("with etcd gone every node stays ready and keeps its VIP; the records 
   // etcd back with none of its data (a rebuilt member): each node grants a
   // new lease and publishes again.
   etcd.start(/*wipe=*/true);
-  CHECK(wait_until([&] { return verdicts(fleet_json(op)).size() == kNodes; }, 20s, 200ms));
+  CHECK_MESSAGE(wait_until([&] { return verdicts(fleet_json(op, &raw)).size() == kNodes; }, 20s, 200ms),
+                raw.out << "\n" << etcd.log());
   for (int i = 0; i < kNodes; ++i) CHECK(healthz(i) == "200");
 }

@@ -168,7 +168,8 @@ TEST_CASE("the etcd client sends the gateway's requests and reads its answers") 
 TEST_CASE("the etcd client names the endpoint and etcd's own message when a call fails") {
   FakeTransport t;
   EtcdClient etcd(t, 500ms);
-  t.replies["/v3/kv/put"] = {{400, R"({"error":"etcdserver: requested lease not found","code":5,"message":"etcdserver: requested lease not found"})"}};
+  t.replies["/v3/kv/put"] = {{404, R"({"error":"etcdserver: requested lease not found","code":5,"message":"etcdserver: requested lease not found"})"
+                                    "Grpc-Trailer-Content-Type: application/grpc"}};
   auto p = etcd.put("k", "v", 3);
   REQUIRE_FALSE(p);
   CHECK(p.error().str().find("requested lease not found") != std::string::npos);
@@ -229,10 +230,32 @@ TEST_CASE("the publisher puts its record on a lease, again on a change, and on a
   CHECK(fake.calls.back().path == "/v3/lease/revoke");
 }
 
+TEST_CASE("a put refused because etcd lost the lease makes the publisher grant a new one") {
+  auto t = std::make_unique<FakeTransport>();
+  FakeTransport& fake = *t;
+  fake.replies["/v3/lease/grant"] = {{200, R"({"ID":"21","TTL":"3"})"}, {200, R"({"ID":"22","TTL":"3"})"}};
+  fake.replies["/v3/kv/put"] = {{404, R"({"error":"etcdserver: requested lease not found","code":5})"},
+                               {200, R"({"header":{}})"}};
+  config::Fleet f;
+  f.endpoints = {"http://203.0.113.5:2379"};
+  f.ttl = 3s;
+  Publisher p(f, std::move(t), [] { return NodeRecord{}; });
+  p.start();
+  for (int i = 0; i < 600 && p.puts() < 1; ++i) std::this_thread::sleep_for(10ms);
+  CHECK(p.puts() == 1);
+  p.stop();
+  std::lock_guard lock(fake.mutex);
+  std::vector<std::string> leases;
+  for (const auto& c : fake.calls)
+    if (c.path == "/v3/kv/put") leases.push_back(c.body["lease"]);
+  CHECK(leases == std::vector<std::string>{"21", "22"});
+}
+
 TEST_CASE("the publisher keeps trying while etcd is down and publishes once it is back") {
   auto t = std::make_unique<FakeTransport>();
   FakeTransport& fake = *t;
   fake.down = true;
+  fake.replies["/v3/lease/grant"] = {{200, R"({"ID":"12","TTL":"3"})"}};
   config::Fleet f;
   f.endpoints = {"http://203.0.113.5:2379"};
   f.ttl = 3s;
