@@ -178,7 +178,7 @@ class Writer {
         {object("stop", {setting("drain", quoted(duration(cfg_.stop.drain)), "stop.drain")}, "  "),
          ""},
         {object("arp_guard", arp_guard(), "  "), ""},
-        {object("fleet", fleet(), "  "), ""}};
+        fleet_member()};
     return out + "{\n" + block(top, "  ") + "}\n";
   }
 
@@ -202,15 +202,27 @@ class Writer {
             setting("on_leak", quoted(on_leak_name(g.on_leak)), "arp_guard.on_leak")};
   }
 
+  // Off (no endpoints) and named nowhere: one comment line. An object
+  // without "etcd" reads back as the same configuration.
+  [[nodiscard]] Member fleet_member() const {
+    const Fleet& f = cfg_.fleet;
+    if (!f.enabled() && f == Fleet{}) return {"", "\"fleet\" is off (default): no fleet.etcd.endpoints"};
+    return {object("fleet", fleet(), "  "), ""};
+  }
+
   [[nodiscard]] std::vector<Member> fleet() const {
     const Fleet& f = cfg_.fleet;
     const auto q = [](const std::string& s) { return quoted(s); };
-    std::vector<Member> etcd{{"\"endpoints\": " + list(f.endpoints, q),
-                              f.enabled() ? from("fleet.etcd") : "default: none (the fleet is off)"}};
-    if (!f.cert.empty()) etcd.push_back({"\"cert\": " + quoted(f.cert), from("fleet.etcd")});
-    if (!f.key.empty()) etcd.push_back({"\"key\": " + quoted(f.key), from("fleet.etcd")});
-    if (!f.ca.empty()) etcd.push_back({"\"ca\": " + quoted(f.ca), from("fleet.etcd")});
-    std::vector<Member> out{{object("etcd", etcd, "    "), ""}};
+    std::vector<Member> out;
+    if (f.enabled()) {
+      std::vector<Member> etcd{{"\"endpoints\": " + list(f.endpoints, q), from("fleet.etcd")}};
+      if (!f.cert.empty()) etcd.push_back({"\"cert\": " + quoted(f.cert), from("fleet.etcd")});
+      if (!f.key.empty()) etcd.push_back({"\"key\": " + quoted(f.key), from("fleet.etcd")});
+      if (!f.ca.empty()) etcd.push_back({"\"ca\": " + quoted(f.ca), from("fleet.etcd")});
+      out.push_back({object("etcd", etcd, "    "), ""});
+    } else {
+      out.push_back({"", "\"etcd\" names no endpoints: the fleet is off"});
+    }
     if (f.name.empty()) {
       out.push_back({"", "\"name\" is the host name (default)"});
     } else {
