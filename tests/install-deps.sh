@@ -27,3 +27,8 @@ apt-get install -y -q --no-install-recommends \
   haproxy keepalived nginx-light wrk mmdebstrap systemd-container \
   debhelper lintian rpm rpmlint \
   etcd-server etcd-client
+# etcd-server enables etcd.service: the tests run etcd themselves, inside a
+# namespace, and this host must not start one at its next boot.
+if [ -e /lib/systemd/system/etcd.service ]; then
+  systemctl --root=/ disable etcd.service >/dev/null 2>&1 || true
+fi
