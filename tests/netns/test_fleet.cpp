@@ -198,3 +198,37 @@ TEST_CASE("with etcd gone every node stays ready and keeps its VIP; the records 
                 raw.out << "\n" << etcd.log());
   for (int i = 0; i < kNodes; ++i) CHECK(healthz(i) == "200");
 }
+
+TEST_CASE("a reload that adds the fleet section starts publishing, and fleet --watch follows a drain") {
+  if (!have_etcd()) {
+    FAIL("etcd is not installed (tests/install-deps.sh installs etcd-server)");
+  }
+  Lan lan;
+  Etcd etcd(lan);
+  AgentNode node(R"({"vips": ["198.51.100.30"], "health": {"listen": ["0.0.0.0:9797"]}})");
+  lan.attach(node.ns, node_ip(0) + "/24");
+  REQUIRE(node.rsagent("start").code == 0);
+  AgentNode op("{" + fleet_section("") + "}");
+  lan.attach(op.ns, "203.0.113.99/24");
+  CHECK(verdicts(fleet_json(op)).empty());
+
+  node.write_config(R"({"vips": ["198.51.100.30"], "health": {"listen": ["0.0.0.0:9797"]}, )" +
+                    fleet_section("late") + "}");
+  REQUIRE(node.rsagent("reload").code == 0);
+  const std::map<std::string, std::string> ready{{"late", "ready"}};
+  CHECK(wait_until([&] { return verdicts(fleet_json(op)) == ready; }, 10s, 200ms));
+
+  // --watch prints a line of JSON at the start and again on each change.
+  const std::string out = op.dir() + "/watch.jsonl";
+  op.ns.run("sh -c '" + std::string(RSAGENT_BIN) + " --config " + op.config_path() + " fleet --watch --json >" +
+            out + " 2>&1 &'");
+  const auto last_line = [&] {
+    const auto lines = sh("tail -1 " + out).out;
+    return verdicts(nlohmann::json::parse(lines, nullptr, false));
+  };
+  CHECK(wait_until([&] { return last_line() == ready; }, 10s, 100ms));
+  REQUIRE(node.rsagent("drain").code == 0);
+  const std::map<std::string, std::string> drained{{"late", "drain"}};
+  CHECK(wait_until([&] { return last_line() == drained; }, 10s, 100ms));
+  op.ns.kill_all_processes();
+}
