@@ -4,7 +4,8 @@
 // Built twice: as rsagent, the CLI (no cpp-httplib, no OpenSSL: every
 // start, stop, status and drain starts fast), and with RSAGENT_DAEMON_BINARY
 // as rsagentd, the daemon, which runs only `run` (the CLI's `run` and
-// `start` exec it) and links the http check.
+// `start` exec it) and `fleet` (the CLI's `fleet` execs it), and links the
+// http check and the fleet's etcd client.
 #include "rsagent/cli/commands.hpp"
 #include "rsagent/cli/table.hpp"
 #include "rsagent/util/log.hpp"
