@@ -4,13 +4,15 @@
 // Built twice: as rsagent, the CLI (no cpp-httplib, no OpenSSL: every
 // start, stop, status and drain starts fast), and with RSAGENT_DAEMON_BINARY
 // as rsagentd, the daemon, which runs only `run` (the CLI's `run` and
-// `start` exec it) and links the http check.
+// `start` exec it) and `fleet` (the CLI's `fleet` execs it), and links the
+// http check and the fleet's etcd client.
 #include "rsagent/cli/commands.hpp"
 #include "rsagent/cli/table.hpp"
 #include "rsagent/util/log.hpp"
 #ifdef RSAGENT_DAEMON_BINARY
 #include "rsagent/daemon/daemon.hpp"
 #include "rsagent/checks/http_check.hpp"
+#include "rsagent/fleet/http_transport.hpp"
 #endif
 
 #include <cstdlib>
@@ -32,7 +34,7 @@ namespace exit_code = rsagent::daemon::exit_code;
 
 #ifdef RSAGENT_DAEMON_BINARY
 // rsagentd is the daemon alone: `rsagent start` and systemd run it.
-constexpr const char* kHelp = R"(usage: rsagentd [OPTIONS] run | version
+constexpr const char* kHelp = R"(usage: rsagentd [OPTIONS] run | fleet [--json] [--watch] | version
 
 The rsagent daemon: `rsagent start` and the systemd unit run it. Operators
 use `rsagent` (rsagent --help lists its commands).
@@ -139,8 +141,16 @@ std::optional<int> parse_global(const std::vector<std::string>& args, CommandLin
 
 int dispatch(const CommandLine& cl) {
 #ifdef RSAGENT_DAEMON_BINARY
+  // `rsagent fleet` runs here: this binary has the etcd client.
+  if (cl.command == "fleet") {
+    CommandOptions opts = cl.opts;
+    if (auto err = rsagent::cli::parse_options(*rsagent::cli::find_command("fleet"), cl.rest, opts))
+      return usage_error(*err);
+    return rsagent::cli::fleet_view(opts, &rsagent::fleet::make_http_transport);
+  }
   if (!cl.rest.empty()) return usage_error("`" + cl.command + "` does not take " + cl.rest.front());
-  if (cl.command == "run") return rsagent::daemon::run_daemon(cl.opts, &rsagent::checks::probe_http);
+  if (cl.command == "run")
+    return rsagent::daemon::run_daemon(cl.opts, &rsagent::checks::probe_http, &rsagent::fleet::make_http_transport);
   if (cl.command == "version") {
     std::cout << "rsagentd " << RSAGENT_VERSION << "\n";
     return exit_code::kOk;

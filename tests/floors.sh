@@ -4,7 +4,7 @@
 # include that runs back up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-floors=(util config net verdict "checks endpoint arp_guard attribution" drain daemon cli)
+floors=(util config net verdict "checks endpoint arp_guard attribution fleet" drain daemon cli)
 declare -A level
 for i in "${!floors[@]}"; do
   for m in ${floors[$i]}; do level[$m]=$i; done

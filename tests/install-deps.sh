@@ -25,4 +25,10 @@ apt-get install -y -q --no-install-recommends \
   libnl-3-dev libnl-route-3-dev libnftables-dev nlohmann-json3-dev doctest-dev libcpp-httplib-dev libssl-dev \
   iproute2 arping tcpdump nftables curl util-linux procps ca-certificates jq libcap2-bin \
   haproxy keepalived nginx-light wrk mmdebstrap systemd-container \
-  debhelper lintian rpm rpmlint
+  debhelper lintian rpm rpmlint \
+  etcd-server etcd-client
+# etcd-server enables etcd.service: the tests run etcd themselves, inside a
+# namespace, and this host must not start one at its next boot.
+if [ -e /lib/systemd/system/etcd.service ]; then
+  systemctl --root=/ disable etcd.service >/dev/null 2>&1 || true
+fi

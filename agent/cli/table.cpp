@@ -22,6 +22,10 @@ std::optional<std::string> set_now(CommandOptions& o, const std::string&) {
   o.now = true;
   return std::nullopt;
 }
+std::optional<std::string> set_watch(CommandOptions& o, const std::string&) {
+  o.watch = true;
+  return std::nullopt;
+}
 std::optional<std::string> set_reason(CommandOptions& o, const std::string& v) {
   o.reason = v;
   return std::nullopt;
@@ -62,6 +66,9 @@ constexpr std::array kStopOptions{
     Option{"--now", "", "skip the graceful drain wait (stop.drain)", &set_now}};
 constexpr std::array kCheckOptions{
     Option{"--print", "", "show the merged configuration, each setting with its file", &set_print}};
+constexpr std::array kFleetOptions{
+    Option{"--json", "", "the records as JSON", &set_json},
+    Option{"--watch", "", "keep following: print again on every change", &set_watch}};
 constexpr std::array kOperatorOptions{
     Option{"--reason", "TEXT", "why, shown in status and to the directors", &set_reason},
     Option{"--wait", "",
@@ -78,10 +85,13 @@ constexpr std::array kOperatorOptions{
 // drain and maint: the wait options mean nothing without --wait.
 int run_operator(const CommandOptions& o, const std::string& cmd) {
   const CommandOptions defaults;
-  if (!o.wait && (o.wait_timeout != defaults.wait_timeout || o.wait_quiet != defaults.wait_quiet ||
-                  o.wait_connections != defaults.wait_connections)) {
-    std::cerr << "rsagent: --timeout, --quiet and --connections go with --wait: `rsagent " << cmd
-              << " --wait ...`\nTry `rsagent --help`.\n";
+  std::string set;
+  if (o.wait_timeout != defaults.wait_timeout) set += " --timeout";
+  if (o.wait_quiet != defaults.wait_quiet) set += " --quiet";
+  if (o.wait_connections != defaults.wait_connections) set += " --connections";
+  if (!o.wait && !set.empty()) {
+    std::cerr << "rsagent:" << set << (set.find(' ', 1) == std::string::npos ? " goes" : " go")
+              << " with --wait: `rsagent " << cmd << " --wait" << set << " ...`\nTry `rsagent --help`.\n";
     return exit_code::kUsage;
   }
   return o.wait ? cmd_operator_wait(o, cmd) : cmd_operator(o, cmd);
@@ -118,6 +128,9 @@ constexpr std::array kCommands{
             "the same, but only when it is running (package upgrades)"},
     Command{"check-config", kCheckOptions, &cmd_check_config,
             "validate the configuration; changes nothing"},
+    Command{"fleet", kFleetOptions, &cmd_fleet,
+            "every node of the fleet from etcd (the config's fleet section): name, verdict, "
+            "state, reason, VIPs, directors, age; what needs attention first. Needs no daemon"},
     Command{"version", {}, &run_version, "print the version"},
 };
 
@@ -195,7 +208,7 @@ std::optional<std::string> parse_options(const Command& c, std::span<const std::
         found = &o;
         if (!o.value.empty()) {
           if (i + 1 >= args.size())
-            return std::string(o.name) + " needs a " + std::string(o.value) + " value";
+            return std::string(o.name) + " needs a value: " + std::string(o.name) + " " + std::string(o.value);
           value = args[++i];
         }
         break;

@@ -22,7 +22,7 @@ using detail::did_you_mean;
 using detail::type_name;
 
 const std::vector<std::string> kTopKeys{"vips",      "vip_mode", "arp",         "routes", "health",
-                                        "stop",      "arp_guard", "attribution", "tunnel"};
+                                        "stop",      "arp_guard", "attribution", "tunnel", "fleet"};
 const std::vector<std::string> kVipKeys{"address", "label", "mode"};
 const std::vector<std::string> kArpKeys{"ignore", "announce", "interfaces"};
 
@@ -66,6 +66,7 @@ class FileValidator : public detail::Validator {
     if (root.contains("attribution"))
       detail::parse_attribution(*this, root["attribution"], out.cfg.attribution, out.set);
     if (root.contains("tunnel")) detail::parse_tunnel(*this, root["tunnel"], out.cfg.tunnel, out.set);
+    if (root.contains("fleet")) detail::parse_fleet(*this, root["fleet"], out.cfg.fleet, out.set);
     return out;
   }
 
@@ -324,6 +325,15 @@ const Setting kSettings[] = {
     {"tunnel.type", [](Config& t, const Config& f) { t.tunnel->type = f.tunnel->type; }},
     {"tunnel.address", [](Config& t, const Config& f) { t.tunnel->address = f.tunnel->address; }},
     {"tunnel.mss", [](Config& t, const Config& f) { t.tunnel->mss = f.tunnel->mss; }},
+    {"fleet.etcd", [](Config& t, const Config& f) {
+       t.fleet.endpoints = f.fleet.endpoints;
+       t.fleet.cert = f.fleet.cert;
+       t.fleet.key = f.fleet.key;
+       t.fleet.ca = f.fleet.ca;
+     }},
+    {"fleet.name", [](Config& t, const Config& f) { t.fleet.name = f.fleet.name; }},
+    {"fleet.prefix", [](Config& t, const Config& f) { t.fleet.prefix = f.fleet.prefix; }},
+    {"fleet.ttl", [](Config& t, const Config& f) { t.fleet.ttl = f.fleet.ttl; }},
 };
 
 // What only the merged configuration can tell: settings from different

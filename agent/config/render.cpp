@@ -181,7 +181,8 @@ class Writer {
         {object("attribution",
                 {setting("enabled", cfg_.attribution.enabled ? "true" : "false", "attribution.enabled")}, "  "),
          ""},
-        tunnel()};
+        tunnel(),
+        fleet_member()};
     return out + "{\n" + block(top, "  ") + "}\n";
   }
 
@@ -219,6 +220,37 @@ class Writer {
                             "tunnel.address")},
                    "  "),
             from("tunnel")};
+  }
+
+  // Off (no endpoints) and named nowhere: one comment line. An object
+  // without "etcd" reads back as the same configuration.
+  [[nodiscard]] Member fleet_member() const {
+    const Fleet& f = cfg_.fleet;
+    if (!f.enabled() && f == Fleet{}) return {"", "\"fleet\" is off (default): no fleet.etcd.endpoints"};
+    return {object("fleet", fleet(), "  "), ""};
+  }
+
+  [[nodiscard]] std::vector<Member> fleet() const {
+    const Fleet& f = cfg_.fleet;
+    const auto q = [](const std::string& s) { return quoted(s); };
+    std::vector<Member> out;
+    if (f.enabled()) {
+      std::vector<Member> etcd{{"\"endpoints\": " + list(f.endpoints, q), from("fleet.etcd")}};
+      if (!f.cert.empty()) etcd.push_back({"\"cert\": " + quoted(f.cert), from("fleet.etcd")});
+      if (!f.key.empty()) etcd.push_back({"\"key\": " + quoted(f.key), from("fleet.etcd")});
+      if (!f.ca.empty()) etcd.push_back({"\"ca\": " + quoted(f.ca), from("fleet.etcd")});
+      out.push_back({object("etcd", etcd, "    "), ""});
+    } else {
+      out.push_back({"", "\"etcd\" names no endpoints: the fleet is off"});
+    }
+    if (f.name.empty()) {
+      out.push_back({"", "\"name\" is the host name (default)"});
+    } else {
+      out.push_back(setting("name", quoted(f.name), "fleet.name"));
+    }
+    out.push_back(setting("prefix", quoted(f.prefix), "fleet.prefix"));
+    out.push_back(setting("ttl", quoted(duration(f.ttl)), "fleet.ttl"));
+    return out;
   }
 
   const Config& cfg_;

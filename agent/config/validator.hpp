@@ -62,6 +62,7 @@ void parse_attribution(Validator& c, const nlohmann::json& v, Attribution& out, 
 void parse_tunnel(Validator& c, const nlohmann::json& v, std::optional<Tunnel>& out, Origins& set);
 // After the merge: the IPv4 and IPv6 devices are two devices.
 void check_tunnel(const Config& cfg, std::vector<Diagnostic>& errors);
+void parse_fleet(Validator& c, const nlohmann::json& v, Fleet& out, Origins& set);
 
 // Once every file is merged and vip_mode is known (vips.cpp): each VIP's
 // mode and default label, what its prefix may be in that mode, and VIP

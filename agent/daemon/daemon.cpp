@@ -10,6 +10,7 @@
 #include "rsagent/attribution/watcher.hpp"
 #include "rsagent/daemon/control_desk.hpp"
 #include "rsagent/daemon/event_loop.hpp"
+#include "rsagent/daemon/fleet_link.hpp"
 #include "rsagent/daemon/handover.hpp"
 #include "rsagent/daemon/network_keeper.hpp"
 #include "rsagent/daemon/presence.hpp"
@@ -52,8 +53,8 @@ constexpr std::chrono::milliseconds kRestartQueryTimeout{3000};
 
 class Daemon {
  public:
-  Daemon(const CommandOptions& opts, checks::HttpProbe http_probe)
-      : opts_(opts), rep_(opts.ready_fd), http_probe_(http_probe) {}
+  Daemon(const CommandOptions& opts, checks::HttpProbe http_probe, fleet::TransportFactory fleet_transport)
+      : opts_(opts), rep_(opts.ready_fd), http_probe_(http_probe), fleet_transport_(fleet_transport) {}
 
   int run() {
     if (const int code = start_up(); code >= 0) return code;
@@ -68,6 +69,7 @@ class Daemon {
   CommandOptions opts_;
   StartReport rep_;
   checks::HttpProbe http_probe_;
+  fleet::TransportFactory fleet_transport_;
   Paths paths_;
   config::Config cfg_;
   Presence presence_;
@@ -80,6 +82,7 @@ class Daemon {
   std::unique_ptr<endpoint::TcpGate> tcp_gate_;
   std::unique_ptr<arp_guard::Guard> arp_guard_;  // its thread publishes into the Board
   std::unique_ptr<attribution::Watcher> attribution_;  // so does its
+  std::unique_ptr<FleetLink> fleet_;              // this node's record in etcd (its own thread)
   std::unique_ptr<checks::Monitor> monitor_;
   std::unique_ptr<endpoint::HealthEndpoint> http_;
   std::unique_ptr<endpoint::AgentCheckServer> agent_check_;
@@ -199,6 +202,9 @@ class Daemon {
     board_ = std::make_unique<verdict::Board>(cfg_.health.checks, cfg_.health.maintenance_file);
     board_->set_operator(*op);
     desk_ = std::make_unique<ControlDesk>(*board_, *operator_store_, *events_);
+    fleet_ = std::make_unique<FleetLink>(fleet_transport_, *board_);
+    // Every verdict change wakes the fleet publisher (it only sets a flag).
+    board_->on_verdict_change([fleet = fleet_.get()] { fleet->notify(); });
     return -1;
   }
 
@@ -232,7 +238,10 @@ class Daemon {
       tcp_gate_ = std::move(*gate);
       board_->set_gate_view([gate = tcp_gate_.get()] { return gate->view(); });
       // The gate follows each verdict change on the thread that made it.
-      board_->on_verdict_change([gate = tcp_gate_.get()] { gate->follow(); });
+      board_->on_verdict_change([gate = tcp_gate_.get(), fleet = fleet_.get()] {
+        gate->follow();
+        fleet->notify();
+      });
     }
     auto control = bind_control();
     if (!control) return rep_.fail(exit_code::kFailure, control.error().str());
@@ -254,6 +263,8 @@ class Daemon {
     arp_guard_->start();
     attribution_ = attribution::Watcher::create(cfg_.attribution, cfg_.vips, *board_);
     attribution_->start();
+    // Never waits for etcd: the publisher's thread does the talking.
+    fleet_->apply(cfg_.fleet);
     control_->start();
     http_->heartbeat();
     struct stat mst {};
@@ -313,6 +324,10 @@ class Daemon {
     http_->heartbeat();
     keep_state();
     if (sd::watchdog_interval()) sd::notify("WATCHDOG=1");
+    // The record also carries what changes without a verdict change (a
+    // reason, the directors seen); a re-render that equals the last put
+    // costs no request.
+    fleet_->notify();
     struct stat st {};
     board_->set_maintenance_file(::stat(cfg_.health.maintenance_file.c_str(), &st) == 0);
     if (++ticks_ % kFullCheckTicks != 0 && net_->sysctls_as_written()) {
@@ -397,6 +412,7 @@ class Daemon {
     cfg_ = std::move(rp.next);
     arp_guard_->update(cfg_.arp_guard, cfg_.vips);
     attribution_->update(cfg_.attribution, cfg_.vips);
+    fleet_->apply(cfg_.fleet);
     // The gate's kernel-side filter follows health.allow as the reload left it.
     if (tcp_gate_)
       if (auto a = tcp_gate_->set_allow(cfg_.health.allow); !a) log::error("reload: " + a.error().str());
@@ -459,6 +475,7 @@ class Daemon {
   }
 
   void stop_listeners() {
+    fleet_->stop();
     control_->stop();
     if (agent_check_) agent_check_->stop();
     if (tcp_gate_) tcp_gate_->stop();
@@ -518,6 +535,8 @@ class Daemon {
     sd::notify("STOPPING=1\nSTATUS=stopping: reverting");
     drain_wait();
     monitor_->stop();
+    // The record leaves with the node (its lease is revoked).
+    fleet_->stop();
     // The revert puts arp_ignore back: the kernel's answers then are not leaks.
     arp_guard_->stop();
     // From memory: the file may be gone or garbled; its folder must exist
@@ -551,8 +570,9 @@ class Daemon {
 
 }  // namespace
 
-int run_daemon(const CommandOptions& opts, checks::HttpProbe http_probe) {
-  return Daemon(opts, http_probe).run();
+int run_daemon(const CommandOptions& opts, checks::HttpProbe http_probe,
+               fleet::TransportFactory fleet_transport) {
+  return Daemon(opts, http_probe, fleet_transport).run();
 }
 
 }  // namespace rsagent::daemon

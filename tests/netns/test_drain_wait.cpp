@@ -205,7 +205,7 @@ TEST_CASE("a bad --wait option is refused with exit 2 naming the option and the 
       {"drain --wait --timeout soon", "--timeout \"soon\" is not a duration from 1s to 24h; write it like --timeout 20s"},
       {"maint --wait --quiet 11m", "--quiet \"11m\" is not a duration from 0s to 10m"},
       {"drain --wait --connections many", "--connections \"many\" is not a number"},
-      {"drain --wait --quiet", "--quiet needs a duration"},
+      {"drain --wait --quiet", "--quiet needs a value: --quiet DUR"},
       {"ready --wait", "`ready` does not take --wait"}};
   for (const auto& c : cases) {
     // Not a structured binding: clang 14 cannot capture one in CAPTURE.

@@ -1,16 +1,17 @@
 // The CLI commands behind agent/main.cpp, one file each by job:
 // cmd_start.cpp (run, start), cmd_stop.cpp (stop), cmd_control.cpp (reload,
 // restart, drain/maint/ready), cmd_drain_wait.cpp (drain/maint --wait),
-// cmd_inspect.cpp (status, plan, check-config), cli_common.cpp (config
-// errors, the hand-over to systemctl), table.cpp (the one table of commands
-// that drives dispatch and usage). Owns: starting and stopping the daemon
-// from a shell (readiness pipe, presence, pidfile).
+// cmd_inspect.cpp (status, plan, check-config), cmd_fleet.cpp (fleet),
+// cli_common.cpp (config errors, the hand-over to systemctl), table.cpp (the
+// one table of commands that drives dispatch and usage). Owns: starting and
+// stopping the daemon from a shell (readiness pipe, presence, pidfile).
 // Threads: one; a command runs to completion. Errors: printed to
 // stderr with what to do, and turned into an exit code; nothing throws.
 #pragma once
 
 #include "rsagent/config/config.hpp"
 #include "rsagent/daemon/options.hpp"
+#include "rsagent/fleet/etcd.hpp"
 #include "rsagent/util/log.hpp"
 
 #include <chrono>
@@ -63,5 +64,11 @@ int print_config_errors(const config::LoadResult& r);
 [[nodiscard]] int cmd_reload(const CommandOptions& opts);
 // only_if_running: a package upgrade must not start a daemon that was stopped.
 [[nodiscard]] int cmd_restart(const CommandOptions& opts, bool only_if_running);
+// `fleet` in the CLI: becomes `rsagentd fleet` (exec), the binary with the
+// etcd client. Returns only on failure.
+[[nodiscard]] int cmd_fleet(const CommandOptions& opts);
+// `rsagentd fleet`: every node's record from etcd, as a table (attention
+// first) or JSON; --watch prints again on each change. Needs no daemon.
+[[nodiscard]] int fleet_view(const CommandOptions& opts, fleet::TransportFactory transport);
 
 }  // namespace rsagent::cli

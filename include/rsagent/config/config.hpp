@@ -167,6 +167,22 @@ struct Tunnel {
   bool operator==(const Tunnel&) const = default;
 };
 
+// The fleet (fleet/publisher.hpp): off while `etcd.endpoints` is empty.
+// Each node keeps its record under PREFIX + "nodes/" + NAME in etcd, on a
+// lease of `ttl` that it keeps alive. https endpoints use the client
+// certificate, key and CA named here.
+struct Fleet {
+  std::vector<std::string> endpoints;  // "http://203.0.113.5:2379", "https://..."
+  std::string cert;                    // client certificate (PEM), for https
+  std::string key;                     // its private key (PEM)
+  std::string ca;                      // CA bundle that signed etcd's certificate
+  std::string name;                    // empty: the host name
+  std::string prefix = "/rsagent/";
+  std::chrono::milliseconds ttl{10'000};
+  [[nodiscard]] bool enabled() const { return !endpoints.empty(); }
+  bool operator==(const Fleet&) const = default;
+};
+
 struct Config {
   std::vector<Vip> vips;
   VipMode vip_mode = VipMode::kAddress;  // for VIPs that do not say
@@ -177,6 +193,7 @@ struct Config {
   ArpGuard arp_guard;
   Attribution attribution;
   std::optional<Tunnel> tunnel;  // off unless a file has a "tunnel" section
+  Fleet fleet;
   std::vector<std::string> files;  // what was read, in merge order
   // Where each setting that a file names came from, by its dotted name
   // ("arp.ignore", "health.allow", "health.checks.NAME"); a setting not
@@ -185,7 +202,7 @@ struct Config {
   bool operator==(const Config& o) const {
     return vips == o.vips && vip_mode == o.vip_mode && arp == o.arp && routes == o.routes &&
            health == o.health && stop == o.stop && arp_guard == o.arp_guard &&
-           attribution == o.attribution && tunnel == o.tunnel;
+           attribution == o.attribution && tunnel == o.tunnel && fleet == o.fleet;
   }
 };
 

@@ -12,6 +12,7 @@
 #include "rsagent/config/config.hpp"
 #include "rsagent/daemon/options.hpp"
 #include "rsagent/checks/prober.hpp"
+#include "rsagent/fleet/etcd.hpp"
 #include "rsagent/verdict/state.hpp"
 #include "rsagent/net/model.hpp"
 
@@ -22,8 +23,9 @@ inline constexpr const char* kNeedPrivilege =
     "/proc/sys/net; run it as root (sudo)";
 
 // The daemon binary's (rsagentd's) whole life. opts.ready_fd: the `start`
-// parent's pipe, or -1 in the foreground. http_probe: the http check, which
-// only rsagentd links.
-[[nodiscard]] int run_daemon(const CommandOptions& opts, checks::HttpProbe http_probe);
+// parent's pipe, or -1 in the foreground. http_probe: the http check, and
+// fleet_transport: the fleet's etcd client, which only rsagentd links.
+[[nodiscard]] int run_daemon(const CommandOptions& opts, checks::HttpProbe http_probe,
+                             fleet::TransportFactory fleet_transport);
 
 }  // namespace rsagent::daemon

@@ -34,6 +34,7 @@ struct CommandOptions {
   bool json = false;
   bool now = false;    // stop --now
   bool print = false;  // check-config --print
+  bool watch = false;  // fleet --watch
   std::string reason;  // drain/maint --reason
   // drain/maint --wait: confirm the drain (drain/confirm.hpp) before returning.
   bool wait = false;
