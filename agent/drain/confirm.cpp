@@ -322,8 +322,12 @@ bool Confirmation::quiet() const {
   return other_changed_ms_ == 0 || other_changed_ms_ <= now_ms_ - settings_.quiet.count();
 }
 
+// A checker that polled in the last minute before the drain. One that has
+// polled only once (no interval yet) is a person or a script (a curl of
+// /healthz), not a director's checker: waiting for it to come back could
+// only end at the timeout.
 bool Confirmation::recent(const Poll& p) const {
-  return p.last_poll_ms >= set_at_ms_ - settings_.recent.count();
+  return p.interval_ms > 0 && p.last_poll_ms >= set_at_ms_ - settings_.recent.count();
 }
 
 bool Confirmation::answered(const Poll& p) const {

@@ -173,7 +173,10 @@ TEST_CASE("a graceful stop waits for a connection to an address of a route-mode 
 TEST_CASE("drain --wait names a poller that has not polled since the drain, and returns once it polls and is answered drain") {
   AgentNode n(kConfig);
   start_node(n);
-  // A checker polls once, before the drain, then goes quiet.
+  // A checker polls twice (one poll alone is a person or a script, which
+  // the wait ignores), before the drain, then goes quiet.
+  REQUIRE(n.ns.run("curl -s --max-time 5 http://127.0.0.1:9799/healthz").out == "ready\n");
+  std::this_thread::sleep_for(300ms);
   REQUIRE(n.ns.run("curl -s --max-time 5 http://127.0.0.1:9799/healthz").out == "ready\n");
   auto r = n.rsagent("drain --wait --timeout 2s --quiet 0s");
   CAPTURE(r.out);

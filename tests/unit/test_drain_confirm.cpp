@@ -365,3 +365,13 @@ TEST_CASE("--timeout and --quiet take the config's duration words") {
   CHECK(duration_text(std::chrono::milliseconds(1500)) == "1500ms");
   CHECK(duration_text(std::chrono::milliseconds(0)) == "0s");
 }
+
+TEST_CASE("a source that polled only once (a curl of /healthz, not a checker) is not waited for") {
+  Confirmation c(utc(), kT0);
+  auto once = poller("203.0.113.9", "", kT0 - 5000, "ready", kT0 - 5000);
+  once.polls->interval_ms = 0;
+  once.checkers = {*once.polls};
+  auto lines = c.observe(sample(kT0 + 100, {once}));
+  CHECK(c.confirmed());
+  CHECK_FALSE(has(lines, "203.0.113.9 has not polled"));
+}

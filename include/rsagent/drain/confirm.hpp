@@ -130,7 +130,8 @@ class Confirmation {
   [[nodiscard]] bool sends_now(const Tracked& t) const;
   [[nodiscard]] std::string sends_line(const Tracked& t) const;
   [[nodiscard]] bool quiet() const;
-  // A checker that polled in the last minute before the drain, or since.
+  // A checker (one that polled twice or more) that polled in the last
+  // minute before the drain, or since.
   [[nodiscard]] bool recent(const Poll& p) const;
   [[nodiscard]] bool answered(const Poll& p) const;  // non-ready, since the drain
   [[nodiscard]] bool connections_ok() const;
