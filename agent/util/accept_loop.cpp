@@ -53,15 +53,17 @@ void AcceptLoop::run() {
       if (errno == EINTR) continue;
       return;
     }
-    if (fds[1].revents) {
+    const bool woken = fds[1].revents != 0;
+    if (woken) {
       if (loop_.stopping()) return;
       loop_.clear();
-      take_new_listener();
-      continue;
     }
-    paused = false;
-    // Take everything the backlog holds before polling again.
-    while (true) {
+    // Woken while paused: only the hand-over below. Otherwise take
+    // everything the backlog holds before polling again; a listener handed
+    // over replaces this one only after that, since the clients queued on
+    // this one connected before the hand-over and are owed an answer.
+    if (!woken) paused = false;
+    while (!paused) {
       const int c = ::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC | accept_flags_);
       if (c < 0) {
         const int err = errno;
@@ -79,6 +81,7 @@ void AcceptLoop::run() {
       starved = false;
       handler_(UniqueFd(c));
     }
+    if (woken) take_new_listener();
   }
 }
 
