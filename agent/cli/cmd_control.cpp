@@ -1,6 +1,5 @@
 // The commands that talk to a running daemon: reload, restart, and the
 // operator's drain, maint and ready (recorded for the next start when none runs).
-#include "rsagent/net/engine.hpp"
 #include "rsagent/cli/commands.hpp"
 #include "rsagent/daemon/control.hpp"
 #include "rsagent/daemon/daemon.hpp"

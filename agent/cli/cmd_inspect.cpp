@@ -197,19 +197,19 @@ int cmd_status(const CommandOptions& opts) {
     if (auto pid = daemon::read_pid(paths.pidfile())) st["pid"] = *pid;
   }
   st.update(health_of(paths, running));
-  auto agent = net::Engine::open(paths.journal());
-  if (!agent) {
-    std::cerr << "rsagent: " << agent.error().str() << "\n";
+  auto engine = net::Engine::open(paths.journal());
+  if (!engine) {
+    std::cerr << "rsagent: " << engine.error().str() << "\n";
     return exit_code::kFailure;
   }
-  auto j = (*agent)->journal();
+  auto j = (*engine)->journal();
   if (!j) {
     std::cerr << "rsagent: " << j.error().str() << "\n";
     return running ? exit_code::kStatusRunning : exit_code::kStatusDeadStateLeft;
   }
   const bool has_journal = j->has_value();
   if (has_journal) {
-    auto have = (*agent)->observe(**j);
+    auto have = (*engine)->observe(**j);
     if (!have) {
       std::cerr << "rsagent: " << have.error().str() << "\n";
       return exit_code::kFailure;
@@ -241,12 +241,12 @@ int cmd_plan(const CommandOptions& opts) {
     return exit_code::kBadConfig;
   }
   const daemon::Paths paths = daemon::Paths::for_state_dir(opts.state_dir);
-  auto agent = net::Engine::open(paths.journal());
-  if (!agent) {
-    std::cerr << "rsagent: " << agent.error().str() << "\n";
+  auto engine = net::Engine::open(paths.journal());
+  if (!engine) {
+    std::cerr << "rsagent: " << engine.error().str() << "\n";
     return exit_code::kFailure;
   }
-  auto p = (*agent)->plan(*loaded.config);
+  auto p = (*engine)->plan(*loaded.config);
   if (!p) {
     std::cerr << "rsagent: " << p.error().str() << "\n";
     return exit_code::kFailure;

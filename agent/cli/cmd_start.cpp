@@ -1,7 +1,6 @@
 // `rsagent start` and `rsagent run`: exec the daemon binary, in the
 // foreground (run) or forked into its own session with a readiness pipe
 // (start), and wait for another start already under way.
-#include "rsagent/net/engine.hpp"
 #include "rsagent/cli/commands.hpp"
 #include "rsagent/daemon/control.hpp"
 #include "rsagent/daemon/daemon.hpp"

@@ -126,12 +126,12 @@ int cmd_stop(const CommandOptions& opts) {
               << "\n";
     return exit_code::kFailure;
   }
-  auto agent = net::Engine::open(paths.journal());
-  if (!agent) {
-    std::cerr << "rsagent: " << agent.error().str() << "\n";
+  auto engine = net::Engine::open(paths.journal());
+  if (!engine) {
+    std::cerr << "rsagent: " << engine.error().str() << "\n";
     return exit_code::kFailure;
   }
-  auto j = (*agent)->journal();
+  auto j = (*engine)->journal();
   if (!j) {
     std::cerr << "rsagent: " << j.error().str() << "\n";
     return exit_code::kFailure;
@@ -144,7 +144,7 @@ int cmd_stop(const CommandOptions& opts) {
   }
   // A journal without a live daemon: it crashed, was killed, or could not
   // finish its own revert. The journal alone says what to undo.
-  auto rev = (*agent)->revert_all();
+  auto rev = (*engine)->revert_all();
   (void)fs::remove_if_exists(paths.pidfile());
   if (!rev) {
     std::cerr << "rsagent: " << rev.error().str() << "; what is left stays in " << paths.journal()
