@@ -15,6 +15,7 @@
 #include "rsagent/fleet/http_transport.hpp"
 #endif
 
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -143,6 +144,10 @@ int dispatch(const CommandLine& cl) {
 #ifdef RSAGENT_DAEMON_BINARY
   // `rsagent fleet` runs here: this binary has the etcd client.
   if (cl.command == "fleet") {
+    // A TLS peer that closes mid-handshake (etcd refusing a node without a
+    // client certificate) would otherwise end the command with SIGPIPE
+    // instead of its message: OpenSSL writes with write(2).
+    std::signal(SIGPIPE, SIG_IGN);
     CommandOptions opts = cl.opts;
     if (auto err = rsagent::cli::parse_options(*rsagent::cli::find_command("fleet"), cl.rest, opts))
       return usage_error(*err);

@@ -26,7 +26,7 @@ apt-get install -y -q --no-install-recommends \
   iproute2 arping tcpdump nftables curl util-linux procps ca-certificates jq libcap2-bin \
   haproxy keepalived nginx-light wrk mmdebstrap systemd-container \
   debhelper lintian rpm rpmlint \
-  etcd-server etcd-client
+  etcd-server etcd-client openssl
 # etcd-server enables etcd.service: the tests run etcd themselves, inside a
 # namespace, and this host must not start one at its next boot.
 if [ -e /lib/systemd/system/etcd.service ]; then

@@ -2,6 +2,11 @@
 
 #include <httplib.h>
 
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <optional>
+#include <utility>
 #include <vector>
 
 namespace rsagent::fleet {
@@ -14,6 +19,14 @@ class HttpTransport : public Transport {
 
   Result<HttpReply> post(const std::string& path, const std::string& body,
                          std::chrono::milliseconds deadline) override {
+    // httplib only says a client whose files did not load is not valid, so
+    // the file and the reason are named here, on every call; the clients
+    // are made again once the files read, as the operator may fix them
+    // while the daemon runs.
+    if (auto unreadable = unreadable_tls_file()) {
+      clients_.clear();
+      return make_error(*unreadable);
+    }
     if (clients_.empty()) {
       for (const auto& e : cfg_.endpoints) clients_.push_back(make_client(e));
     }
@@ -33,8 +46,7 @@ class HttpTransport : public Transport {
         current_ = i;
         return HttpReply{res->status, res->body};
       }
-      last = make_error(cfg_.endpoints[i] + ": no answer within " + std::to_string(deadline.count()) +
-                        " ms (" + httplib::to_string(res.error()) + ")");
+      last = make_error(cfg_.endpoints[i] + ": " + why(res.error(), deadline, cfg_.endpoints[i].rfind("https://", 0) == 0));
       current_ = (i + 1) % clients_.size();
     }
     return last;
@@ -45,6 +57,48 @@ class HttpTransport : public Transport {
   }
 
  private:
+  [[nodiscard]] std::optional<std::string> unreadable_tls_file() const {
+    for (const auto& [what, path] : {std::pair<const char*, const std::string&>{"cert", cfg_.cert},
+                                     {"key", cfg_.key},
+                                     {"ca", cfg_.ca}}) {
+      if (path.empty()) continue;
+      std::ifstream in(path);
+      if (!in) return "cannot read fleet.etcd." + std::string(what) + " " + path + ": " + std::strerror(errno);
+    }
+    return std::nullopt;
+  }
+
+  // What failed, in words an operator can act on: a TLS refusal is not a
+  // timeout, and the files it names are the ones to fix.
+  [[nodiscard]] std::string why(httplib::Error e, std::chrono::milliseconds deadline, bool https) const {
+    const std::string ms = std::to_string(deadline.count()) + " ms";
+    switch (e) {
+      case httplib::Error::Connection:
+      case httplib::Error::ConnectionTimeout:
+        return "cannot connect within " + ms;
+      case httplib::Error::Read:
+      case httplib::Error::Write:
+        // Over TLS 1.3 a server that wants a client certificate refuses
+        // after the handshake, so a missing one looks like a closed read.
+        return "no answer within " + ms +
+               (https && cfg_.cert.empty()
+                    ? std::string(" (if etcd wants client certificates, set fleet.etcd.cert and key)")
+                    : std::string());
+      case httplib::Error::SSLServerVerification:
+        return "etcd's certificate is not trusted" +
+               (cfg_.ca.empty() ? std::string(" by the system's CAs (set fleet.etcd.ca)")
+                                : " by fleet.etcd.ca " + cfg_.ca) +
+               ", or does not name this host";
+      case httplib::Error::SSLLoadingCerts:
+        return "cannot load the TLS files (fleet.etcd.cert " + cfg_.cert + ", key " + cfg_.key + ", ca " +
+               cfg_.ca + ")";
+      case httplib::Error::SSLConnection:
+        return "the TLS handshake failed (does etcd want a client certificate: fleet.etcd.cert and key?)";
+      default:
+        return "no answer within " + ms + " (" + httplib::to_string(e) + ")";
+    }
+  }
+
   std::unique_ptr<httplib::Client> make_client(const std::string& url) const {
     std::unique_ptr<httplib::Client> c;
     if (!cfg_.cert.empty()) {

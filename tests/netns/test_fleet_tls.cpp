@@ -1,0 +1,180 @@
+// The fleet over TLS: a real etcd (Debian's etcd-server) that serves only
+// https and demands a client certificate, with a CA, server and client
+// certificates made by openssl for the test. A node publishes with its
+// client certificate; an operator without the right CA, or without a client
+// certificate, is refused and told why.
+#include "../support/netns.hpp"
+#include "../support/nsnet.hpp"
+
+#include <doctest/doctest.h>
+
+#include <filesystem>
+
+using namespace rsagent::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr const char* kEtcdIp = "203.0.113.5";
+
+// A CA with one server certificate (for kEtcdIp) and one client certificate,
+// and a second CA that signed nothing etcd has: what a misconfigured node
+// trusts.
+class Pki {
+ public:
+  Pki() {
+    char tmpl[] = "/tmp/rsagent-pki-XXXXXX";
+    REQUIRE(::mkdtemp(tmpl) != nullptr);
+    dir_ = tmpl;
+    const std::string ec = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+    run("openssl req -x509" + ec + " -keyout ca.key -out ca.crt -days 2 -subj /CN=rsagent-test-ca");
+    run("openssl req -x509" + ec + " -keyout other-ca.key -out other-ca.crt -days 2 -subj /CN=other-ca");
+    // etcd 3.4's JSON gateway dials etcd's own gRPC port with the server
+    // certificate as its client certificate when client certificates are
+    // required, so that certificate must be good for both.
+    run("printf 'subjectAltName=IP:" + std::string(kEtcdIp) +
+        "\\nextendedKeyUsage=serverAuth,clientAuth\\n' >server.ext");
+    run("printf 'extendedKeyUsage=clientAuth\\n' >client.ext");
+    for (const char* who : {"server", "client"}) {
+      const std::string w = who;
+      run("openssl req" + ec + " -keyout " + w + ".key -out " + w + ".csr -subj /CN=" + w);
+      run("openssl x509 -req -in " + w + ".csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -out " + w +
+          ".crt -extfile " + w + ".ext");
+    }
+  }
+  ~Pki() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  [[nodiscard]] std::string path(const std::string& f) const { return dir_ + "/" + f; }
+
+ private:
+  void run(const std::string& cmd) const {
+    const auto r = sh("cd " + dir_ + " && " + cmd + " 2>&1");
+    REQUIRE_MESSAGE(r.code == 0, cmd << "\n" << r.out);
+  }
+  std::string dir_;
+};
+
+// etcd serving https only, with client certificate authentication.
+class TlsEtcd {
+ public:
+  TlsEtcd(Lan& lan, const Pki& pki) : pki_(pki) {
+    char tmpl[] = "/tmp/rsagent-etcd-XXXXXX";
+    REQUIRE(::mkdtemp(tmpl) != nullptr);
+    dir_ = tmpl;
+    lan.attach(ns_, std::string(kEtcdIp) + "/24");
+    const std::string url = url_();
+    ns_.run("sh -c 'etcd --name fleet-tls --data-dir " + dir_ + "/data --listen-client-urls " + url +
+            " --advertise-client-urls " + url + " --cert-file " + pki.path("server.crt") + " --key-file " +
+            pki.path("server.key") + " --client-cert-auth --trusted-ca-file " + pki.path("ca.crt") +
+            " --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380" +
+            " --initial-cluster fleet-tls=http://127.0.0.1:2380 >>" + dir_ + "/etcd.log 2>&1 &'");
+    REQUIRE_MESSAGE(
+        wait_until([&] { return curl("/health", "").find("true") != std::string::npos; }, 30s, 100ms),
+        sh("tail -20 " + dir_ + "/etcd.log").out);
+  }
+  ~TlsEtcd() {
+    ns_.kill_all_processes();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  // Whether etcd holds KEY now, read with curl and the client certificate.
+  [[nodiscard]] bool has(const std::string& key) const {
+    const auto b64 = sh("printf %s '" + key + "' | base64 -w0").out;
+    return curl("/v3/kv/range", "{\"key\": \"" + b64 + "\"}").find("\"kvs\"") != std::string::npos;
+  }
+
+ private:
+  [[nodiscard]] static std::string url_() { return std::string("https://") + kEtcdIp + ":2379"; }
+  [[nodiscard]] std::string curl(const std::string& path, const std::string& body) const {
+    return ns_
+        .run("curl -s --max-time 2 --cacert " + pki_.path("ca.crt") + " --cert " + pki_.path("client.crt") +
+             " --key " + pki_.path("client.key") + (body.empty() ? "" : " -X POST -d '" + body + "'") + " " +
+             url_() + path)
+        .out;
+  }
+  const Pki& pki_;
+  Netns ns_;
+  std::string dir_;
+};
+
+std::string tls_fleet(const Pki& pki, const std::string& name, const std::string& ca, bool client_cert) {
+  std::string etcd = std::string(R"({"endpoints": ["https://)") + kEtcdIp + R"(:2379"], "ca": ")" + pki.path(ca) + "\"";
+  if (client_cert) etcd += R"(, "cert": ")" + pki.path("client.crt") + R"(", "key": ")" + pki.path("client.key") + "\"";
+  return R"("fleet": {"etcd": )" + etcd + R"(}, "ttl": "3s")" + (name.empty() ? "" : R"(, "name": ")" + name + "\"") +
+         "}";
+}
+
+}  // namespace
+
+TEST_CASE("a node publishes over TLS with its client certificate, and fleet reads it back over TLS") {
+  Pki pki;
+  Lan lan;
+  TlsEtcd etcd(lan, pki);
+  AgentNode node(R"({"vips": ["198.51.100.40"], "health": {"listen": ["0.0.0.0:9797"]}, )" +
+                 tls_fleet(pki, "tls-node", "ca.crt", true) + "}");
+  lan.attach(node.ns, "203.0.113.20/24");
+  const auto started = node.rsagent("start");
+  REQUIRE_MESSAGE(started.code == 0, started.out);
+  CHECK_MESSAGE(wait_until([&] { return etcd.has("/rsagent/nodes/tls-node"); }, 15s, 100ms),
+                sh("tail -20 " + node.dir() + "/log").out);
+
+  AgentNode op("{" + tls_fleet(pki, "", "ca.crt", true) + "}");
+  lan.attach(op.ns, "203.0.113.99/24");
+  const auto r = op.rsagent("fleet --json");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  const auto j = nlohmann::json::parse(r.out, nullptr, false);
+  REQUIRE(j.is_object());
+  REQUIRE(j["nodes"].size() == 1);
+  CHECK(j["nodes"][0]["name"] == "tls-node");
+  CHECK(j["nodes"][0]["verdict"] == "ready");
+}
+
+TEST_CASE("fleet over TLS is refused, saying why, when the CA does not trust etcd or no client certificate is given") {
+  Pki pki;
+  Lan lan;
+  TlsEtcd etcd(lan, pki);
+
+  AgentNode wrong_ca("{" + tls_fleet(pki, "", "other-ca.crt", true) + "}");
+  lan.attach(wrong_ca.ns, "203.0.113.98/24");
+  const auto r1 = wrong_ca.rsagent("fleet --json");
+  CHECK(r1.code == 1);
+  CHECK_MESSAGE(r1.out.find("etcd is unreachable") != std::string::npos, r1.out);
+  CHECK_MESSAGE(r1.out.find("certificate is not trusted by fleet.etcd.ca") != std::string::npos, r1.out);
+
+  AgentNode no_cert("{" + tls_fleet(pki, "", "ca.crt", false) + "}");
+  lan.attach(no_cert.ns, "203.0.113.97/24");
+  const auto r2 = no_cert.rsagent("fleet --json");
+  CHECK(r2.code == 1);
+  CHECK_MESSAGE(r2.out.find("etcd is unreachable") != std::string::npos, r2.out);
+  CHECK_MESSAGE(r2.out.find("fleet.etcd.cert and key") != std::string::npos, r2.out);
+}
+
+TEST_CASE("a node whose client certificate is missing stays ready, names the file, and publishes once it appears") {
+  Pki pki;
+  Lan lan;
+  TlsEtcd etcd(lan, pki);
+  Netns director;
+  lan.attach(director, "203.0.113.1/24");
+  AgentNode node("{}");
+  const std::string cert = node.dir() + "/client.crt";
+  std::string fleet = tls_fleet(pki, "late-cert", "ca.crt", true);
+  fleet.replace(fleet.find(pki.path("client.crt")), pki.path("client.crt").size(), cert);
+  node.write_config(R"({"vips": ["198.51.100.41"], "health": {"listen": ["0.0.0.0:9797"]}, )" + fleet + "}");
+  lan.attach(node.ns, "203.0.113.21/24");
+  const std::string log = node.run_in_background();
+  REQUIRE(wait_until([&] { return node.rsagent("status").code == 0; }, 15s, 100ms));
+
+  const auto said = [&] { return sh("cat " + log).out; };
+  CHECK_MESSAGE(wait_until([&] { return said().find("cannot read fleet.etcd.cert " + cert) != std::string::npos; },
+                           10s, 100ms),
+                said());
+  // The directors see no difference.
+  CHECK(director.run("curl -s -o /dev/null -w '%{http_code}' --max-time 2 http://203.0.113.21:9797/healthz").out ==
+        "200");
+  CHECK_FALSE(etcd.has("/rsagent/nodes/late-cert"));
+
+  REQUIRE(sh("cp " + pki.path("client.crt") + " " + cert).code == 0);
+  CHECK_MESSAGE(wait_until([&] { return etcd.has("/rsagent/nodes/late-cert"); }, 15s, 100ms), said());
+}
