@@ -46,7 +46,8 @@ class HttpTransport : public Transport {
         current_ = i;
         return HttpReply{res->status, res->body};
       }
-      last = make_error(cfg_.endpoints[i] + ": " + why(res.error(), deadline, cfg_.endpoints[i].rfind("https://", 0) == 0));
+      const bool https = cfg_.endpoints[i].rfind("https://", 0) == 0;
+      last = make_error(cfg_.endpoints[i] + ": " + why(res.error(), deadline, https));
       current_ = (i + 1) % clients_.size();
     }
     return last;
