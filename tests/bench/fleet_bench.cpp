@@ -1,56 +1,46 @@
 // The fleet benchmark's driver (tests/bench/fleet_bench.sh runs it in a
-// namespace that reaches one etcd): NODES fleet::Publishers, each with its
-// own cpp-httplib transport (one keep-alive connection each), as NODES
-// rsagentd would run them. It measures, against the same etcd in the same
-// run:
+// namespace that reaches one etcd): NODES fleet::Publishers, each over its
+// own transport (one kept-alive connection each), as NODES rsagentd would
+// run them. It measures, against the same etcd in the same run:
 //  - how long a verdict change takes to reach etcd: from the moment the
 //    record function starts returning the changed record and notify() is
-//    called, to the moment the record with that change is delivered by an
-//    etcd watch (`etcdctl watch --prefix -w json`, a separate process and
-//    client, read by a thread that timestamps each read of its stdout);
-//    changes spread over the nodes one at a time, then all nodes at once;
-//  - the reference: a put of a record-sized value through the same
-//    EtcdClient and transport, its round trip and when the same watch
-//    delivers it, interleaved with the changes;
+//    called, to the moment an etcd watch (etcd_meter.hpp: etcdctl, a
+//    separate process and client) delivers the record with that change;
+//    changes one node at a time, round robin, then all nodes at once;
+//  - the references, interleaved with those changes: a put of a
+//    record-sized value through the same EtcdClient, over the fleet's own
+//    transport and over the same client with TCP_NODELAY, its round trip
+//    and when the same watch delivers it;
 //  - the requests each node sends at rest, counted by a Transport wrapper
-//    and cross-checked against etcd's own gRPC counters (/metrics).
-// Usage: fleet_bench ENDPOINT NODES CHANGES REST_SECONDS TTL_SECONDS INTERVAL_MS BURSTS
-// Threads: one per publisher, the watch reader, main. Exits 1 when etcd or
-// the watch fails or a change never shows up.
+//    and cross-checked against etcd's own gRPC counters.
+// Usage: fleet_bench ENDPOINT NODES CHANGES REST_SECONDS TTL_SECONDS
+//        INTERVAL_MS BURSTS fleet|nodelay  (the publishers' transport: the
+//        fleet's own, or the same client with TCP_NODELAY)
+// Threads: one per publisher, the watch's reader, main. Exits 1 when etcd
+// or the watch fails or a change never shows up.
+#include "etcd_meter.hpp"
+
 #include "rsagent/fleet/etcd.hpp"
 #include "rsagent/fleet/http_transport.hpp"
 #include "rsagent/fleet/publisher.hpp"
 #include "rsagent/fleet/record.hpp"
 
-#include <httplib.h>
-#include <nlohmann/json.hpp>
-
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <cmath>
-#include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
-extern char** environ;
-
 namespace {
 
 using namespace rsagent;
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
 using namespace std::chrono_literals;
 
 constexpr const char* kPrefix = "/rsagent-bench/";
@@ -64,159 +54,6 @@ double pct(std::vector<double> v, double p) {
   const auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(v.size())));
   return v[std::clamp<std::size_t>(rank, 1, v.size()) - 1];
 }
-
-// Requests by etcd API path, over every transport of the run.
-constexpr std::array<const char*, 7> kPaths = {"/v3/lease/grant", "/v3/lease/keepalive", "/v3/kv/put",
-                                               "/v3/lease/revoke", "/v3/kv/range", "/v3/kv/txn",
-                                               "/v3/kv/deleterange"};
-struct Counts {
-  std::array<std::atomic<std::uint64_t>, kPaths.size() + 1> n{};  // last: any other path
-  std::array<std::uint64_t, kPaths.size() + 1> snapshot() const {
-    std::array<std::uint64_t, kPaths.size() + 1> out{};
-    for (std::size_t i = 0; i < n.size(); ++i) out[i] = n[i].load();
-    return out;
-  }
-};
-
-class CountingTransport : public fleet::Transport {
- public:
-  CountingTransport(std::unique_ptr<fleet::Transport> inner, Counts& counts)
-      : inner_(std::move(inner)), counts_(counts) {}
-  Result<fleet::HttpReply> post(const std::string& path, const std::string& body,
-                                std::chrono::milliseconds deadline) override {
-    std::size_t i = 0;
-    while (i < kPaths.size() && path != kPaths[i]) ++i;
-    ++counts_.n[i];
-    return inner_->post(path, body, deadline);
-  }
-  [[nodiscard]] std::string where() const override { return inner_->where(); }
-
- private:
-  std::unique_ptr<fleet::Transport> inner_;
-  Counts& counts_;
-};
-
-// A second reference: cpp-httplib's client as the fleet's transport sets
-// it up, plus TCP_NODELAY. A POST goes out as two writes (headers, then
-// body); without TCP_NODELAY, Nagle holds the body until the headers are
-// acknowledged, and a peer that delays its ACK adds up to 40 ms.
-class NoDelayTransport : public fleet::Transport {
- public:
-  explicit NoDelayTransport(const std::string& endpoint) : endpoint_(endpoint), c_(endpoint) {
-    c_.set_keep_alive(true);
-    c_.set_tcp_nodelay(true);
-  }
-  Result<fleet::HttpReply> post(const std::string& path, const std::string& body,
-                                std::chrono::milliseconds deadline) override {
-    const auto sec = static_cast<time_t>(deadline.count() / 1000);
-    const auto usec = static_cast<time_t>((deadline.count() % 1000) * 1000);
-    c_.set_connection_timeout(sec, usec);
-    c_.set_read_timeout(sec, usec);
-    c_.set_write_timeout(sec, usec);
-    auto res = c_.Post(path.c_str(), body, "application/json");
-    if (!res) return make_error(endpoint_ + ": " + httplib::to_string(res.error()));
-    return fleet::HttpReply{res->status, res->body};
-  }
-  [[nodiscard]] std::string where() const override { return endpoint_; }
-
- private:
-  std::string endpoint_;
-  httplib::Client c_;
-};
-
-// `etcdctl watch --prefix` in a child process; remembers when each
-// (key, mark) was first delivered. The mark is a record's reason (the
-// driver writes a unique one with each change), else the raw value.
-class Watch {
- public:
-  ~Watch() { stop(); }
-  bool start(const std::string& endpoint) {
-    int p[2];
-    if (::pipe2(p, O_CLOEXEC) != 0) return false;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-    const std::string ep = "--endpoints=" + endpoint;
-    std::vector<std::string> args = {"etcdctl", ep, "watch", "--prefix", kPrefix, "-w", "json"};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const int rc = ::posix_spawnp(&pid_, "etcdctl", &fa, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    ::close(p[1]);
-    if (rc != 0) {
-      ::close(p[0]);
-      pid_ = -1;
-      return false;
-    }
-    fd_ = p[0];
-    reader_ = std::thread([this] { read_loop(); });
-    return true;
-  }
-  void stop() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      ::waitpid(pid_, nullptr, 0);
-      pid_ = -1;
-    }
-    if (reader_.joinable()) reader_.join();
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-  // When KEY carrying MARK was first delivered, waiting at most `timeout`.
-  std::optional<Clock::time_point> wait(const std::string& key, const std::string& mark, Clock::duration timeout) {
-    std::unique_lock lock(m_);
-    const std::string k = key + '\n' + mark;
-    if (!cv_.wait_for(lock, timeout, [&] { return seen_.count(k) != 0; })) return std::nullopt;
-    return seen_[k];
-  }
-  std::uint64_t events() {
-    std::lock_guard lock(m_);
-    return events_;
-  }
-
- private:
-  void read_loop() {
-    std::string buf;
-    char chunk[65536];
-    for (;;) {
-      const ssize_t n = ::read(fd_, chunk, sizeof chunk);
-      if (n <= 0) return;
-      // One timestamp per read: the moment the delivery reached this
-      // process. Lines that arrived in the same read share it.
-      const auto at = Clock::now();
-      buf.append(chunk, static_cast<std::size_t>(n));
-      std::size_t nl;
-      while ((nl = buf.find('\n')) != std::string::npos) {
-        line(buf.substr(0, nl), at);
-        buf.erase(0, nl + 1);
-      }
-    }
-  }
-  void line(const std::string& text, Clock::time_point at) {
-    const auto j = nlohmann::json::parse(text, nullptr, false);
-    if (!j.is_object() || !j.contains("Events") || !j["Events"].is_array()) return;
-    std::lock_guard lock(m_);
-    for (const auto& ev : j["Events"]) {
-      if (ev.contains("type") || !ev.contains("kv")) continue;  // a delete
-      const auto key = fleet::base64_decode(ev["kv"].value("key", ""));
-      const auto value = fleet::base64_decode(ev["kv"].value("value", ""));
-      if (!key || !value) continue;
-      const auto rec = fleet::decode(*value);
-      seen_.try_emplace(*key + '\n' + (rec ? rec->reason : *value), at);
-      ++events_;
-    }
-    cv_.notify_all();
-  }
-
-  pid_t pid_ = -1;
-  int fd_ = -1;
-  std::thread reader_;
-  std::mutex m_;
-  std::condition_variable cv_;
-  std::map<std::string, Clock::time_point> seen_;
-  std::uint64_t events_ = 0;
-};
 
 // One simulated node: the record its publisher reads, changed by main.
 struct Node {
@@ -256,32 +93,6 @@ fleet::NodeRecord sample_record(const std::string& name, int i) {
   return r;
 }
 
-// etcd's gRPC messages received, by method (its own count of requests:
-// the JSON gateway forwards each POST as one gRPC message).
-std::map<std::string, double> etcd_messages(const std::string& endpoint) {
-  std::map<std::string, double> out;
-  httplib::Client c(endpoint);
-  c.set_connection_timeout(2, 0);
-  c.set_read_timeout(5, 0);
-  auto res = c.Get("/metrics");
-  if (!res || res->status != 200) return out;
-  const std::string metric = "grpc_server_msg_received_total{";
-  std::size_t pos = 0;
-  while (pos < res->body.size()) {
-    std::size_t end = res->body.find('\n', pos);
-    if (end == std::string::npos) end = res->body.size();
-    const std::string l = res->body.substr(pos, end - pos);
-    pos = end + 1;
-    if (l.rfind(metric, 0) != 0) continue;
-    const auto m = l.find("grpc_method=\"");
-    const auto sp = l.rfind(' ');
-    if (m == std::string::npos || sp == std::string::npos) continue;
-    const auto q = l.find('"', m + 13);
-    out[l.substr(m + 13, q - m - 13)] += std::strtod(l.c_str() + sp + 1, nullptr);
-  }
-  return out;
-}
-
 void row(const char* what, const std::vector<double>& v, std::size_t want) {
   std::printf("%-44s %5zu/%-5zu %9.2f %9.2f %9.2f\n", what, v.size(), want, pct(v, 0.5), pct(v, 0.99),
               v.empty() ? 0.0 : *std::max_element(v.begin(), v.end()));
@@ -310,19 +121,19 @@ int main(int argc, char** argv) {
   cfg.endpoints = {endpoint};
   cfg.prefix = kPrefix;
   cfg.ttl = std::chrono::seconds(ttl_s);
-  Counts counts;       // the publishers' requests
-  Counts ref_counts;   // the reference client's (kept apart)
+  bench::Counts counts;      // the publishers' requests
+  bench::Counts ref_counts;  // the reference client's (kept apart)
 
-  Watch watch;
-  if (!watch.start(endpoint)) {
+  bench::Watch watch;
+  if (!watch.start(endpoint, kPrefix)) {
     std::fprintf(stderr, "fleet_bench: cannot start etcdctl watch\n");
     return 1;
   }
   // The references: the same EtcdClient over the fleet's own transport
   // (as a publisher uses it), and over the TCP_NODELAY one.
-  CountingTransport ref_t(fleet::make_http_transport(cfg), ref_counts);
+  bench::CountingTransport ref_t(fleet::make_http_transport(cfg), ref_counts);
   fleet::EtcdClient ref(ref_t, fleet::fleet_deadline(cfg.ttl));
-  NoDelayTransport nd_t(endpoint);
+  bench::NoDelayTransport nd_t(endpoint);
   fleet::EtcdClient nd(nd_t, fleet::fleet_deadline(cfg.ttl));
   struct Series {
     fleet::EtcdClient& client;
@@ -364,11 +175,11 @@ int main(int argc, char** argv) {
     Node* raw = n.get();
     std::unique_ptr<fleet::Transport> t;
     if (pub_nodelay) {
-      t = std::make_unique<NoDelayTransport>(endpoint);
+      t = std::make_unique<bench::NoDelayTransport>(endpoint);
     } else {
       t = fleet::make_http_transport(c);
     }
-    n->pub = std::make_unique<fleet::Publisher>(c, std::make_unique<CountingTransport>(std::move(t), counts),
+    n->pub = std::make_unique<fleet::Publisher>(c, std::make_unique<bench::CountingTransport>(std::move(t), counts),
                                                 [raw] { return raw->get(); });
     fleet_nodes.push_back(std::move(n));
   }
@@ -441,13 +252,13 @@ int main(int argc, char** argv) {
   // At rest: nothing changes for REST_SECONDS; only the leases are kept.
   std::this_thread::sleep_for(2s);
   const auto c0 = counts.snapshot();
-  const auto e0 = etcd_messages(endpoint);
+  const auto e0 = bench::etcd_messages(endpoint);
   const auto w0 = watch.events();
   const auto t_rest = Clock::now();
   std::this_thread::sleep_for(std::chrono::seconds(rest_s));
   const double rest_min = std::chrono::duration<double>(Clock::now() - t_rest).count() / 60.0;
   const auto c1 = counts.snapshot();
-  const auto e1 = etcd_messages(endpoint);
+  const auto e1 = bench::etcd_messages(endpoint);
   const auto w1 = watch.events();
 
   std::uint64_t puts = 0;
@@ -492,7 +303,7 @@ int main(int argc, char** argv) {
     if (d == 0) continue;
     total += d;
     char part[96];
-    std::snprintf(part, sizeof part, "  %s %.2f", i < kPaths.size() ? kPaths[i] : "other",
+    std::snprintf(part, sizeof part, "  %s %.2f", i < bench::kPaths.size() ? bench::kPaths[i] : "other",
                   d / nodes / rest_min);
     by_path += part;
   }

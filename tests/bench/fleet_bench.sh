@@ -16,6 +16,7 @@
 #    by the publishers' transports and by etcd's own gRPC counters.
 # Usage: tests/bench/fleet_bench.sh BUILD_DIR
 #   env: NODES=100 CHANGES=300 INTERVAL_MS=60 BURSTS=3 REST_SECONDS=60 TTL_SECONDS=10
+#        NODELAY=1: the publishers over the fleet's client plus TCP_NODELAY
 # Builds the driver (target fleet_bench) in BUILD_DIR. Root; leaves no
 # namespace, process or data behind.
 set -euo pipefail
