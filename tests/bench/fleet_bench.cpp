@@ -28,6 +28,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -106,6 +107,8 @@ int main(int argc, char** argv) {
                  "usage: fleet_bench ENDPOINT NODES CHANGES REST_SECONDS TTL_SECONDS INTERVAL_MS BURSTS fleet|nodelay\n");
     return 2;
   }
+  // A write to a connection etcd closed must fail, not end the driver.
+  std::signal(SIGPIPE, SIG_IGN);
   const std::string endpoint = argv[1];
   const int nodes = std::max(1, std::atoi(argv[2]));
   const int changes = std::max(1, std::atoi(argv[3]));
