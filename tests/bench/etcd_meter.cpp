@@ -2,6 +2,7 @@
 
 #include "rsagent/fleet/record.hpp"
 
+#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include <fcntl.h>
@@ -29,23 +30,6 @@ Result<fleet::HttpReply> CountingTransport::post(const std::string& path, const 
   while (i < kPaths.size() && path != kPaths[i]) ++i;
   ++counts_.n[i];
   return inner_->post(path, body, deadline);
-}
-
-NoDelayTransport::NoDelayTransport(const std::string& endpoint) : endpoint_(endpoint), c_(endpoint) {
-  c_.set_keep_alive(true);
-  c_.set_tcp_nodelay(true);
-}
-
-Result<fleet::HttpReply> NoDelayTransport::post(const std::string& path, const std::string& body,
-                                                std::chrono::milliseconds deadline) {
-  const auto sec = static_cast<time_t>(deadline.count() / 1000);
-  const auto usec = static_cast<time_t>((deadline.count() % 1000) * 1000);
-  c_.set_connection_timeout(sec, usec);
-  c_.set_read_timeout(sec, usec);
-  c_.set_write_timeout(sec, usec);
-  auto res = c_.Post(path.c_str(), body, "application/json");
-  if (!res) return make_error(endpoint_ + ": " + httplib::to_string(res.error()));
-  return fleet::HttpReply{res->status, res->body};
 }
 
 bool Watch::start(const std::string& endpoint, const std::string& prefix) {

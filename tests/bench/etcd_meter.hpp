@@ -1,18 +1,17 @@
 // The instruments the fleet benchmark reads etcd with, apart from the
-// code under test: a Transport that counts requests by API path, the
-// fleet transport's cpp-httplib client plus TCP_NODELAY (a reference), an
+// code under test: a Transport that counts requests by API path, an
 // `etcdctl watch` that timestamps what etcd delivers, and etcd's own gRPC
 // counters from /metrics.
 // Threads: Counts is shared by any number of transports (atomics); a
 // Watch owns a reader thread and an etcdctl child, both ended by stop()
 // or the destructor; everything else is used by one thread at a time.
 // Errors: a Watch that cannot start says false; a /metrics that cannot be
-// read is an empty map; the transports return the Result of a Transport.
+// read is an empty map; CountingTransport returns its inner transport's
+// Result.
 #pragma once
 
 #include "rsagent/fleet/etcd.hpp"
 
-#include <httplib.h>
 #include <sys/types.h>
 
 #include <array>
@@ -50,23 +49,6 @@ class CountingTransport : public fleet::Transport {
  private:
   std::unique_ptr<fleet::Transport> inner_;
   Counts& counts_;
-};
-
-// cpp-httplib's client set up as the fleet's transport sets it up (one
-// kept-alive connection, the call's deadline on connect, read and write),
-// plus TCP_NODELAY. The client sends a POST's headers and body in two
-// writes; without TCP_NODELAY, Nagle holds the body until the headers
-// are acknowledged, and a peer that delays its ACK adds up to 40 ms.
-class NoDelayTransport : public fleet::Transport {
- public:
-  explicit NoDelayTransport(const std::string& endpoint);
-  Result<fleet::HttpReply> post(const std::string& path, const std::string& body,
-                                std::chrono::milliseconds deadline) override;
-  [[nodiscard]] std::string where() const override { return endpoint_; }
-
- private:
-  std::string endpoint_;
-  httplib::Client c_;
 };
 
 // `etcdctl watch --prefix PREFIX -w json` in a child process: remembers

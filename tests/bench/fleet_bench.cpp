@@ -7,15 +7,13 @@
 //    called, to the moment an etcd watch (etcd_meter.hpp: etcdctl, a
 //    separate process and client) delivers the record with that change;
 //    changes one node at a time, round robin, then all nodes at once;
-//  - the references, interleaved with those changes: a put of a
-//    record-sized value through the same EtcdClient, over the fleet's own
-//    transport and over the same client with TCP_NODELAY, its round trip
-//    and when the same watch delivers it;
+//  - the reference, interleaved with those changes: a put of a
+//    record-sized value through the same EtcdClient over the fleet's own
+//    transport, its round trip and when the same watch delivers it;
 //  - the requests each node sends at rest, counted by a Transport wrapper
 //    and cross-checked against etcd's own gRPC counters.
 // Usage: fleet_bench ENDPOINT NODES CHANGES REST_SECONDS TTL_SECONDS
-//        INTERVAL_MS BURSTS fleet|nodelay  (the publishers' transport: the
-//        fleet's own, or the same client with TCP_NODELAY)
+//        INTERVAL_MS BURSTS
 // Threads: one per publisher, the watch's reader, main. Exits 1 when etcd
 // or the watch fails or a change never shows up.
 #include "etcd_meter.hpp"
@@ -26,7 +24,6 @@
 #include "rsagent/fleet/record.hpp"
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
@@ -102,9 +99,8 @@ void row(const char* what, const std::vector<double>& v, std::size_t want) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 9) {
-    std::fprintf(stderr,
-                 "usage: fleet_bench ENDPOINT NODES CHANGES REST_SECONDS TTL_SECONDS INTERVAL_MS BURSTS fleet|nodelay\n");
+  if (argc != 8) {
+    std::fprintf(stderr, "usage: fleet_bench ENDPOINT NODES CHANGES REST_SECONDS TTL_SECONDS INTERVAL_MS BURSTS\n");
     return 2;
   }
   // A write to a connection etcd closed must fail, not end the driver.
@@ -116,9 +112,6 @@ int main(int argc, char** argv) {
   const int ttl_s = std::max(1, std::atoi(argv[5]));
   const auto interval = std::chrono::milliseconds(std::max(2, std::atoi(argv[6])));
   const int bursts = std::max(0, std::atoi(argv[7]));
-  // "nodelay": the publishers run over the TCP_NODELAY transport instead
-  // of the fleet's own (what the fleet would do with that one change).
-  const bool pub_nodelay = std::string(argv[8]) == "nodelay";
 
   config::Fleet cfg;
   cfg.endpoints = {endpoint};
@@ -132,22 +125,14 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "fleet_bench: cannot start etcdctl watch\n");
     return 1;
   }
-  // The references: the same EtcdClient over the fleet's own transport
-  // (as a publisher uses it), and over the TCP_NODELAY one.
+  // The reference: the same EtcdClient over the fleet's own transport,
+  // as a publisher uses it, on a connection of its own.
   bench::CountingTransport ref_t(fleet::make_http_transport(cfg), ref_counts);
   fleet::EtcdClient ref(ref_t, fleet::fleet_deadline(cfg.ttl));
-  bench::NoDelayTransport nd_t(endpoint);
-  fleet::EtcdClient nd(nd_t, fleet::fleet_deadline(cfg.ttl));
-  struct Series {
-    fleet::EtcdClient& client;
-    std::string key;
-    std::string mark;  // the reason's prefix
-    std::vector<double> rtt;
-    std::vector<std::pair<std::string, Clock::time_point>> made;
-    std::vector<double> seen;
-  };
-  std::array<Series, 2> refs = {Series{ref, std::string(kPrefix) + "ref", "r-", {}, {}, {}},
-                                Series{nd, std::string(kPrefix) + "ref-nodelay", "n-", {}, {}, {}}};
+  const std::string ref_key = std::string(kPrefix) + "ref";
+  std::vector<double> ref_rtt;
+  std::vector<std::pair<std::string, Clock::time_point>> ref_made;
+  std::vector<double> ref_seen;
   const auto lease = ref.grant(std::chrono::seconds(300));
   if (!lease) {
     std::fprintf(stderr, "fleet_bench: %s\n", lease.error().str().c_str());
@@ -176,14 +161,9 @@ int main(int argc, char** argv) {
     config::Fleet c = cfg;
     c.name = name;
     Node* raw = n.get();
-    std::unique_ptr<fleet::Transport> t;
-    if (pub_nodelay) {
-      t = std::make_unique<bench::NoDelayTransport>(endpoint);
-    } else {
-      t = fleet::make_http_transport(c);
-    }
-    n->pub = std::make_unique<fleet::Publisher>(c, std::make_unique<bench::CountingTransport>(std::move(t), counts),
-                                                [raw] { return raw->get(); });
+    n->pub = std::make_unique<fleet::Publisher>(
+        c, std::make_unique<bench::CountingTransport>(fleet::make_http_transport(c), counts),
+        [raw] { return raw->get(); });
     fleet_nodes.push_back(std::move(n));
   }
   const auto t_start = Clock::now();
@@ -200,25 +180,21 @@ int main(int argc, char** argv) {
 
   // One change every INTERVAL, round robin over the nodes (each node's
   // changes are NODES x INTERVAL apart, so none is coalesced into the
-  // next); a third and two thirds of the way to the next change, one
-  // reference put each.
+  // next); half way to the next change, one reference put.
   std::vector<std::pair<Node*, Clock::time_point>> made;
   const auto t_loop = Clock::now();
   for (int i = 0; i < changes; ++i) {
     std::this_thread::sleep_until(t_loop + i * interval);
     Node& n = *fleet_nodes[static_cast<std::size_t>(i % nodes)];
     made.emplace_back(&n, n.change("c-" + std::to_string(i)));
-    for (std::size_t k = 0; k < refs.size(); ++k) {
-      Series& r = refs[k];
-      std::this_thread::sleep_until(t_loop + i * interval + static_cast<int>(k + 1) * interval / 3);
-      auto rec = sample_record("ref", 0);  // a record-sized value
-      rec.reason = r.mark + std::to_string(i);
-      const std::string v = fleet::encode(rec);
-      const auto t0 = Clock::now();
-      if (r.client.put(r.key, v, *lease)) {
-        r.rtt.push_back(ms(Clock::now() - t0));
-        r.made.emplace_back(rec.reason, t0);
-      }
+    std::this_thread::sleep_until(t_loop + i * interval + interval / 2);
+    auto rec = sample_record("ref", 0);  // a record-sized value
+    rec.reason = "r-" + std::to_string(i);
+    const std::string v = fleet::encode(rec);
+    const auto t0 = Clock::now();
+    if (ref.put(ref_key, v, *lease)) {
+      ref_rtt.push_back(ms(Clock::now() - t0));
+      ref_made.emplace_back(rec.reason, t0);
     }
   }
   std::vector<double> change_ms;
@@ -226,10 +202,8 @@ int main(int argc, char** argv) {
     if (const auto at = watch.wait(made[i].first->key, "c-" + std::to_string(i), 10s))
       change_ms.push_back(ms(*at - made[i].second));
   }
-  for (Series& r : refs) {
-    for (const auto& [mark, t0] : r.made) {
-      if (const auto at = watch.wait(r.key, mark, 10s)) r.seen.push_back(ms(*at - t0));
-    }
+  for (const auto& [mark, t0] : ref_made) {
+    if (const auto at = watch.wait(ref_key, mark, 10s)) ref_seen.push_back(ms(*at - t0));
   }
 
   // Every node at once, BURSTS times: what etcd sees when a shared
@@ -271,16 +245,13 @@ int main(int argc, char** argv) {
   }
   watch.stop();
 
-  std::printf("%d publishers (one connection each, %s) -> etcd at %s, ttl %d s\n", nodes,
-              pub_nodelay ? "over the TCP_NODELAY transport" : "over the fleet's own transport", endpoint.c_str(),
-              ttl_s);
+  std::printf("%d publishers (one connection each, over the fleet's own transport) -> etcd at %s, ttl %d s\n",
+              nodes, endpoint.c_str(), ttl_s);
   std::printf("all %d first records in etcd %.0f ms after the publishers started\n\n", nodes, startup_ms);
   std::printf("%-44s %11s %9s %9s %9s\n", "latency (ms)", "seen", "p50", "p99", "max");
   const auto want = static_cast<std::size_t>(changes);
-  row("reference: put round trip, fleet transport", refs[0].rtt, want);
-  row("reference: put -> watch, fleet transport", refs[0].seen, want);
-  row("reference: put round trip, TCP_NODELAY", refs[1].rtt, want);
-  row("reference: put -> watch, TCP_NODELAY", refs[1].seen, want);
+  row("reference: put round trip", ref_rtt, want);
+  row("reference: put -> watch", ref_seen, want);
   row("verdict change -> record in etcd (watch)", change_ms, made.size());
   if (bursts > 0) {
     char what[64];
@@ -288,14 +259,10 @@ int main(int argc, char** argv) {
     row(what, burst_ms, static_cast<std::size_t>(nodes * bursts));
     row("  ...until the last node's record", burst_last_ms, static_cast<std::size_t>(bursts));
   }
-  const auto ratio = [&](const char* what, const std::vector<double>& ref_ms) {
-    const double c50 = pct(change_ms, 0.5), c99 = pct(change_ms, 0.99);
-    const double r50 = pct(ref_ms, 0.5), r99 = pct(ref_ms, 0.99);
-    std::printf("verdict change / %-30s p50 %6.2fx  p99 %6.2fx\n", what, r50 > 0 ? c50 / r50 : 0.0,
-                r99 > 0 ? c99 / r99 : 0.0);
-  };
-  ratio("put -> watch, fleet transport", refs[0].seen);
-  ratio("put -> watch, TCP_NODELAY", refs[1].seen);
+  const double c50 = pct(change_ms, 0.5), c99 = pct(change_ms, 0.99);
+  const double r50 = pct(ref_seen, 0.5), r99 = pct(ref_seen, 0.99);
+  std::printf("verdict change / put -> watch                  p50 %6.2fx  p99 %6.2fx\n", r50 > 0 ? c50 / r50 : 0.0,
+              r99 > 0 ? c99 / r99 : 0.0);
   std::printf("\n");
 
   std::printf("at rest, %.1f s, no change: requests per node per minute\n", rest_min * 60);

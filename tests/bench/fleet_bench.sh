@@ -10,13 +10,13 @@
 #    over CHANGES changes spread over the nodes, then every node at once
 #    (BURSTS rounds);
 #  - the reference in the same run: a record-sized put through the same
-#    client, its round trip and its delivery by the same watch, and the
-#    ratios;
+#    client over the fleet's own transport, its round trip and its
+#    delivery by the same watch, and the ratio of the change's p50 and p99
+#    to the latter;
 #  - etcd requests per node per minute at rest over REST_SECONDS, counted
 #    by the publishers' transports and by etcd's own gRPC counters.
 # Usage: tests/bench/fleet_bench.sh BUILD_DIR
 #   env: NODES=100 CHANGES=300 INTERVAL_MS=60 BURSTS=3 REST_SECONDS=60 TTL_SECONDS=10
-#        NODELAY=1: the publishers over the fleet's client plus TCP_NODELAY
 # Builds the driver (target fleet_bench) in BUILD_DIR. Root; leaves no
 # namespace, process or data behind.
 set -euo pipefail
@@ -72,5 +72,4 @@ ip netns exec "$dns" curl -s --max-time 1 "$url/health" | grep -q true ||
 
 echo "etcd $(etcd --version | awk 'NR==1{print $3}'), data on $(df --output=source "$data" | tail -1)" \
   "($(df --output=fstype "$data" | tail -1 | tr -d ' ')); $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
-ip netns exec "$dns" "$driver" "$url" "$nodes" "$changes" "$rest" "$ttl" "$interval" "$bursts" \
-  "$([ "${NODELAY:-0}" = 1 ] && echo nodelay || echo fleet)"
+ip netns exec "$dns" "$driver" "$url" "$nodes" "$changes" "$rest" "$ttl" "$interval" "$bursts"
