@@ -82,14 +82,14 @@ constexpr std::array kOperatorOptions{
            "most --connections open; exit 1 after --timeout with what is not done; Ctrl-C "
            "(exit 130) stops waiting and leaves the state",
            &set_wait},
-    Option{"--force", "",
-           "with a drain budget: go out even when no slot is free or etcd is unreachable (the "
-           "answer says how many other nodes may then be out at once)",
-           &set_force},
     Option{"--timeout", "DUR", "with --wait: how long to wait (default 10m)", &set_timeout},
     Option{"--quiet", "DUR", "with --wait: no new connection for this long (default 5s)", &set_quiet},
     Option{"--connections", "N", "with --wait: open connections to the VIPs that may be left (default 0)",
-           &set_connections}};
+           &set_connections},
+    Option{"--force", "",
+           "with a drain budget: go out even when no slot is free or etcd is unreachable (the "
+           "answer says how many other nodes may then be out at once)",
+           &set_force}};
 
 // drain and maint: the wait options mean nothing without --wait.
 int run_operator(const CommandOptions& o, const std::string& cmd) {
