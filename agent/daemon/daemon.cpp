@@ -479,8 +479,12 @@ class Daemon {
     return exec_self(self_exe_, next);
   }
 
+  // A restart or a hand-over: the lease is left to run, so the next
+  // process puts the record and the slot over it with no moment between
+  // where this node looks absent (and its slot free); if no process comes
+  // back, the lease ends within the TTL.
   void stop_listeners() {
-    fleet_->stop();
+    fleet_->stop(/*keep_lease=*/true);
     control_->stop();
     if (agent_check_) agent_check_->stop();
     if (tcp_gate_) tcp_gate_->stop();

@@ -43,14 +43,14 @@ void FleetLink::notify() {
   if (publisher_) publisher_->notify();
 }
 
-void FleetLink::stop() {
+void FleetLink::stop(bool keep_lease) {
   std::unique_ptr<fleet::Publisher> p;
   {
     std::lock_guard lock(mutex_);
     p = std::move(publisher_);
     running_.reset();
   }
-  if (p) p->stop();  // outside the lock: notify() never waits on an etcd call
+  if (p) p->stop(keep_lease);  // outside the lock: notify() never waits on an etcd call
 }
 
 namespace {

@@ -78,10 +78,11 @@ void Publisher::notify() {
   cv_.notify_one();
 }
 
-void Publisher::stop() {
+void Publisher::stop(bool keep_lease) {
   {
     std::lock_guard lock(mutex_);
     stop_ = true;
+    keep_lease_ = keep_lease;
   }
   cv_.notify_one();
   if (thread_.joinable()) thread_.join();
@@ -305,7 +306,12 @@ void Publisher::run() {
     backoff = ok ? 500ms : std::min<std::chrono::milliseconds>(backoff * 2, 5000ms);
   }
   // A clean stop: the record leaves now rather than at the lease's end.
-  if (lease_ != 0 && reachable_.load()) (void)etcd.revoke(lease_);
+  bool keep = false;
+  {
+    std::lock_guard lock(mutex_);
+    keep = keep_lease_;
+  }
+  if (lease_ != 0 && reachable_.load() && !keep) (void)etcd.revoke(lease_);
 }
 
 }  // namespace rsagent::fleet

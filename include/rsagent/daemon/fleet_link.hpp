@@ -32,7 +32,8 @@ class FleetLink {
   // Starts publishing under `f`, or restarts when `f` changed; stops when off.
   void apply(const config::Fleet& f);
   void notify();
-  void stop();
+  // keep_lease: leave the lease to run out rather than revoke it (a restart).
+  void stop(bool keep_lease = false);
 
   // The drain budget's say before this node goes out as `op` (drain or
   // maint): nullopt to go on (a slot is held, or no budget is set), or the

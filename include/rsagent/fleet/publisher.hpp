@@ -65,7 +65,9 @@ class Publisher {
 
   void start();
   void notify();  // the record may have changed
-  void stop();
+  // keep_lease: do not revoke (a restarting daemon's next process takes
+  // the record and the slot over before the lease ends).
+  void stop(bool keep_lease = false);
 
   // Takes this node's slot as `h` when the budget allows (or this node
   // holds one already): read, decide, then a transaction that fails when
@@ -98,6 +100,7 @@ class Publisher {
   std::condition_variable cv_;
   bool dirty_ = true;
   bool stop_ = false;
+  bool keep_lease_ = false;
   std::optional<Holder> want_slot_;      // under mutex_
   std::shared_ptr<Take> take_;           // under mutex_: a take waiting for the thread
   std::thread thread_;
