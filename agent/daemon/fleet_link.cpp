@@ -44,7 +44,7 @@ void FleetLink::notify() {
 }
 
 void FleetLink::stop(bool keep_lease) {
-  std::unique_ptr<fleet::Publisher> p;
+  std::shared_ptr<fleet::Publisher> p;
   {
     std::lock_guard lock(mutex_);
     p = std::move(publisher_);
@@ -64,18 +64,24 @@ std::string others(const config::Fleet& f) {
 }
 }  // namespace
 
-fleet::Holder FleetLink::holder(const std::string& state, const std::string& reason, std::int64_t since) const {
+fleet::Holder FleetLink::holder(const config::Fleet& f, const std::string& state, const std::string& reason,
+                                std::int64_t since) const {
   const auto snap = board_.snapshot();
-  return {fleet::node_name(*running_), state, reason, since, fleet::make_record("", *snap, {}, {}).vips};
+  return {fleet::node_name(f), state, reason, since, fleet::make_record("", *snap, {}, {}).vips};
+}
+
+std::pair<std::shared_ptr<fleet::Publisher>, config::Fleet> FleetLink::budgeted() {
+  std::lock_guard lock(mutex_);
+  if (!publisher_ || !running_ || !running_->budgeted()) return {};
+  return {publisher_, *running_};
 }
 
 std::optional<ControlReply> FleetLink::admit(const ControlRequest& r, const verdict::OperatorState& op,
                                              std::string& note) {
-  std::lock_guard lock(mutex_);
-  if (!publisher_ || !running_ || !running_->budgeted()) return std::nullopt;
-  const config::Fleet& f = *running_;
-  const fleet::Holder h = holder(verdict::admin_name(op.admin), op.reason, op.since_unix);
-  const auto a = publisher_->take_slot(h, take_wait(f));
+  const auto [publisher, f] = budgeted();
+  if (!publisher) return std::nullopt;
+  const fleet::Holder h = holder(f, verdict::admin_name(op.admin), op.reason, op.since_unix);
+  const auto a = publisher->take_slot(h, take_wait(f));
   const std::string budget = "the drain budget (" + fleet::budget_text(f) + ")";
   if (a.kind == fleet::SlotAnswer::Kind::kTaken) {
     note = "; it holds a slot of " + budget + ": " + std::to_string(a.view.out() + 1) + " of " +
@@ -87,7 +93,7 @@ std::optional<ControlReply> FleetLink::admit(const ControlRequest& r, const verd
                             " node(s) that share a VIP with " + h.name + " are out, and " + budget + " allows " +
                             std::to_string(a.view.limit);
     if (r.force) {
-      publisher_->hold_slot(h);
+      publisher->hold_slot(h);
       note = "; --force: " + out + ", so this node goes over the budget:\n" + fleet::holders_text(a.view);
       log::warning("fleet: " + r.cmd + " --force over the drain budget: " + out);
       return std::nullopt;
@@ -99,7 +105,7 @@ std::optional<ControlReply> FleetLink::admit(const ControlRequest& r, const verd
   }
   const std::string where = f.endpoints.size() == 1 ? "etcd at " + f.endpoints.front() : "etcd (" + f.endpoints.front() + " and others)";
   if (r.force) {
-    publisher_->hold_slot(h);
+    publisher->hold_slot(h);
     note = "; --force: " + where + " is unreachable, so " + budget + " was not checked: " + others(f) +
            " that share a VIP may be out at the same time; this node's slot is written once etcd answers";
     log::warning("fleet: " + r.cmd + " --force without the drain budget: " + where + " is unreachable (" + a.error + ")");
@@ -118,15 +124,15 @@ void FleetLink::release() {
 }
 
 void FleetLink::stopping() {
-  std::lock_guard lock(mutex_);
-  if (!publisher_ || !running_ || !running_->budgeted()) return;
+  const auto [publisher, f] = budgeted();
+  if (!publisher) return;
   const auto since = static_cast<std::int64_t>(std::time(nullptr));
-  const fleet::Holder h = holder("stop", "stopping", since);
-  const auto a = publisher_->take_slot(h, take_wait(*running_));
+  const fleet::Holder h = holder(f, "stop", "stopping", since);
+  const auto a = publisher->take_slot(h, take_wait(f));
   if (a.kind == fleet::SlotAnswer::Kind::kTaken) return;
   // The stop goes on (shutdown and package removal must finish); the slot
   // says this node is out, over the budget if it must be.
-  publisher_->hold_slot(h);
+  publisher->hold_slot(h);
   if (a.kind == fleet::SlotAnswer::Kind::kFull) {
     std::string who = fleet::holders_text(a.view);
     for (auto& ch : who)

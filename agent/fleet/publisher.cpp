@@ -310,6 +310,14 @@ void Publisher::run() {
   {
     std::lock_guard lock(mutex_);
     keep = keep_lease_;
+    take = std::move(take_);
+  }
+  if (take) {  // a take that came with the stop is answered, not left to time out
+    std::lock_guard l(take->mutex);
+    if (!take->abandoned) {
+      take->answered = true;
+      take->answer.set_value({SlotAnswer::Kind::kUnreachable, {}, "rsagent is stopping"});
+    }
   }
   if (lease_ != 0 && reachable_.load() && !keep) (void)etcd.revoke(lease_);
 }

@@ -50,10 +50,16 @@ class FleetLink {
  private:
   fleet::TransportFactory factory_;
   verdict::Board& board_;
-  std::mutex mutex_;  // guards publisher_ against notify() from other threads
-  std::unique_ptr<fleet::Publisher> publisher_;
+  // Guards publisher_ and running_ against the other threads. Never held
+  // across an etcd call: notify() runs on the thread that changed the
+  // verdict, which must never wait for etcd.
+  std::mutex mutex_;
+  std::shared_ptr<fleet::Publisher> publisher_;
   std::optional<config::Fleet> running_;
-  [[nodiscard]] fleet::Holder holder(const std::string& state, const std::string& reason, std::int64_t since) const;
+  // The running publisher and its settings, when it has a budget.
+  [[nodiscard]] std::pair<std::shared_ptr<fleet::Publisher>, config::Fleet> budgeted();
+  [[nodiscard]] fleet::Holder holder(const config::Fleet& f, const std::string& state, const std::string& reason,
+                                     std::int64_t since) const;
 };
 
 }  // namespace rsagent::daemon
