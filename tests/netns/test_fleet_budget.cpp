@@ -28,14 +28,15 @@ std::string node_name(int i) { return "node-" + std::to_string(i); }
 
 // Node i: the shared VIP and one of its own, the endpoint, the fleet with
 // a budget. `failing_check`: a tcp check nobody answers (down on its own).
-std::unique_ptr<AgentNode> make_node(Lan& lan, int i, const std::string& budget, bool failing_check = false) {
+std::unique_ptr<AgentNode> make_node(Lan& lan, int i, const std::string& budget, bool failing_check = false,
+                                     const std::string& extra = "") {
   std::string cfg = std::string("{\"vips\": [\"") + kSharedVip + "\", \"" + own_vip(i) +
                     "\"], \"health\": {\"listen\": [\"0.0.0.0:9797\"]";
   if (failing_check)
     cfg += R"(, "checks": [{"name": "web", "type": "tcp", "address": "127.0.0.1:8081", "interval": "500ms",)"
            R"( "timeout": "200ms"}])";
   cfg += std::string("}, \"fleet\": {\"etcd\": {\"endpoints\": [\"http://") + kEtcdIp +
-         ":2379\"]}, \"ttl\": \"3s\", \"name\": \"" + node_name(i) + "\", \"drain_budget\": " + budget + "}}";
+         ":2379\"]}, \"ttl\": \"3s\", \"name\": \"" + node_name(i) + "\", \"drain_budget\": " + budget + "}" + extra + "}";
   auto n = std::make_unique<AgentNode>(cfg);
   lan.attach(n->ns, node_ip(i) + "/24");
   const auto r = n->rsagent("start");
@@ -202,24 +203,51 @@ TEST_CASE("a full budget refuses a drain with who is out, a node down on its own
   CHECK(etcd.has(kSlots + "node-1"));
 }
 
-TEST_CASE("a node killed while holding a slot frees it within its TTL") {
+TEST_CASE("a node killed while holding a slot frees it within its TTL, and a stop over the budget is not refused") {
   if (!have_etcd()) FAIL("etcd is not installed (tests/install-deps.sh installs etcd-server)");
   Lan lan;
   Etcd etcd(lan);
   std::vector<std::unique_ptr<AgentNode>> nodes;
-  for (int i = 0; i < 2; ++i) nodes.push_back(make_node(lan, i, "1"));
-  wait_published(etcd, 2);
+  // A graceful stop drains for up to 3 s.
+  for (int i = 0; i < 3; ++i) nodes.push_back(make_node(lan, i, "1", false, R"(, "stop": {"drain": "3s"})"));
+  wait_published(etcd, 3);
   REQUIRE(nodes[0]->rsagent("drain").code == 0);
   REQUIRE(etcd.has(kSlots + "node-0"));
   CHECK(nodes[1]->rsagent("drain").code == 1);
+  // A draining stop holds a slot too, over the budget if it must: shutdown
+  // must finish, so it is never refused.
+  const std::string rc = nodes[1]->dir() + "/stop.rc";
+  nodes[1]->ns.run("sh -c '" + rsagent_cmd(*nodes[1]) + " stop >" + nodes[1]->dir() + "/stop.log 2>&1; echo $? >" +
+                   rc + "' >/dev/null 2>&1 &");
+  CHECK(wait_until([&] { return etcd.has(kSlots + "node-1"); }, 5s, 50ms));
+  REQUIRE(wait_until([&] { return std::filesystem::exists(rc) && sh("cat " + rc).out == "0\n"; }, 30s, 100ms));
+  CHECK_FALSE(etcd.has(kSlots + "node-1"));  // its lease was revoked with it
+  CHECK(etcd.has(kSlots + "node-0"));
 
   const int pid = nodes[0]->daemon_pid();
   REQUIRE(pid > 0);
   REQUIRE(::kill(pid, SIGKILL) == 0);
   // No revoke: the lease ends on its own, and the slot with it.
   CHECK(wait_until([&] { return !etcd.has(kSlots + "node-0"); }, kTtl + 1s, 50ms));
-  const auto r = nodes[1]->rsagent("drain");
+  const auto r = nodes[2]->rsagent("drain");
   CHECK_MESSAGE(r.code == 0, r.out);
+}
+
+TEST_CASE("a percentage budget is of the nodes that share a VIP, rounded down but at least one") {
+  if (!have_etcd()) FAIL("etcd is not installed (tests/install-deps.sh installs etcd-server)");
+  Lan lan;
+  Etcd etcd(lan);
+  std::vector<std::unique_ptr<AgentNode>> nodes;
+  // 50% of 3 nodes: 1.
+  for (int i = 0; i < 3; ++i) nodes.push_back(make_node(lan, i, "\"50%\""));
+  wait_published(etcd, 3);
+  const auto first = nodes[0]->rsagent("maint --reason disk");
+  CHECK_MESSAGE(first.code == 0, first.out);
+  CHECK(first.out.find("1 of 1 out") != std::string::npos);
+  const auto second = nodes[1]->rsagent("drain");
+  CHECK(second.code == 1);
+  CHECK(second.out.find("1 of the 3 node(s) that share a VIP with node-1 are out") != std::string::npos);
+  CHECK(second.out.find("node-0  maint  since") != std::string::npos);
 }
 
 TEST_CASE("with etcd stopped a budgeted drain is refused as unreachable and changes nothing; --force drains") {
