@@ -141,6 +141,14 @@ void Publisher::release_slot() {
   cv_.notify_one();
 }
 
+// The slot names the VIPs this node's record names (others decide with
+// them whether they share one), whatever the caller knew when it asked: at
+// start-up the network's detail may not be in the Board yet.
+Holder Publisher::with_vips(Holder h) const {
+  if (!last_seen_.vips.empty()) h.vips = last_seen_.vips;
+  return h;
+}
+
 bool Publisher::sync_slot(EtcdClient& etcd) {
   if (!cfg_.budgeted()) return true;
   std::optional<Holder> want;
@@ -148,6 +156,7 @@ bool Publisher::sync_slot(EtcdClient& etcd) {
     std::lock_guard lock(mutex_);
     want = want_slot_;
   }
+  if (want) want = with_vips(*want);
   if (want) {
     if (slot_put_ && *slot_put_ == *want && slot_lease_ == lease_) return true;
     if (auto p = etcd.put(slot_key(), encode_holder(*want), lease_); !p) {
@@ -171,6 +180,7 @@ bool Publisher::sync_slot(EtcdClient& etcd) {
 
 void Publisher::do_take(EtcdClient& etcd, Take& t) {
   SlotAnswer a;
+  const Holder mine = with_vips(t.holder);
   const std::string self = node_name(cfg_);
   const std::string holders_at = budget_prefix(cfg_.prefix);
   const std::string nodes_at = nodes_prefix(cfg_.prefix);
@@ -196,12 +206,12 @@ void Publisher::do_take(EtcdClient& etcd, Take& t) {
         if (auto r = decode(kv.value)) records.push_back(std::move(*r));
       }
     }
-    a.view = budget_view(cfg_, self, t.holder.vips, holders, records);
+    a.view = budget_view(cfg_, self, mine.vips, holders, records);
     if (!a.view.allows()) {
       a.kind = SlotAnswer::Kind::kFull;
       break;
     }
-    auto put = etcd.put_if_unchanged(slot_key(), encode_holder(t.holder), lease_, holders_at, all->revision);
+    auto put = etcd.put_if_unchanged(slot_key(), encode_holder(mine), lease_, holders_at, all->revision);
     if (!put) {
       failed(put.error());
       a = {SlotAnswer::Kind::kUnreachable, {}, put.error().str()};
@@ -209,7 +219,7 @@ void Publisher::do_take(EtcdClient& etcd, Take& t) {
     }
     a.kind = *put ? SlotAnswer::Kind::kTaken : SlotAnswer::Kind::kFull;
     if (*put) {
-      slot_put_ = t.holder;
+      slot_put_ = mine;
       slot_lease_ = lease_;
       slot_swept_ = true;
       break;

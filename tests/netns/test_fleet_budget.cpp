@@ -287,3 +287,25 @@ TEST_CASE("with etcd stopped a budgeted drain is refused as unreachable and chan
   CHECK_MESSAGE(wait_until([&] { return etcd.has(kSlots + "node-0"); }, 20s, 200ms), etcd.log());
   CHECK(nodes[1]->rsagent("drain").code == 1);
 }
+
+TEST_CASE("a drained node keeps its slot across a restart, and gives it back on ready") {
+  if (!have_etcd()) FAIL("etcd is not installed (tests/install-deps.sh installs etcd-server)");
+  Lan lan;
+  Etcd etcd(lan);
+  std::vector<std::unique_ptr<AgentNode>> nodes;
+  for (int i = 0; i < 2; ++i) nodes.push_back(make_node(lan, i, "1"));
+  wait_published(etcd, 2);
+  REQUIRE(nodes[0]->rsagent("drain --reason upgrade").code == 0);
+  REQUIRE(etcd.has(kSlots + "node-0"));
+  // The restart leaves the lease to run; the new process puts the slot on its own.
+  const auto r = nodes[0]->rsagent("restart");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  // Past the old lease's TTL: the slot is there on the new process's lease.
+  std::this_thread::sleep_for(kTtl + 1s);
+  CHECK(etcd.has(kSlots + "node-0"));
+  CHECK(nodes[1]->rsagent("drain").code == 1);
+  REQUIRE(nodes[0]->rsagent("ready").code == 0);
+  CHECK(wait_until([&] { return !etcd.has(kSlots + "node-0"); }, 10s, 100ms));
+  const auto d = nodes[1]->rsagent("drain");
+  CHECK_MESSAGE(d.code == 0, d.out);
+}

@@ -91,6 +91,7 @@ class Publisher {
   struct Take;
   void do_take(EtcdClient& etcd, Take& t);
   [[nodiscard]] std::string slot_key() const;
+  [[nodiscard]] Holder with_vips(Holder h) const;
 
   config::Fleet cfg_;
   std::string key_;
