@@ -6,7 +6,8 @@
 // again when etcd forgot the old one. Every call has a deadline; an
 // unreachable etcd is retried with backoff (0.5 s doubling, at most 5 s)
 // and logged once when lost and once when back. Nothing else waits on
-// it: the endpoint and the network never depend on etcd.
+// it but a take of the drain budget's slot, within its own bound: the
+// endpoint and the network never depend on etcd.
 // With a drain budget it also owns this node's slot (budget.hpp): its
 // thread is the only writer of the slot key, so a take, a release and a
 // lease granted again never race. The slot lives under the record's
@@ -17,7 +18,8 @@
 // its `wait` for the publisher's thread to answer; start()/stop() from the
 // owner's. stop() wakes the thread and joins it: at worst the deadline of
 // one call (fleet_deadline()), then revokes the lease so the record and
-// the slot leave at once.
+// the slot leave at once (not with keep_lease: a restart's next process
+// takes them over).
 #pragma once
 
 #include "rsagent/config/config.hpp"
