@@ -86,7 +86,7 @@ int cmd_operator(const CommandOptions& opts, const std::string& cmd) {
     return exit_code::kNotPrivileged;
   }
   const daemon::Paths paths = daemon::Paths::for_state_dir(opts.state_dir);
-  auto reply = daemon::control_call(paths.control_socket(), {cmd, opts.reason, false});
+  auto reply = daemon::control_call(paths.control_socket(), {cmd, opts.reason, false, opts.force});
   if (reply) {
     (reply->ok ? std::cout : std::cerr) << "rsagent: " << reply->message << "\n";
     return reply->ok ? exit_code::kOk : exit_code::kFailure;

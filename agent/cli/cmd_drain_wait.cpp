@@ -1,7 +1,10 @@
-// `rsagent drain --wait` and `rsagent maint --wait`: set the state, then
-// sample the daemon (`drain-status` over the control socket) until the
-// drain is confirmed (drain/confirm.hpp), the time is up, or the operator
-// presses Ctrl-C (the node stays drained). Prints one line per change.
+// `rsagent drain --wait` and `rsagent maint --wait`: set the state (with a
+// drain budget, asked again about once a second while no slot is free,
+// saying who holds the slots whenever that changes), then sample the
+// daemon (`drain-status` over the control socket) until the drain is
+// confirmed (drain/confirm.hpp), the time is up, or the operator presses
+// Ctrl-C (the node stays drained; while still in line, nothing changed).
+// Prints one line per change.
 // Single-threaded; SIGINT and SIGTERM only end the wait.
 #include "rsagent/cli/commands.hpp"
 #include "rsagent/daemon/control.hpp"
@@ -46,6 +49,10 @@ std::int64_t wall_ms() {
 // Sleeps up to ms, less when a signal comes.
 void pause_ms(int ms) { (void)::poll(nullptr, 0, ms); }
 
+// Between two asks in line: about a second, spread by the pid so that
+// nodes that queued together do not ask in lock-step.
+int line_pause_ms() { return 900 + static_cast<int>(::getpid() % 200); }
+
 }  // namespace
 
 std::optional<std::chrono::milliseconds> parse_duration_arg(std::string_view s) {
@@ -76,9 +83,31 @@ int cmd_operator_wait(const CommandOptions& opts, const std::string& cmd) {
   }
   const daemon::Paths paths = daemon::Paths::for_state_dir(opts.state_dir);
   const std::string word = cmd == "drain" ? "drain" : "maintenance";
+  const auto deadline = std::chrono::steady_clock::now() + opts.wait_timeout;
+  catch_interrupts();
   // Before the request: an answer given before this instant never counts.
-  const std::int64_t set_at = wall_ms();
-  auto reply = daemon::control_call(paths.control_socket(), {cmd, opts.reason, false});
+  std::int64_t set_at = wall_ms();
+  auto reply = daemon::control_call(paths.control_socket(), {cmd, opts.reason, false, opts.force});
+  // No free slot in the drain budget: wait in line, asking again.
+  std::string shown;
+  while (reply && !reply->ok && reply->code == exit_code::kNoSlot) {
+    if (reply->message != shown) {
+      std::cout << "rsagent: waiting in line: " << reply->message << "\n" << std::flush;
+      shown = reply->message;
+    }
+    if (g_interrupted != 0) {
+      std::cerr << "\nrsagent: stopped waiting in line; nothing was changed\n";
+      return kInterruptedExit;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      std::cerr << "rsagent: no slot of the drain budget came free within " << duration_text(opts.wait_timeout)
+                << "; nothing was changed\n";
+      return exit_code::kFailure;
+    }
+    pause_ms(line_pause_ms());
+    set_at = wall_ms();
+    reply = daemon::control_call(paths.control_socket(), {cmd, opts.reason, false, opts.force});
+  }
   if (!reply) {
     std::cerr << "rsagent: " << cmd << " --wait needs the running daemon, which tells the directors "
               << "and sees who still sends; none answers on " << paths.control_socket() << " ("
@@ -97,14 +126,12 @@ int cmd_operator_wait(const CommandOptions& opts, const std::string& cmd) {
             << " open connection(s) to the VIPs (Ctrl-C stops waiting; the node stays "
             << (cmd == "drain" ? "drained" : "in maintenance") << ")\n"
             << std::flush;
-  catch_interrupts();
 
   drain::Settings settings;
   settings.quiet = opts.wait_quiet;
   settings.connections = opts.wait_connections;
   settings.wanted = cmd == "drain" ? "drain" : "maint";
   drain::Confirmation confirm(settings, set_at);
-  const auto deadline = std::chrono::steady_clock::now() + opts.wait_timeout;
   std::string said_trouble;  // a failing sample is said once, not every 250 ms
   bool sampled = false;
   while (g_interrupted == 0) {

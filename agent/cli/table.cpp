@@ -30,6 +30,10 @@ std::optional<std::string> set_reason(CommandOptions& o, const std::string& v) {
   o.reason = v;
   return std::nullopt;
 }
+std::optional<std::string> set_force(CommandOptions& o, const std::string&) {
+  o.force = true;
+  return std::nullopt;
+}
 std::optional<std::string> set_wait(CommandOptions& o, const std::string&) {
   o.wait = true;
   return std::nullopt;
@@ -72,15 +76,20 @@ constexpr std::array kFleetOptions{
 constexpr std::array kOperatorOptions{
     Option{"--reason", "TEXT", "why, shown in status and to the directors", &set_reason},
     Option{"--wait", "",
-           "return once it took hold: every director that polled in the last minute polled "
-           "again and was answered so, no new connection for --quiet, at most --connections "
-           "open; exit 1 after --timeout with what is not done; Ctrl-C (exit 130) stops "
-           "waiting and leaves the state",
+           "with a drain budget (fleet.drain_budget), first wait in line for a slot, saying "
+           "who holds them; then return once it took hold: every director that polled in the "
+           "last minute polled again and was answered so, no new connection for --quiet, at "
+           "most --connections open; exit 1 after --timeout with what is not done; Ctrl-C "
+           "(exit 130) stops waiting and leaves the state",
            &set_wait},
     Option{"--timeout", "DUR", "with --wait: how long to wait (default 10m)", &set_timeout},
     Option{"--quiet", "DUR", "with --wait: no new connection for this long (default 5s)", &set_quiet},
     Option{"--connections", "N", "with --wait: open connections to the VIPs that may be left (default 0)",
-           &set_connections}};
+           &set_connections},
+    Option{"--force", "",
+           "with a drain budget: go out even when no slot is free or etcd is unreachable (the "
+           "answer says how many other nodes may then be out at once)",
+           &set_force}};
 
 // drain and maint: the wait options mean nothing without --wait.
 int run_operator(const CommandOptions& o, const std::string& cmd) {

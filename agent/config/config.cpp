@@ -334,6 +334,10 @@ const Setting kSettings[] = {
     {"fleet.name", [](Config& t, const Config& f) { t.fleet.name = f.fleet.name; }},
     {"fleet.prefix", [](Config& t, const Config& f) { t.fleet.prefix = f.fleet.prefix; }},
     {"fleet.ttl", [](Config& t, const Config& f) { t.fleet.ttl = f.fleet.ttl; }},
+    {"fleet.drain_budget", [](Config& t, const Config& f) {
+       t.fleet.drain_budget = f.fleet.drain_budget;
+       t.fleet.drain_budget_percent = f.fleet.drain_budget_percent;
+     }},
 };
 
 // What only the merged configuration can tell: settings from different
@@ -458,6 +462,10 @@ LoadResult parse_sources(const std::vector<Source>& sources) {
   detail::settle_vips(cfg, result.errors);
   check_merged(cfg, result.errors);
   detail::check_tunnel(cfg, result.errors);
+  // A budget is kept in etcd: without an endpoint no node could count it.
+  if (const auto b = cfg.origins.find("fleet.drain_budget"); b != cfg.origins.end() && !cfg.fleet.enabled())
+    result.errors.push_back(Diagnostic{b->second.file, b->second.pos,
+                                       "fleet.drain_budget needs fleet.etcd.endpoints: the budget is kept in etcd"});
   // Operators fix files top to bottom: list errors in file order, then by
   // position (validators find them in key order).
   const auto rank = [&](const Diagnostic& d) {

@@ -1,6 +1,7 @@
 // The "fleet" section: where this node's record goes in etcd (endpoints,
 // TLS files), under which name and prefix, and its lease's TTL. Off while
-// it names no endpoint. Pure; every error at its FILE:LINE:COL.
+// it names no endpoint; the drain budget (a count or "N%"). Pure; every
+// error at its FILE:LINE:COL.
 #include "validator.hpp"
 
 namespace rsagent::config {
@@ -8,7 +9,7 @@ namespace detail {
 
 namespace {
 using nlohmann::json;
-const std::vector<std::string> kFleetKeys{"etcd", "name", "prefix", "ttl"};
+const std::vector<std::string> kFleetKeys{"etcd", "name", "prefix", "ttl", "drain_budget"};
 const std::vector<std::string> kEtcdKeys{"endpoints", "cert", "key", "ca"};
 
 bool url_ok(const std::string& u) {
@@ -81,6 +82,34 @@ void parse_etcd(Validator& c, const json& v, Fleet& out, Origins& set) {
   if (!https && (!out.cert.empty() || !out.ca.empty()))
     c.err_at("/fleet/etcd", "fleet.etcd names TLS files but no https:// endpoint");
 }
+// 1 to 10000 nodes, or "1%" to "100%": a budget of 0 would forbid every
+// drain, which is what not draining is for.
+void parse_budget(Validator& c, const json& v, Fleet& out, Origins& set) {
+  set["fleet.drain_budget"] = c.where("/fleet/drain_budget");
+  const std::string bad = "fleet.drain_budget must be a count of nodes like 1, or a percentage of the nodes "
+                          "that share a VIP like \"25%\"";
+  if (v.is_number_integer()) {
+    if (auto n = c.int_at(v, "/fleet/drain_budget", "fleet.drain_budget", 1, 10000)) {
+      out.drain_budget = *n;
+      out.drain_budget_percent = 0;
+    }
+    return;
+  }
+  if (!v.is_string()) {
+    c.err_at("/fleet/drain_budget", bad + ", found " + type_name(v));
+    return;
+  }
+  const std::string s = v.get<std::string>();
+  const std::size_t digits = s.find_first_not_of("0123456789");
+  int pct = 0;
+  if (digits != 0 && digits != std::string::npos && digits <= 3 && s.substr(digits) == "%") pct = std::stoi(s.substr(0, digits));
+  if (pct < 1 || pct > 100) {
+    c.err_at("/fleet/drain_budget", bad + " (1% to 100%), found \"" + s + "\"");
+    return;
+  }
+  out.drain_budget = 0;
+  out.drain_budget_percent = pct;
+}
 }  // namespace
 
 void parse_fleet(Validator& c, const json& v, Fleet& out, Origins& set) {
@@ -111,6 +140,7 @@ void parse_fleet(Validator& c, const json& v, Fleet& out, Origins& set) {
       }
     }
   }
+  if (v.contains("drain_budget")) parse_budget(c, v["drain_budget"], out, set);
   if (v.contains("ttl")) {
     set["fleet.ttl"] = c.where("/fleet/ttl");
     // etcd grants whole seconds; under 2 s a keep-alive every third of it

@@ -250,6 +250,14 @@ class Writer {
     }
     out.push_back(setting("prefix", quoted(f.prefix), "fleet.prefix"));
     out.push_back(setting("ttl", quoted(duration(f.ttl)), "fleet.ttl"));
+    if (f.drain_budget > 0) {
+      out.push_back(setting("drain_budget", std::to_string(f.drain_budget), "fleet.drain_budget"));
+    } else if (f.drain_budget_percent > 0) {
+      out.push_back(
+          setting("drain_budget", quoted(std::to_string(f.drain_budget_percent) + "%"), "fleet.drain_budget"));
+    } else {
+      out.push_back({"", "\"drain_budget\" is off (default): a drain never asks etcd"});
+    }
     return out;
   }
 

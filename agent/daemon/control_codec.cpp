@@ -71,12 +71,17 @@ Result<ControlRequest> decode_control_request(std::string_view line) {
     if (!n->is_boolean()) return make_error("\"now\" must be true or false, found " + kind(*n));
     req.now = n->get<bool>();
   }
+  if (const auto f = j.find("force"); f != j.end()) {
+    if (!f->is_boolean()) return make_error("\"force\" must be true or false, found " + kind(*f));
+    req.force = f->get<bool>();
+  }
   return req;
 }
 
 std::string encode_control_request(const ControlRequest& req) {
   return dump_line(json{
-      {"cmd", text::printable(req.cmd)}, {"reason", clean_reason(req.reason)}, {"now", req.now}});
+      {"cmd", text::printable(req.cmd)}, {"reason", clean_reason(req.reason)}, {"now", req.now},
+                         {"force", req.force}});
 }
 
 std::string encode_control_reply(const ControlReply& reply) {

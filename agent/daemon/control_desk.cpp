@@ -96,14 +96,23 @@ ControlReply ControlDesk::set_operator(const ControlRequest& r) {
   op.since_unix = std::chrono::duration_cast<std::chrono::seconds>(
                       std::chrono::system_clock::now().time_since_epoch()).count();
   std::lock_guard<std::mutex> lock(operator_mutex_);
+  std::string note;
+  if (op.admin != verdict::Admin::kReady && admit_)
+    if (auto refused = admit_(r, op, note)) return *refused;
   // Persist first: a drain the director saw must survive a restart.
-  if (auto s = store_.save(op); !s) return {false, s.error().str()};
+  if (auto s = store_.save(op); !s) {
+    // A slot taken for a state that was not set goes again, unless the
+    // node was out already (the state it keeps holds the slot).
+    if (board_.snapshot()->op.admin == verdict::Admin::kReady && release_) release_();
+    return {false, s.error().str()};
+  }
   board_.set_operator(op);
+  if (op.admin == verdict::Admin::kReady && release_) release_();
   log::notice(std::string("operator: ") + verdict::admin_name(op.admin) +
               (op.reason.empty() ? "" : " (" + op.reason + ")"));
   const auto snap = board_.snapshot();
   return {true, std::string("state is now ") + verdict::mode_name(snap->verdict.mode) +
-                    (snap->verdict.reason.empty() ? "" : ": " + snap->verdict.reason)};
+                    (snap->verdict.reason.empty() ? "" : ": " + snap->verdict.reason) + note};
 }
 
 void ControlDesk::run_pending(const std::function<ControlReply()>& reload) {

@@ -203,6 +203,11 @@ class Daemon {
     board_->set_operator(*op);
     desk_ = std::make_unique<ControlDesk>(*board_, *operator_store_, *events_);
     fleet_ = std::make_unique<FleetLink>(fleet_transport_, *board_);
+    desk_->set_budget(
+        [fleet = fleet_.get()](const ControlRequest& r, const verdict::OperatorState& op, std::string& note) {
+          return fleet->admit(r, op, note);
+        },
+        [fleet = fleet_.get()] { fleet->release(); });
     // Every verdict change wakes the fleet publisher (it only sets a flag).
     board_->on_verdict_change([fleet = fleet_.get()] { fleet->notify(); });
     return -1;
@@ -474,8 +479,12 @@ class Daemon {
     return exec_self(self_exe_, next);
   }
 
+  // A restart or a hand-over: the lease is left to run, so the next
+  // process puts the record and the slot over it with no moment between
+  // where this node looks absent (and its slot free); if no process comes
+  // back, the lease ends within the TTL.
   void stop_listeners() {
-    fleet_->stop();
+    fleet_->stop(/*keep_lease=*/true);
     control_->stop();
     if (agent_check_) agent_check_->stop();
     if (tcp_gate_) tcp_gate_->stop();
@@ -505,6 +514,8 @@ class Daemon {
     const auto set_at = std::chrono::duration_cast<std::chrono::milliseconds>(
                             std::chrono::system_clock::now().time_since_epoch())
                             .count();
+    // A draining stop takes a slot of the drain budget (never refused).
+    fleet_->stopping();
     board_->set_stopping();
     log::notice("stopping: reporting drain, waiting up to " + std::to_string(cfg_.stop.drain.count()) +
                 "ms for the directors to see it and the connections to the VIPs to end");

@@ -225,4 +225,24 @@ Result<bool> EtcdClient::put_if_absent(const std::string& key, const std::string
   return j->contains("succeeded") && (*j)["succeeded"].is_boolean() && (*j)["succeeded"].get<bool>();
 }
 
+Result<bool> EtcdClient::put_if_unchanged(const std::string& key, const std::string& value, std::int64_t lease,
+                                          const std::string& range, std::int64_t revision) {
+  json put{{"key", base64_encode(key)}, {"value", base64_encode(value)}};
+  if (lease != 0) put["lease"] = std::to_string(lease);
+  // A compare with a range_end holds when every key in the range passes
+  // it (an empty range passes): each key's mod revision is at most
+  // `revision`.
+  const json req{{"compare", json::array({{{"key", base64_encode(range)},
+                                           {"range_end", base64_encode(prefix_end(range))},
+                                           {"result", "LESS"},
+                                           {"target", "MOD"},
+                                           {"mod_revision", std::to_string(revision + 1)}}})},
+                 {"success", json::array({{{"request_put", put}}})}};
+  auto b = call("/v3/kv/txn", req.dump());
+  if (!b) return b.error();
+  auto j = parse_reply(*b, "txn");
+  if (!j) return j.error();
+  return j->contains("succeeded") && (*j)["succeeded"].is_boolean() && (*j)["succeeded"].get<bool>();
+}
+
 }  // namespace rsagent::fleet

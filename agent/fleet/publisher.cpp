@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <future>
 
 namespace rsagent::fleet {
 
@@ -77,20 +78,168 @@ void Publisher::notify() {
   cv_.notify_one();
 }
 
-void Publisher::stop() {
+void Publisher::stop(bool keep_lease) {
   {
     std::lock_guard lock(mutex_);
     stop_ = true;
+    keep_lease_ = keep_lease;
   }
   cv_.notify_one();
   if (thread_.joinable()) thread_.join();
 }
 
 bool Publisher::failed(const Error& e) {
+  last_error_ = e.str();
   if (reachable_.exchange(false))
     log::warning("fleet: etcd is unreachable (" + e.str() +
                  "); this node keeps serving its directors and retries in the background");
   return false;
+}
+
+struct Publisher::Take {
+  Holder holder;
+  std::mutex mutex;
+  bool abandoned = false;  // the caller stopped waiting: undo a take
+  bool answered = false;
+  std::promise<SlotAnswer> answer;
+};
+
+std::string Publisher::slot_key() const { return budget_prefix(cfg_.prefix) + node_name(cfg_); }
+
+SlotAnswer Publisher::take_slot(const Holder& h, std::chrono::milliseconds wait) {
+  auto t = std::make_shared<Take>();
+  t->holder = h;
+  auto fut = t->answer.get_future();
+  {
+    std::lock_guard lock(mutex_);
+    if (!thread_.joinable() || stop_) return {SlotAnswer::Kind::kUnreachable, {}, "the fleet publisher is not running"};
+    take_ = t;
+  }
+  cv_.notify_one();
+  if (fut.wait_for(wait) == std::future_status::ready) return fut.get();
+  std::lock_guard lock(t->mutex);
+  if (t->answered) return fut.get();
+  t->abandoned = true;
+  return {SlotAnswer::Kind::kUnreachable, {}, "etcd did not answer within " + std::to_string(wait.count()) + " ms"};
+}
+
+void Publisher::hold_slot(const Holder& h) {
+  {
+    std::lock_guard lock(mutex_);
+    want_slot_ = h;
+    dirty_ = true;
+  }
+  cv_.notify_one();
+}
+
+void Publisher::release_slot() {
+  {
+    std::lock_guard lock(mutex_);
+    want_slot_.reset();
+    dirty_ = true;
+  }
+  cv_.notify_one();
+}
+
+// The slot names the VIPs this node's record names (others decide with
+// them whether they share one), whatever the caller knew when it asked: at
+// start-up the network's detail may not be in the Board yet.
+Holder Publisher::with_vips(Holder h) const {
+  if (!last_seen_.vips.empty()) h.vips = last_seen_.vips;
+  return h;
+}
+
+bool Publisher::sync_slot(EtcdClient& etcd) {
+  if (!cfg_.budgeted()) return true;
+  std::optional<Holder> want;
+  {
+    std::lock_guard lock(mutex_);
+    want = want_slot_;
+  }
+  if (want) want = with_vips(*want);
+  if (want) {
+    if (slot_put_ && *slot_put_ == *want && slot_lease_ == lease_) return true;
+    if (auto p = etcd.put(slot_key(), encode_holder(*want), lease_); !p) {
+      lease_ = 0;  // as for the record: a lease etcd forgot fails the put
+      return failed(p.error());
+    }
+    slot_put_ = want;
+    slot_lease_ = lease_;
+    slot_swept_ = true;
+    return true;
+  }
+  // An earlier process of this node (a restart) may have left its slot
+  // on a lease that lives until its TTL: swept once.
+  if (slot_put_ || !slot_swept_) {
+    if (auto r = etcd.remove(slot_key()); !r) return failed(r.error());
+    slot_put_.reset();
+    slot_swept_ = true;
+  }
+  return true;
+}
+
+void Publisher::do_take(EtcdClient& etcd, Take& t) {
+  SlotAnswer a;
+  const Holder mine = with_vips(t.holder);
+  const std::string self = node_name(cfg_);
+  const std::string holders_at = budget_prefix(cfg_.prefix);
+  const std::string nodes_at = nodes_prefix(cfg_.prefix);
+  // A lost race (another node took a slot between our read and our
+  // transaction) is read and decided again; a few times at most.
+  for (int round = 0; round < 8; ++round) {
+    if (lease_ == 0) {
+      a = {SlotAnswer::Kind::kUnreachable, {}, "no lease: etcd has not answered this node yet"};
+      break;
+    }
+    auto all = etcd.range_prefix(cfg_.prefix);
+    if (!all) {
+      failed(all.error());
+      a = {SlotAnswer::Kind::kUnreachable, {}, all.error().str()};
+      break;
+    }
+    std::vector<Holder> holders;
+    std::vector<NodeRecord> records;
+    for (const auto& kv : all->kvs) {
+      if (kv.key.rfind(holders_at, 0) == 0) {
+        if (auto h = decode_holder(kv.value)) holders.push_back(std::move(*h));
+      } else if (kv.key.rfind(nodes_at, 0) == 0) {
+        if (auto r = decode(kv.value)) records.push_back(std::move(*r));
+      }
+    }
+    a.view = budget_view(cfg_, self, mine.vips, holders, records);
+    if (!a.view.allows()) {
+      a.kind = SlotAnswer::Kind::kFull;
+      break;
+    }
+    auto put = etcd.put_if_unchanged(slot_key(), encode_holder(mine), lease_, holders_at, all->revision);
+    if (!put) {
+      failed(put.error());
+      a = {SlotAnswer::Kind::kUnreachable, {}, put.error().str()};
+      break;
+    }
+    a.kind = *put ? SlotAnswer::Kind::kTaken : SlotAnswer::Kind::kFull;
+    if (*put) {
+      slot_put_ = mine;
+      slot_lease_ = lease_;
+      slot_swept_ = true;
+      break;
+    }
+  }
+  std::lock_guard lock(t.mutex);
+  if (t.abandoned) {
+    // The caller refused the drain already: the slot goes again.
+    if (a.kind == SlotAnswer::Kind::kTaken) {
+      std::lock_guard l2(mutex_);
+      if (!want_slot_) dirty_ = true;
+    }
+    return;
+  }
+  if (a.kind == SlotAnswer::Kind::kTaken) {
+    std::lock_guard l2(mutex_);
+    want_slot_ = t.holder;
+  }
+  t.answered = true;
+  t.answer.set_value(std::move(a));
 }
 
 bool Publisher::step(EtcdClient& etcd) {
@@ -121,6 +270,7 @@ bool Publisher::step(EtcdClient& etcd) {
     last_put_ = now;
     ++puts_;
   }
+  if (!sync_slot(etcd)) return false;
   if (std::chrono::steady_clock::now() >= next_keepalive_) {
     auto left = etcd.keepalive(lease_);
     if (!left) return failed(left.error());
@@ -138,19 +288,48 @@ void Publisher::run() {
   EtcdClient etcd(*transport_, fleet_deadline(cfg_.ttl));
   std::chrono::milliseconds backoff = 500ms;
   bool ok = true;
+  std::shared_ptr<Take> take;
   for (;;) {
     {
       std::unique_lock lock(mutex_);
       const auto until = ok ? next_keepalive_ : std::chrono::steady_clock::now() + backoff;
-      cv_.wait_until(lock, until, [&] { return stop_ || (ok && dirty_); });
+      cv_.wait_until(lock, until, [&] { return stop_ || (ok && dirty_) || take_; });
       if (stop_) break;
       dirty_ = false;
+      take = std::move(take_);
     }
     ok = step(etcd);
+    if (take) {
+      if (!ok && lease_ == 0) {
+        // No lease and none granted just now: etcd is not answering.
+        std::lock_guard l(take->mutex);
+        if (!take->abandoned) {
+          take->answered = true;
+          take->answer.set_value({SlotAnswer::Kind::kUnreachable, {}, last_error_});
+        }
+      } else {
+        do_take(etcd, *take);
+        ok = ok && reachable_.load();
+      }
+      take.reset();
+    }
     backoff = ok ? 500ms : std::min<std::chrono::milliseconds>(backoff * 2, 5000ms);
   }
   // A clean stop: the record leaves now rather than at the lease's end.
-  if (lease_ != 0 && reachable_.load()) (void)etcd.revoke(lease_);
+  bool keep = false;
+  {
+    std::lock_guard lock(mutex_);
+    keep = keep_lease_;
+    take = std::move(take_);
+  }
+  if (take) {  // a take that came with the stop is answered, not left to time out
+    std::lock_guard l(take->mutex);
+    if (!take->abandoned) {
+      take->answered = true;
+      take->answer.set_value({SlotAnswer::Kind::kUnreachable, {}, "rsagent is stopping"});
+    }
+  }
+  if (lease_ != 0 && reachable_.load() && !keep) (void)etcd.revoke(lease_);
 }
 
 }  // namespace rsagent::fleet

@@ -17,7 +17,8 @@
 #
 # Usage: lab.sh up NAME RSAGENT_BIN | agents-start NAME | agents-stop NAME |
 #        sync NAME [DIRECTOR] | host-add NAME HOST IPV4 IPV6 |
-#        director2-add NAME | checker NAME DIRECTOR agent|service | down NAME
+#        director2-add NAME | checker NAME DIRECTOR agent|service |
+#        etcd-add NAME [BUDGET] | down NAME
 # host-add puts one more host without rsagent on the bridge (e.g. a third
 # real server set up by hand, for the ARP flux tests); down removes it too.
 # director2-add adds a second director, 203.0.113.2 (the same forwarding,
@@ -27,6 +28,9 @@
 # HAProxy at rsagent (agent: /healthz and agent-check, as the first one)
 # or at the service port alone (service: it never sees a drain);
 # `sync NAME director2` runs its forwarding map.
+# etcd-add starts etcd (Debian's etcd-server) at 203.0.113.5 on the bridge
+# and gives rs1 and rs2 a fleet section in conf.d/fleet.json, with a drain
+# budget of BUDGET (default 1); `rsagent reload` (or agents-start) takes it.
 # NAME keeps two labs apart; everything lives under /run/NAME and in
 # namespaces NAME-*. Documentation addresses only; nothing on the host.
 set -euo pipefail
@@ -295,6 +299,24 @@ host_add() {
   add_node "$n" "p-$n" "${4:?IPv4 address}" "${5:?IPv6 address}"
 }
 
+etcd_add() {
+  local budget="${3:-1}" url=http://203.0.113.5:2379
+  host_add "$1" "$2" etcd 203.0.113.5 2001:db8:1::5 >/dev/null
+  in_ns etcd sh -c "etcd --name lab --data-dir $dir/etcd --listen-client-urls $url --advertise-client-urls $url \
+    --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
+    --initial-cluster lab=http://127.0.0.1:2380 >$dir/etcd.log 2>&1 &"
+  for _ in $(seq 1 100); do
+    in_ns etcd curl -s --max-time 1 "$url/health" | grep -q true && break
+    sleep 0.2
+  done
+  for n in rs1 rs2; do
+    mkdir -p "$dir/$n/conf.d"
+    cat >"$dir/$n/conf.d/fleet.json" <<JSON
+{"fleet": {"etcd": {"endpoints": ["$url"]}, "name": "$n", "ttl": "5s", "drain_budget": $budget}}
+JSON
+  done
+}
+
 down() {
   local extra=()
   [ -f "$dir/extra-hosts" ] && mapfile -t extra <"$dir/extra-hosts"
@@ -318,6 +340,7 @@ case "$cmd" in
   sync) sync "$@" ;;
   host-add) host_add "$@" ;;
   director2-add) director2_add ;;
+  etcd-add) etcd_add "$@" ;;
   checker) checker "$@" ;;
   down) down ;;
   *) echo "lab.sh: unknown command $cmd" >&2; exit 2 ;;

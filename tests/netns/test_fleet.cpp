@@ -4,6 +4,7 @@
 // lease. `rsagent fleet` runs from a namespace with only a config file (no
 // daemon), as an operator's workstation would.
 #include "../support/netns.hpp"
+#include "../support/etcd_fixture.hpp"
 #include "../support/nsnet.hpp"
 
 #include <doctest/doctest.h>
@@ -18,7 +19,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr const char* kEtcdIp = "203.0.113.5";
 constexpr auto kTtl = 3s;
 
 std::string node_ip(int i) { return "203.0.113." + std::to_string(20 + i); }
@@ -30,56 +30,6 @@ std::string fleet_section(const std::string& name) {
          (name.empty() ? "" : R"(, "name": ")" + name + "\"") + "}";
 }
 
-// etcd in its own namespace on the LAN, its data under its own temp folder.
-class Etcd {
- public:
-  explicit Etcd(Lan& lan) {
-    char tmpl[] = "/tmp/rsagent-etcd-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    dir_ = tmpl;
-    lan.attach(ns_, std::string(kEtcdIp) + "/24");
-    start();
-  }
-  ~Etcd() {
-    ns_.kill_all_processes();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-  // A fresh member when `wipe`: what a node meets after etcd lost its data.
-  void start(bool wipe = false) {
-    if (wipe) {
-      std::error_code ec;
-      std::filesystem::remove_all(dir_ + "/data", ec);
-    }
-    const std::string url = std::string("http://") + kEtcdIp + ":2379";
-    ns_.run("sh -c 'etcd --name fleet-test --data-dir " + dir_ + "/data --listen-client-urls " + url +
-            " --advertise-client-urls " + url + " --listen-peer-urls http://127.0.0.1:2380" +
-            " --initial-advertise-peer-urls http://127.0.0.1:2380" +
-            " --initial-cluster fleet-test=http://127.0.0.1:2380 >>" + dir_ + "/etcd.log 2>&1 &'");
-    REQUIRE_MESSAGE(wait_until([&] { return ns_.run("curl -s --max-time 1 " + url + "/health").out.find("true") !=
-                                             std::string::npos; },
-                               30s, 100ms),
-                    log());
-  }
-  void stop() {
-    ns_.kill_all_processes();
-    REQUIRE(wait_until([&] { return sh("ip netns pids " + ns_.name()).out.empty(); }, 10s));
-  }
-  // Whether etcd holds KEY now (read straight from etcd, not through rsagent).
-  [[nodiscard]] bool has(const std::string& key) const {
-    const auto b64 = sh("printf %s '" + key + "' | base64 -w0").out;
-    const auto r = ns_.run(std::string("curl -s --max-time 2 -X POST http://") + kEtcdIp +
-                           ":2379/v3/kv/range -d '{\"key\": \"" + b64 + "\"}'");
-    return r.out.find("\"kvs\"") != std::string::npos;
-  }
-  [[nodiscard]] std::string log() const { return sh("tail -20 " + dir_ + "/etcd.log").out; }
-
- private:
-  Netns ns_;
-  std::string dir_;
-};
-
-bool have_etcd() { return sh("command -v etcd >/dev/null").code == 0; }
 
 // Node i: a VIP, an endpoint the director can reach, the fleet section.
 // `check`: a tcp check against a port nobody listens on (the node is down).

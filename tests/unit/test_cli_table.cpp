@@ -44,7 +44,7 @@ TEST_CASE("a command takes exactly the options the table lists, and a refusal na
   CHECK(*err == "--reason needs a value: --reason TEXT");
   err = cli::parse_options(*drain, std::vector<std::string>{"--now"}, o);
   REQUIRE(err);
-  CHECK(*err == "`drain` does not take --now (it takes --reason, --wait, --timeout, --quiet, --connections)");
+  CHECK(*err == "`drain` does not take --now (it takes --reason, --wait, --timeout, --quiet, --connections, --force)");
   const auto* plan = cli::find_command("plan");
   REQUIRE(plan != nullptr);
   err = cli::parse_options(*plan, std::vector<std::string>{"--json"}, o);

@@ -179,7 +179,14 @@ struct Fleet {
   std::string name;                    // empty: the host name
   std::string prefix = "/rsagent/";
   std::chrono::milliseconds ttl{10'000};
+  // The drain budget: how many of the nodes that share a VIP with this one
+  // may be out (drained, in maintenance, stopping, or down on their own) at
+  // once. A count, or a percentage of those nodes (rounded down, at least
+  // 1); both 0: no budget, and a drain never asks etcd.
+  int drain_budget = 0;
+  int drain_budget_percent = 0;
   [[nodiscard]] bool enabled() const { return !endpoints.empty(); }
+  [[nodiscard]] bool budgeted() const { return enabled() && (drain_budget > 0 || drain_budget_percent > 0); }
   bool operator==(const Fleet&) const = default;
 };
 

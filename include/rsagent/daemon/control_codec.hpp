@@ -25,6 +25,7 @@ struct ControlRequest {
                    // "drain-status"
   std::string reason;
   bool now = false;  // stop: skip the drain wait
+  bool force = false;  // drain, maint: without the drain budget's consent
   bool operator==(const ControlRequest&) const = default;
 };
 

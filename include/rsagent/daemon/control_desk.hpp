@@ -4,6 +4,8 @@
 // Owns: the operator state as persisted (a drain the director saw survives
 // a restart), the stop and restart wishes the main loop acts on, and the
 // queue of reloads, which must run on the main thread (netlink).
+// A drain or maint first asks the drain budget (set_budget: the FleetLink's
+// admit), before anything changes; a refusal leaves the state as it was.
 // Threads: answer() runs on the control server's thread; run_pending(),
 // refuse_pending() and the wishes are read on the main thread.
 // Errors: every request gets a ControlReply; nothing here throws.
@@ -20,6 +22,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 
 namespace rsagent::daemon {
 
@@ -30,6 +33,16 @@ class ControlDesk {
  public:
   ControlDesk(verdict::Board& board, OperatorStore& store, EventLoop& loop)
       : board_(board), store_(store), loop_(loop) {}
+
+  // The budget's say before a drain or maint (nullopt: go on; `note` is
+  // added to the answer), and the slot's release on ready. Set before the
+  // control server starts.
+  using Admit = std::function<std::optional<ControlReply>(const ControlRequest&, const verdict::OperatorState&,
+                                                          std::string& note)>;
+  void set_budget(Admit admit, std::function<void()> release) {
+    admit_ = std::move(admit);
+    release_ = std::move(release);
+  }
 
   // Control thread.
   [[nodiscard]] ControlReply answer(const ControlRequest& r);
@@ -54,6 +67,8 @@ class ControlDesk {
   OperatorStore& store_;
   EventLoop& loop_;
   std::mutex operator_mutex_;
+  Admit admit_;
+  std::function<void()> release_;
   struct Pending {
     ControlRequest req;
     std::promise<ControlReply> reply;

@@ -26,6 +26,10 @@ inline constexpr int kStatusNotRunning = 3;
 // Between rsagentd and the `start` that ran it only: another daemon holds
 // the lock, so this start waits for that one's outcome.
 inline constexpr int kAnotherStart = 75;
+// Between the daemon and the CLI only (a control reply's code): the drain
+// budget has no free slot; `drain --wait` waits in line, a plain drain
+// exits kFailure.
+inline constexpr int kNoSlot = 76;
 }  // namespace exit_code
 
 struct CommandOptions {
@@ -36,6 +40,7 @@ struct CommandOptions {
   bool print = false;  // check-config --print
   bool watch = false;  // fleet --watch
   std::string reason;  // drain/maint --reason
+  bool force = false;  // drain/maint --force: without the drain budget's consent
   // drain/maint --wait: confirm the drain (drain/confirm.hpp) before returning.
   bool wait = false;
   std::chrono::milliseconds wait_timeout{std::chrono::minutes(10)};  // --timeout

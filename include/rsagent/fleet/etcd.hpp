@@ -79,6 +79,12 @@ class EtcdClient {
   // exist; whether it was put. The building block of a slot that frees
   // itself when its holder's lease ends.
   Result<bool> put_if_absent(const std::string& key, const std::string& value, std::int64_t lease);
+  // A transaction: put key=value on `lease` only when no key under `range`
+  // (a prefix) was created or changed after `revision`; whether it was
+  // put. Keys that left meanwhile do not fail it. The drain budget's take:
+  // a decision made from a read at `revision` holds when this succeeds.
+  Result<bool> put_if_unchanged(const std::string& key, const std::string& value, std::int64_t lease,
+                                const std::string& range, std::int64_t revision);
 
  private:
   Result<std::string> call(const std::string& path, const std::string& body);

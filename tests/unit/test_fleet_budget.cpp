@@ -1,0 +1,376 @@
+// The drain budget's pure parts (the config, the limit, who counts, the
+// holder's codec) and the publisher's slot against a small in-memory etcd
+// that keeps revisions and answers the gateway's calls the way etcd does
+// (a range compare in a transaction included), so a lost race is tested
+// without a real etcd.
+#include "rsagent/config/config.hpp"
+#include "rsagent/fleet/budget.hpp"
+#include "rsagent/fleet/etcd.hpp"
+#include "rsagent/fleet/publisher.hpp"
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <map>
+#include <mutex>
+#include <thread>
+
+using namespace rsagent;
+using namespace rsagent::fleet;
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+// etcd's key space in memory: revisions, leases, the calls the client makes.
+struct FakeStore {
+  struct Kv {
+    std::string value;
+    std::int64_t lease = 0;
+    std::int64_t mod = 0;
+  };
+  std::mutex mutex;
+  std::map<std::string, Kv> kvs;
+  std::int64_t revision = 1;
+  std::int64_t next_lease = 100;
+  std::map<std::int64_t, bool> leases;  // live leases
+  bool down = false;
+  std::function<void()> after_range;  // runs (unlocked) after each range: another node acting
+
+  void put_locked(const std::string& k, const std::string& v, std::int64_t lease) {
+    kvs[k] = {v, lease, ++revision};
+  }
+  void put(const std::string& k, const std::string& v) {
+    std::lock_guard lock(mutex);
+    put_locked(k, v, 0);
+  }
+  bool has(const std::string& k) {
+    std::lock_guard lock(mutex);
+    return kvs.count(k) != 0;
+  }
+  std::int64_t lease_of(const std::string& k) {
+    std::lock_guard lock(mutex);
+    return kvs.count(k) ? kvs[k].lease : -1;
+  }
+  // The lease ends (TTL ran out): its keys go.
+  void expire(std::int64_t lease) {
+    std::lock_guard lock(mutex);
+    leases.erase(lease);
+    for (auto it = kvs.begin(); it != kvs.end();) it = it->second.lease == lease ? kvs.erase(it) : std::next(it);
+  }
+};
+
+std::string unb64(const json& j, const char* k) {
+  return j.contains(k) ? *base64_decode(j[k].get<std::string>()) : std::string();
+}
+
+class StoreTransport : public Transport {
+ public:
+  explicit StoreTransport(FakeStore& s) : s_(s) {}
+  Result<HttpReply> post(const std::string& path, const std::string& body, std::chrono::milliseconds) override {
+    const json req = json::parse(body);
+    std::function<void()> hook;
+    HttpReply rep{200, ""};
+    {
+      std::lock_guard lock(s_.mutex);
+      if (s_.down) return make_error("http://203.0.113.5:2379: no answer within 500 ms (Connection)");
+      const json header{{"revision", std::to_string(s_.revision)}};
+      if (path == "/v3/lease/grant") {
+        const auto id = s_.next_lease++;
+        s_.leases[id] = true;
+        rep.body = json{{"ID", std::to_string(id)}, {"TTL", "3"}}.dump();
+      } else if (path == "/v3/lease/keepalive") {
+        const auto id = std::stoll(req["ID"].get<std::string>());
+        rep.body = s_.leases.count(id) ? json{{"result", {{"ID", req["ID"]}, {"TTL", "3"}}}}.dump()
+                                       : json{{"result", {{"ID", req["ID"]}}}}.dump();
+      } else if (path == "/v3/lease/revoke") {
+        const auto id = std::stoll(req["ID"].get<std::string>());
+        s_.leases.erase(id);
+        for (auto it = s_.kvs.begin(); it != s_.kvs.end();)
+          it = it->second.lease == id ? s_.kvs.erase(it) : std::next(it);
+        rep.body = json{{"header", header}}.dump();
+      } else if (path == "/v3/kv/put") {
+        const std::int64_t lease = req.contains("lease") ? std::stoll(req["lease"].get<std::string>()) : 0;
+        if (lease != 0 && !s_.leases.count(lease)) return HttpReply{404, R"({"error":"requested lease not found"})"};
+        s_.put_locked(unb64(req, "key"), unb64(req, "value"), lease);
+        rep.body = json{{"header", header}}.dump();
+      } else if (path == "/v3/kv/deleterange") {
+        if (s_.kvs.erase(unb64(req, "key"))) ++s_.revision;
+        rep.body = json{{"header", header}}.dump();
+      } else if (path == "/v3/kv/range") {
+        const std::string from = unb64(req, "key");
+        const std::string to = unb64(req, "range_end");
+        json kvs = json::array();
+        for (const auto& [k, kv] : s_.kvs)
+          if (k >= from && k < to)
+            kvs.push_back({{"key", base64_encode(k)},
+                           {"value", base64_encode(kv.value)},
+                           {"mod_revision", std::to_string(kv.mod)},
+                           {"lease", std::to_string(kv.lease)}});
+        rep.body = json{{"header", header}, {"kvs", kvs}}.dump();
+        hook = s_.after_range;
+      } else if (path == "/v3/kv/txn") {
+        bool ok = true;
+        for (const auto& c : req["compare"]) {
+          const std::string from = unb64(c, "key");
+          const std::string to = unb64(c, "range_end");
+          if (c["target"] == "MOD" && c["result"] == "LESS") {
+            const auto below = std::stoll(c["mod_revision"].get<std::string>());
+            for (const auto& [k, kv] : s_.kvs)
+              if (k >= from && k < to && kv.mod >= below) ok = false;
+          } else if (c["target"] == "CREATE") {
+            ok = ok && !s_.kvs.count(from);
+          }
+        }
+        if (ok) {
+          for (const auto& op : req["success"]) {
+            const json& p = op["request_put"];
+            const std::int64_t lease = p.contains("lease") ? std::stoll(p["lease"].get<std::string>()) : 0;
+            s_.put_locked(unb64(p, "key"), unb64(p, "value"), lease);
+          }
+        }
+        // The gateway leaves out "succeeded" when it is false.
+        rep.body = ok ? json{{"header", header}, {"succeeded", true}}.dump() : json{{"header", header}}.dump();
+      } else {
+        return HttpReply{404, "{}"};
+      }
+    }
+    if (hook) hook();
+    return rep;
+  }
+  [[nodiscard]] std::string where() const override { return "http://203.0.113.5:2379"; }
+
+ private:
+  FakeStore& s_;
+};
+
+config::Fleet budget_fleet(const std::string& name, int count) {
+  config::Fleet f;
+  f.endpoints = {"http://203.0.113.5:2379"};
+  f.name = name;
+  f.ttl = 3s;
+  f.drain_budget = count;
+  return f;
+}
+
+NodeRecord record(const std::string& name, const std::string& verdict, std::vector<std::string> vips) {
+  NodeRecord r;
+  r.name = name;
+  r.verdict = verdict;
+  r.vips = std::move(vips);
+  return r;
+}
+
+Holder holder(const std::string& name, const std::string& state = "drain") {
+  return Holder{name, state, "upgrade", 1'700'000'000, {"198.51.100.100"}};
+}
+
+// A running publisher for node `name` on the store, its record shared VIP.
+std::unique_ptr<Publisher> publisher(FakeStore& s, const std::string& name, int count,
+                                     const std::string& verdict = "ready") {
+  auto p = std::make_unique<Publisher>(budget_fleet(name, count), std::make_unique<StoreTransport>(s),
+                                       [name, verdict] { return record(name, verdict, {"198.51.100.100"}); });
+  p->start();
+  REQUIRE(([&] {
+    for (int i = 0; i < 300 && !s.has("/rsagent/nodes/" + name); ++i) std::this_thread::sleep_for(10ms);
+    return s.has("/rsagent/nodes/" + name);
+  }()));
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("drain_budget is a count or a percentage, checked with FILE:LINE:COL, and needs etcd") {
+  using config::parse_sources;
+  using config::Source;
+  const std::string etcd = R"("etcd": {"endpoints": ["http://203.0.113.5:2379"]})";
+  auto count = parse_sources({Source{"rsagent.json", "{\"fleet\": {" + etcd + ", \"drain_budget\": 2}}"}});
+  REQUIRE(count.config);
+  CHECK(count.config->fleet.drain_budget == 2);
+  CHECK(count.config->fleet.budgeted());
+  auto pct = parse_sources({Source{"rsagent.json", "{\"fleet\": {" + etcd + ", \"drain_budget\": \"25%\"}}"}});
+  REQUIRE(pct.config);
+  CHECK(pct.config->fleet.drain_budget_percent == 25);
+  CHECK(pct.config->fleet.budgeted());
+  auto none = parse_sources({Source{"rsagent.json", "{\"fleet\": {" + etcd + "}}"}});
+  REQUIRE(none.config);
+  CHECK_FALSE(none.config->fleet.budgeted());
+  // check-config --print reads back as the same budget.
+  for (const auto* c : {&count, &pct}) {
+    auto again = parse_sources({Source{"printed.json", config::render(*c->config)}});
+    REQUIRE(again.config);
+    CHECK(again.config->fleet == c->config->fleet);
+  }
+  // A conf.d file may set the budget for the endpoints of the main file.
+  auto merged = parse_sources({Source{"rsagent.json", "{\"fleet\": {" + etcd + "}}"},
+                               Source{"conf.d/budget.json", R"({"fleet": {"drain_budget": "50%"}})"}});
+  REQUIRE(merged.config);
+  CHECK(merged.config->fleet.drain_budget_percent == 50);
+
+  for (const std::string bad : {"0", "\"0%\"", "\"101%\"", "\"25\"", "\"%\"", "\"2.5%\"", "1.5", "true", "-1"}) {
+    CAPTURE(bad);
+    auto r = parse_sources({Source{"rsagent.json", "{\"fleet\": {" + etcd + ",\n \"drain_budget\": " + bad + "}}"}});
+    REQUIRE_FALSE(r.config);
+    REQUIRE(r.errors.size() == 1);
+    CHECK(r.errors[0].str().rfind("rsagent.json:2:", 0) == 0);
+    CHECK(r.errors[0].str().find("fleet.drain_budget") != std::string::npos);
+  }
+  auto alone = parse_sources({Source{"rsagent.json", "{\"fleet\": {\"drain_budget\": 1}}"}});
+  REQUIRE_FALSE(alone.config);
+  REQUIRE(alone.errors.size() == 1);
+  CHECK(alone.errors[0].str().find("needs fleet.etcd.endpoints") != std::string::npos);
+}
+
+TEST_CASE("a percentage budget is rounded down but allows at least one node") {
+  config::Fleet f;
+  f.drain_budget_percent = 25;
+  CHECK(budget_limit(f, 10) == 2);
+  CHECK(budget_limit(f, 3) == 1);
+  CHECK(budget_limit(f, 1) == 1);
+  f.drain_budget_percent = 50;
+  CHECK(budget_limit(f, 5) == 2);
+  f.drain_budget_percent = 100;
+  CHECK(budget_limit(f, 7) == 7);
+  f.drain_budget_percent = 0;
+  f.drain_budget = 3;
+  CHECK(budget_limit(f, 100) == 3);
+}
+
+TEST_CASE("the budget counts the holders and the nodes down on their own that share a VIP") {
+  config::Fleet f;
+  f.drain_budget = 2;
+  const std::vector<std::string> mine{"198.51.100.100", "198.51.100.10"};
+  std::vector<Holder> holders{holder("a"), Holder{"x", "maint", "", 0, {"198.51.100.200"}}};
+  std::vector<NodeRecord> records{record("a", "drain", {"198.51.100.100"}), record("b", "down", {"198.51.100.100"}),
+                                  record("c", "ready", {"198.51.100.100"}), record("x", "maint", {"198.51.100.200"}),
+                                  record("y", "down", {"198.51.100.200"})};
+  auto v = budget_view(f, "self", mine, holders, records);
+  // a holds a slot, b is down: two out of the nodes sharing a VIP (x, y share none).
+  CHECK(v.nodes == 4);
+  REQUIRE(v.holders.size() == 1);
+  CHECK(v.holders[0].name == "a");
+  REQUIRE(v.down.size() == 1);
+  CHECK(v.down[0].name == "b");
+  CHECK(v.out() == 2);
+  CHECK_FALSE(v.allows());
+  CHECK(holders_text(v).find("  a  drain  since 2023-11-14 22:13:20 UTC  upgrade\n") != std::string::npos);
+  CHECK(holders_text(v).find("  b  down on its own") != std::string::npos);
+  // A down node that holds a slot counts once.
+  records[1].verdict = "ready";
+  records[0].verdict = "down";
+  v = budget_view(f, "self", mine, holders, records);
+  CHECK(v.out() == 1);
+  CHECK(v.allows());
+  // A node that holds a slot already may take it again (drain, then maint).
+  holders.push_back(holder("self"));
+  holders.push_back(holder("d"));
+  v = budget_view(f, "self", mine, holders, records);
+  CHECK(v.self_holds);
+  CHECK(v.out() == 2);
+  CHECK(v.allows());
+  // A percentage is of the nodes that share a VIP, this one included.
+  f.drain_budget = 0;
+  f.drain_budget_percent = 50;
+  v = budget_view(f, "self", mine, {}, records);
+  CHECK(v.limit == 2);
+}
+
+TEST_CASE("a budget slot survives its codec, and a stranger's value is refused") {
+  const auto h = holder("web-3", "maint");
+  auto back = decode_holder(encode_holder(h));
+  REQUIRE(back);
+  CHECK(*back == h);
+  CHECK_FALSE(decode_holder("[]"));
+  CHECK_FALSE(decode_holder(R"({"name": "a"})"));
+  CHECK_FALSE(decode_holder(R"({"name": "a", "state": "gone"})"));
+}
+
+TEST_CASE("the publisher takes a free slot under its lease, refuses a full budget with the holders, and releases") {
+  FakeStore s;
+  auto a = publisher(s, "a", 1);
+  auto b = publisher(s, "b", 1);
+  const auto ta = a->take_slot(holder("a"), 5s);
+  CHECK(ta.kind == SlotAnswer::Kind::kTaken);
+  REQUIRE(s.has("/rsagent/budget/a"));
+  CHECK(s.lease_of("/rsagent/budget/a") == s.lease_of("/rsagent/nodes/a"));
+  const auto tb = b->take_slot(holder("b"), 5s);
+  CHECK(tb.kind == SlotAnswer::Kind::kFull);
+  REQUIRE(tb.view.holders.size() == 1);
+  CHECK(tb.view.holders[0].name == "a");
+  CHECK_FALSE(s.has("/rsagent/budget/b"));
+  // a takes its own slot again (maint after drain) without asking for a second.
+  CHECK(a->take_slot(holder("a", "maint"), 5s).kind == SlotAnswer::Kind::kTaken);
+  a->release_slot();
+  CHECK(([&] {
+    for (int i = 0; i < 300 && s.has("/rsagent/budget/a"); ++i) std::this_thread::sleep_for(10ms);
+    return !s.has("/rsagent/budget/a");
+  }()));
+  CHECK(b->take_slot(holder("b"), 5s).kind == SlotAnswer::Kind::kTaken);
+  // A node down on its own counts against the budget.
+  b->release_slot();
+  auto d = publisher(s, "d", 1, "down");
+  auto c = publisher(s, "c", 1);
+  const auto tc = c->take_slot(holder("c"), 5s);
+  CHECK(tc.kind == SlotAnswer::Kind::kFull);
+  REQUIRE(tc.view.down.size() == 1);
+  CHECK(tc.view.down[0].name == "d");
+}
+
+TEST_CASE("a slot taken by another node between the read and the transaction makes the take read again") {
+  FakeStore s;
+  auto a = publisher(s, "a", 1);
+  // Right after a's read, another node's slot appears (it won the race).
+  bool once = true;
+  s.after_range = [&] {
+    if (!once) return;
+    once = false;
+    s.put("/rsagent/budget/z", encode_holder(holder("z")));
+  };
+  const auto t = a->take_slot(holder("a"), 5s);
+  CHECK(t.kind == SlotAnswer::Kind::kFull);
+  REQUIRE(t.view.holders.size() == 1);
+  CHECK(t.view.holders[0].name == "z");
+  CHECK_FALSE(s.has("/rsagent/budget/a"));
+}
+
+TEST_CASE("a take with etcd unreachable says so, and a held slot is written once etcd answers") {
+  FakeStore s;
+  auto a = publisher(s, "a", 1);
+  {
+    std::lock_guard lock(s.mutex);
+    s.down = true;
+  }
+  const auto t = a->take_slot(holder("a"), 5s);
+  CHECK(t.kind == SlotAnswer::Kind::kUnreachable);
+  CHECK(t.error.find("203.0.113.5") != std::string::npos);
+  // --force: held without asking; put when etcd is back.
+  a->hold_slot(holder("a"));
+  {
+    std::lock_guard lock(s.mutex);
+    s.down = false;
+  }
+  CHECK(([&] {
+    for (int i = 0; i < 1000 && !s.has("/rsagent/budget/a"); ++i) std::this_thread::sleep_for(10ms);
+    return s.has("/rsagent/budget/a");
+  }()));
+}
+
+TEST_CASE("a held slot is put again on the new lease when etcd forgot the old one") {
+  FakeStore s;
+  auto a = publisher(s, "a", 1);
+  REQUIRE(a->take_slot(holder("a"), 5s).kind == SlotAnswer::Kind::kTaken);
+  const auto old = s.lease_of("/rsagent/budget/a");
+  s.expire(old);
+  REQUIRE_FALSE(s.has("/rsagent/budget/a"));
+  // The keep-alive (every TTL/3) finds the lease gone: a new one, the record and the slot again.
+  CHECK(([&] {
+    for (int i = 0; i < 500 && !s.has("/rsagent/budget/a"); ++i) std::this_thread::sleep_for(10ms);
+    return s.has("/rsagent/budget/a");
+  }()));
+  CHECK(s.lease_of("/rsagent/budget/a") != old);
+  CHECK(s.lease_of("/rsagent/budget/a") == s.lease_of("/rsagent/nodes/a"));
+  // A clean stop revokes the lease: the slot leaves at once.
+  a->stop();
+  CHECK_FALSE(s.has("/rsagent/budget/a"));
+}
