@@ -209,22 +209,6 @@ Result<void> EtcdClient::remove(const std::string& key) {
   return {};
 }
 
-Result<bool> EtcdClient::put_if_absent(const std::string& key, const std::string& value, std::int64_t lease) {
-  json put{{"key", base64_encode(key)}, {"value", base64_encode(value)}};
-  if (lease != 0) put["lease"] = std::to_string(lease);
-  // create_revision 0: the key does not exist. The gateway leaves out
-  // zero fields, so the comparison names its target and value explicitly.
-  const json req{
-      {"compare", json::array({{{"key", base64_encode(key)}, {"result", "EQUAL"}, {"target", "CREATE"},
-                                {"create_revision", "0"}}})},
-      {"success", json::array({{{"request_put", put}}})}};
-  auto b = call("/v3/kv/txn", req.dump());
-  if (!b) return b.error();
-  auto j = parse_reply(*b, "txn");
-  if (!j) return j.error();
-  return j->contains("succeeded") && (*j)["succeeded"].is_boolean() && (*j)["succeeded"].get<bool>();
-}
-
 Result<bool> EtcdClient::put_if_unchanged(const std::string& key, const std::string& value, std::int64_t lease,
                                           const std::string& range, std::int64_t revision) {
   json put{{"key", base64_encode(key)}, {"value", base64_encode(value)}};

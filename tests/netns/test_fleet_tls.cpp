@@ -3,6 +3,7 @@
 // certificates made by openssl for the test. A node publishes with its
 // client certificate; an operator without the right CA, or without a client
 // certificate, is refused and told why.
+#include "../support/etcd_fixture.hpp"
 #include "../support/netns.hpp"
 #include "../support/nsnet.hpp"
 
@@ -14,8 +15,6 @@ using namespace rsagent::testing;
 using namespace std::chrono_literals;
 
 namespace {
-
-constexpr const char* kEtcdIp = "203.0.113.5";
 
 // A CA with one server certificate (for kEtcdIp) and one client certificate,
 // and a second CA that signed nothing etcd has: what a misconfigured node
@@ -56,48 +55,11 @@ class Pki {
   std::string dir_;
 };
 
-// etcd serving https only, with client certificate authentication.
-class TlsEtcd {
- public:
-  TlsEtcd(Lan& lan, const Pki& pki) : pki_(pki) {
-    char tmpl[] = "/tmp/rsagent-etcd-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    dir_ = tmpl;
-    lan.attach(ns_, std::string(kEtcdIp) + "/24");
-    const std::string url = url_();
-    ns_.run("sh -c 'etcd --name fleet-tls --data-dir " + dir_ + "/data --listen-client-urls " + url +
-            " --advertise-client-urls " + url + " --cert-file " + pki.path("server.crt") + " --key-file " +
-            pki.path("server.key") + " --client-cert-auth --trusted-ca-file " + pki.path("ca.crt") +
-            " --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380" +
-            " --initial-cluster fleet-tls=http://127.0.0.1:2380 >>" + dir_ + "/etcd.log 2>&1 &'");
-    REQUIRE_MESSAGE(
-        wait_until([&] { return curl("/health", "").find("true") != std::string::npos; }, 30s, 100ms),
-        sh("tail -20 " + dir_ + "/etcd.log").out);
-  }
-  ~TlsEtcd() {
-    ns_.kill_all_processes();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-  // Whether etcd holds KEY now, read with curl and the client certificate.
-  [[nodiscard]] bool has(const std::string& key) const {
-    const auto b64 = sh("printf %s '" + key + "' | base64 -w0").out;
-    return curl("/v3/kv/range", "{\"key\": \"" + b64 + "\"}").find("\"kvs\"") != std::string::npos;
-  }
-
- private:
-  [[nodiscard]] static std::string url_() { return std::string("https://") + kEtcdIp + ":2379"; }
-  [[nodiscard]] std::string curl(const std::string& path, const std::string& body) const {
-    return ns_
-        .run("curl -s --max-time 2 --cacert " + pki_.path("ca.crt") + " --cert " + pki_.path("client.crt") +
-             " --key " + pki_.path("client.key") + (body.empty() ? "" : " -X POST -d '" + body + "'") + " " +
-             url_() + path)
-        .out;
-  }
-  const Pki& pki_;
-  Netns ns_;
-  std::string dir_;
-};
+// etcd over https with client certificates required, from `pki`.
+EtcdTls etcd_tls(const Pki& pki) {
+  return {pki.path("server.crt"), pki.path("server.key"), pki.path("ca.crt"),
+          "--cacert " + pki.path("ca.crt") + " --cert " + pki.path("client.crt") + " --key " + pki.path("client.key")};
+}
 
 std::string tls_fleet(const Pki& pki, const std::string& name, const std::string& ca, bool client_cert) {
   std::string etcd = std::string(R"({"endpoints": ["https://)") + kEtcdIp + R"(:2379"], "ca": ")" + pki.path(ca) + "\"";
@@ -111,7 +73,7 @@ std::string tls_fleet(const Pki& pki, const std::string& name, const std::string
 TEST_CASE("a node publishes over TLS with its client certificate, and fleet reads it back over TLS") {
   Pki pki;
   Lan lan;
-  TlsEtcd etcd(lan, pki);
+  Etcd etcd(lan, etcd_tls(pki));
   AgentNode node(R"({"vips": ["198.51.100.40"], "health": {"listen": ["0.0.0.0:9797"]}, )" +
                  tls_fleet(pki, "tls-node", "ca.crt", true) + "}");
   lan.attach(node.ns, "203.0.113.20/24");
@@ -134,7 +96,7 @@ TEST_CASE("a node publishes over TLS with its client certificate, and fleet read
 TEST_CASE("fleet over TLS is refused, saying why, when the CA does not trust etcd or no client certificate is given") {
   Pki pki;
   Lan lan;
-  TlsEtcd etcd(lan, pki);
+  Etcd etcd(lan, etcd_tls(pki));
 
   AgentNode wrong_ca("{" + tls_fleet(pki, "", "other-ca.crt", true) + "}");
   lan.attach(wrong_ca.ns, "203.0.113.98/24");
@@ -154,7 +116,7 @@ TEST_CASE("fleet over TLS is refused, saying why, when the CA does not trust etc
 TEST_CASE("a node whose client certificate is missing stays ready, names the file, and publishes once it appears") {
   Pki pki;
   Lan lan;
-  TlsEtcd etcd(lan, pki);
+  Etcd etcd(lan, etcd_tls(pki));
   Netns director;
   lan.attach(director, "203.0.113.1/24");
   AgentNode node("{}");

@@ -155,14 +155,6 @@ TEST_CASE("the etcd client sends the gateway's requests and reads its answers") 
   t.replies["/v3/kv/range"] = {{200, R"({"header":{"revision":"43"}})"}};
   CHECK(etcd.range_prefix("/x/")->kvs.empty());
 
-  // A slot: put only if absent, in one transaction.
-  t.replies["/v3/kv/txn"] = {{200, R"({"header":{},"succeeded":true})"}, {200, R"({"header":{}})"}};
-  CHECK(*etcd.put_if_absent("/rsagent/slots/a", "web-1", 9));
-  const json txn = t.calls.back().body;
-  CHECK(txn["compare"][0]["target"] == "CREATE");
-  CHECK(txn["compare"][0]["create_revision"] == "0");
-  CHECK(txn["success"][0]["request_put"]["lease"] == "9");
-  CHECK_FALSE(*etcd.put_if_absent("/rsagent/slots/a", "web-2", 10));
 }
 
 TEST_CASE("the etcd client names the endpoint and etcd's own message when a call fails") {

@@ -75,10 +75,6 @@ class EtcdClient {
   // Every key under `prefix`, sorted by key.
   Result<RangeReply> range_prefix(const std::string& prefix);
   Result<void> remove(const std::string& key);
-  // A transaction: put key=value on `lease` only when the key does not
-  // exist; whether it was put. The building block of a slot that frees
-  // itself when its holder's lease ends.
-  Result<bool> put_if_absent(const std::string& key, const std::string& value, std::int64_t lease);
   // A transaction: put key=value on `lease` only when no key under `range`
   // (a prefix) was created or changed after `revision`; whether it was
   // put. Keys that left meanwhile do not fail it. The drain budget's take:
