@@ -63,6 +63,30 @@ NlAddr build_addr(const IpAddress& ip, int prefix) {
   return a;
 }
 
+// RTM_NEWLINK for an ipip or ip6tnl device in external (collect-metadata)
+// mode, up: it takes every tunnelled packet no more specific tunnel
+// claims, beside the module's own tunl0 (a second device without
+// endpoints would collide with it: EEXIST), as Katran's `ipip0 external`
+// does. libnl has no setter for that flag, so the request is built with
+// its attribute API. A kernel without the type answers EOPNOTSUPP.
+NlMsg tunnel_link_msg(const LinkSpec& spec) {
+  NlMsg m(nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL));
+  if (!m) return nullptr;
+  ifinfomsg ifi{};
+  ifi.ifi_family = AF_UNSPEC;
+  ifi.ifi_flags = IFF_UP;
+  ifi.ifi_change = IFF_UP;
+  if (nlmsg_append(m.get(), &ifi, sizeof ifi, NLMSG_ALIGNTO) < 0) return nullptr;
+  if (nla_put_string(m.get(), IFLA_IFNAME, spec.name.c_str()) < 0) return nullptr;
+  nlattr* info = nla_nest_start(m.get(), IFLA_LINKINFO);
+  if (info == nullptr || nla_put_string(m.get(), IFLA_INFO_KIND, spec.kind.c_str()) < 0) return nullptr;
+  nlattr* data = nla_nest_start(m.get(), IFLA_INFO_DATA);
+  if (data == nullptr || nla_put_flag(m.get(), kIptunCollectMetadata) < 0) return nullptr;
+  nla_nest_end(m.get(), data);
+  nla_nest_end(m.get(), info);
+  return m;
+}
+
 bool to_ip(nl_addr* a, IpAddress& out) {
   if (!a) return false;
   const int fam = nl_addr_get_family(a);
@@ -371,7 +395,7 @@ class NetlinkKernel final : public Kernel {
                                                   : rtnl_route_build_del_request(r.get(), 0, &m);
         break;
       }
-      case KernelOp::Kind::kAddLink: return build_tunnel_link(op.link);
+      case KernelOp::Kind::kAddLink: return tunnel_link_msg(op.link);
       case KernelOp::Kind::kDelLink: {
         RtnlLink l(rtnl_link_alloc());
         if (!l) return nullptr;
@@ -403,30 +427,6 @@ class NetlinkKernel final : public Kernel {
     }
     if (rc < 0) return nullptr;
     return NlMsg(m);
-  }
-
-  // RTM_NEWLINK for an ipip or ip6tnl device in external (collect-metadata)
-  // mode, up: it takes every tunnelled packet no more specific tunnel
-  // claims, beside the module's own tunl0 (a second device without
-  // endpoints would collide with it: EEXIST), as Katran's `ipip0 external`
-  // does. libnl has no setter for that flag, so the request is built with
-  // its attribute API. A kernel without the type answers EOPNOTSUPP.
-  NlMsg build_tunnel_link(const LinkSpec& spec) {
-    NlMsg m(nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL));
-    if (!m) return nullptr;
-    ifinfomsg ifi{};
-    ifi.ifi_family = AF_UNSPEC;
-    ifi.ifi_flags = IFF_UP;
-    ifi.ifi_change = IFF_UP;
-    if (nlmsg_append(m.get(), &ifi, sizeof ifi, NLMSG_ALIGNTO) < 0) return nullptr;
-    if (nla_put_string(m.get(), IFLA_IFNAME, spec.name.c_str()) < 0) return nullptr;
-    nlattr* info = nla_nest_start(m.get(), IFLA_LINKINFO);
-    if (info == nullptr || nla_put_string(m.get(), IFLA_INFO_KIND, spec.kind.c_str()) < 0) return nullptr;
-    nlattr* data = nla_nest_start(m.get(), IFLA_INFO_DATA);
-    if (data == nullptr || nla_put_flag(m.get(), kIptunCollectMetadata) < 0) return nullptr;
-    nla_nest_end(m.get(), data);
-    nla_nest_end(m.get(), info);
-    return m;
   }
 
   template <typename F>
@@ -511,5 +511,13 @@ class NetlinkKernel final : public Kernel {
 }  // namespace
 
 Result<std::unique_ptr<Kernel>> make_netlink_kernel() { return NetlinkKernel::open(); }
+
+std::vector<std::uint8_t> tunnel_link_request(const LinkSpec& spec) {
+  NlMsg m = tunnel_link_msg(spec);
+  if (!m) return {};
+  const nlmsghdr* h = nlmsg_hdr(m.get());
+  const auto* p = reinterpret_cast<const std::uint8_t*>(h);
+  return {p, p + h->nlmsg_len};
+}
 
 }  // namespace rsagent::net

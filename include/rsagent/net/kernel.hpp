@@ -14,8 +14,10 @@
 #include "rsagent/net/model.hpp"
 #include "rsagent/util/result.hpp"
 
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace rsagent::net {
 
@@ -84,5 +86,12 @@ class SysctlStore {
 // The real ones. make_netlink_kernel fails when no rtnetlink socket can be opened.
 [[nodiscard]] Result<std::unique_ptr<Kernel>> make_netlink_kernel();
 [[nodiscard]] std::unique_ptr<SysctlStore> make_proc_sysctl_store(std::string root = "/proc/sys");
+
+// The RTM_NEWLINK request, as bytes, that the netlink kernel sends for a
+// kAddLink op (the device of spec.kind, external mode, up), less what the
+// sender adds to every request (NLM_F_REQUEST, NLM_F_ACK, the sequence
+// number). Empty when it cannot be built (no memory). For tests, which read
+// it with the kernel's own headers, not libnl.
+[[nodiscard]] std::vector<std::uint8_t> tunnel_link_request(const LinkSpec& spec);
 
 }  // namespace rsagent::net
