@@ -203,6 +203,21 @@ check "the director sees the requests and never a response" \
   sh -c "grep -q '> $vip.80' '$dir/resp-director' && ! grep -q 'IP $vip' '$dir/resp-director'"
 echo "  packets from the VIP seen: by the client $(grep -c "$vip.80 >" "$dir/resp-client"), by the director $(grep -c "IP $vip" "$dir/resp-director") (and $(grep -c "> $vip.80" "$dir/resp-director") to it)"
 
+# Attribution: the SYNs came in IPIP through the router, so their sender is
+# the outer source address (the director), not the router's MAC.
+tunnelled_sender() {  # the real server's directors row for the director, as "ADDRESS TUNNELLED SYNS"
+  agent "$1" status --json 2>/dev/null | sed -n '/^{/,$p' |
+    jq -r '.directors[] | select(.address == "203.0.113.1") | "\(.address) \(.sends.tunnelled) \(.sends.syns_total)"'
+}
+for n in rs1 rs2; do
+  row="$(tunnelled_sender "$n")"
+  echo "  $n: directors row: $row"
+  check "$n: status names the director's outer address as the sender of new connections in IPIP" \
+    sh -c "echo '$row' | grep -Eq '^203\.0\.113\.1 true [1-9]'"
+done
+check "rsagent status prints the tunnelled director" \
+  sh -c "ip netns exec $(ns rs1) '$bin' --config '$dir/rs1/rsagent.json' --state-dir '$dir/rs1/state' status | grep -q 'in IPIP, from this address'"
+
 # (c) a 1 MB upload: through with the clamp, stalled without it.
 out="$(upload 60)"
 check "a 1 MB upload with DF passes with the MSS clamp (answer: $out)" sh -c "echo '$out' | grep -Eq '^rs[12] 1048576$'"
