@@ -65,7 +65,10 @@ int raw_ipip(int pmtudisc) {
   return fd;
 }
 
-// FNV-1a over the addresses, the protocol and (TCP, UDP) the ports.
+// FNV-1a over the addresses, the protocol and (TCP, UDP) the ports, then
+// murmur3's finaliser: FNV-1a's low bit is only the parity of the bytes'
+// low bits, and Linux picks even source ports for connect(), so "mod 2"
+// alone would send every flow of a client to one server.
 std::uint32_t flow_hash(const std::uint8_t* p, std::size_t n) {
   const std::size_t ihl = static_cast<std::size_t>(p[0] & 0x0f) * 4;
   std::uint32_t h = 2166136261u;
@@ -75,6 +78,11 @@ std::uint32_t flow_hash(const std::uint8_t* p, std::size_t n) {
   mix(p + 9, 1);
   mix(p + 12, 8);
   if ((p[9] == IPPROTO_TCP || p[9] == IPPROTO_UDP) && n >= ihl + 4) mix(p + ihl, 4);
+  h ^= h >> 16;
+  h *= 0x85ebca6bu;
+  h ^= h >> 13;
+  h *= 0xc2b2ae35u;
+  h ^= h >> 16;
   return h;
 }
 
