@@ -218,6 +218,13 @@ done
 check "rsagent status prints the tunnelled director" \
   sh -c "ip netns exec $(ns rs1) '$bin' --config '$dir/rs1/rsagent.json' --state-dir '$dir/rs1/state' status | grep -q 'in IPIP, from this address'"
 
+# A deleted clamp table is put back (on nftables' own event; the periodic
+# check is the fallback, every 5 s).
+in_ns rs1 nft delete table inet rsagent_tunnel
+t0=$(date +%s%N)
+check "rs1: a deleted MSS clamp table is put back" wait_for 200 in_ns rs1 nft list table inet rsagent_tunnel
+echo "  put back $(( ($(date +%s%N) - t0) / 1000000 )) ms after its deletion (polled every 100 ms)"
+
 # (c) a 1 MB upload: through with the clamp, stalled without it.
 out="$(upload 60)"
 check "a 1 MB upload with DF passes with the MSS clamp (answer: $out)" sh -c "echo '$out' | grep -Eq '^rs[12] 1048576$'"

@@ -64,12 +64,16 @@ class Kernel {
   [[nodiscard]] virtual Result<std::optional<std::string>> clamp_listing() = 0;
 
   // An fd that turns readable when links, addresses or routes change (a
-  // separate socket on the rtnetlink multicast groups). The owner polls it
-  // and calls drain_events(), which reads everything pending without
-  // blocking and reports whether the kernel dropped events (ENOBUFS: the
-  // caller must resync from a full dump).
+  // separate socket on the rtnetlink multicast groups), or nftables rules
+  // (the real one: a socket on nftables' group, both under one epoll fd).
+  // The owner polls it and calls drain_events(), which reads everything
+  // pending without blocking and reports whether any of it may concern
+  // rsagent (every rtnetlink event; of nftables, only its own table's) and
+  // whether the kernel dropped events (ENOBUFS: the caller must resync from
+  // a full dump).
   [[nodiscard]] virtual Result<int> open_events() = 0;
   struct Drained {
+    bool changed = true;
     bool lost = false;
   };
   virtual Drained drain_events() = 0;
