@@ -221,7 +221,7 @@ TEST_CASE("the MSS clamp lowers the MSS of SYN-ACKs from a VIP, is put back when
 
   n.ns.run("nft delete table inet rsagent_tunnel");
   CHECK_FALSE(clamp_table_exists(n.ns));
-  // Put back by the periodic full check.
+  // Put back on nftables' event (the periodic full check is the fallback).
   CHECK(wait_until([&] { return clamp_table_exists(n.ns); }, 20s));
   CHECK(syn_ack_mss(client, n.dir()) == 1440);
   auto st = n.rsagent("status --json");
