@@ -1,5 +1,7 @@
 // The only file that includes <netlink/...>: rtnetlink through libnl-route-3.
 // Raw libnl pointers live in std::unique_ptr aliases and never leave this file.
+// nftables' events (rsagent's own table changed) come on a plain
+// NETLINK_NETFILTER socket beside the rtnetlink one.
 #include "rsagent/net/kernel.hpp"
 
 #include "nft_table.hpp"
