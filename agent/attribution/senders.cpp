@@ -6,7 +6,24 @@
 namespace rsagent::attribution {
 
 void SenderTable::note(const Mac& mac, const std::string& interface, const Target& target, std::int64_t now_ms) {
-  auto it = rows_.find(mac);
+  verdict::SenderView who;
+  who.mac = mac_text(mac);
+  note(who, interface, target, now_ms);
+}
+
+void SenderTable::note_tunnelled(const IpAddress& outer_source, const std::string& interface, const Target& target,
+                                 std::int64_t now_ms) {
+  verdict::SenderView who;
+  who.tunnelled_from = outer_source.str();
+  note(who, interface, target, now_ms);
+}
+
+bool SenderTable::knows(const Mac& mac) const { return rows_.count(mac_text(mac)) != 0; }
+
+void SenderTable::note(const verdict::SenderView& who, const std::string& interface, const Target& target,
+                       std::int64_t now_ms) {
+  const std::string key = who.key();
+  auto it = rows_.find(key);
   if (it == rows_.end()) {
     if (rows_.size() >= verdict::kMaxSenders) {
       auto oldest = rows_.begin();
@@ -19,8 +36,9 @@ void SenderTable::note(const Mac& mac, const std::string& interface, const Targe
       rows_.erase(oldest);
       ++evicted_;
     }
-    it = rows_.emplace(mac, Row{}).first;
-    it->second.v.mac = mac_text(mac);
+    it = rows_.emplace(key, Row{}).first;
+    it->second.v.mac = who.mac;
+    it->second.v.tunnelled_from = who.tunnelled_from;
     it->second.v.first_syn_unix_ms = now_ms;
   }
   Row& r = it->second;
@@ -49,7 +67,7 @@ std::vector<verdict::SenderView> SenderTable::view(std::int64_t now_ms) const {
   std::vector<verdict::SenderView> out;
   out.reserve(rows_.size());
   const std::int64_t second = now_ms / 1000;
-  for (const auto& [mac, r] : rows_) {
+  for (const auto& [key, r] : rows_) {
     verdict::SenderView v = r.v;
     std::uint64_t recent = 0;
     // The last ten whole seconds, this one included.
@@ -77,7 +95,7 @@ std::vector<std::string> ViolationTracker::update(const std::vector<verdict::Dir
     const std::int64_t interval =
         row.polls && row.polls->interval_ms > 0 ? row.polls->interval_ms : kDefaultIntervalMs;
     const std::int64_t grace_end = *drain_since_ms_ + 3 * interval;
-    Per& p = per_[s.mac];
+    Per& p = per_[s.key()];
     if (now_ms < grace_end) {
       p.baseline = s.syns_total;
       p.have_baseline = true;
@@ -91,7 +109,7 @@ std::vector<std::string> ViolationTracker::update(const std::vector<verdict::Dir
     }
     if (s.syns_total <= p.baseline || s.last_syn_unix_ms < grace_end) continue;
     const std::uint64_t count = s.syns_total - p.baseline;
-    auto [cur, fresh] = current_.try_emplace(s.mac);
+    auto [cur, fresh] = current_.try_emplace(s.key());
     if (fresh) cur->second.since_unix_ms = std::max(grace_end, s.last_syn_unix_ms);
     cur->second.count = count;
     const std::string label = row.label();
@@ -106,7 +124,9 @@ std::vector<std::string> ViolationTracker::update(const std::vector<verdict::Dir
     if (!p.warned || now_ms - p.last_warn_ms >= kWarnEveryMs) {
       p.warned = true;
       p.last_warn_ms = now_ms;
-      std::string who = row.address.empty() ? row.mac : row.address + " (" + row.mac + ")";
+      std::string who = row.address.empty() ? row.mac
+                        : row.mac.empty()   ? row.address
+                                            : row.address + " (" + row.mac + ")";
       std::string told = "it does not poll this node";
       if (row.polls) {
         char every[32];

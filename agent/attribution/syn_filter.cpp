@@ -36,24 +36,84 @@ struct Emitter {
   }
 };
 
-// The header tests; A is free afterwards.
+// The header tests; A is free afterwards. IPv4 (X, and M[0], hold the
+// offset from kEth of the IP header that carries the TCP segment): a direct
+// frame's own header (X = 0), or in an IPIP frame (protocol 4, as tunnelling
+// balancers send) the inner header (X = the outer header's length; the
+// outer header must not be a later fragment either).
 Emitter header(Family family) {
   Emitter e;
   if (family == Family::kV4) {
+    e.code.push_back(stmt(BPF_LDX | BPF_IMM, 0));                 // X = 0: direct
     e.code.push_back(stmt(BPF_LD | BPF_B | BPF_ABS, kEth + 9));  // protocol
-    e.drop_unless_eq(6);
-    e.code.push_back(stmt(BPF_LD | BPF_H | BPF_ABS, kEth + 6));  // flags, fragment offset
+    e.code.push_back(jump(BPF_JMP | BPF_JEQ | BPF_K, 4, 0, 4));  // IPIP, else -> the TCP header tests
+    e.code.push_back(stmt(BPF_LD | BPF_H | BPF_ABS, kEth + 6));  // outer flags, fragment offset
     e.drop_if_set(0x1fff);
-    e.code.push_back(stmt(BPF_LDX | BPF_B | BPF_MSH, kEth));     // X = IP header length
-    e.code.push_back(stmt(BPF_LD | BPF_B | BPF_IND, kEth + 13));  // TCP flags
-  } else {
-    e.code.push_back(stmt(BPF_LD | BPF_B | BPF_ABS, kEth + 6));  // next header
+    e.code.push_back(stmt(BPF_LDX | BPF_B | BPF_MSH, kEth));  // X = the outer header's length
+    e.code.push_back(stmt(BPF_LD | BPF_B | BPF_IND, kEth + 9));  // protocol
     e.drop_unless_eq(6);
-    e.code.push_back(stmt(BPF_LD | BPF_B | BPF_ABS, kEth + 40 + 13));
+    e.code.push_back(stmt(BPF_LD | BPF_H | BPF_IND, kEth + 6));  // flags, fragment offset
+    e.drop_if_set(0x1fff);
+    e.code.push_back(stmt(BPF_STX, 0));                           // M[0] = X
+    e.code.push_back(stmt(BPF_LD | BPF_B | BPF_IND, kEth));       // version, header length
+    e.code.push_back(stmt(BPF_ALU | BPF_AND | BPF_K, 0x0f));
+    e.code.push_back(stmt(BPF_ALU | BPF_LSH | BPF_K, 2));
+    e.code.push_back(stmt(BPF_ALU | BPF_ADD | BPF_X, 0));
+    e.code.push_back(stmt(BPF_MISC | BPF_TAX, 0));                // X = where TCP starts, from kEth
+    e.code.push_back(stmt(BPF_LD | BPF_B | BPF_IND, kEth + 13));  // TCP flags
+    e.code.push_back(stmt(BPF_ALU | BPF_AND | BPF_K, kTcpSyn | kTcpAck));
+    e.drop_unless_eq(kTcpSyn);
+    e.code.push_back(stmt(BPF_LDX | BPF_W | BPF_MEM, 0));  // X = M[0]: the destination is at kEth + X + 16
+    return e;
   }
+  e.code.push_back(stmt(BPF_LD | BPF_B | BPF_ABS, kEth + 6));  // next header
+  e.drop_unless_eq(6);
+  e.code.push_back(stmt(BPF_LD | BPF_B | BPF_ABS, kEth + 40 + 13));
   e.code.push_back(stmt(BPF_ALU | BPF_AND | BPF_K, kTcpSyn | kTcpAck));
   e.drop_unless_eq(kTcpSyn);
   return e;
+}
+
+// The IPv4 targets, X being where the IP header is (header()): hosts first
+// under one load of the destination, each a compare and a return of
+// kSnapLen; then the ranges, each a load, a mask and a compare.
+void ipv4_targets(Emitter& e, const std::vector<const Target*>& mine, std::uint32_t dst) {
+  const std::uint16_t load = BPF_LD | BPF_W | BPF_IND;
+  bool loaded = false;
+  for (const Target* t : mine) {
+    if (t->prefix == 32) {
+      if (!loaded) e.code.push_back(stmt(load, dst));
+      loaded = true;
+      e.code.push_back(jump(BPF_JMP | BPF_JEQ | BPF_K, word(t->network, 0), 0, 1));
+      e.code.push_back(stmt(BPF_RET | BPF_K, kSnapLen));
+    } else {
+      e.code.push_back(stmt(load, dst));
+      e.code.push_back(stmt(BPF_ALU | BPF_AND | BPF_K, mask_of(t->prefix)));
+      e.code.push_back(jump(BPF_JMP | BPF_JEQ | BPF_K, word(t->network, 0), 0, 1));
+      e.code.push_back(stmt(BPF_RET | BPF_K, kSnapLen));
+      loaded = false;
+    }
+  }
+}
+
+// The IPv6 targets: per target the words its prefix covers, each a load
+// (and a mask for the last partial one) and a compare that skips to the
+// next target.
+void ipv6_targets(Emitter& e, const std::vector<const Target*>& mine, std::uint32_t dst) {
+  for (const Target* t : mine) {
+    std::vector<sock_filter> block;
+    for (std::size_t i = 0; i < 4; ++i) {
+      const int bits = std::min(32, t->prefix - static_cast<int>(32 * i));
+      if (bits <= 0) break;
+      block.push_back(stmt(BPF_LD | BPF_W | BPF_ABS, dst + static_cast<std::uint32_t>(4 * i)));
+      if (bits < 32) block.push_back(stmt(BPF_ALU | BPF_AND | BPF_K, mask_of(bits)));
+      block.push_back(jump(BPF_JMP | BPF_JEQ | BPF_K, word(t->network, i), 0, 0));  // jf set below
+    }
+    block.push_back(stmt(BPF_RET | BPF_K, kSnapLen));
+    for (std::size_t i = 0; i < block.size(); ++i)
+      if (BPF_CLASS(block[i].code) == BPF_JMP) block[i].jf = static_cast<std::uint8_t>(block.size() - i - 1);
+    e.code.insert(e.code.end(), block.begin(), block.end());
+  }
 }
 
 }  // namespace
@@ -85,45 +145,17 @@ Filter syn_filter(const std::vector<Target>& targets, Family family, std::size_t
     f.code.push_back(stmt(BPF_RET | BPF_K, 0));
     return f;
   }
-  Emitter e = header(family);
-  const std::size_t head = e.code.size();
   const std::uint32_t dst = family == Family::kV4 ? kEth + 16 : kEth + 24;
   // Hosts first, under one load; each costs a compare and a return.
-  bool loaded = false;
   std::stable_sort(mine.begin(), mine.end(), [](const Target* a, const Target* b) {
     return (a->prefix == a->network.max_prefix()) > (b->prefix == b->network.max_prefix());
   });
-  for (const Target* t : mine) {
-    if (family == Family::kV4) {
-      if (t->prefix == 32) {
-        if (!loaded) e.code.push_back(stmt(BPF_LD | BPF_W | BPF_ABS, dst));
-        loaded = true;
-        e.code.push_back(jump(BPF_JMP | BPF_JEQ | BPF_K, word(t->network, 0), 0, 1));
-        e.code.push_back(stmt(BPF_RET | BPF_K, kSnapLen));
-      } else {
-        e.code.push_back(stmt(BPF_LD | BPF_W | BPF_ABS, dst));
-        e.code.push_back(stmt(BPF_ALU | BPF_AND | BPF_K, mask_of(t->prefix)));
-        e.code.push_back(jump(BPF_JMP | BPF_JEQ | BPF_K, word(t->network, 0), 0, 1));
-        e.code.push_back(stmt(BPF_RET | BPF_K, kSnapLen));
-        loaded = false;
-      }
-      continue;
-    }
-    // IPv6: the words the prefix covers, each a load (and a mask for the
-    // last partial one) and a compare that skips to the next target.
-    std::vector<sock_filter> block;
-    for (std::size_t i = 0; i < 4; ++i) {
-      const int bits = std::min(32, t->prefix - static_cast<int>(32 * i));
-      if (bits <= 0) break;
-      block.push_back(stmt(BPF_LD | BPF_W | BPF_ABS, dst + static_cast<std::uint32_t>(4 * i)));
-      if (bits < 32) block.push_back(stmt(BPF_ALU | BPF_AND | BPF_K, mask_of(bits)));
-      block.push_back(jump(BPF_JMP | BPF_JEQ | BPF_K, word(t->network, i), 0, 0));  // jf set below
-    }
-    block.push_back(stmt(BPF_RET | BPF_K, kSnapLen));
-    for (std::size_t i = 0; i < block.size(); ++i)
-      if (BPF_CLASS(block[i].code) == BPF_JMP) block[i].jf = static_cast<std::uint8_t>(block.size() - i - 1);
-    e.code.insert(e.code.end(), block.begin(), block.end());
-  }
+  Emitter e = header(family);
+  const std::size_t head = e.code.size();
+  if (family == Family::kV4)
+    ipv4_targets(e, mine, dst);
+  else
+    ipv6_targets(e, mine, dst);
   e.code.push_back(stmt(BPF_RET | BPF_K, 0));
   if (e.code.size() <= max_instructions) {
     f.code = std::move(e.code);
@@ -195,12 +227,24 @@ std::optional<Syn> parse_syn(std::span<const std::uint8_t> f, const TargetSet& t
   const std::uint16_t type = static_cast<std::uint16_t>((f[12] << 8) | f[13]);
   IpAddress dst;
   std::size_t tcp = 0;
+  std::optional<IpAddress> outer_source;
   if (type == 0x0800) {
-    const std::size_t ihl = static_cast<std::size_t>(f[kEth] & 0x0f) * 4;
-    if ((f[kEth] >> 4) != 4 || ihl < 20 || f[kEth + 9] != 6) return std::nullopt;
-    if (((f[kEth + 6] << 8) | f[kEth + 7]) & 0x1fff) return std::nullopt;
-    std::copy_n(f.begin() + kEth + 16, 4, dst.bytes.begin());
-    tcp = kEth + ihl;
+    std::size_t ip = kEth;
+    if (f[ip + 9] == 4) {  // IPIP: the outer header, then the inner one is read as a direct frame's
+      const std::size_t outer = static_cast<std::size_t>(f[ip] & 0x0f) * 4;
+      if ((f[ip] >> 4) != 4 || outer < 20 || f.size() < ip + outer + 20) return std::nullopt;
+      if (((f[ip + 6] << 8) | f[ip + 7]) & 0x1fff) return std::nullopt;
+      IpAddress src;
+      std::copy_n(f.begin() + static_cast<std::ptrdiff_t>(ip) + 12, 4, src.bytes.begin());
+      outer_source = src;
+      ip += outer;
+    }
+    const auto at = static_cast<std::ptrdiff_t>(ip);
+    const std::size_t ihl = static_cast<std::size_t>(f[ip] & 0x0f) * 4;
+    if ((f[ip] >> 4) != 4 || ihl < 20 || f[ip + 9] != 6) return std::nullopt;
+    if (((f[ip + 6] << 8) | f[ip + 7]) & 0x1fff) return std::nullopt;
+    std::copy_n(f.begin() + at + 16, 4, dst.bytes.begin());
+    tcp = ip + ihl;
   } else if (type == 0x86dd) {
     if (f.size() < kEth + 40 || (f[kEth] >> 4) != 6 || f[kEth + 6] != 6) return std::nullopt;
     dst.family = Family::kV6;
@@ -214,6 +258,7 @@ std::optional<Syn> parse_syn(std::span<const std::uint8_t> f, const TargetSet& t
   if (!t) return std::nullopt;
   Syn s;
   std::copy_n(f.begin() + 6, 6, s.source.begin());
+  s.outer_source = outer_source;
   s.target = t;
   return s;
 }

@@ -261,6 +261,10 @@ class Watcher::Impl {
         w.ring.drain([&](std::span<const std::uint8_t> frame) {
           const auto syn = parse_syn(frame, set_);
           if (!syn) return;
+          if (syn->outer_source) {
+            table_.note_tunnelled(*syn->outer_source, w.name, *syn->target, now_ms);
+            return;
+          }
           if (!table_.knows(syn->source) && !addresses_of_.count(mac_text(syn->source))) unnamed_sender_ = true;
           table_.note(syn->source, w.name, *syn->target, now_ms);
         });

@@ -77,7 +77,7 @@ std::string directors_text(const json& st) {
       std::snprintf(rate, sizeof rate, "%.1f", real(s, "rate_10s"));
       out += "      sends: " + std::string(rate) + " new connections/s (last 10 s), " +
              std::to_string(num(s, "syns_total")) + " in all, last " + seconds(now - num(s, "last_syn_unix_ms")) +
-             " ago, to " + vips + "\n";
+             " ago, to " + vips + (flag(s, "tunnelled") ? " (in IPIP, from this address)" : "") + "\n";
     } else if (flag(a, "enabled")) {
       out += "      sends: nothing\n";
     }

@@ -96,7 +96,7 @@ LoopEvents EventLoop::poll_once(int timeout_ms, bool quiet) {
   if (n > 3 && fds[3].revents) {
     const auto d = drain_();
     burst_lost_ = burst_lost_ || d.lost;
-    burst_.event(Coalescer::Clock::now());
+    if (d.changed || d.lost) burst_.event(Coalescer::Clock::now());
   }
   return ev;
 }

@@ -1,8 +1,11 @@
 // The only file that includes <netlink/...>: rtnetlink through libnl-route-3.
 // Raw libnl pointers live in std::unique_ptr aliases and never leave this file.
+// nftables' events (rsagent's own table changed) come on a plain
+// NETLINK_NETFILTER socket beside the rtnetlink one.
 #include "rsagent/net/kernel.hpp"
 
 #include "nft_table.hpp"
+#include "rsagent/util/fd.hpp"
 
 #include <netlink/addr.h>
 #include <netlink/attr.h>
@@ -16,9 +19,11 @@
 #include <netlink/route/route.h>
 #include <netlink/socket.h>
 
+#include <linux/netfilter/nfnetlink.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -61,6 +66,30 @@ NlAddr build_addr(const IpAddress& ip, int prefix) {
   NlAddr a(nl_addr_build(af_of(ip.family), ip.bytes.data(), ip.size()));
   if (a) nl_addr_set_prefixlen(a.get(), prefix);
   return a;
+}
+
+// RTM_NEWLINK for an ipip or ip6tnl device in external (collect-metadata)
+// mode, up: it takes every tunnelled packet no more specific tunnel
+// claims, beside the module's own tunl0 (a second device without
+// endpoints would collide with it: EEXIST), as Katran's `ipip0 external`
+// does. libnl has no setter for that flag, so the request is built with
+// its attribute API. A kernel without the type answers EOPNOTSUPP.
+NlMsg tunnel_link_msg(const LinkSpec& spec) {
+  NlMsg m(nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL));
+  if (!m) return nullptr;
+  ifinfomsg ifi{};
+  ifi.ifi_family = AF_UNSPEC;
+  ifi.ifi_flags = IFF_UP;
+  ifi.ifi_change = IFF_UP;
+  if (nlmsg_append(m.get(), &ifi, sizeof ifi, NLMSG_ALIGNTO) < 0) return nullptr;
+  if (nla_put_string(m.get(), IFLA_IFNAME, spec.name.c_str()) < 0) return nullptr;
+  nlattr* info = nla_nest_start(m.get(), IFLA_LINKINFO);
+  if (info == nullptr || nla_put_string(m.get(), IFLA_INFO_KIND, spec.kind.c_str()) < 0) return nullptr;
+  nlattr* data = nla_nest_start(m.get(), IFLA_INFO_DATA);
+  if (data == nullptr || nla_put_flag(m.get(), kIptunCollectMetadata) < 0) return nullptr;
+  nla_nest_end(m.get(), data);
+  nla_nest_end(m.get(), info);
+  return m;
 }
 
 bool to_ip(nl_addr* a, IpAddress& out) {
@@ -201,7 +230,7 @@ class NetlinkKernel final : public Kernel {
   }
 
   Result<int> open_events() override {
-    if (events_) return nl_socket_get_fd(events_.get());
+    if (events_) return epoll_.get() >= 0 ? epoll_.get() : nl_socket_get_fd(events_.get());
     NlSock ev(nl_socket_alloc());
     if (!ev) return errno_error(ENOMEM, "netlink: allocate event socket");
     nl_socket_disable_seq_check(ev.get());
@@ -217,11 +246,38 @@ class NetlinkKernel final : public Kernel {
     (void)nl_socket_set_buffer_size(ev.get(), kEventBuffer, 0);
     (void)nl_socket_set_nonblocking(ev.get());
     events_ = std::move(ev);
+    // rsagent's nftables table (the MSS clamp) changes out of rtnetlink's
+    // sight: a second socket on nftables' group, and an epoll fd over both
+    // for the owner to poll. Without nf_tables (no such group) or epoll,
+    // the table is left to the periodic check, as before.
+    UniqueFd nft(::socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_NETFILTER));
+    const int group = NFNLGRP_NFTABLES;
+    sockaddr_nl local{};
+    local.nl_family = AF_NETLINK;
+    UniqueFd ep(::epoll_create1(EPOLL_CLOEXEC));
+    if (nft.get() >= 0 && ep.get() >= 0 &&
+        ::bind(nft.get(), reinterpret_cast<sockaddr*>(&local), sizeof local) == 0 &&
+        ::setsockopt(nft.get(), SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &group, sizeof group) == 0) {
+      (void)::setsockopt(nft.get(), SOL_SOCKET, SO_RCVBUF, &kSocketBuffer, sizeof kSocketBuffer);
+      epoll_event in{};
+      in.events = EPOLLIN;
+      in.data.fd = nl_socket_get_fd(events_.get());
+      epoll_event in_nft{};
+      in_nft.events = EPOLLIN;
+      in_nft.data.fd = nft.get();
+      if (::epoll_ctl(ep.get(), EPOLL_CTL_ADD, in.data.fd, &in) == 0 &&
+          ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, nft.get(), &in_nft) == 0) {
+        nft_events_ = std::move(nft);
+        epoll_ = std::move(ep);
+        return epoll_.get();
+      }
+    }
     return nl_socket_get_fd(events_.get());
   }
 
   Drained drain_events() override {
     Drained d;
+    d.changed = false;
     if (!events_) return d;
     const int fd = nl_socket_get_fd(events_.get());
     std::vector<char> buf(kRecvBuffer);
@@ -236,8 +292,45 @@ class NetlinkKernel final : public Kernel {
         break;  // EAGAIN: nothing more pending
       }
       if (n == 0) break;
+      d.changed = true;
     }
+    drain_nft(d, buf);
     return d;
+  }
+
+  // The nftables events: only those about rsagent's own table count (in
+  // every nftables message but the generation's, attribute 1 is the table's
+  // name), so another firewall's rule changes cost nothing.
+  void drain_nft(Drained& d, std::vector<char>& buf) {
+    if (nft_events_.get() < 0) return;
+    const std::string table = std::string(kClampTable) + '\0';
+    while (true) {
+      const ssize_t n = ::recv(nft_events_.get(), buf.data(), buf.size(), MSG_DONTWAIT);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == ENOBUFS) {
+          d.lost = true;
+          continue;
+        }
+        break;
+      }
+      if (n == 0) break;
+      // By hand, as below: NLMSG_OK/NLMSG_NEXT mix signed and unsigned.
+      const auto total = static_cast<std::size_t>(n);
+      for (std::size_t off = 0; off + sizeof(nlmsghdr) <= total;) {
+        const auto* h = reinterpret_cast<const nlmsghdr*>(buf.data() + off);
+        if (h->nlmsg_len < sizeof(nlmsghdr) || off + h->nlmsg_len > total) break;
+        off += NLMSG_ALIGN(h->nlmsg_len);
+        if ((h->nlmsg_type >> 8) != NFNL_SUBSYS_NFTABLES) continue;
+        const std::size_t head = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(nfgenmsg));
+        if (h->nlmsg_len < head + NLA_HDRLEN) continue;
+        const auto* a = reinterpret_cast<const nlattr*>(reinterpret_cast<const char*>(h) + head);
+        const std::size_t room = h->nlmsg_len - head;
+        if (a->nla_len < NLA_HDRLEN || a->nla_len > room || (a->nla_type & NLA_TYPE_MASK) != 1) continue;
+        const std::string name(reinterpret_cast<const char*>(a) + NLA_HDRLEN, a->nla_len - NLA_HDRLEN);
+        if (name == table || name + '\0' == table) d.changed = true;
+      }
+    }
   }
 
   std::vector<Status> execute(const std::vector<KernelOp>& ops) override {
@@ -264,6 +357,8 @@ class NetlinkKernel final : public Kernel {
   NetlinkKernel() = default;
   NlSock sock_;
   NlSock events_;
+  UniqueFd nft_events_;  // nftables' group, when the kernel has it
+  UniqueFd epoll_;       // over events_ and nft_events_: what open_events() hands out
   LastError last_;
   int build_err_ = ENOMEM;  // why build_request last returned nullptr
   std::uint32_t seq_ = 0x52530000;  // our own range, apart from libnl's counters
@@ -371,7 +466,7 @@ class NetlinkKernel final : public Kernel {
                                                   : rtnl_route_build_del_request(r.get(), 0, &m);
         break;
       }
-      case KernelOp::Kind::kAddLink: return build_tunnel_link(op.link);
+      case KernelOp::Kind::kAddLink: return tunnel_link_msg(op.link);
       case KernelOp::Kind::kDelLink: {
         RtnlLink l(rtnl_link_alloc());
         if (!l) return nullptr;
@@ -403,30 +498,6 @@ class NetlinkKernel final : public Kernel {
     }
     if (rc < 0) return nullptr;
     return NlMsg(m);
-  }
-
-  // RTM_NEWLINK for an ipip or ip6tnl device in external (collect-metadata)
-  // mode, up: it takes every tunnelled packet no more specific tunnel
-  // claims, beside the module's own tunl0 (a second device without
-  // endpoints would collide with it: EEXIST), as Katran's `ipip0 external`
-  // does. libnl has no setter for that flag, so the request is built with
-  // its attribute API. A kernel without the type answers EOPNOTSUPP.
-  NlMsg build_tunnel_link(const LinkSpec& spec) {
-    NlMsg m(nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL));
-    if (!m) return nullptr;
-    ifinfomsg ifi{};
-    ifi.ifi_family = AF_UNSPEC;
-    ifi.ifi_flags = IFF_UP;
-    ifi.ifi_change = IFF_UP;
-    if (nlmsg_append(m.get(), &ifi, sizeof ifi, NLMSG_ALIGNTO) < 0) return nullptr;
-    if (nla_put_string(m.get(), IFLA_IFNAME, spec.name.c_str()) < 0) return nullptr;
-    nlattr* info = nla_nest_start(m.get(), IFLA_LINKINFO);
-    if (info == nullptr || nla_put_string(m.get(), IFLA_INFO_KIND, spec.kind.c_str()) < 0) return nullptr;
-    nlattr* data = nla_nest_start(m.get(), IFLA_INFO_DATA);
-    if (data == nullptr || nla_put_flag(m.get(), kIptunCollectMetadata) < 0) return nullptr;
-    nla_nest_end(m.get(), data);
-    nla_nest_end(m.get(), info);
-    return m;
   }
 
   template <typename F>
@@ -511,5 +582,13 @@ class NetlinkKernel final : public Kernel {
 }  // namespace
 
 Result<std::unique_ptr<Kernel>> make_netlink_kernel() { return NetlinkKernel::open(); }
+
+std::vector<std::uint8_t> tunnel_link_request(const LinkSpec& spec) {
+  NlMsg m = tunnel_link_msg(spec);
+  if (!m) return {};
+  const nlmsghdr* h = nlmsg_hdr(m.get());
+  const auto* p = reinterpret_cast<const std::uint8_t*>(h);
+  return {p, p + h->nlmsg_len};
+}
 
 }  // namespace rsagent::net

@@ -64,11 +64,18 @@ std::vector<DirectorRow> join_directors(const std::vector<Checker>& census, cons
     row.checkers.push_back(c);
   }
   for (const auto& s : view.senders) {
-    DirectorRow& row = by_key[s.mac];
-    row.mac = s.mac;
-    if (row.address.empty()) row.address = address_of_mac(view, s.mac);
+    std::string mac = s.mac;
+    if (!s.tunnelled_from.empty()) {
+      // Its address is the director's: the poller's row, under its MAC when
+      // it is a neighbour too.
+      const auto m = view.mac_of.find(s.tunnelled_from);
+      mac = m == view.mac_of.end() ? std::string() : m->second;
+    }
+    DirectorRow& row = by_key[mac.empty() ? "ip " + s.tunnelled_from : mac];
+    row.mac = mac;
+    if (row.address.empty()) row.address = s.tunnelled_from.empty() ? address_of_mac(view, mac) : s.tunnelled_from;
     row.sends = s;
-    if (const auto v = view.violations.find(s.mac); v != view.violations.end()) row.violation = v->second;
+    if (const auto v = view.violations.find(s.key()); v != view.violations.end()) row.violation = v->second;
   }
   std::vector<DirectorRow> out;
   out.reserve(by_key.size());
@@ -99,6 +106,7 @@ json directors_json(const std::vector<DirectorRow>& rows, const AttributionView&
                     {"first_syn_unix_ms", r.sends->first_syn_unix_ms},
                     {"last_syn_unix_ms", r.sends->last_syn_unix_ms},
                     {"interface", r.sends->interface},
+                    {"tunnelled", !r.sends->tunnelled_from.empty()},
                     {"vips", std::move(vips)},
                     {"by_vip", std::move(by_vip)},
                     {"vips_other_syns", r.sends->vips_other}};

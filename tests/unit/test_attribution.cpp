@@ -109,6 +109,7 @@ using attribution::Target;
 // the packet, as the kernel does.
 std::uint32_t run_bpf(const std::vector<sock_filter>& prog, const std::vector<std::uint8_t>& pkt) {
   std::uint32_t a = 0, x = 0;
+  std::uint32_t mem[BPF_MEMWORDS] = {};
   auto load = [&](std::size_t at, std::size_t n, bool& ok) {
     std::uint32_t v = 0;
     if (at + n > pkt.size()) {
@@ -125,9 +126,17 @@ std::uint32_t run_bpf(const std::vector<sock_filter>& prog, const std::vector<st
       case BPF_LD | BPF_W | BPF_ABS: a = load(i.k, 4, ok); break;
       case BPF_LD | BPF_H | BPF_ABS: a = load(i.k, 2, ok); break;
       case BPF_LD | BPF_B | BPF_ABS: a = load(i.k, 1, ok); break;
+      case BPF_LD | BPF_W | BPF_IND: a = load(x + i.k, 4, ok); break;
+      case BPF_LD | BPF_H | BPF_IND: a = load(x + i.k, 2, ok); break;
       case BPF_LD | BPF_B | BPF_IND: a = load(x + i.k, 1, ok); break;
       case BPF_LDX | BPF_B | BPF_MSH: x = 4 * (load(i.k, 1, ok) & 0xf); break;
+      case BPF_LDX | BPF_IMM: x = i.k; break;
+      case BPF_LDX | BPF_W | BPF_MEM: x = mem[i.k]; break;
+      case BPF_STX: mem[i.k] = x; break;
+      case BPF_MISC | BPF_TAX: x = a; break;
       case BPF_ALU | BPF_AND | BPF_K: a &= i.k; break;
+      case BPF_ALU | BPF_LSH | BPF_K: a <<= i.k; break;
+      case BPF_ALU | BPF_ADD | BPF_X: a += x; break;
       case BPF_JMP | BPF_JEQ | BPF_K: pc += a == i.k ? i.jt : i.jf; break;
       case BPF_JMP | BPF_JSET | BPF_K: pc += (a & i.k) ? i.jt : i.jf; break;
       case BPF_JMP | BPF_JA: pc += i.k; break;
@@ -229,11 +238,16 @@ TEST_CASE("one filter for both families chooses by the ethertype") {
   arp[12] = 0x08;
   arp[13] = 0x06;
   CHECK(run_bpf(f.code, arp) == 0);
-  // Too big together: the larger family passes every SYN, the other stays exact.
-  const Filter small = attribution::syn_filter_any(t, 30);
+  // Too big together: the larger family (IPv4, with its IPIP branch)
+  // passes every SYN, the other stays exact.
+  const std::size_t limit = f.code.size() - 1;
+  const Filter small = attribution::syn_filter_any(t, limit);
   CHECK_FALSE(small.exact);
-  CHECK(small.code.size() <= 30);
+  CHECK(small.code.size() <= limit);
+  CHECK(run_bpf(small.code, frame("198.51.100.101", kSyn)) != 0);
+  CHECK(run_bpf(small.code, frame("198.51.100.101", kSynAck)) == 0);
   CHECK(run_bpf(small.code, frame("2001:db8::100", kSyn)) != 0);
+  CHECK(run_bpf(small.code, frame("2001:db8::101", kSyn)) == 0);
   CHECK(run_bpf(small.code, frame("2001:db8::100", kSynAck)) == 0);
 }
 
@@ -476,4 +490,159 @@ TEST_CASE("rsagent status prints each director's polls, sends and violation, and
                               "attribution": {"enabled": "yes", "interfaces": 4}, "directors_other": []})",
                           "[]", "null"})
     CHECK_NOTHROW((void)cli::directors_text(nlohmann::json::parse(odd)));
+}
+
+// ---- tunnel mode: SYNs that come in IPIP ----
+
+namespace {
+
+const attribution::Mac kRouter{0x02, 0xbb, 0, 0, 0, 0xfe};
+
+// An IPIP frame from the last router: the outer IPv4 header (from the
+// director 203.0.113.1 to this node, `outer_options` bytes of options,
+// `outer_frag` its fragment field) around the inner packet of frame().
+std::vector<std::uint8_t> ipip(const std::vector<std::uint8_t>& inner_frame, std::size_t outer_options = 0,
+                               std::uint16_t outer_frag = 0) {
+  std::vector<std::uint8_t> f(inner_frame.begin(), inner_frame.begin() + 14);
+  std::copy(kRouter.begin(), kRouter.end(), f.begin() + 6);
+  std::vector<std::uint8_t> outer(20 + outer_options, 0);
+  outer[0] = static_cast<std::uint8_t>(0x40 | ((20 + outer_options) / 4));
+  outer[6] = static_cast<std::uint8_t>(outer_frag >> 8);
+  outer[7] = static_cast<std::uint8_t>(outer_frag);
+  outer[9] = 4;
+  outer[12] = 203, outer[13] = 0, outer[14] = 113, outer[15] = 1;
+  outer[16] = 198, outer[17] = 51, outer[18] = 100, outer[19] = 11;
+  f.insert(f.end(), outer.begin(), outer.end());
+  f.insert(f.end(), inner_frame.begin() + 14, inner_frame.end());
+  return f;
+}
+
+}  // namespace
+
+TEST_CASE("the kernel filter passes a SYN to a VIP that came in IPIP, whatever either header's length, and nothing else in IPIP") {
+  const auto t = targets({{"198.51.100.100", 32}, {"203.0.113.0", 24}, {"2001:db8::100", 128}});
+  for (const Filter& f : {attribution::syn_filter(t, Family::kV4), attribution::syn_filter_any(t)}) {
+    CHECK(f.exact);
+    const auto pass = [&](const std::vector<std::uint8_t>& p) { return run_bpf(f.code, p) != 0; };
+    CHECK(pass(ipip(frame("198.51.100.100", kSyn))));
+    CHECK(pass(ipip(frame("203.0.113.77", kSyn))));                    // a range
+    CHECK(pass(ipip(frame("198.51.100.100", kSyn), 8)));               // outer options
+    CHECK(pass(ipip(frame("198.51.100.100", kSyn, 6, 0, 12), 4)));     // and inner ones
+    CHECK_FALSE(pass(ipip(frame("198.51.100.100", kSynAck))));
+    CHECK_FALSE(pass(ipip(frame("198.51.100.100", kAck))));
+    CHECK_FALSE(pass(ipip(frame("198.51.100.101", kSyn))));
+    CHECK_FALSE(pass(ipip(frame("198.51.100.100", kSyn, 17))));        // UDP inside
+    CHECK_FALSE(pass(ipip(frame("198.51.100.100", kSyn, 6, 0x0010))));  // an inner later fragment
+    CHECK_FALSE(pass(ipip(frame("198.51.100.100", kSyn), 0, 0x0010)));  // an outer later fragment
+    // The outer destination (this node) is no VIP: only the inner one counts.
+    CHECK_FALSE(pass(frame("198.51.100.11", kSyn, 4)));
+    // Direct frames are judged as before.
+    CHECK(pass(frame("198.51.100.100", kSyn)));
+    CHECK_FALSE(pass(frame("198.51.100.100", kSynAck)));
+  }
+  // Past the instruction limit: every SYN, in IPIP too, and still no SYN-ACK.
+  const Filter loose = attribution::syn_filter(t, Family::kV4, 0);
+  CHECK_FALSE(loose.exact);
+  CHECK(run_bpf(loose.code, ipip(frame("198.51.100.101", kSyn))) != 0);
+  CHECK(run_bpf(loose.code, ipip(frame("198.51.100.101", kSynAck))) == 0);
+}
+
+TEST_CASE("a SYN that came in IPIP is the outer source's, not the router's MAC's") {
+  const attribution::TargetSet set(targets({{"198.51.100.100", 32}}));
+  const auto syn = attribution::parse_syn(ipip(frame("198.51.100.100", kSyn), 8), set);
+  REQUIRE(syn);
+  REQUIRE(syn->outer_source);
+  CHECK(syn->outer_source->str() == "203.0.113.1");
+  CHECK(syn->target->name == "198.51.100.100");
+  CHECK(syn->source == kRouter);
+  const auto direct = attribution::parse_syn(frame("198.51.100.100", kSyn), set);
+  REQUIRE(direct);
+  CHECK_FALSE(direct->outer_source);
+  CHECK_FALSE(attribution::parse_syn(ipip(frame("198.51.100.100", kSynAck)), set));
+  CHECK_FALSE(attribution::parse_syn(ipip(frame("198.51.100.101", kSyn)), set));
+  CHECK_FALSE(attribution::parse_syn(ipip(frame("198.51.100.100", kSyn), 0, 0x0010), set));
+  // Cut anywhere, an IPIP frame is no SYN (and is never read past its end).
+  const auto whole = ipip(frame("198.51.100.100", kSyn));
+  for (std::size_t n = 0; n < 14 + 20 + 20 + 14; ++n) {
+    const std::vector<std::uint8_t> cut(whole.begin(), whole.begin() + static_cast<std::ptrdiff_t>(n));
+    CHECK_FALSE(attribution::parse_syn(cut, set));
+  }
+}
+
+TEST_CASE("a tunnelling director is one sender by its outer address, and meets its own polls in the directors table") {
+  const auto t = targets({{"198.51.100.100", 32}});
+  attribution::SenderTable table;
+  // Its SYNs come through two routers (two MACs): still one sender.
+  table.note_tunnelled(IpAddress::parse("203.0.113.1").value(), "eth0", t[0], 1000);
+  table.note_tunnelled(IpAddress::parse("203.0.113.1").value(), "eth0", t[0], 1500);
+  table.note(kDirector, "eth0", t[0], 1600);  // and a DR director beside it
+  const auto senders = table.view(2000);
+  REQUIRE(senders.size() == 2);
+  const auto tunnelled = std::find_if(senders.begin(), senders.end(), [](const SenderView& s) { return s.mac.empty(); });
+  REQUIRE(tunnelled != senders.end());
+  CHECK(tunnelled->tunnelled_from == "203.0.113.1");
+  CHECK(tunnelled->syns_total == 2);
+  CHECK(tunnelled->key() == "ipip 203.0.113.1");
+
+  Census c;
+  c.note(poll("203.0.113.1", "ready", 1000), 1000);  // beyond the router: no neighbour entry
+  AttributionView v;
+  v.enabled = true;
+  v.senders = senders;
+  const auto rows = join_directors(c.rows(), v);
+  REQUIRE(rows.size() == 2);
+  const auto& d = rows[0].address == "203.0.113.1" ? rows[0] : rows[1];
+  CHECK(d.address == "203.0.113.1");
+  CHECK(d.mac == "");
+  CHECK(d.polls);
+  REQUIRE(d.sends);
+  CHECK(d.sends->syns_total == 2);
+  const auto j = directors_json(rows, v, 2000);
+  bool seen = false;
+  for (const auto& row : j["directors"])
+    if (row["address"] == "203.0.113.1") {
+      seen = true;
+      CHECK(row["sends"]["tunnelled"] == true);
+      CHECK(row["sends"]["syns_total"] == 2);
+      CHECK_FALSE(row["polls"].is_null());
+    }
+  CHECK(seen);
+
+  // On the same segment, the neighbour table names its MAC: one row still.
+  v.mac_of = {{"203.0.113.1", "02:aa:00:00:00:07"}};
+  v.addresses_of = {{"02:aa:00:00:00:07", {"203.0.113.1"}}};
+  const auto near = join_directors(c.rows(), v);
+  const auto it = std::find_if(near.begin(), near.end(), [](const DirectorRow& r) { return r.address == "203.0.113.1"; });
+  REQUIRE(it != near.end());
+  CHECK(it->mac == "02:aa:00:00:00:07");
+  CHECK(it->polls);
+  CHECK(it->sends);
+  CHECK(std::count_if(near.begin(), near.end(), [](const DirectorRow& r) { return r.address == "203.0.113.1"; }) == 1);
+}
+
+TEST_CASE("a tunnelling director that ignores a drain is a violation named by its address") {
+  DirectorRow r;
+  r.address = "203.0.113.1";
+  Checker c;
+  c.source = r.address;
+  c.interval_ms = 2000;
+  c.last_answer = {"drain", 503, 10'000};
+  r.polls = c;
+  SenderView s;
+  s.tunnelled_from = "203.0.113.1";
+  s.first_syn_unix_ms = 0;
+  attribution::ViolationTracker t;
+  s.syns_total = 100;
+  s.last_syn_unix_ms = 9'000;
+  r.sends = s;
+  CHECK(t.update({r}, true, 10'000).empty());
+  s.syns_total = 150;
+  s.last_syn_unix_ms = 20'000;
+  r.sends = s;
+  const auto warnings = t.update({r}, true, 20'000);
+  REQUIRE(warnings.size() == 1);
+  CHECK(warnings[0].find("director 203.0.113.1 still sends") != std::string::npos);
+  REQUIRE(t.current().count("ipip 203.0.113.1") == 1);
+  CHECK(t.current().at("ipip 203.0.113.1").count == 50);
+  CHECK(t.totals().at("203.0.113.1") == 50);
 }

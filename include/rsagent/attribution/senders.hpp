@@ -1,8 +1,9 @@
 // The senders of new connections, and the drain violations they commit.
-//  - SenderTable: per source MAC, SYNs in all, a rate over the last 10 s
+//  - SenderTable: per source MAC (per outer source address for SYNs that
+//    came in IPIP), SYNs in all, a rate over the last 10 s
 //    (ten one-second buckets), first and last SYN, and the VIPs it sent to.
-//    At most verdict::kMaxSenders MACs and verdict::kMaxVipsPerSender VIPs per
-//    MAC; a new MAC past the bound takes the row of one silent for
+//    At most verdict::kMaxSenders senders and verdict::kMaxVipsPerSender VIPs
+//    per sender; a new sender past the bound takes the row of one silent for
 //    kForgetAfter, else its SYNs are counted together ("other").
 //  - ViolationTracker: while the node is drained or in maintenance, a
 //    director that still sends new connections after a grace of three of
@@ -31,18 +32,22 @@ inline constexpr std::int64_t kForgetAfterMs = 10 * 60 * 1000;
 class SenderTable {
  public:
   void note(const Mac& mac, const std::string& interface, const Target& target, std::int64_t now_ms);
+  // A SYN that came in IPIP: its sender is the outer source address.
+  void note_tunnelled(const IpAddress& outer_source, const std::string& interface, const Target& target,
+                      std::int64_t now_ms);
   [[nodiscard]] std::vector<verdict::SenderView> view(std::int64_t now_ms) const;
   [[nodiscard]] std::uint64_t other_syns() const { return other_; }
   [[nodiscard]] std::uint64_t evicted() const { return evicted_; }
-  [[nodiscard]] bool knows(const Mac& mac) const { return rows_.count(mac) != 0; }
+  [[nodiscard]] bool knows(const Mac& mac) const;
 
  private:
+  void note(const verdict::SenderView& who, const std::string& interface, const Target& target, std::int64_t now_ms);
   struct Row {
     verdict::SenderView v;
     std::array<std::uint32_t, 10> buckets{};
     std::array<std::int64_t, 10> bucket_second{};
   };
-  std::map<Mac, Row> rows_;
+  std::map<std::string, Row> rows_;  // by SenderView::key()
   std::uint64_t other_ = 0;
   std::uint64_t evicted_ = 0;
 };
@@ -69,7 +74,7 @@ class ViolationTracker {
     bool warned = false;
   };
   std::optional<std::int64_t> drain_since_ms_;
-  std::map<std::string, Per> per_;  // by MAC
+  std::map<std::string, Per> per_;  // by SenderView::key()
   std::map<std::string, verdict::ViolationView> current_;
   std::map<std::string, std::uint64_t> totals_;  // by director label
 };

@@ -1,5 +1,7 @@
 // What the flow attribution counts: new connections (TCP SYN without ACK)
-// to the VIPs and route-mode ranges. Owns: the targets made from the config,
+// to the VIPs and route-mode ranges, as a director forwards them: the frame
+// as it is (direct routing), or an IPv4 packet in IPIP (tunnel mode: LVS-TUN,
+// Katran, GLB), whose sender is the outer source address. Owns: the targets made from the config,
 // the classic BPF program a packet socket runs in the kernel (per family,
 // so that every other frame stays there), and the parse of a frame the
 // filter passed (who sent it, to which target). Pure: no I/O, no threads;
@@ -32,7 +34,9 @@ struct Target {
 [[nodiscard]] std::vector<Target> targets_of(const std::vector<config::Vip>& vips);
 
 // Bytes of a frame the kernel hands over: Ethernet, the IP header and the
-// TCP flags of an IPv6 SYN (14 + 40 + 14); IPv4 options cost nothing here.
+// TCP flags of an IPv6 SYN (14 + 40 + 14); also an IPIP frame's two IPv4
+// headers (with 28 bytes of options between them). IPv4 options cost
+// nothing in the filter.
 inline constexpr std::uint32_t kSnapLen = 96;
 
 struct Filter {
@@ -43,9 +47,11 @@ struct Filter {
 };
 // For a packet socket bound to ETH_P_IP (kV4) or ETH_P_IPV6 (kV6): passes
 // kSnapLen bytes of a TCP SYN without ACK whose destination is in a target
-// of that family, drops everything else. An IPv4 fragment past the first
-// and IPv6 with extension headers before TCP are dropped (a SYN carries
-// neither). With no target of the family, it drops everything.
+// of that family, drops everything else. IPv4 also passes an IPIP packet
+// (protocol 4) whose inner IPv4 packet is such a SYN. An IPv4 fragment past
+// the first (outer or inner) and IPv6 with extension headers before TCP are
+// dropped (a SYN carries neither). With no target of the family, it drops
+// everything.
 [[nodiscard]] Filter syn_filter(const std::vector<Target>& targets, Family family,
                                 std::size_t max_instructions = BPF_MAXINSNS);
 
@@ -72,10 +78,14 @@ class TargetSet {
 };
 
 struct Syn {
-  Mac source{};
+  Mac source{};  // the Ethernet source
+  // Set for a SYN that came in IPIP: the outer source, the director that
+  // encapsulated it (the Ethernet source is then only the last router's).
+  std::optional<IpAddress> outer_source;
   const Target* target = nullptr;
 };
-// A frame from Ethernet on: a TCP SYN without ACK to a target, or nullopt.
+// A frame from Ethernet on: a TCP SYN without ACK to a target, directly or
+// in IPIP, or nullopt.
 [[nodiscard]] std::optional<Syn> parse_syn(std::span<const std::uint8_t> frame, const TargetSet& targets);
 
 }  // namespace rsagent::attribution

@@ -14,8 +14,10 @@
 #include "rsagent/net/model.hpp"
 #include "rsagent/util/result.hpp"
 
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace rsagent::net {
 
@@ -62,12 +64,16 @@ class Kernel {
   [[nodiscard]] virtual Result<std::optional<std::string>> clamp_listing() = 0;
 
   // An fd that turns readable when links, addresses or routes change (a
-  // separate socket on the rtnetlink multicast groups). The owner polls it
-  // and calls drain_events(), which reads everything pending without
-  // blocking and reports whether the kernel dropped events (ENOBUFS: the
-  // caller must resync from a full dump).
+  // separate socket on the rtnetlink multicast groups), or nftables rules
+  // (the real one: a socket on nftables' group, both under one epoll fd).
+  // The owner polls it and calls drain_events(), which reads everything
+  // pending without blocking and reports whether any of it may concern
+  // rsagent (every rtnetlink event; of nftables, only its own table's) and
+  // whether the kernel dropped events (ENOBUFS: the caller must resync from
+  // a full dump).
   [[nodiscard]] virtual Result<int> open_events() = 0;
   struct Drained {
+    bool changed = true;
     bool lost = false;
   };
   virtual Drained drain_events() = 0;
@@ -84,5 +90,12 @@ class SysctlStore {
 // The real ones. make_netlink_kernel fails when no rtnetlink socket can be opened.
 [[nodiscard]] Result<std::unique_ptr<Kernel>> make_netlink_kernel();
 [[nodiscard]] std::unique_ptr<SysctlStore> make_proc_sysctl_store(std::string root = "/proc/sys");
+
+// The RTM_NEWLINK request, as bytes, that the netlink kernel sends for a
+// kAddLink op (the device of spec.kind, external mode, up), less what the
+// sender adds to every request (NLM_F_REQUEST, NLM_F_ACK, the sequence
+// number). Empty when it cannot be built (no memory). For tests, which read
+// it with the kernel's own headers, not libnl.
+[[nodiscard]] std::vector<std::uint8_t> tunnel_link_request(const LinkSpec& spec);
 
 }  // namespace rsagent::net

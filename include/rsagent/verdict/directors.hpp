@@ -2,10 +2,11 @@
 // /status, /metrics, `rsagent status` and the drain violation alarm.
 // The census (census.hpp) says who polls; the flow attribution thread
 // (attribution/watcher.hpp) publishes an AttributionView: the senders of new
-// connections to the VIPs by MAC, the neighbour table that names them, and
+// connections to the VIPs by MAC (or outer source address), the neighbour table that names them, and
 // the violations it found. join_directors() puts them together, one row per
 // director: keyed by its MAC when the neighbour table knows it (a poller's
-// address and a sender's MAC then meet), else by the poller's address.
+// address and a sender's MAC then meet), else by the poller's address, which
+// a tunnelled sender's outer source address meets as well.
 // Values and pure functions only: no threads, no failures.
 #pragma once
 
@@ -21,9 +22,13 @@
 
 namespace rsagent::verdict {
 
-// One MAC that sent new connections (TCP SYN without ACK) to a VIP.
+// One sender of new connections (TCP SYN without ACK) to a VIP: a MAC (the
+// director's, in direct routing), or for SYNs that came in IPIP the outer
+// source address (the director that encapsulated them; the frames' MAC is
+// only the last router's).
 struct SenderView {
-  std::string mac;        // "aa:bb:cc:dd:ee:01"
+  std::string mac;        // "aa:bb:cc:dd:ee:01"; "" for a tunnelled sender
+  std::string tunnelled_from;  // "203.0.113.1": the outer source; "" for a MAC
   std::string interface;  // where its last SYN arrived
   std::uint64_t syns_total = 0;
   double rate_10s = 0;  // SYNs a second over the last 10 s
@@ -35,6 +40,8 @@ struct SenderView {
   };
   std::vector<Vip> vips;       // at most kMaxVipsPerSender
   std::uint64_t vips_other = 0;  // SYNs to VIPs past that bound
+  // Its key in the sender table and the violations: the MAC, or "ipip " and the address.
+  [[nodiscard]] std::string key() const { return mac.empty() ? "ipip " + tunnelled_from : mac; }
 };
 
 struct ViolationView {
@@ -53,7 +60,7 @@ struct AttributionView {
   std::uint64_t frames_dropped = 0;  // SYNs the kernel dropped because the ring was full
   std::map<std::string, std::vector<std::string>> addresses_of;  // MAC -> its neighbour addresses
   std::map<std::string, std::string> mac_of;                     // address -> MAC
-  std::map<std::string, ViolationView> violations;               // by MAC, while drained
+  std::map<std::string, ViolationView> violations;               // by sender key, while drained
   // Violating new connections, by director (its address, else its MAC),
   // over the daemon's life; at most kMaxSenders labels.
   std::map<std::string, std::uint64_t> violations_total;
