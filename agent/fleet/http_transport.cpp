@@ -1,6 +1,7 @@
 #include "rsagent/fleet/http_transport.hpp"
 
 #include <httplib.h>
+#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstring>
@@ -23,9 +24,17 @@ class HttpTransport : public Transport {
     // the file and the reason are named here, on every call; the clients
     // are made again once the files read, as the operator may fix them
     // while the daemon runs.
-    if (auto unreadable = unreadable_tls_file()) {
+    auto files = tls_files();
+    if (!files) {
       clients_.clear();
-      return make_error(*unreadable);
+      return files.error();
+    }
+    // httplib reads the files once, when a client is made: a certificate
+    // renewed in place (a short-lived one, replaced by rename) is taken up
+    // by making the clients again, before the old one expires.
+    if (*files != files_) {
+      clients_.clear();
+      files_ = *files;
     }
     if (clients_.empty()) {
       for (const auto& e : cfg_.endpoints) clients_.push_back(make_client(e));
@@ -58,15 +67,22 @@ class HttpTransport : public Transport {
   }
 
  private:
-  [[nodiscard]] std::optional<std::string> unreadable_tls_file() const {
+  // Each TLS file's identity (device, inode, size, modification time), or
+  // the one that cannot be read, named.
+  [[nodiscard]] Result<std::string> tls_files() const {
+    std::string ids;
     for (const auto& [what, path] : {std::pair<const char*, const std::string&>{"cert", cfg_.cert},
                                      {"key", cfg_.key},
                                      {"ca", cfg_.ca}}) {
       if (path.empty()) continue;
+      struct stat st {};
       std::ifstream in(path);
-      if (!in) return "cannot read fleet.etcd." + std::string(what) + " " + path + ": " + std::strerror(errno);
+      if (!in || ::stat(path.c_str(), &st) != 0)
+        return make_error("cannot read fleet.etcd." + std::string(what) + " " + path + ": " + std::strerror(errno));
+      ids += std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" + std::to_string(st.st_size) + ":" +
+             std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + ";";
     }
-    return std::nullopt;
+    return ids;
   }
 
   // What failed, in words an operator can act on: a TLS refusal is not a
@@ -96,7 +112,7 @@ class HttpTransport : public Transport {
       case httplib::Error::SSLConnection:
         return "the TLS handshake failed (does etcd want a client certificate: fleet.etcd.cert and key?)";
       default:
-        return "no answer within " + ms + " (" + httplib::to_string(e) + ")";
+        return httplib::to_string(e);
     }
   }
 
@@ -126,6 +142,7 @@ class HttpTransport : public Transport {
 
   config::Fleet cfg_;
   std::vector<std::unique_ptr<httplib::Client>> clients_;
+  std::string files_;  // tls_files() when clients_ were made
   std::size_t current_ = 0;
 };
 

@@ -308,8 +308,11 @@ class NetlinkKernel final : public Kernel {
       const ssize_t n = ::recv(nft_events_.get(), buf.data(), buf.size(), MSG_DONTWAIT);
       if (n < 0) {
         if (errno == EINTR) continue;
+        // A blocklist loader's thousands of set elements overflow this
+        // socket without touching rsagent's table: look at the table again
+        // rather than resync every address and route.
         if (errno == ENOBUFS) {
-          d.lost = true;
+          d.changed = true;
           continue;
         }
         break;

@@ -40,6 +40,10 @@ class Pki {
       run("openssl x509 -req -in " + w + ".csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -out " + w +
           ".crt -extfile " + w + ".ext");
     }
+    // A client certificate etcd does not accept (another CA signed it).
+    run("openssl req" + ec + " -keyout stale.key -out stale.csr -subj /CN=stale");
+    run("openssl x509 -req -in stale.csr -CA other-ca.crt -CAkey other-ca.key -CAcreateserial -days 2 "
+        "-out stale.crt -extfile client.ext");
   }
   ~Pki() {
     std::error_code ec;
@@ -139,4 +143,33 @@ TEST_CASE("a node whose client certificate is missing stays ready, names the fil
 
   REQUIRE(sh("cp " + pki.path("client.crt") + " " + cert).code == 0);
   CHECK_MESSAGE(wait_until([&] { return etcd.has("/rsagent/nodes/late-cert"); }, 15s, 100ms), said());
+}
+
+TEST_CASE("a client certificate renewed in place is taken up without a reload") {
+  Pki pki;
+  Lan lan;
+  Etcd etcd(lan, etcd_tls(pki));
+  AgentNode node("{}");
+  // The node's certificate and key as a renewal tool keeps them: one path
+  // each, replaced by rename. It starts with one etcd does not accept.
+  const std::string cert = node.dir() + "/client.crt";
+  const std::string key = node.dir() + "/client.key";
+  REQUIRE(sh("cp " + pki.path("stale.crt") + " " + cert + " && cp " + pki.path("stale.key") + " " + key).code == 0);
+  std::string fleet = tls_fleet(pki, "renewed", "ca.crt", true);
+  fleet.replace(fleet.find(pki.path("client.crt")), pki.path("client.crt").size(), cert);
+  fleet.replace(fleet.find(pki.path("client.key")), pki.path("client.key").size(), key);
+  node.write_config(R"({"vips": ["198.51.100.42"], "health": {"listen": ["0.0.0.0:9797"]}, )" + fleet + "}");
+  lan.attach(node.ns, "203.0.113.22/24");
+  const std::string log = node.run_in_background();
+  REQUIRE(wait_until([&] { return node.rsagent("status").code == 0; }, 15s, 100ms));
+  const auto said = [&] { return sh("cat " + log).out; };
+  // etcd refuses the stale certificate: the publisher says etcd is unreachable.
+  CHECK_MESSAGE(wait_until([&] { return said().find("unreachable") != std::string::npos; }, 15s, 100ms), said());
+  CHECK_FALSE(etcd.has("/rsagent/nodes/renewed"));
+
+  // The renewal: new files written beside the old ones, then renamed over.
+  REQUIRE(sh("cp " + pki.path("client.key") + " " + key + ".new && mv " + key + ".new " + key + " && cp " +
+             pki.path("client.crt") + " " + cert + ".new && mv " + cert + ".new " + cert)
+              .code == 0);
+  CHECK_MESSAGE(wait_until([&] { return etcd.has("/rsagent/nodes/renewed"); }, 20s, 100ms), said());
 }
