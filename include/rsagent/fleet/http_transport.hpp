@@ -2,8 +2,11 @@
 // endpoint, tried in the configured order starting with the last one that
 // answered. Linked only into rsagentd (the daemon, and the `fleet`
 // command's etcd calls, which `rsagent fleet` runs through rsagentd).
-// Threads: one Transport per thread. Errors: the endpoint and httplib's
-// error name; nothing throws.
+// The TLS files are checked before each call: one that cannot be read is
+// named, and a changed one (a renewed certificate) makes the clients anew.
+// Threads: one Transport per thread. Errors: the endpoint and what failed
+// in words (no answer within the deadline, an untrusted certificate, a
+// refused handshake, an unreadable file); nothing throws.
 #pragma once
 
 #include "rsagent/fleet/etcd.hpp"
