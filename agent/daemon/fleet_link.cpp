@@ -3,6 +3,7 @@
 #include "rsagent/daemon/options.hpp"
 #include "rsagent/util/log.hpp"
 
+#include <algorithm>
 #include <ctime>
 
 namespace rsagent::daemon {
@@ -53,10 +54,17 @@ void FleetLink::stop(bool keep_lease) {
   if (p) p->stop(keep_lease);  // outside the lock: notify() never waits on an etcd call
 }
 
+// Long enough for the publisher to finish a call under way (which may try
+// every endpoint, a deadline each) and make the take's own (a read and a
+// transaction, a lost race read again); never more than kSlotTakeLimitMs,
+// so the daemon answers before the control client stops waiting.
+std::chrono::milliseconds take_wait(const config::Fleet& f) {
+  const auto endpoints = static_cast<long>(std::max<std::size_t>(1, f.endpoints.size()));
+  return std::min<std::chrono::milliseconds>((endpoints + 3) * fleet::fleet_deadline(f.ttl),
+                                             std::chrono::milliseconds(kSlotTakeLimitMs));
+}
+
 namespace {
-// Long enough for the publisher to finish a call under way and make the
-// take's own (a read and a transaction, a lost race read again).
-std::chrono::milliseconds take_wait(const config::Fleet& f) { return 4 * fleet::fleet_deadline(f.ttl); }
 
 std::string others(const config::Fleet& f) {
   return f.drain_budget > 0 ? "up to " + std::to_string(f.drain_budget) + " other node(s)"

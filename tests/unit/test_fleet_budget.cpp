@@ -4,6 +4,8 @@
 // (a range compare in a transaction included), so a lost race is tested
 // without a real etcd.
 #include "rsagent/config/config.hpp"
+#include "rsagent/daemon/control_codec.hpp"
+#include "rsagent/daemon/fleet_link.hpp"
 #include "rsagent/fleet/budget.hpp"
 #include "rsagent/fleet/etcd.hpp"
 #include "rsagent/fleet/publisher.hpp"
@@ -373,4 +375,22 @@ TEST_CASE("a held slot is put again on the new lease when etcd forgot the old on
   // A clean stop revokes the lease: the slot leaves at once.
   a->stop();
   CHECK_FALSE(s.has("/rsagent/budget/a"));
+}
+
+TEST_CASE("a budgeted drain or maint is answered before the control client stops waiting, whatever the endpoints") {
+  for (const auto ttl : {3s, 10s, 60s}) {
+    for (std::size_t n = 1; n <= 12; ++n) {
+      auto f = budget_fleet("a", 1);
+      f.ttl = ttl;
+      f.endpoints.assign(n, "http://203.0.113.5:2379");
+      const auto wait = daemon::take_wait(f);
+      // A call under way tries every endpoint; the take then reads and transacts.
+      CHECK(wait >= std::min<std::chrono::milliseconds>(long(n + 2) * fleet_deadline(ttl), 20s));
+      // The daemon's answer (the wait, the state file) comes well before the client gives up.
+      CHECK(wait.count() + 5000 <= daemon::answer_timeout_ms("drain"));
+      CHECK(wait.count() + 5000 <= daemon::answer_timeout_ms("maint"));
+    }
+  }
+  CHECK(daemon::answer_timeout_ms("status") == daemon::kControlAnswerMs);
+  CHECK(daemon::answer_timeout_ms("reload") == daemon::kReloadAnswerMs);
 }

@@ -7,7 +7,7 @@
 // any thread (the Board's verdict callback, the tick, the control
 // thread); apply() and stop() from the main thread. stop() waits at most
 // one etcd call's deadline (fleet::fleet_deadline) plus the revoke's;
-// admit() at most a few deadlines (kTakeWait). Nothing fails: etcd
+// admit() and stopping() at most take_wait(), below the control client's wait. Nothing fails: etcd
 // trouble is the Publisher's to log, and admit() answers it as a refusal.
 #pragma once
 
@@ -21,6 +21,10 @@
 #include <mutex>
 
 namespace rsagent::daemon {
+
+// How long admit() and stopping() wait for the publisher's take: a
+// deadline per endpoint and three more, at most kSlotTakeLimitMs.
+[[nodiscard]] std::chrono::milliseconds take_wait(const config::Fleet& f);
 
 class FleetLink {
  public:
