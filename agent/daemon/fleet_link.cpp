@@ -98,7 +98,8 @@ std::optional<ControlReply> FleetLink::admit(const ControlRequest& r, const verd
   }
   if (a.kind == fleet::SlotAnswer::Kind::kFull) {
     const std::string out = std::to_string(a.view.out()) + " of the " + std::to_string(a.view.nodes) +
-                            " node(s) that share a VIP with " + h.name + " are out, and " + budget + " allows " +
+                            (a.view.vip.empty() ? " node(s) that share a VIP with " : " node(s) that share VIP " + a.view.vip + " with ") +
+                            h.name + " are out, and " + budget + " allows " +
                             std::to_string(a.view.limit);
     if (r.force) {
       publisher->hold_slot(h);

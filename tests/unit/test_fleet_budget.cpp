@@ -271,11 +271,51 @@ TEST_CASE("the budget counts the holders and the nodes down on their own that sh
   CHECK(v.self_holds);
   CHECK(v.out() == 2);
   CHECK(v.allows());
-  // A percentage is of the nodes that share a VIP, this one included.
+  // A percentage is of each VIP's nodes, this one included: 50% of the
+  // four with .100 is 2 (a is down there); .10 is this node's alone, 1 of 1.
   f.drain_budget = 0;
   f.drain_budget_percent = 50;
   v = budget_view(f, "self", mine, {}, records);
+  CHECK(v.vip == "198.51.100.100");
+  CHECK(v.nodes == 4);
   CHECK(v.limit == 2);
+  CHECK(v.out() == 1);
+  v = budget_view(f, "self", {"198.51.100.10"}, {}, records);
+  CHECK(v.nodes == 1);
+  CHECK(v.limit == 1);
+}
+
+TEST_CASE("a percentage budget is per VIP: a VIP on two nodes keeps one server though a larger VIP has room") {
+  config::Fleet f;
+  f.drain_budget_percent = 50;
+  const std::string x = "198.51.100.100";
+  const std::string y = "198.51.100.101";
+  std::vector<NodeRecord> records;
+  for (int i = 1; i <= 10; ++i) {
+    const std::string name = "web" + std::to_string(i);
+    records.push_back(record(name, "ready", i <= 2 ? std::vector<std::string>{x, y} : std::vector<std::string>{x}));
+  }
+  // web2 drained and holds a slot naming both of its VIPs.
+  records[1].verdict = "drain";
+  const std::vector<Holder> holders{Holder{"web2", "drain", "upgrade", 1'700'000'000, {x, y}}};
+  auto v = budget_view(f, "web1", {x, y}, holders, records);
+  // X: 1 of 10 out, 5 allowed; Y: 1 of 2 out, 1 allowed. Y decides.
+  CHECK_FALSE(v.allows());
+  CHECK(v.vip == y);
+  CHECK(v.nodes == 2);
+  CHECK(v.limit == 1);
+  CHECK(v.out() == 1);
+  // web3 has only X: it may go.
+  v = budget_view(f, "web3", {x}, holders, records);
+  CHECK(v.allows());
+  CHECK(v.vip == x);
+  CHECK(v.nodes == 10);
+  CHECK(v.limit == 5);
+  // web2 back: web1 may go, Y's one slot free.
+  v = budget_view(f, "web1", {x, y}, {}, records);
+  records[1].verdict = "ready";
+  v = budget_view(f, "web1", {x, y}, {}, records);
+  CHECK(v.allows());
 }
 
 TEST_CASE("a budget slot survives its codec, and a stranger's value is refused") {
