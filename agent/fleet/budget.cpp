@@ -76,8 +76,10 @@ BudgetView one_vip(const config::Fleet& f, const std::string& self, const std::s
       v.holders.push_back(h);
     }
   }
+  // Out without a slot: down on its own, in maintenance by its file, or
+  // drained where no budget is configured.
   for (const auto& r : records) {
-    if (r.name == self || r.verdict != "down" || vip == nullptr || !has(r.vips, *vip)) continue;
+    if (r.name == self || r.verdict == "ready" || vip == nullptr || !has(r.vips, *vip)) continue;
     const bool holds = std::any_of(holders.begin(), holders.end(), [&](const Holder& h) { return h.name == r.name; });
     if (!holds) v.down.push_back(r);
   }
@@ -111,7 +113,7 @@ std::string holders_text(const BudgetView& v) {
   for (const auto& h : v.holders)
     out += "  " + h.name + "  " + h.state + "  since " + when(h.since) + (h.reason.empty() ? "" : "  " + h.reason) + "\n";
   for (const auto& r : v.down)
-    out += "  " + r.name + "  down on its own" + (r.reason.empty() ? "" : ": " + r.reason) + "\n";
+    out += "  " + r.name + "  " + r.verdict + " on its own" + (r.reason.empty() ? "" : ": " + r.reason) + "\n";
   return out;
 }
 

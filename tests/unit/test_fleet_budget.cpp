@@ -313,9 +313,27 @@ TEST_CASE("a percentage budget is per VIP: a VIP on two nodes keeps one server t
   CHECK(v.limit == 5);
   // web2 back: web1 may go, Y's one slot free.
   v = budget_view(f, "web1", {x, y}, {}, records);
+  CHECK_FALSE(v.allows());  // web2's record still says drain: out without a slot
   records[1].verdict = "ready";
   v = budget_view(f, "web1", {x, y}, {}, records);
   CHECK(v.allows());
+}
+
+TEST_CASE("a node out without a slot counts: maintenance by its file, drained with no budget, down") {
+  config::Fleet f;
+  f.drain_budget = 1;
+  const std::vector<std::string> mine{"198.51.100.100"};
+  for (const std::string verdict : {"maint", "drain", "down"}) {
+    const std::vector<NodeRecord> records{record("a", verdict, mine), record("b", "ready", mine)};
+    const auto v = budget_view(f, "self", mine, {}, records);
+    CAPTURE(verdict);
+    REQUIRE(v.down.size() == 1);
+    CHECK(v.down[0].name == "a");
+    CHECK_FALSE(v.allows());
+    CHECK(holders_text(v).find("  a  " + verdict + " on its own") != std::string::npos);
+  }
+  const std::vector<NodeRecord> ready{record("a", "ready", mine)};
+  CHECK(budget_view(f, "self", mine, {}, ready).allows());
 }
 
 TEST_CASE("a budget slot survives its codec, and a stranger's value is refused") {

@@ -43,7 +43,7 @@ struct BudgetView {
   int limit = 0;                     // how many of its nodes may be out at once
   int nodes = 0;                     // nodes with the VIP (this one included)
   std::vector<Holder> holders;       // other nodes holding a slot, with the VIP
-  std::vector<NodeRecord> down;      // others down on their own (a failed check), holding none
+  std::vector<NodeRecord> down;      // others out holding none (verdict not ready: down, maint, drain)
   bool self_holds = false;           // this node holds a slot already
   [[nodiscard]] int out() const { return int(holders.size() + down.size()); }
   [[nodiscard]] bool allows() const { return self_holds || out() < limit; }
