@@ -38,6 +38,7 @@ struct FakeStore {
   std::int64_t next_lease = 100;
   std::map<std::int64_t, bool> leases;  // live leases
   bool down = false;
+  bool lose_txn_answer = false;  // a transaction commits, then its answer is lost
   std::function<void()> after_range;  // runs (unlocked) after each range: another node acting
 
   void put_locked(const std::string& k, const std::string& v, std::int64_t lease) {
@@ -132,6 +133,8 @@ class StoreTransport : public Transport {
             s_.put_locked(unb64(p, "key"), unb64(p, "value"), lease);
           }
         }
+        if (s_.lose_txn_answer)
+          return make_error("http://203.0.113.5:2379: no answer within 500 ms (Read)");
         // The gateway leaves out "succeeded" when it is false.
         rep.body = ok ? json{{"header", header}, {"succeeded", true}}.dump() : json{{"header", header}}.dump();
       } else {
@@ -451,4 +454,25 @@ TEST_CASE("a budgeted drain or maint is answered before the control client stops
   }
   CHECK(daemon::answer_timeout_ms("status") == daemon::kControlAnswerMs);
   CHECK(daemon::answer_timeout_ms("reload") == daemon::kReloadAnswerMs);
+}
+
+TEST_CASE("a take whose transaction committed but whose answer was lost leaves no slot behind") {
+  FakeStore s;
+  auto a = publisher(s, "a", 1);
+  {
+    std::lock_guard lock(s.mutex);
+    s.lose_txn_answer = true;
+  }
+  const auto t = a->take_slot(holder("a"), 5s);
+  CHECK(t.kind == SlotAnswer::Kind::kUnreachable);
+  // The slot is in etcd under the live lease though the drain was refused.
+  CHECK(s.has("/rsagent/budget/a"));
+  {
+    std::lock_guard lock(s.mutex);
+    s.lose_txn_answer = false;
+  }
+  // The next round deletes it: this node holds no slot.
+  for (int i = 0; i < 1000 && s.has("/rsagent/budget/a"); ++i) std::this_thread::sleep_for(10ms);
+  CHECK_FALSE(s.has("/rsagent/budget/a"));
+  CHECK(s.has("/rsagent/nodes/a"));
 }
