@@ -10,7 +10,10 @@ namespace rsagent::daemon {
 
 void FleetLink::apply(const config::Fleet& f) {
   if (running_ && *running_ == f) return;
-  stop();
+  // The same node under the same prefix keeps its lease, as a restart does:
+  // revoked, a drained node's slot would be free until the new publisher
+  // puts it again, and another node could take it meanwhile.
+  stop(running_ && fleet::node_name(*running_) == fleet::node_name(f) && running_->prefix == f.prefix);
   if (!f.enabled()) return;
   if (factory_ == nullptr) {
     log::warning("fleet: this binary has no etcd client; the fleet section is ignored");
@@ -89,17 +92,18 @@ std::optional<ControlReply> FleetLink::admit(const ControlRequest& r, const verd
   const auto [publisher, f] = budgeted();
   if (!publisher) return std::nullopt;
   const fleet::Holder h = holder(f, verdict::admin_name(op.admin), op.reason, op.since_unix);
-  const auto a = publisher->take_slot(h, take_wait(f));
   const std::string budget = "the drain budget (" + fleet::budget_text(f) + ")";
+  const auto a = publisher->take_slot(h, take_wait(f));
   if (a.kind == fleet::SlotAnswer::Kind::kTaken) {
     note = "; it holds a slot of " + budget + ": " + std::to_string(a.view.out() + 1) + " of " +
            std::to_string(a.view.limit) + " out";
     return std::nullopt;
   }
   if (a.kind == fleet::SlotAnswer::Kind::kFull) {
+    const std::string shared =
+        a.view.vip.empty() ? " node(s) that share a VIP with " : " node(s) that share VIP " + a.view.vip + " with ";
     const std::string out = std::to_string(a.view.out()) + " of the " + std::to_string(a.view.nodes) +
-                            (a.view.vip.empty() ? " node(s) that share a VIP with " : " node(s) that share VIP " + a.view.vip + " with ") +
-                            h.name + " are out, and " + budget + " allows " +
+                            shared + h.name + " are out, and " + budget + " allows " +
                             std::to_string(a.view.limit);
     if (r.force) {
       publisher->hold_slot(h);

@@ -9,6 +9,7 @@
 #include "rsagent/fleet/budget.hpp"
 #include "rsagent/fleet/etcd.hpp"
 #include "rsagent/fleet/publisher.hpp"
+#include "rsagent/verdict/board.hpp"
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
@@ -37,6 +38,7 @@ struct FakeStore {
   std::int64_t revision = 1;
   std::int64_t next_lease = 100;
   std::map<std::int64_t, bool> leases;  // live leases
+  std::vector<std::string> revoked_keys;  // keys that went with a revoked lease
   bool down = false;
   bool lose_txn_answer = false;  // a transaction commits, then its answer is lost
   std::function<void()> after_range;  // runs (unlocked) after each range: another node acting
@@ -90,8 +92,10 @@ class StoreTransport : public Transport {
       } else if (path == "/v3/lease/revoke") {
         const auto id = std::stoll(req["ID"].get<std::string>());
         s_.leases.erase(id);
-        for (auto it = s_.kvs.begin(); it != s_.kvs.end();)
+        for (auto it = s_.kvs.begin(); it != s_.kvs.end();) {
+          if (it->second.lease == id) s_.revoked_keys.push_back(it->first);
           it = it->second.lease == id ? s_.kvs.erase(it) : std::next(it);
+        }
         rep.body = json{{"header", header}}.dump();
       } else if (path == "/v3/kv/put") {
         const std::int64_t lease = req.contains("lease") ? std::stoll(req["lease"].get<std::string>()) : 0;
@@ -475,4 +479,33 @@ TEST_CASE("a take whose transaction committed but whose answer was lost leaves n
   for (int i = 0; i < 1000 && s.has("/rsagent/budget/a"); ++i) std::this_thread::sleep_for(10ms);
   CHECK_FALSE(s.has("/rsagent/budget/a"));
   CHECK(s.has("/rsagent/nodes/a"));
+}
+
+namespace {
+FakeStore* link_store = nullptr;
+std::unique_ptr<Transport> link_transport(const config::Fleet&) { return std::make_unique<StoreTransport>(*link_store); }
+}  // namespace
+
+TEST_CASE("a reload that changes the fleet section but not the name or prefix keeps a drained node's slot") {
+  FakeStore s;
+  link_store = &s;
+  verdict::Board board({}, "/nonexistent/rsagent-unit/maintenance");
+  board.set_operator({verdict::Admin::kDrain, "upgrade", 1'700'000'000});
+  daemon::FleetLink link(link_transport, board);
+  auto f = budget_fleet("a", 1);
+  link.apply(f);
+  for (int i = 0; i < 500 && !s.has("/rsagent/budget/a"); ++i) std::this_thread::sleep_for(10ms);
+  REQUIRE(s.has("/rsagent/budget/a"));
+  const auto first_lease = s.lease_of("/rsagent/budget/a");
+  f.drain_budget = 2;  // a reload that changes the budget
+  link.apply(f);
+  for (int i = 0; i < 500 && s.lease_of("/rsagent/budget/a") == first_lease; ++i) std::this_thread::sleep_for(10ms);
+  CHECK(s.has("/rsagent/budget/a"));
+  CHECK(s.lease_of("/rsagent/budget/a") != first_lease);  // put again on the new publisher's lease
+  {
+    std::lock_guard lock(s.mutex);
+    CHECK(s.revoked_keys.empty());  // never freed in between
+  }
+  link.stop();
+  link_store = nullptr;
 }
