@@ -93,6 +93,14 @@ std::optional<ControlReply> FleetLink::admit(const ControlRequest& r, const verd
   if (!publisher) return std::nullopt;
   const fleet::Holder h = holder(f, verdict::admin_name(op.admin), op.reason, op.since_unix);
   const std::string budget = "the drain budget (" + fleet::budget_text(f) + ")";
+  // Out already (drained, in maintenance): it holds its slot, so etcd is not
+  // asked again; the slot takes the new state and reason, written once etcd
+  // answers. A second `drain --wait`, or a new reason, works with etcd down.
+  if (board_.snapshot()->op.admin != verdict::Admin::kReady) {
+    publisher->hold_slot(h);
+    note = "; it keeps its slot of " + budget;
+    return std::nullopt;
+  }
   const auto a = publisher->take_slot(h, take_wait(f));
   if (a.kind == fleet::SlotAnswer::Kind::kTaken) {
     note = "; it holds a slot of " + budget + ": " + std::to_string(a.view.out() + 1) + " of " +

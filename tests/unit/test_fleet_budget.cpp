@@ -509,3 +509,37 @@ TEST_CASE("a reload that changes the fleet section but not the name or prefix ke
   link.stop();
   link_store = nullptr;
 }
+
+TEST_CASE("a drain or maint on a node out already keeps its slot with etcd unreachable and changes the slot's state") {
+  FakeStore s;
+  link_store = &s;
+  verdict::Board board({}, "/nonexistent/rsagent-unit/maintenance");
+  board.set_operator({verdict::Admin::kDrain, "upgrade", 1'700'000'000});
+  daemon::FleetLink link(link_transport, board);
+  link.apply(budget_fleet("a", 1));
+  for (int i = 0; i < 500 && !s.has("/rsagent/budget/a"); ++i) std::this_thread::sleep_for(10ms);
+  REQUIRE(s.has("/rsagent/budget/a"));
+  {
+    std::lock_guard lock(s.mutex);
+    s.down = true;
+  }
+  std::string note;
+  const verdict::OperatorState maint{verdict::Admin::kMaint, "disk", 1'700'000'100};
+  const auto refused = link.admit({"maint", "disk", false, false}, maint, note);
+  CHECK_FALSE(refused.has_value());
+  CHECK(note.find("keeps its slot") != std::string::npos);
+  {
+    std::lock_guard lock(s.mutex);
+    s.down = false;
+  }
+  // Once etcd answers, the slot says maint.
+  auto state = [&] {
+    std::lock_guard lock(s.mutex);
+    auto h = decode_holder(s.kvs["/rsagent/budget/a"].value);
+    return h ? h->state : std::string();
+  };
+  for (int i = 0; i < 1000 && state() != "maint"; ++i) std::this_thread::sleep_for(10ms);
+  CHECK(state() == "maint");
+  link.stop();
+  link_store = nullptr;
+}

@@ -44,7 +44,8 @@ class FleetLink {
 
   // The drain budget's say before this node goes out as `op` (drain or
   // maint): nullopt to go on (a slot is held, or no budget is set), or the
-  // refusal to answer with (nothing changed).
+  // refusal to answer with (nothing changed). A node out already keeps its
+  // slot without asking etcd (the slot takes the new state and reason).
   // `note` gets what a forced drain risks. With `force` it never refuses.
   [[nodiscard]] std::optional<ControlReply> admit(const ControlRequest& r, const verdict::OperatorState& op,
                                                   std::string& note);
