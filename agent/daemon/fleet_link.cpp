@@ -108,11 +108,15 @@ std::optional<ControlReply> FleetLink::admit(const ControlRequest& r, const verd
     return std::nullopt;
   }
   if (a.kind == fleet::SlotAnswer::Kind::kFull) {
+    // A view that allows: other nodes took slots each time, kTakeRounds times.
+    const std::string raced = a.view.allows() ? "it lost the race for a slot to other nodes " +
+                                                    std::to_string(fleet::kTakeRounds) + " times in a row (last seen: "
+                                              : "";
     const std::string shared =
         a.view.vip.empty() ? " node(s) that share a VIP with " : " node(s) that share VIP " + a.view.vip + " with ";
-    const std::string out = std::to_string(a.view.out()) + " of the " + std::to_string(a.view.nodes) +
+    const std::string out = raced + std::to_string(a.view.out()) + " of the " + std::to_string(a.view.nodes) +
                             shared + h.name + " are out, and " + budget + " allows " +
-                            std::to_string(a.view.limit);
+                            std::to_string(a.view.limit) + (raced.empty() ? "" : ")");
     if (r.force) {
       publisher->hold_slot(h);
       note = "; --force: " + out + ", so this node goes over the budget:\n" + fleet::holders_text(a.view);

@@ -186,7 +186,7 @@ void Publisher::do_take(EtcdClient& etcd, Take& t) {
   const std::string nodes_at = nodes_prefix(cfg_.prefix);
   // A lost race (another node took a slot between our read and our
   // transaction) is read and decided again; a few times at most.
-  for (int round = 0; round < 8; ++round) {
+  for (int round = 0; round < kTakeRounds; ++round) {
     if (lease_ == 0) {
       a = {SlotAnswer::Kind::kUnreachable, {}, "no lease: etcd has not answered this node yet"};
       break;

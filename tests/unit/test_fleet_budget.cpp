@@ -543,3 +543,27 @@ TEST_CASE("a drain or maint on a node out already keeps its slot with etcd unrea
   link.stop();
   link_store = nullptr;
 }
+
+TEST_CASE("a drain that lost the race for a slot every time says so, not that the budget is full") {
+  FakeStore s;
+  link_store = &s;
+  verdict::Board board({}, "/nonexistent/rsagent-unit/maintenance");
+  daemon::FleetLink link(link_transport, board);
+  link.apply(budget_fleet("a", 1));
+  for (int i = 0; i < 500 && !s.has("/rsagent/nodes/a"); ++i) std::this_thread::sleep_for(10ms);
+  REQUIRE(s.has("/rsagent/nodes/a"));
+  // After each read another node writes under budget/ (a VIP not shared):
+  // every transaction fails its compare.
+  int n = 0;
+  s.after_range = [&] {
+    s.put("/rsagent/budget/zz" + std::to_string(n++), encode_holder(Holder{"zz", "drain", "", 0, {"203.0.113.99"}}));
+  };
+  std::string note;
+  const auto refused = link.admit({"drain", "", false, false}, {verdict::Admin::kDrain, "", 1'700'000'000}, note);
+  REQUIRE(refused.has_value());
+  CHECK_MESSAGE(refused->message.find("lost the race for a slot to other nodes 8 times in a row") != std::string::npos, refused->message);
+  CHECK(n == kTakeRounds);
+  s.after_range = nullptr;
+  link.stop();
+  link_store = nullptr;
+}
