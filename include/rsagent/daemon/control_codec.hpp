@@ -22,7 +22,7 @@ inline constexpr std::size_t kMaxReasonBytes = 256;
 
 // How long the client waits for the daemon's answer. A drain or maint may
 // first take a slot of the drain budget on etcd, bounded by
-// kSlotTakeLimitMs (FleetLink::take_wait) and answered below this, so the
+// kSlotTakeLimitMs (daemon::take_wait) and answered below this, so the
 // CLI's answer is the daemon's; a reload answers once applied; anything
 // else answers at once.
 inline constexpr int kControlAnswerMs = 2000;
