@@ -18,7 +18,7 @@ namespace rsagent::daemon {
 namespace {
 
 using nlohmann::json;
-constexpr int kIoTimeoutMs = 2000;
+constexpr int kIoTimeoutMs = kControlAnswerMs;
 
 bool fill_addr(const std::string& path, sockaddr_un& sa) {
   if (path.size() >= sizeof sa.sun_path) return false;
@@ -167,9 +167,10 @@ Result<ControlReply> control_call(const std::string& path, const ControlRequest&
   }
   write_all(fd, encode_control_request(req));
   std::string line;
-  // A reload answers only once applied: allow it more than the I/O timeout.
+  // A reload answers only once applied, a drain once the budget's slot is
+  // taken or refused: allow them more than the I/O timeout.
   pollfd p{fd, POLLIN, 0};
-  (void)::poll(&p, 1, req.cmd == "reload" ? 120'000 : kIoTimeoutMs);
+  (void)::poll(&p, 1, answer_timeout_ms(req.cmd));
   const LineRead got = read_line(fd, line, kMaxReplyLine);
   ::close(fd);
   if (got != LineRead::kLine) return make_error("no answer from the daemon on " + path);

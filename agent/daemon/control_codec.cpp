@@ -78,6 +78,12 @@ Result<ControlRequest> decode_control_request(std::string_view line) {
   return req;
 }
 
+int answer_timeout_ms(std::string_view cmd) {
+  if (cmd == "reload") return kReloadAnswerMs;
+  if (cmd == "drain" || cmd == "maint") return kSlotAnswerMs;
+  return kControlAnswerMs;
+}
+
 std::string encode_control_request(const ControlRequest& req) {
   return dump_line(json{
       {"cmd", text::printable(req.cmd)}, {"reason", clean_reason(req.reason)}, {"now", req.now},

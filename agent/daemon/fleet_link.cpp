@@ -3,13 +3,17 @@
 #include "rsagent/daemon/options.hpp"
 #include "rsagent/util/log.hpp"
 
+#include <algorithm>
 #include <ctime>
 
 namespace rsagent::daemon {
 
 void FleetLink::apply(const config::Fleet& f) {
   if (running_ && *running_ == f) return;
-  stop();
+  // The same node under the same prefix keeps its lease, as a restart does:
+  // revoked, a drained node's slot would be free until the new publisher
+  // puts it again, and another node could take it meanwhile.
+  stop(running_ && fleet::node_name(*running_) == fleet::node_name(f) && running_->prefix == f.prefix);
   if (!f.enabled()) return;
   if (factory_ == nullptr) {
     log::warning("fleet: this binary has no etcd client; the fleet section is ignored");
@@ -53,10 +57,17 @@ void FleetLink::stop(bool keep_lease) {
   if (p) p->stop(keep_lease);  // outside the lock: notify() never waits on an etcd call
 }
 
+// Long enough for the publisher to finish a call under way (which may try
+// every endpoint, a deadline each) and make the take's own (a read and a
+// transaction, a lost race read again); never more than kSlotTakeLimitMs,
+// so the daemon answers before the control client stops waiting.
+std::chrono::milliseconds take_wait(const config::Fleet& f) {
+  const auto endpoints = static_cast<long>(std::max<std::size_t>(1, f.endpoints.size()));
+  return std::min<std::chrono::milliseconds>((endpoints + 3) * fleet::fleet_deadline(f.ttl),
+                                             std::chrono::milliseconds(kSlotTakeLimitMs));
+}
+
 namespace {
-// Long enough for the publisher to finish a call under way and make the
-// take's own (a read and a transaction, a lost race read again).
-std::chrono::milliseconds take_wait(const config::Fleet& f) { return 4 * fleet::fleet_deadline(f.ttl); }
 
 std::string others(const config::Fleet& f) {
   return f.drain_budget > 0 ? "up to " + std::to_string(f.drain_budget) + " other node(s)"
@@ -81,17 +92,31 @@ std::optional<ControlReply> FleetLink::admit(const ControlRequest& r, const verd
   const auto [publisher, f] = budgeted();
   if (!publisher) return std::nullopt;
   const fleet::Holder h = holder(f, verdict::admin_name(op.admin), op.reason, op.since_unix);
-  const auto a = publisher->take_slot(h, take_wait(f));
   const std::string budget = "the drain budget (" + fleet::budget_text(f) + ")";
+  // Out already (drained, in maintenance): it holds its slot, so etcd is not
+  // asked again; the slot takes the new state and reason, written once etcd
+  // answers. A second `drain --wait`, or a new reason, works with etcd down.
+  if (board_.snapshot()->op.admin != verdict::Admin::kReady) {
+    publisher->hold_slot(h);
+    note = "; it keeps its slot of " + budget;
+    return std::nullopt;
+  }
+  const auto a = publisher->take_slot(h, take_wait(f));
   if (a.kind == fleet::SlotAnswer::Kind::kTaken) {
     note = "; it holds a slot of " + budget + ": " + std::to_string(a.view.out() + 1) + " of " +
            std::to_string(a.view.limit) + " out";
     return std::nullopt;
   }
   if (a.kind == fleet::SlotAnswer::Kind::kFull) {
-    const std::string out = std::to_string(a.view.out()) + " of the " + std::to_string(a.view.nodes) +
-                            " node(s) that share a VIP with " + h.name + " are out, and " + budget + " allows " +
-                            std::to_string(a.view.limit);
+    // A view that allows: other nodes took slots each time, kTakeRounds times.
+    const std::string raced = a.view.allows() ? "it lost the race for a slot to other nodes " +
+                                                    std::to_string(fleet::kTakeRounds) + " times in a row (last seen: "
+                                              : "";
+    const std::string shared =
+        a.view.vip.empty() ? " node(s) that share a VIP with " : " node(s) that share VIP " + a.view.vip + " with ";
+    const std::string out = raced + std::to_string(a.view.out()) + " of the " + std::to_string(a.view.nodes) +
+                            shared + h.name + " are out, and " + budget + " allows " +
+                            std::to_string(a.view.limit) + (raced.empty() ? "" : ")");
     if (r.force) {
       publisher->hold_slot(h);
       note = "; --force: " + out + ", so this node goes over the budget:\n" + fleet::holders_text(a.view);

@@ -14,10 +14,6 @@ using nlohmann::json;
 
 const std::vector<std::string> kStates{"drain", "maint", "stop"};
 
-bool share(const std::vector<std::string>& a, const std::vector<std::string>& b) {
-  return std::any_of(a.begin(), a.end(), [&](const std::string& x) { return std::find(b.begin(), b.end(), x) != b.end(); });
-}
-
 std::string when(std::int64_t unix) {
   if (unix <= 0) return "?";
   const std::time_t t = static_cast<std::time_t>(unix);
@@ -60,26 +56,51 @@ int budget_limit(const config::Fleet& f, int nodes) {
   return std::max(1, f.drain_budget_percent * nodes / 100);
 }
 
-BudgetView budget_view(const config::Fleet& f, const std::string& self, const std::vector<std::string>& self_vips,
-                       const std::vector<Holder>& holders, const std::vector<NodeRecord>& records) {
+namespace {
+bool has(const std::vector<std::string>& vips, const std::string& vip) {
+  return std::find(vips.begin(), vips.end(), vip) != vips.end();
+}
+
+// The budget of the nodes that have `vip` (every node, for a node with no VIP).
+BudgetView one_vip(const config::Fleet& f, const std::string& self, const std::string* vip,
+                   const std::vector<Holder>& holders, const std::vector<NodeRecord>& records) {
   BudgetView v;
+  if (vip != nullptr) v.vip = *vip;
   v.nodes = 1;
   for (const auto& r : records)
-    if (r.name != self && share(r.vips, self_vips)) ++v.nodes;
+    if (r.name != self && vip != nullptr && has(r.vips, *vip)) ++v.nodes;
   for (const auto& h : holders) {
     if (h.name == self) {
       v.self_holds = true;
-    } else if (share(h.vips, self_vips)) {
+    } else if (vip != nullptr && has(h.vips, *vip)) {
       v.holders.push_back(h);
     }
   }
+  // Out without a slot: down on its own, in maintenance by its file, or
+  // drained where no budget is configured.
   for (const auto& r : records) {
-    if (r.name == self || r.verdict != "down" || !share(r.vips, self_vips)) continue;
+    if (r.name == self || r.verdict == "ready" || vip == nullptr || !has(r.vips, *vip)) continue;
     const bool holds = std::any_of(holders.begin(), holders.end(), [&](const Holder& h) { return h.name == r.name; });
     if (!holds) v.down.push_back(r);
   }
   v.limit = budget_limit(f, v.nodes);
   return v;
+}
+}  // namespace
+
+BudgetView budget_view(const config::Fleet& f, const std::string& self, const std::vector<std::string>& self_vips,
+                       const std::vector<Holder>& holders, const std::vector<NodeRecord>& records) {
+  if (self_vips.empty()) return one_vip(f, self, nullptr, holders, records);
+  // Each VIP has its own budget; the one with the least room decides (a
+  // full one refuses).
+  BudgetView tightest;
+  bool first = true;
+  for (const auto& vip : self_vips) {
+    BudgetView v = one_vip(f, self, &vip, holders, records);
+    if (first || v.limit - v.out() < tightest.limit - tightest.out()) tightest = std::move(v);
+    first = false;
+  }
+  return tightest;
 }
 
 std::string budget_text(const config::Fleet& f) {
@@ -92,7 +113,7 @@ std::string holders_text(const BudgetView& v) {
   for (const auto& h : v.holders)
     out += "  " + h.name + "  " + h.state + "  since " + when(h.since) + (h.reason.empty() ? "" : "  " + h.reason) + "\n";
   for (const auto& r : v.down)
-    out += "  " + r.name + "  down on its own" + (r.reason.empty() ? "" : ": " + r.reason) + "\n";
+    out += "  " + r.name + "  " + r.verdict + " on its own" + (r.reason.empty() ? "" : ": " + r.reason) + "\n";
   return out;
 }
 

@@ -186,7 +186,7 @@ void Publisher::do_take(EtcdClient& etcd, Take& t) {
   const std::string nodes_at = nodes_prefix(cfg_.prefix);
   // A lost race (another node took a slot between our read and our
   // transaction) is read and decided again; a few times at most.
-  for (int round = 0; round < 8; ++round) {
+  for (int round = 0; round < kTakeRounds; ++round) {
     if (lease_ == 0) {
       a = {SlotAnswer::Kind::kUnreachable, {}, "no lease: etcd has not answered this node yet"};
       break;
@@ -213,6 +213,15 @@ void Publisher::do_take(EtcdClient& etcd, Take& t) {
     }
     auto put = etcd.put_if_unchanged(slot_key(), encode_holder(mine), lease_, holders_at, all->revision);
     if (!put) {
+      // The transaction may have committed before the answer was lost: the
+      // key may exist while the drain is refused. The next round puts the
+      // slot this node wants, or deletes one it does not hold.
+      slot_put_.reset();
+      slot_swept_ = false;
+      {
+        std::lock_guard l2(mutex_);
+        dirty_ = true;
+      }
       failed(put.error());
       a = {SlotAnswer::Kind::kUnreachable, {}, put.error().str()};
       break;

@@ -246,7 +246,7 @@ TEST_CASE("a percentage budget is of the nodes that share a VIP, rounded down bu
   CHECK(first.out.find("1 of 1 out") != std::string::npos);
   const auto second = nodes[1]->rsagent("drain");
   CHECK(second.code == 1);
-  CHECK(second.out.find("1 of the 3 node(s) that share a VIP with node-1 are out") != std::string::npos);
+  CHECK(second.out.find("1 of the 3 node(s) that share VIP 198.51.100.100 with node-1 are out") != std::string::npos);
   CHECK(second.out.find("node-0  maint  since") != std::string::npos);
 }
 

@@ -4,9 +4,12 @@
 // (a range compare in a transaction included), so a lost race is tested
 // without a real etcd.
 #include "rsagent/config/config.hpp"
+#include "rsagent/daemon/control_codec.hpp"
+#include "rsagent/daemon/fleet_link.hpp"
 #include "rsagent/fleet/budget.hpp"
 #include "rsagent/fleet/etcd.hpp"
 #include "rsagent/fleet/publisher.hpp"
+#include "rsagent/verdict/board.hpp"
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
@@ -35,7 +38,9 @@ struct FakeStore {
   std::int64_t revision = 1;
   std::int64_t next_lease = 100;
   std::map<std::int64_t, bool> leases;  // live leases
+  std::vector<std::string> revoked_keys;  // keys that went with a revoked lease
   bool down = false;
+  bool lose_txn_answer = false;  // a transaction commits, then its answer is lost
   std::function<void()> after_range;  // runs (unlocked) after each range: another node acting
 
   void put_locked(const std::string& k, const std::string& v, std::int64_t lease) {
@@ -87,8 +92,10 @@ class StoreTransport : public Transport {
       } else if (path == "/v3/lease/revoke") {
         const auto id = std::stoll(req["ID"].get<std::string>());
         s_.leases.erase(id);
-        for (auto it = s_.kvs.begin(); it != s_.kvs.end();)
+        for (auto it = s_.kvs.begin(); it != s_.kvs.end();) {
+          if (it->second.lease == id) s_.revoked_keys.push_back(it->first);
           it = it->second.lease == id ? s_.kvs.erase(it) : std::next(it);
+        }
         rep.body = json{{"header", header}}.dump();
       } else if (path == "/v3/kv/put") {
         const std::int64_t lease = req.contains("lease") ? std::stoll(req["lease"].get<std::string>()) : 0;
@@ -130,6 +137,8 @@ class StoreTransport : public Transport {
             s_.put_locked(unb64(p, "key"), unb64(p, "value"), lease);
           }
         }
+        if (s_.lose_txn_answer)
+          return make_error("http://203.0.113.5:2379: no answer within 500 ms (Read)");
         // The gateway leaves out "succeeded" when it is false.
         rep.body = ok ? json{{"header", header}, {"succeeded", true}}.dump() : json{{"header", header}}.dump();
       } else {
@@ -269,11 +278,69 @@ TEST_CASE("the budget counts the holders and the nodes down on their own that sh
   CHECK(v.self_holds);
   CHECK(v.out() == 2);
   CHECK(v.allows());
-  // A percentage is of the nodes that share a VIP, this one included.
+  // A percentage is of each VIP's nodes, this one included: 50% of the
+  // four with .100 is 2 (a is down there); .10 is this node's alone, 1 of 1.
   f.drain_budget = 0;
   f.drain_budget_percent = 50;
   v = budget_view(f, "self", mine, {}, records);
+  CHECK(v.vip == "198.51.100.100");
+  CHECK(v.nodes == 4);
   CHECK(v.limit == 2);
+  CHECK(v.out() == 1);
+  v = budget_view(f, "self", {"198.51.100.10"}, {}, records);
+  CHECK(v.nodes == 1);
+  CHECK(v.limit == 1);
+}
+
+TEST_CASE("a percentage budget is per VIP: a VIP on two nodes keeps one server though a larger VIP has room") {
+  config::Fleet f;
+  f.drain_budget_percent = 50;
+  const std::string x = "198.51.100.100";
+  const std::string y = "198.51.100.101";
+  std::vector<NodeRecord> records;
+  for (int i = 1; i <= 10; ++i) {
+    const std::string name = "web" + std::to_string(i);
+    records.push_back(record(name, "ready", i <= 2 ? std::vector<std::string>{x, y} : std::vector<std::string>{x}));
+  }
+  // web2 drained and holds a slot naming both of its VIPs.
+  records[1].verdict = "drain";
+  const std::vector<Holder> holders{Holder{"web2", "drain", "upgrade", 1'700'000'000, {x, y}}};
+  auto v = budget_view(f, "web1", {x, y}, holders, records);
+  // X: 1 of 10 out, 5 allowed; Y: 1 of 2 out, 1 allowed. Y decides.
+  CHECK_FALSE(v.allows());
+  CHECK(v.vip == y);
+  CHECK(v.nodes == 2);
+  CHECK(v.limit == 1);
+  CHECK(v.out() == 1);
+  // web3 has only X: it may go.
+  v = budget_view(f, "web3", {x}, holders, records);
+  CHECK(v.allows());
+  CHECK(v.vip == x);
+  CHECK(v.nodes == 10);
+  CHECK(v.limit == 5);
+  // web2 back: web1 may go, Y's one slot free.
+  v = budget_view(f, "web1", {x, y}, {}, records);
+  CHECK_FALSE(v.allows());  // web2's record still says drain: out without a slot
+  records[1].verdict = "ready";
+  v = budget_view(f, "web1", {x, y}, {}, records);
+  CHECK(v.allows());
+}
+
+TEST_CASE("a node out without a slot counts: maintenance by its file, drained with no budget, down") {
+  config::Fleet f;
+  f.drain_budget = 1;
+  const std::vector<std::string> mine{"198.51.100.100"};
+  for (const std::string verdict : {"maint", "drain", "down"}) {
+    const std::vector<NodeRecord> records{record("a", verdict, mine), record("b", "ready", mine)};
+    const auto v = budget_view(f, "self", mine, {}, records);
+    CAPTURE(verdict);
+    REQUIRE(v.down.size() == 1);
+    CHECK(v.down[0].name == "a");
+    CHECK_FALSE(v.allows());
+    CHECK(holders_text(v).find("  a  " + verdict + " on its own") != std::string::npos);
+  }
+  const std::vector<NodeRecord> ready{record("a", "ready", mine)};
+  CHECK(budget_view(f, "self", mine, {}, ready).allows());
 }
 
 TEST_CASE("a budget slot survives its codec, and a stranger's value is refused") {
@@ -373,4 +440,130 @@ TEST_CASE("a held slot is put again on the new lease when etcd forgot the old on
   // A clean stop revokes the lease: the slot leaves at once.
   a->stop();
   CHECK_FALSE(s.has("/rsagent/budget/a"));
+}
+
+TEST_CASE("a budgeted drain or maint is answered before the control client stops waiting, whatever the endpoints") {
+  for (const auto ttl : {3s, 10s, 60s}) {
+    for (std::size_t n = 1; n <= 12; ++n) {
+      auto f = budget_fleet("a", 1);
+      f.ttl = ttl;
+      f.endpoints.assign(n, "http://203.0.113.5:2379");
+      const auto wait = daemon::take_wait(f);
+      // A call under way tries every endpoint; the take then reads and transacts.
+      CHECK(wait >= std::min<std::chrono::milliseconds>(long(n + 2) * fleet_deadline(ttl), 20s));
+      // The daemon's answer (the wait, the state file) comes well before the client gives up.
+      CHECK(wait.count() + 5000 <= daemon::answer_timeout_ms("drain"));
+      CHECK(wait.count() + 5000 <= daemon::answer_timeout_ms("maint"));
+    }
+  }
+  CHECK(daemon::answer_timeout_ms("status") == daemon::kControlAnswerMs);
+  CHECK(daemon::answer_timeout_ms("reload") == daemon::kReloadAnswerMs);
+}
+
+TEST_CASE("a take whose transaction committed but whose answer was lost leaves no slot behind") {
+  FakeStore s;
+  auto a = publisher(s, "a", 1);
+  {
+    std::lock_guard lock(s.mutex);
+    s.lose_txn_answer = true;
+  }
+  const auto t = a->take_slot(holder("a"), 5s);
+  CHECK(t.kind == SlotAnswer::Kind::kUnreachable);
+  // The slot is in etcd under the live lease though the drain was refused.
+  CHECK(s.has("/rsagent/budget/a"));
+  {
+    std::lock_guard lock(s.mutex);
+    s.lose_txn_answer = false;
+  }
+  // The next round deletes it: this node holds no slot.
+  for (int i = 0; i < 1000 && s.has("/rsagent/budget/a"); ++i) std::this_thread::sleep_for(10ms);
+  CHECK_FALSE(s.has("/rsagent/budget/a"));
+  CHECK(s.has("/rsagent/nodes/a"));
+}
+
+namespace {
+FakeStore* link_store = nullptr;
+std::unique_ptr<Transport> link_transport(const config::Fleet&) { return std::make_unique<StoreTransport>(*link_store); }
+}  // namespace
+
+TEST_CASE("a reload that changes the fleet section but not the name or prefix keeps a drained node's slot") {
+  FakeStore s;
+  link_store = &s;
+  verdict::Board board({}, "/nonexistent/rsagent-unit/maintenance");
+  board.set_operator({verdict::Admin::kDrain, "upgrade", 1'700'000'000});
+  daemon::FleetLink link(link_transport, board);
+  auto f = budget_fleet("a", 1);
+  link.apply(f);
+  for (int i = 0; i < 500 && !s.has("/rsagent/budget/a"); ++i) std::this_thread::sleep_for(10ms);
+  REQUIRE(s.has("/rsagent/budget/a"));
+  const auto first_lease = s.lease_of("/rsagent/budget/a");
+  f.drain_budget = 2;  // a reload that changes the budget
+  link.apply(f);
+  for (int i = 0; i < 500 && s.lease_of("/rsagent/budget/a") == first_lease; ++i) std::this_thread::sleep_for(10ms);
+  CHECK(s.has("/rsagent/budget/a"));
+  CHECK(s.lease_of("/rsagent/budget/a") != first_lease);  // put again on the new publisher's lease
+  {
+    std::lock_guard lock(s.mutex);
+    CHECK(s.revoked_keys.empty());  // never freed in between
+  }
+  link.stop();
+  link_store = nullptr;
+}
+
+TEST_CASE("a drain or maint on a node out already keeps its slot with etcd unreachable and changes the slot's state") {
+  FakeStore s;
+  link_store = &s;
+  verdict::Board board({}, "/nonexistent/rsagent-unit/maintenance");
+  board.set_operator({verdict::Admin::kDrain, "upgrade", 1'700'000'000});
+  daemon::FleetLink link(link_transport, board);
+  link.apply(budget_fleet("a", 1));
+  for (int i = 0; i < 500 && !s.has("/rsagent/budget/a"); ++i) std::this_thread::sleep_for(10ms);
+  REQUIRE(s.has("/rsagent/budget/a"));
+  {
+    std::lock_guard lock(s.mutex);
+    s.down = true;
+  }
+  std::string note;
+  const verdict::OperatorState maint{verdict::Admin::kMaint, "disk", 1'700'000'100};
+  const auto refused = link.admit({"maint", "disk", false, false}, maint, note);
+  CHECK_FALSE(refused.has_value());
+  CHECK(note.find("keeps its slot") != std::string::npos);
+  {
+    std::lock_guard lock(s.mutex);
+    s.down = false;
+  }
+  // Once etcd answers, the slot says maint.
+  auto state = [&] {
+    std::lock_guard lock(s.mutex);
+    auto h = decode_holder(s.kvs["/rsagent/budget/a"].value);
+    return h ? h->state : std::string();
+  };
+  for (int i = 0; i < 1000 && state() != "maint"; ++i) std::this_thread::sleep_for(10ms);
+  CHECK(state() == "maint");
+  link.stop();
+  link_store = nullptr;
+}
+
+TEST_CASE("a drain that lost the race for a slot every time says so, not that the budget is full") {
+  FakeStore s;
+  link_store = &s;
+  verdict::Board board({}, "/nonexistent/rsagent-unit/maintenance");
+  daemon::FleetLink link(link_transport, board);
+  link.apply(budget_fleet("a", 1));
+  for (int i = 0; i < 500 && !s.has("/rsagent/nodes/a"); ++i) std::this_thread::sleep_for(10ms);
+  REQUIRE(s.has("/rsagent/nodes/a"));
+  // After each read another node writes under budget/ (a VIP not shared):
+  // every transaction fails its compare.
+  int n = 0;
+  s.after_range = [&] {
+    s.put("/rsagent/budget/zz" + std::to_string(n++), encode_holder(Holder{"zz", "drain", "", 0, {"203.0.113.99"}}));
+  };
+  std::string note;
+  const auto refused = link.admit({"drain", "", false, false}, {verdict::Admin::kDrain, "", 1'700'000'000}, note);
+  REQUIRE(refused.has_value());
+  CHECK_MESSAGE(refused->message.find("lost the race for a slot to other nodes 8 times in a row") != std::string::npos, refused->message);
+  CHECK(n == kTakeRounds);
+  s.after_range = nullptr;
+  link.stop();
+  link_store = nullptr;
 }

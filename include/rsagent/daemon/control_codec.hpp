@@ -20,6 +20,17 @@ namespace rsagent::daemon {
 inline constexpr std::size_t kMaxRequestLine = 4096;
 inline constexpr std::size_t kMaxReasonBytes = 256;
 
+// How long the client waits for the daemon's answer. A drain or maint may
+// first take a slot of the drain budget on etcd, bounded by
+// kSlotTakeLimitMs (daemon::take_wait) and answered below this, so the
+// CLI's answer is the daemon's; a reload answers once applied; anything
+// else answers at once.
+inline constexpr int kControlAnswerMs = 2000;
+inline constexpr int kSlotTakeLimitMs = 20'000;
+inline constexpr int kSlotAnswerMs = kSlotTakeLimitMs + 10'000;
+inline constexpr int kReloadAnswerMs = 120'000;
+[[nodiscard]] int answer_timeout_ms(std::string_view cmd);
+
 struct ControlRequest {
   std::string cmd;  // "drain", "maint", "ready", "stop", "reload", "restart", "ping", "status",
                    // "drain-status"

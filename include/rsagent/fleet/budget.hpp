@@ -37,12 +37,13 @@ struct Holder {
 // PREFIX + "budget/" (+ NAME).
 [[nodiscard]] std::string budget_prefix(const std::string& prefix);
 
-// What counts against this node's budget, from etcd.
+// What counts against this node's budget on one of its VIPs, from etcd.
 struct BudgetView {
-  int limit = 0;                     // how many may be out at once
-  int nodes = 0;                     // nodes sharing a VIP with this one (itself included)
-  std::vector<Holder> holders;       // other nodes holding a slot, sharing a VIP
-  std::vector<NodeRecord> down;      // others down on their own (a failed check), holding none
+  std::string vip;                   // the VIP ("" for a node with none)
+  int limit = 0;                     // how many of its nodes may be out at once
+  int nodes = 0;                     // nodes with the VIP (this one included)
+  std::vector<Holder> holders;       // other nodes holding a slot, with the VIP
+  std::vector<NodeRecord> down;      // others out holding none (verdict not ready: down, maint, drain)
   bool self_holds = false;           // this node holds a slot already
   [[nodiscard]] int out() const { return int(holders.size() + down.size()); }
   [[nodiscard]] bool allows() const { return self_holds || out() < limit; }
@@ -52,8 +53,10 @@ struct BudgetView {
 // but at least 1.
 [[nodiscard]] int budget_limit(const config::Fleet& f, int nodes);
 
-// Decides from every holder and record under the prefix. Two nodes share
-// the budget when they share a VIP; a node with no VIP shares none.
+// Decides from every holder and record under the prefix, for each of this
+// node's VIPs on its own (nodes, out, limit); the answer is the VIP with
+// the least room, so it allows only when every VIP allows and a refusal
+// names the VIP that is full. A node with no VIP shares none.
 [[nodiscard]] BudgetView budget_view(const config::Fleet& f, const std::string& self,
                                      const std::vector<std::string>& self_vips, const std::vector<Holder>& holders,
                                      const std::vector<NodeRecord>& records);

@@ -48,6 +48,10 @@ namespace rsagent::fleet {
 [[nodiscard]] std::vector<std::string> local_addresses();
 
 // The budget's answer to a take.
+// How many times a take reads and decides again after losing the race to
+// another node's take; then it answers kFull, its view perhaps allowing.
+inline constexpr int kTakeRounds = 8;
+
 struct SlotAnswer {
   enum class Kind { kTaken, kFull, kUnreachable };
   Kind kind = Kind::kUnreachable;
