@@ -1,6 +1,7 @@
 #include "rsagent/daemon/control.hpp"
 
 #include "rsagent/util/fs.hpp"
+#include "rsagent/util/log.hpp"
 #include "rsagent/util/text.hpp"
 
 #include <nlohmann/json.hpp>
@@ -145,6 +146,17 @@ ControlReply ControlServer::answer(int client) {
   }
   auto req = decode_control_request(line);
   if (!req) return {false, "malformed request: " + req.error().str()};
+  // One client is served at a time: a command that queued behind a slow
+  // one (a drain waiting for the budget's slot) may find its client gone,
+  // told "no answer from the daemon". Carrying it out now would do what
+  // the operator was told had failed. POLLHUP, not POLLRDHUP: a client
+  // that only shut its sending side still waits for the answer.
+  pollfd gone{client, 0, 0};
+  if (::poll(&gone, 1, 0) == 1 && (gone.revents & (POLLHUP | POLLERR)) != 0) {
+    log::warning("control: `" + text::printable(req->cmd) +
+                 "` not carried out: its client stopped waiting before it was served");
+    return {false, "not carried out: the client stopped waiting"};
+  }
   // The handler is the daemon's; whatever it throws must not end the daemon.
   try {
     return handler_(*req);
