@@ -80,14 +80,6 @@ Result<Read> read_fleet(fleet::EtcdClient& etcd, const std::string& prefix) {
   return out;
 }
 
-std::string utc(std::int64_t unix) {
-  const std::time_t t = static_cast<std::time_t>(unix);
-  std::tm tm{};
-  ::gmtime_r(&t, &tm);
-  char buf[32] = {};
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
-  return buf;
-}
 
 // "budget: 2 per VIP; 1 slot held: web-3 (drain since ...: upgrade)".
 std::string budget_line(const config::Fleet& f, const Read& r) {
@@ -96,7 +88,7 @@ std::string budget_line(const config::Fleet& f, const Read& r) {
                             : std::to_string(r.holders.size()) + (r.holders.size() == 1 ? " slot" : " slots") + " held: ";
   for (std::size_t i = 0; i < r.holders.size(); ++i) {
     const auto& h = r.holders[i];
-    line += (i ? ", " : "") + h.name + " (" + h.state + " since " + utc(h.since) +
+    line += (i ? ", " : "") + h.name + " (" + h.state + " since " + text::utc_time(h.since) +
             (h.reason.empty() ? "" : ": " + h.reason) + ")";
   }
   std::string down;

@@ -14,15 +14,6 @@ using nlohmann::json;
 
 const std::vector<std::string> kStates{"drain", "maint", "stop"};
 
-std::string when(std::int64_t unix) {
-  if (unix <= 0) return "?";
-  const std::time_t t = static_cast<std::time_t>(unix);
-  std::tm tm{};
-  ::gmtime_r(&t, &tm);
-  char buf[32] = {};
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
-  return buf;
-}
 }  // namespace
 
 std::string encode_holder(const Holder& h) {
@@ -111,7 +102,7 @@ std::string budget_text(const config::Fleet& f) {
 std::string holders_text(const BudgetView& v) {
   std::string out;
   for (const auto& h : v.holders)
-    out += "  " + h.name + "  " + h.state + "  since " + when(h.since) + (h.reason.empty() ? "" : "  " + h.reason) + "\n";
+    out += "  " + h.name + "  " + h.state + "  since " + text::utc_time(h.since) + (h.reason.empty() ? "" : "  " + h.reason) + "\n";
   for (const auto& r : v.down)
     out += "  " + r.name + "  " + r.verdict + " on its own" + (r.reason.empty() ? "" : ": " + r.reason) + "\n";
   return out;

@@ -1,6 +1,7 @@
 #include "rsagent/util/text.hpp"
 
 #include <cstdint>
+#include <ctime>
 
 namespace rsagent::text {
 
@@ -101,6 +102,16 @@ std::string one_line(std::string_view in, std::size_t max_bytes, bool ellipsis) 
   flat = printable(flat);
   if (flat.size() <= max_bytes) return flat;
   return cut(flat, max_bytes) + (ellipsis ? "..." : "");
+}
+
+std::string utc_time(std::int64_t unix_seconds) {
+  if (unix_seconds <= 0) return "?";
+  const auto t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char buf[32] = {};
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return buf;
 }
 
 }  // namespace rsagent::text

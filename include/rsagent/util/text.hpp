@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -33,5 +34,8 @@ namespace rsagent::text {
 
 // Whether `in` is valid UTF-8 (RFC 3629: no overlongs, no surrogates, at most U+10FFFF).
 [[nodiscard]] bool valid_utf8(std::string_view in);
+
+// A Unix time as "2026-12-05 16:44:44 UTC"; "?" for 0 or less (unknown).
+[[nodiscard]] std::string utc_time(std::int64_t unix_seconds);
 
 }  // namespace rsagent::text
