@@ -19,14 +19,7 @@ d2=203.0.113.2
 pids=()
 . "$here/checks.sh"
 need_root drain_wait
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  bash "$labsh" down "$lab" >/dev/null 2>&1
-}
-trap cleanup EXIT
-
-in_ns() { local n=$1; shift; ip netns exec "$lab-$n" "$@"; }
-agent() { local n=$1; shift; in_ns "$n" "$bin" --config "$dir/$n/rsagent.json" --state-dir "$dir/$n/state" "$@"; }
+lab_preamble
 metric() {  # the value of one series of rs1's /metrics, or nothing
   in_ns rs1 curl -s --max-time 2 http://127.0.0.1:9799/metrics | awk -v s="$1" '$1 == s {print $2}'
 }

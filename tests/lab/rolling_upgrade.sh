@@ -18,15 +18,8 @@ dir="/run/$lab"
 pids=()
 . "$here/checks.sh"
 need_root rolling_upgrade
-command -v etcd >/dev/null || { echo "rolling_upgrade: skipped, etcd is not installed (tests/install-deps.sh)"; exit 77; }
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  bash "$labsh" down "$lab" >/dev/null 2>&1
-}
-trap cleanup EXIT
-
-in_ns() { local n=$1; shift; ip netns exec "$lab-$n" "$@"; }
-agent() { local n=$1; shift; in_ns "$n" "$bin" --config "$dir/$n/rsagent.json" --state-dir "$dir/$n/state" "$@"; }
+need_tool rolling_upgrade etcd etcd-server
+lab_preamble
 wait_for() {  # seconds, then a command that must come true
   local s=$1
   shift

@@ -65,9 +65,12 @@ EtcdTls etcd_tls(const Pki& pki) {
           "--cacert " + pki.path("ca.crt") + " --cert " + pki.path("client.crt") + " --key " + pki.path("client.key")};
 }
 
-std::string tls_fleet(const Pki& pki, const std::string& name, const std::string& ca, bool client_cert) {
+// The fleet section over https: trusting `ca`, with the client certificate
+// and key at `cert` and `key` (none when empty).
+std::string tls_fleet(const Pki& pki, const std::string& name, const std::string& ca, const std::string& cert,
+                      const std::string& key) {
   std::string etcd = std::string(R"({"endpoints": ["https://)") + kEtcdIp + R"(:2379"], "ca": ")" + pki.path(ca) + "\"";
-  if (client_cert) etcd += R"(, "cert": ")" + pki.path("client.crt") + R"(", "key": ")" + pki.path("client.key") + "\"";
+  if (!cert.empty()) etcd += R"(, "cert": ")" + cert + R"(", "key": ")" + key + "\"";
   return R"("fleet": {"etcd": )" + etcd + R"(}, "ttl": "3s")" + (name.empty() ? "" : R"(, "name": ")" + name + "\"") +
          "}";
 }
@@ -79,14 +82,14 @@ TEST_CASE("a node publishes over TLS with its client certificate, and fleet read
   Lan lan;
   Etcd etcd(lan, etcd_tls(pki));
   AgentNode node(R"({"vips": ["198.51.100.40"], "health": {"listen": ["0.0.0.0:9797"]}, )" +
-                 tls_fleet(pki, "tls-node", "ca.crt", true) + "}");
+                 tls_fleet(pki, "tls-node", "ca.crt", pki.path("client.crt"), pki.path("client.key")) + "}");
   lan.attach(node.ns, "203.0.113.20/24");
   const auto started = node.rsagent("start");
   REQUIRE_MESSAGE(started.code == 0, started.out);
   CHECK_MESSAGE(wait_until([&] { return etcd.has("/rsagent/nodes/tls-node"); }, 15s, 100ms),
                 sh("tail -20 " + node.dir() + "/log").out);
 
-  AgentNode op("{" + tls_fleet(pki, "", "ca.crt", true) + "}");
+  AgentNode op("{" + tls_fleet(pki, "", "ca.crt", pki.path("client.crt"), pki.path("client.key")) + "}");
   lan.attach(op.ns, "203.0.113.99/24");
   const auto r = op.rsagent("fleet --json");
   REQUIRE_MESSAGE(r.code == 0, r.out);
@@ -102,14 +105,14 @@ TEST_CASE("fleet over TLS is refused, saying why, when the CA does not trust etc
   Lan lan;
   Etcd etcd(lan, etcd_tls(pki));
 
-  AgentNode wrong_ca("{" + tls_fleet(pki, "", "other-ca.crt", true) + "}");
+  AgentNode wrong_ca("{" + tls_fleet(pki, "", "other-ca.crt", pki.path("client.crt"), pki.path("client.key")) + "}");
   lan.attach(wrong_ca.ns, "203.0.113.98/24");
   const auto r1 = wrong_ca.rsagent("fleet --json");
   CHECK(r1.code == 1);
   CHECK_MESSAGE(r1.out.find("etcd is unreachable") != std::string::npos, r1.out);
   CHECK_MESSAGE(r1.out.find("certificate is not trusted by fleet.etcd.ca") != std::string::npos, r1.out);
 
-  AgentNode no_cert("{" + tls_fleet(pki, "", "ca.crt", false) + "}");
+  AgentNode no_cert("{" + tls_fleet(pki, "", "ca.crt", "", "") + "}");
   lan.attach(no_cert.ns, "203.0.113.97/24");
   const auto r2 = no_cert.rsagent("fleet --json");
   CHECK(r2.code == 1);
@@ -125,8 +128,7 @@ TEST_CASE("a node whose client certificate is missing stays ready, names the fil
   lan.attach(director, "203.0.113.1/24");
   AgentNode node("{}");
   const std::string cert = node.dir() + "/client.crt";
-  std::string fleet = tls_fleet(pki, "late-cert", "ca.crt", true);
-  fleet.replace(fleet.find(pki.path("client.crt")), pki.path("client.crt").size(), cert);
+  const std::string fleet = tls_fleet(pki, "late-cert", "ca.crt", cert, pki.path("client.key"));
   node.write_config(R"({"vips": ["198.51.100.41"], "health": {"listen": ["0.0.0.0:9797"]}, )" + fleet + "}");
   lan.attach(node.ns, "203.0.113.21/24");
   const std::string log = node.run_in_background();
@@ -155,9 +157,7 @@ TEST_CASE("a client certificate renewed in place is taken up without a reload") 
   const std::string cert = node.dir() + "/client.crt";
   const std::string key = node.dir() + "/client.key";
   REQUIRE(sh("cp " + pki.path("stale.crt") + " " + cert + " && cp " + pki.path("stale.key") + " " + key).code == 0);
-  std::string fleet = tls_fleet(pki, "renewed", "ca.crt", true);
-  fleet.replace(fleet.find(pki.path("client.crt")), pki.path("client.crt").size(), cert);
-  fleet.replace(fleet.find(pki.path("client.key")), pki.path("client.key").size(), key);
+  const std::string fleet = tls_fleet(pki, "renewed", "ca.crt", cert, key);
   node.write_config(R"({"vips": ["198.51.100.42"], "health": {"listen": ["0.0.0.0:9797"]}, )" + fleet + "}");
   lan.attach(node.ns, "203.0.113.22/24");
   const std::string log = node.run_in_background();
